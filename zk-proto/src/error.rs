@@ -1,0 +1,341 @@
+//! Error types, in three families kept apart on purpose:
+//! [`ErrorCode`] is what the server said (kept even when unknown to this version),
+//! [`ZkError`] is what a request resolves to, [`DecodeError`] is a malformed peer.
+//! Local misuse of the API is [`UsageError`], returned by commands before anything is sent.
+
+use std::fmt;
+
+/// A result code as the server puts it in `ReplyHeader.err` (KeeperException.Code).
+///
+/// Codes this version does not know are kept in [`ErrorCode::Unknown`], so a newer
+/// server's answer is never lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// 0: success.
+    #[default]
+    Ok,
+    /// -1: range marker; not sent by servers.
+    SystemError,
+    /// -2: a multi's sub-operation after the one that failed.
+    RuntimeInconsistency,
+    /// -3
+    DataInconsistency,
+    /// -4: the connection was lost; the outcome of the request is unknown.
+    ConnectionLoss,
+    /// -5: the server could not decode the request body.
+    MarshallingError,
+    /// -6: unknown opcode or a disabled feature (TTL nodes without extendedTypesEnabled).
+    Unimplemented,
+    /// -7: the operation timed out on the client.
+    OperationTimeout,
+    /// -8: bad flags, TTL or path.
+    BadArguments,
+    /// -12
+    UnknownSession,
+    /// -13
+    NewConfigNoQuorum,
+    /// -14
+    ReconfigInProgress,
+    /// -100: range marker.
+    ApiError,
+    /// -101
+    NoNode,
+    /// -102: an ACL check failed.
+    NoAuth,
+    /// -103
+    BadVersion,
+    /// -108: ephemeral nodes cannot have children.
+    NoChildrenForEphemerals,
+    /// -110
+    NodeExists,
+    /// -111
+    NotEmpty,
+    /// -112
+    SessionExpired,
+    /// -113
+    InvalidCallback,
+    /// -114
+    InvalidAcl,
+    /// -115
+    AuthFailed,
+    /// -118
+    SessionMoved,
+    /// -119: a write sent to a read-only server.
+    NotReadOnly,
+    /// -120
+    EphemeralOnLocalSession,
+    /// -121: no such watch (checkWatches / removeWatches).
+    NoWatcher,
+    /// -122
+    RequestTimeout,
+    /// -123
+    ReconfigDisabled,
+    /// -124: the server requires SASL auth on this connection.
+    SessionClosedRequireSaslAuth,
+    /// -125: hard quota exceeded (3.7+).
+    QuotaExceeded,
+    /// -127: the server dropped the request under load; safe to retry after a pause (3.7+).
+    ThrottledOp,
+    /// A code this version does not name.
+    Unknown(i32),
+}
+
+impl ErrorCode {
+    /// Maps a wire code.
+    pub fn from_code(code: i32) -> ErrorCode {
+        use ErrorCode::*;
+        match code {
+            0 => Ok,
+            -1 => SystemError,
+            -2 => RuntimeInconsistency,
+            -3 => DataInconsistency,
+            -4 => ConnectionLoss,
+            -5 => MarshallingError,
+            -6 => Unimplemented,
+            -7 => OperationTimeout,
+            -8 => BadArguments,
+            -12 => UnknownSession,
+            -13 => NewConfigNoQuorum,
+            -14 => ReconfigInProgress,
+            -100 => ApiError,
+            -101 => NoNode,
+            -102 => NoAuth,
+            -103 => BadVersion,
+            -108 => NoChildrenForEphemerals,
+            -110 => NodeExists,
+            -111 => NotEmpty,
+            -112 => SessionExpired,
+            -113 => InvalidCallback,
+            -114 => InvalidAcl,
+            -115 => AuthFailed,
+            -118 => SessionMoved,
+            -119 => NotReadOnly,
+            -120 => EphemeralOnLocalSession,
+            -121 => NoWatcher,
+            -122 => RequestTimeout,
+            -123 => ReconfigDisabled,
+            -124 => SessionClosedRequireSaslAuth,
+            -125 => QuotaExceeded,
+            -127 => ThrottledOp,
+            n => Unknown(n),
+        }
+    }
+
+    /// The wire code.
+    pub fn code(self) -> i32 {
+        use ErrorCode::*;
+        match self {
+            Ok => 0,
+            SystemError => -1,
+            RuntimeInconsistency => -2,
+            DataInconsistency => -3,
+            ConnectionLoss => -4,
+            MarshallingError => -5,
+            Unimplemented => -6,
+            OperationTimeout => -7,
+            BadArguments => -8,
+            UnknownSession => -12,
+            NewConfigNoQuorum => -13,
+            ReconfigInProgress => -14,
+            ApiError => -100,
+            NoNode => -101,
+            NoAuth => -102,
+            BadVersion => -103,
+            NoChildrenForEphemerals => -108,
+            NodeExists => -110,
+            NotEmpty => -111,
+            SessionExpired => -112,
+            InvalidCallback => -113,
+            InvalidAcl => -114,
+            AuthFailed => -115,
+            SessionMoved => -118,
+            NotReadOnly => -119,
+            EphemeralOnLocalSession => -120,
+            NoWatcher => -121,
+            RequestTimeout => -122,
+            ReconfigDisabled => -123,
+            SessionClosedRequireSaslAuth => -124,
+            QuotaExceeded => -125,
+            ThrottledOp => -127,
+            Unknown(n) => n,
+        }
+    }
+
+    /// Whether this is success.
+    pub fn is_ok(self) -> bool {
+        self == ErrorCode::Ok
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorCode::Unknown(n) => write!(f, "unknown error code {n}"),
+            other => write!(f, "{other:?} ({})", other.code()),
+        }
+    }
+}
+
+/// Why a request did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ZkError {
+    /// The server answered with this non-zero code.
+    Server(ErrorCode),
+    /// The connection dropped before the reply came. For a write the outcome is
+    /// unknown: it may have been applied.
+    ConnectionLoss,
+    /// The session is gone; the request was not (or no longer) sent.
+    SessionExpired,
+    /// The session was closed by the caller.
+    SessionClosed,
+    /// Authentication failed; the session is terminal.
+    AuthFailed,
+    /// No reply came within the request's deadline. The outcome is unknown.
+    Timeout,
+    /// The request waited while disconnected and the queue policy rejected it.
+    NotConnected,
+    /// The server answered, but the reply could not be decoded. The connection was dropped.
+    Malformed(DecodeError),
+}
+
+impl ZkError {
+    /// The code a Java or kazoo user would know this error by.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ZkError::Server(c) => *c,
+            ZkError::ConnectionLoss | ZkError::NotConnected => ErrorCode::ConnectionLoss,
+            ZkError::SessionExpired => ErrorCode::SessionExpired,
+            ZkError::SessionClosed => ErrorCode::SessionExpired,
+            ZkError::AuthFailed => ErrorCode::AuthFailed,
+            ZkError::Timeout => ErrorCode::OperationTimeout,
+            ZkError::Malformed(_) => ErrorCode::MarshallingError,
+        }
+    }
+
+    /// Whether a write that failed this way may still have been applied.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            ZkError::ConnectionLoss | ZkError::Timeout | ZkError::Malformed(_)
+        )
+    }
+}
+
+impl fmt::Display for ZkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ZkError::Server(c) => write!(f, "server error: {c}"),
+            ZkError::ConnectionLoss => f.write_str("connection lost; outcome unknown"),
+            ZkError::SessionExpired => f.write_str("session expired"),
+            ZkError::SessionClosed => f.write_str("session closed"),
+            ZkError::AuthFailed => f.write_str("authentication failed"),
+            ZkError::Timeout => f.write_str("request timed out; outcome unknown"),
+            ZkError::NotConnected => f.write_str("not connected"),
+            ZkError::Malformed(e) => write!(f, "malformed reply: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ZkError {}
+
+impl From<ErrorCode> for ZkError {
+    fn from(c: ErrorCode) -> Self {
+        ZkError::Server(c)
+    }
+}
+
+/// The peer sent bytes that are not valid protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The record needs more bytes than the frame holds.
+    Truncated {
+        /// Bytes the next field needs.
+        needed: usize,
+        /// Bytes left.
+        available: usize,
+    },
+    /// A length or count below -1.
+    InvalidLength(i32),
+    /// A frame length prefix that is negative or over the configured maximum.
+    FrameLength {
+        /// The prefix as sent.
+        len: i32,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// A string that is not UTF-8.
+    InvalidUtf8,
+    /// The record ended before the frame did.
+    TrailingBytes(usize),
+    /// A field with a value outside its domain.
+    InvalidValue {
+        /// Which field.
+        field: &'static str,
+        /// The value seen.
+        value: i64,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated { needed, available } => {
+                write!(
+                    f,
+                    "truncated record: needed {needed} bytes, {available} left"
+                )
+            }
+            DecodeError::InvalidLength(n) => write!(f, "invalid length {n}"),
+            DecodeError::FrameLength { len, max } => {
+                write!(f, "frame length {len} outside 0..={max}")
+            }
+            DecodeError::InvalidUtf8 => f.write_str("string is not UTF-8"),
+            DecodeError::TrailingBytes(n) => write!(f, "{n} unexpected bytes after the record"),
+            DecodeError::InvalidValue { field, value } => {
+                write!(f, "invalid value {value} for {field}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// The caller asked for something that cannot be sent. Nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The path breaks ZooKeeper's path rules.
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The session is in a terminal state; the error it ended with.
+    SessionTerminated(ZkError),
+    /// The queue of requests waiting for a connection is full.
+    QueueFull,
+    /// The request is not valid on its own (an empty multi, a TTL out of range, ...).
+    InvalidRequest(&'static str),
+    /// The connect string could not be parsed.
+    InvalidConnectString(String),
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::InvalidPath { path, reason } => {
+                write!(f, "invalid path {path:?}: {reason}")
+            }
+            UsageError::SessionTerminated(e) => write!(f, "session is over: {e}"),
+            UsageError::QueueFull => f.write_str("too many requests waiting for a connection"),
+            UsageError::InvalidRequest(why) => write!(f, "invalid request: {why}"),
+            UsageError::InvalidConnectString(why) => write!(f, "invalid connect string: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}

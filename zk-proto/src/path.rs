@@ -1,0 +1,172 @@
+//! Path rules (the server's `PathUtils.validatePath`) and chroot handling, as pure
+//! functions: an invalid path is refused before anything is sent, because the
+//! server checks some rules late and reports them as the wrong error.
+
+use crate::error::UsageError;
+
+fn invalid(path: &str, reason: &'static str) -> UsageError {
+    UsageError::InvalidPath {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+fn forbidden_char(c: char) -> bool {
+    matches!(c,
+        '\u{0000}'..='\u{001f}'
+        | '\u{007f}'..='\u{009f}'
+        // U+D800..U+DFFF cannot occur in a Rust string; the rest of the server's range can.
+        | '\u{e000}'..='\u{f8ff}'
+        | '\u{fff0}'..='\u{ffff}')
+}
+
+/// Checks a node path. `sequential`: the path of a sequential create, which may end in `/`.
+pub fn validate_path(path: &str, sequential: bool) -> Result<(), UsageError> {
+    if path.is_empty() {
+        return Err(invalid(path, "path must not be empty"));
+    }
+    if !path.starts_with('/') {
+        return Err(invalid(path, "path must start with /"));
+    }
+    if path.len() == 1 {
+        return Ok(());
+    }
+    // A sequential create appends the counter, so a trailing slash is allowed there.
+    let checked = if sequential && path.ends_with('/') {
+        &path[..path.len() - 1]
+    } else {
+        path
+    };
+    if checked.ends_with('/') {
+        return Err(invalid(path, "path must not end with /"));
+    }
+    if let Some(c) = path.chars().find(|&c| forbidden_char(c)) {
+        return Err(if c == '\0' {
+            invalid(path, "null character not allowed")
+        } else {
+            invalid(path, "invalid character")
+        });
+    }
+    for seg in checked[1..].split('/') {
+        match seg {
+            "" => return Err(invalid(path, "empty node name")),
+            "." | ".." => return Err(invalid(path, "relative paths not allowed")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A chroot: the prefix a client puts before every path it sends and strips from
+/// every path it receives. The server knows nothing of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Chroot(Option<String>);
+
+impl Chroot {
+    /// No chroot.
+    pub fn none() -> Chroot {
+        Chroot(None)
+    }
+
+    /// A chroot at `root` (validated; `/` means none).
+    pub fn new(root: &str) -> Result<Chroot, UsageError> {
+        validate_path(root, false)?;
+        Ok(if root == "/" {
+            Chroot(None)
+        } else {
+            Chroot(Some(root.to_owned()))
+        })
+    }
+
+    /// The root, if any.
+    pub fn root(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// The server path for a client path (`/` maps to the root itself).
+    pub fn prefix(&self, path: &str) -> String {
+        match &self.0 {
+            None => path.to_owned(),
+            Some(root) if path == "/" => root.clone(),
+            Some(root) => {
+                let mut s = String::with_capacity(root.len() + path.len());
+                s.push_str(root);
+                s.push_str(path);
+                s
+            }
+        }
+    }
+
+    /// The client path for a server path. Paths outside the root (such as
+    /// `/zookeeper/config`) pass through unchanged.
+    pub fn strip(&self, path: &str) -> String {
+        match &self.0 {
+            None => path.to_owned(),
+            Some(root) => match path.strip_prefix(root.as_str()) {
+                Some("") => "/".to_owned(),
+                Some(rest) if rest.starts_with('/') => rest.to_owned(),
+                _ => path.to_owned(),
+            },
+        }
+    }
+
+    /// Strips in place.
+    pub fn strip_in_place(&self, path: &mut String) {
+        if self.0.is_some() {
+            *path = self.strip(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_valid_paths() {
+        for p in ["/", "/a", "/a/b", "/a.b/c..d", "/zookeeper/config", "/é/ü"] {
+            assert!(validate_path(p, false).is_ok(), "{p}");
+        }
+        assert!(validate_path("/lock/", true).is_ok());
+        assert!(validate_path("/lock/n-", true).is_ok());
+    }
+
+    #[test]
+    fn rejects_invalid_paths() {
+        for p in [
+            "",
+            "a",
+            "/a/",
+            "/a//b",
+            "//",
+            "/a/./b",
+            "/a/../b",
+            "/.",
+            "/..",
+            "/a\0b",
+            "/a\u{1}",
+            "/\u{7f}",
+            "/\u{9f}",
+            "/\u{e000}x",
+            "/\u{fff0}",
+            "/a/.",
+        ] {
+            assert!(validate_path(p, false).is_err(), "{p:?}");
+        }
+        assert!(validate_path("/a//", true).is_err());
+        assert!(validate_path("/a/", false).is_err());
+    }
+
+    #[test]
+    fn chroot_round_trip() {
+        let c = Chroot::new("/app").unwrap();
+        assert_eq!(c.prefix("/"), "/app");
+        assert_eq!(c.prefix("/x/y"), "/app/x/y");
+        assert_eq!(c.strip("/app"), "/");
+        assert_eq!(c.strip("/app/x"), "/x");
+        assert_eq!(c.strip("/apple"), "/apple");
+        assert_eq!(c.strip("/zookeeper/config"), "/zookeeper/config");
+        assert_eq!(Chroot::new("/").unwrap(), Chroot::none());
+        assert!(Chroot::new("/app/").is_err());
+    }
+}
