@@ -7,15 +7,27 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod error;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod hosts;
 pub mod jute;
 pub mod ops;
 pub mod path;
 pub mod records;
+pub mod session;
 pub mod types;
+pub mod watches;
 
+pub use config::{Config, ExpiryPolicy, HostAddr, QueuePolicy};
 pub use error::{DecodeError, ErrorCode, UsageError, ZkError};
 pub use ops::{Request, Response};
 pub use records::*;
+pub use session::{
+    Action, CoarseState, ConnId, DisconnectReason, Event, RemovalReason, RequestId, Session,
+    SessionState, Submitted, Transmit, WatchedEvent,
+};
 pub use types::*;
+pub use watches::{WatchKind, WatcherId};

@@ -1,0 +1,219 @@
+//! Session configuration: the connect string and every protocol policy knob.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::UsageError;
+use crate::frame::DEFAULT_MAX_FRAME;
+use crate::path::Chroot;
+
+/// One server address as written in the connect string. Name resolution is the
+/// adapter's job; the core only decides which entry to try and when.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostAddr {
+    /// Host name or IP literal (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for HostAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// What happens after the session expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpiryPolicy {
+    /// Expired is terminal; the caller may call `Session::restart` (Curator's LOST, then a new client).
+    #[default]
+    Terminal,
+    /// Report Expired, then open a new session at once (kazoo's behaviour).
+    NewSession,
+}
+
+/// What happens to requests submitted while no connection is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueuePolicy {
+    /// Hold them (up to `queue_limit`) and send them after the reconnect.
+    #[default]
+    Queue,
+    /// Fail them at once with `ZkError::NotConnected`.
+    FailFast,
+}
+
+/// Backoff after a full unsuccessful pass over the host list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// First delay.
+    pub base: Duration,
+    /// Upper bound.
+    pub max: Duration,
+    /// Random extra delay, up to this fraction of the delay (0.0 to 1.0).
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+            jitter: 0.2,
+        }
+    }
+}
+
+/// Everything a [`Session`](crate::session::Session) needs to know up front.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Servers, in connect-string order.
+    pub hosts: Vec<HostAddr>,
+    /// Prefix for every path.
+    pub chroot: Chroot,
+    /// Requested session timeout; the server clamps it.
+    pub session_timeout: Duration,
+    /// Accept read-only servers.
+    pub read_only: bool,
+    /// Seed for host shuffling and jitter (adapters seed it from the OS; tests fix it).
+    pub seed: u64,
+    /// Shuffle the hosts (on by default, as every client does to spread load).
+    pub randomize_hosts: bool,
+    /// Per-attempt connect (and handshake) timeout. Default: session timeout / number of hosts,
+    /// at most 10 s and at least 100 ms.
+    pub connect_timeout: Option<Duration>,
+    /// Delay schedule after a full pass failed.
+    pub backoff: Backoff,
+    /// Requests held while disconnected.
+    pub queue_limit: usize,
+    /// Hold or fail requests while disconnected.
+    pub queue_policy: QueuePolicy,
+    /// Terminal or automatically renewed after expiry.
+    pub expiry_policy: ExpiryPolicy,
+    /// A session to resume (id and password), like kazoo's `client_id`.
+    pub resume: Option<(i64, Bytes)>,
+    /// Credentials sent at each connect (scheme, auth).
+    pub auth: Vec<(String, Bytes)>,
+    /// Largest frame accepted from a server.
+    pub max_frame: usize,
+    /// How long `close` waits for the server's reply.
+    pub close_timeout: Duration,
+    /// Fail a request (and drop the connection) when no reply came in this long. Off by default.
+    pub request_timeout: Option<Duration>,
+    /// Give up on a session once no server was reached for the negotiated timeout while
+    /// disconnected (the server has expired it by then). On by default.
+    pub client_side_expiry: bool,
+    /// Paths (in characters) per SetWatches frame; the Java client uses 128 KiB.
+    pub set_watches_batch: usize,
+}
+
+impl Config {
+    /// A config for the hosts with defaults for everything else.
+    pub fn new(hosts: Vec<HostAddr>) -> Config {
+        Config {
+            hosts,
+            chroot: Chroot::none(),
+            session_timeout: Duration::from_secs(10),
+            read_only: false,
+            seed: 0x5eed,
+            randomize_hosts: true,
+            connect_timeout: None,
+            backoff: Backoff::default(),
+            queue_limit: 10_000,
+            queue_policy: QueuePolicy::Queue,
+            expiry_policy: ExpiryPolicy::Terminal,
+            resume: None,
+            auth: Vec::new(),
+            max_frame: DEFAULT_MAX_FRAME,
+            close_timeout: Duration::from_secs(2),
+            request_timeout: None,
+            client_side_expiry: true,
+            set_watches_batch: 128 * 1024,
+        }
+    }
+
+    /// Parses `"h1:2181,h2:2181,[::1]:2181/chroot"` (port defaults to 2181).
+    pub fn from_connect_string(s: &str) -> Result<Config, UsageError> {
+        let (hosts, chroot) = parse_connect_string(s)?;
+        let mut c = Config::new(hosts);
+        c.chroot = chroot;
+        Ok(c)
+    }
+}
+
+/// Splits a connect string into hosts and chroot.
+pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot), UsageError> {
+    let bad = |why: &str| UsageError::InvalidConnectString(format!("{s:?}: {why}"));
+    let (list, chroot) = match s.find('/') {
+        Some(i) => (&s[..i], Chroot::new(&s[i..])?),
+        None => (s, Chroot::none()),
+    };
+    let mut hosts = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        let (host, port) = if let Some(rest) = item.strip_prefix('[') {
+            let end = rest.find(']').ok_or_else(|| bad("unclosed ["))?;
+            let host = &rest[..end];
+            let after = &rest[end + 1..];
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
+                None if after.is_empty() => 2181,
+                None => return Err(bad("junk after ]")),
+            };
+            (host, port)
+        } else {
+            match item.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().map_err(|_| bad("bad port"))?),
+                None => (item, 2181),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("empty host"));
+        }
+        hosts.push(HostAddr {
+            host: host.to_owned(),
+            port,
+        });
+    }
+    if hosts.is_empty() {
+        return Err(bad("no hosts"));
+    }
+    Ok((hosts, chroot))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_connect_strings() {
+        let (h, c) = parse_connect_string("h1:2181,h2:2182,[::1]:2183/app/x").unwrap();
+        assert_eq!(h.len(), 3);
+        assert_eq!(
+            h[1],
+            HostAddr {
+                host: "h2".into(),
+                port: 2182
+            }
+        );
+        assert_eq!(
+            h[2],
+            HostAddr {
+                host: "::1".into(),
+                port: 2183
+            }
+        );
+        assert_eq!(c.root(), Some("/app/x"));
+        let (h, c) = parse_connect_string("localhost").unwrap();
+        assert_eq!(h[0].port, 2181);
+        assert_eq!(c.root(), None);
+        assert!(parse_connect_string("").is_err());
+        assert!(parse_connect_string("h:abc").is_err());
+        assert!(parse_connect_string("h:1/bad/").is_err());
+        assert!(parse_connect_string("[::1").is_err());
+    }
+}

@@ -1,0 +1,173 @@
+//! Which server to try next, and not before when.
+
+use std::time::{Duration, Instant};
+
+use crate::config::Backoff;
+
+/// A tiny seeded PRNG (SplitMix64): determinism in tests, no dependency.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The host rotation: shuffled once, then round robin. After a full pass
+/// without a session the next attempt waits, growing per pass.
+#[derive(Debug, Clone)]
+pub struct HostList {
+    order: Vec<usize>,
+    cursor: usize,
+    failed_in_pass: usize,
+    passes: u32,
+    backoff: Backoff,
+}
+
+impl HostList {
+    /// A rotation over `n` hosts.
+    pub fn new(n: usize, shuffle: bool, backoff: Backoff, rng: &mut Rng) -> HostList {
+        let mut order: Vec<usize> = (0..n).collect();
+        if shuffle {
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+        }
+        HostList {
+            order,
+            cursor: 0,
+            failed_in_pass: 0,
+            passes: 0,
+            backoff,
+        }
+    }
+
+    /// The try order (host indices).
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// The next host to try and the earliest time to try it. Each failure moves
+    /// on to another host, so a host that just failed is tried last.
+    pub fn next(&mut self, now: Instant, rng: &mut Rng) -> (usize, Instant) {
+        let host = self.order[self.cursor % self.order.len()];
+        self.cursor = (self.cursor + 1) % self.order.len();
+        let delay = if self.failed_in_pass >= self.order.len() {
+            self.failed_in_pass = 0;
+            self.passes = self.passes.saturating_add(1);
+            self.delay(rng)
+        } else {
+            Duration::ZERO
+        };
+        (host, now + delay)
+    }
+
+    fn delay(&self, rng: &mut Rng) -> Duration {
+        let exp = self.passes.saturating_sub(1).min(16);
+        let d = self
+            .backoff
+            .base
+            .saturating_mul(1u32 << exp)
+            .min(self.backoff.max);
+        d + d.mul_f64(self.backoff.jitter.clamp(0.0, 1.0) * rng.unit())
+    }
+
+    /// An attempt failed (refused, timed out, closed before the handshake completed).
+    pub fn on_failure(&mut self) {
+        self.failed_in_pass += 1;
+    }
+
+    /// A session was established: the next failure starts a fresh pass.
+    pub fn on_connected(&mut self, host: usize) {
+        self.failed_in_pass = 0;
+        self.passes = 0;
+        if let Some(pos) = self.order.iter().position(|&h| h == host) {
+            self.cursor = (pos + 1) % self.order.len();
+        }
+    }
+
+    /// A host other than `current`, for the read-only probe, rotating.
+    pub fn probe_candidate(&mut self, current: usize, offset: usize) -> Option<usize> {
+        let others: Vec<usize> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|&h| h != current)
+            .collect();
+        if others.is_empty() {
+            None
+        } else {
+            Some(others[offset % others.len()])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a test needs some instant to start from
+    fn full_pass_then_backoff() {
+        let mut rng = Rng::new(1);
+        let t0 = Instant::now();
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            jitter: 0.0,
+        };
+        let mut h = HostList::new(3, true, b, &mut rng);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let (i, at) = h.next(t0, &mut rng);
+            assert_eq!(at, t0);
+            seen.push(i);
+            h.on_failure();
+        }
+        seen.sort();
+        assert_eq!(seen, vec![0, 1, 2]);
+        let (_, at) = h.next(t0, &mut rng);
+        assert_eq!(at, t0 + Duration::from_millis(100));
+        for _ in 0..2 {
+            h.on_failure();
+            let _ = h.next(t0, &mut rng);
+        }
+        h.on_failure();
+        let (_, at) = h.next(t0, &mut rng);
+        assert_eq!(at, t0 + Duration::from_millis(200));
+    }
+
+    #[test]
+    fn shuffle_depends_on_seed() {
+        let orders: std::collections::BTreeSet<Vec<usize>> = (0..20)
+            .map(|s| {
+                HostList::new(5, true, Backoff::default(), &mut Rng::new(s))
+                    .order()
+                    .to_vec()
+            })
+            .collect();
+        assert!(orders.len() > 5);
+        assert_eq!(
+            HostList::new(5, false, Backoff::default(), &mut Rng::new(3)).order(),
+            &[0, 1, 2, 3, 4]
+        );
+    }
+}

@@ -1,0 +1,1587 @@
+//! The session state machine: every protocol decision of a ZooKeeper client.
+//!
+//! # Polling contract
+//!
+//! [`Session`] has four kinds of methods (the quinn-proto taxonomy):
+//!
+//! * getters (`&self`): [`state`](Session::state), [`session_id`](Session::session_id), ...
+//! * inputs, `handle_*`: what the transport and the clock report. They return
+//!   nothing: a peer's misbehaviour becomes a transition and events, never an `Err`.
+//! * commands from the application: [`submit`](Session::submit),
+//!   [`add_auth`](Session::add_auth), [`remove_watcher`](Session::remove_watcher),
+//!   [`close`](Session::close), [`restart`](Session::restart). They return `Err` only
+//!   for local misuse, before anything is sent.
+//! * outputs, `poll_*`: [`poll_action`](Session::poll_action) (open or close a
+//!   connection), [`poll_transmit`](Session::poll_transmit) (bytes to write),
+//!   [`poll_event`](Session::poll_event) (completions, watch events, state changes)
+//!   and [`poll_timeout`](Session::poll_timeout).
+//!
+//! After **every** input or command, drain `poll_action`, `poll_transmit` and
+//! `poll_event` until each returns `None`, then read `poll_timeout` and call
+//! [`handle_timeout`](Session::handle_timeout) when that instant is reached. Time
+//! passed in must never go backwards (earlier values are clamped).
+//!
+//! Connections are named by [`ConnId`]. Several can be open at once (the
+//! read-only probe runs beside the session's connection). Input for a connection
+//! the session has already abandoned is ignored, so late bytes from a dead socket
+//! can never corrupt a new one.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::config::{Config, ExpiryPolicy, HostAddr, QueuePolicy};
+use crate::error::{DecodeError, ErrorCode, UsageError, ZkError};
+use crate::frame::{write_frame, FrameDecoder};
+use crate::hosts::{HostList, Rng};
+use crate::jute::{Decode, Encode, Reader};
+use crate::ops::{Request, Response};
+use crate::path::{validate_path, Chroot};
+use crate::records::{
+    AuthPacket, ConnectRequest, ConnectResponse, MultiOp, MultiResult, ReplyHeader, RequestHeader,
+    SetWatches, WatcherEvent, WatchesRequest,
+};
+use crate::types::{AddWatchMode, CreateMode, EventType, OpCode, WatcherType};
+use crate::watches::{WatchKind, WatchRegistry, WatcherId};
+
+const XID_NOTIFICATION: i32 = -1;
+const XID_PING: i32 = -2;
+const XID_AUTH: i32 = -4;
+const XID_SET_WATCHES: i32 = -8;
+const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
+const PROBE_FIRST: Duration = Duration::from_millis(100);
+const PROBE_MAX: Duration = Duration::from_secs(60);
+
+/// One transport connection; fresh for every attempt, never reused.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// One submitted request; unique for the session's life (unlike xids).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Bytes to write on a connection, in order, entirely.
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// The connection.
+    pub conn: ConnId,
+    /// The bytes (one or more whole frames).
+    pub data: Bytes,
+}
+
+/// Transport work for the adapter.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Open a TCP (or TLS) connection to `host`, then report
+    /// [`handle_connected`](Session::handle_connected) or
+    /// [`handle_connect_failed`](Session::handle_connect_failed). The adapter resolves the name.
+    Connect {
+        /// The id to report back with.
+        conn: ConnId,
+        /// Where.
+        host: HostAddr,
+    },
+    /// Close this connection now and forget it; nothing more may be written on it.
+    Disconnect {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// Where the session stands.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SessionState {
+    /// No session yet; trying servers. Intermediate.
+    Connecting,
+    /// Session live on a read-write server. Intermediate.
+    Connected,
+    /// Session live on a read-only server: reads work, writes fail with NotReadOnly.
+    /// The session keeps looking for a read-write server. Intermediate.
+    ConnectedReadOnly,
+    /// The session exists but its connection was lost; reconnecting. Requests wait
+    /// or fail by the queue policy. Intermediate.
+    Suspended,
+    /// The session is gone (the server said so, or no server was reached within its
+    /// timeout). Terminal unless the expiry policy opens a new session.
+    Expired,
+    /// A server rejected the credentials. Terminal.
+    AuthFailed,
+    /// Closed by the caller. Terminal.
+    Closed,
+}
+
+impl SessionState {
+    /// Whether nothing more will happen without a [`restart`](Session::restart).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SessionState::Expired | SessionState::AuthFailed | SessionState::Closed
+        )
+    }
+
+    /// Whether requests can be sent now.
+    pub fn is_connected(self) -> bool {
+        matches!(
+            self,
+            SessionState::Connected | SessionState::ConnectedReadOnly
+        )
+    }
+
+    /// kazoo's coarse view.
+    pub fn coarse(self) -> CoarseState {
+        match self {
+            SessionState::Connected | SessionState::ConnectedReadOnly => CoarseState::Connected,
+            SessionState::Suspended => CoarseState::Suspended,
+            _ => CoarseState::Lost,
+        }
+    }
+}
+
+/// kazoo's `KazooState` (and Curator's connection states, folded).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CoarseState {
+    /// Connected (read-write or read-only).
+    Connected,
+    /// Connection lost; the session may still be alive.
+    Suspended,
+    /// No session (not yet, or no more).
+    Lost,
+}
+
+/// A watch notification as delivered to one registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedEvent {
+    /// What happened.
+    pub event_type: EventType,
+    /// The client path (chroot stripped).
+    pub path: String,
+}
+
+/// Why a registration ended without (more) events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemovalReason {
+    /// The request that would have armed it failed with this error.
+    NotSet(ZkError),
+    /// The caller removed it.
+    Removed,
+    /// The session ended.
+    SessionEnded(ZkError),
+}
+
+/// Why a connection was dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The peer closed it or the transport failed.
+    Closed,
+    /// Nothing arrived for the read timeout.
+    ReadTimeout,
+    /// The connect or handshake took longer than the connect timeout.
+    ConnectTimeout,
+    /// The peer sent bytes that are not the protocol.
+    Malformed(DecodeError),
+    /// A reply's xid was not the oldest outstanding one.
+    XidOutOfOrder {
+        /// The xid we waited for (None: nothing outstanding).
+        expected: Option<i32>,
+        /// The xid received.
+        got: i32,
+    },
+    /// A request's deadline passed.
+    RequestTimeout,
+    /// Moving off a read-only server to a read-write one.
+    LeavingReadOnly,
+}
+
+/// Application-facing output.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The session state changed. The caller must publish it to state listeners.
+    StateChanged {
+        /// Before.
+        from: SessionState,
+        /// After.
+        to: SessionState,
+    },
+    /// A request finished; exactly one per submitted request.
+    Completed {
+        /// The request.
+        id: RequestId,
+        /// Its outcome. A failed multi is `Ok` with error results inside.
+        result: Result<Response, ZkError>,
+    },
+    /// A registration fired. One-shot registrations end with this event.
+    Watch {
+        /// The registration.
+        watcher: WatcherId,
+        /// The event.
+        event: WatchedEvent,
+    },
+    /// A registration ended without firing; no events follow for it.
+    WatcherRemoved {
+        /// The registration.
+        watcher: WatcherId,
+        /// Why.
+        reason: RemovalReason,
+    },
+    /// A connection was dropped (diagnostics; the state change, if any, is reported separately).
+    Disconnected {
+        /// Which.
+        conn: ConnId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+/// What [`Session::submit`] gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    /// Completes with [`Event::Completed`].
+    pub id: RequestId,
+    /// The watch registration, when the request asks for one. It is armed only if
+    /// the request succeeds; otherwise [`Event::WatcherRemoved`] with `NotSet` follows.
+    pub watcher: Option<WatcherId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    User(RequestId),
+    Close,
+    Internal,
+}
+
+#[derive(Debug, Clone)]
+struct Intent {
+    id: WatcherId,
+    path: String,
+    kind: WatchKind,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    xid: i32,
+    op: OpCode,
+    origin: Origin,
+    watch: Option<Intent>,
+    sent_at: Instant,
+    remove_type: Option<(String, WatcherType)>,
+}
+
+#[derive(Debug)]
+struct Queued {
+    id: RequestId,
+    req: Request,
+    watch: Option<Intent>,
+}
+
+#[derive(Debug)]
+struct Credential {
+    scheme: String,
+    auth: Bytes,
+    waiting: Option<RequestId>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Link {
+    /// No connection; the next attempt goes to `host` at `at`. None when terminal.
+    Idle {
+        next: Option<(usize, Instant)>,
+    },
+    Connecting {
+        conn: ConnId,
+        host: usize,
+        deadline: Instant,
+    },
+    Handshaking {
+        conn: ConnId,
+        host: usize,
+        deadline: Instant,
+    },
+    Up {
+        conn: ConnId,
+        host: usize,
+    },
+}
+
+#[derive(Debug)]
+struct Probe {
+    next_at: Instant,
+    interval: Duration,
+    turn: usize,
+    conn: Option<(ConnId, usize, Instant)>,
+    answer: Vec<u8>,
+}
+
+/// A ZooKeeper client session, without I/O. See the module docs for the polling contract.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    state: SessionState,
+    rng: Rng,
+    hosts: HostList,
+    link: Link,
+    rx: FrameDecoder,
+    tx: BytesMut,
+    side_tx: VecDeque<Transmit>,
+    next_conn: u64,
+    next_request: u64,
+    next_watcher: u64,
+    xid: i32,
+    session: Option<(i64, Bytes)>,
+    session_global: bool,
+    negotiated: Option<Duration>,
+    last_zxid: i64,
+    inflight: VecDeque<InFlight>,
+    auth_inflight: VecDeque<Option<RequestId>>,
+    set_watches_inflight: usize,
+    ping_inflight: bool,
+    queued: VecDeque<Queued>,
+    creds: Vec<Credential>,
+    watches: WatchRegistry,
+    cancelled: HashSet<WatcherId>,
+    last_send: Instant,
+    last_recv: Instant,
+    last_contact: Option<Instant>,
+    closing: Option<Instant>,
+    probe: Option<Probe>,
+    events: VecDeque<Event>,
+    actions: VecDeque<Action>,
+    now: Instant,
+    fired: Vec<WatcherId>,
+}
+
+impl Session {
+    /// A session that starts connecting at once (drain [`poll_action`](Session::poll_action)).
+    pub fn new(config: Config, now: Instant) -> Session {
+        let mut rng = Rng::new(config.seed);
+        let hosts = HostList::new(
+            config.hosts.len().max(1),
+            config.randomize_hosts,
+            config.backoff,
+            &mut rng,
+        );
+        let creds = config
+            .auth
+            .iter()
+            .map(|(s, a)| Credential {
+                scheme: s.clone(),
+                auth: a.clone(),
+                waiting: None,
+            })
+            .collect();
+        let mut s = Session {
+            rx: FrameDecoder::new(config.max_frame),
+            session: config.resume.clone(),
+            session_global: config.resume.is_some(),
+            state: SessionState::Connecting,
+            config,
+            rng,
+            hosts,
+            link: Link::Idle { next: None },
+            tx: BytesMut::new(),
+            side_tx: VecDeque::new(),
+            next_conn: 0,
+            next_request: 0,
+            next_watcher: 0,
+            xid: 0,
+            negotiated: None,
+            last_zxid: 0,
+            inflight: VecDeque::new(),
+            auth_inflight: VecDeque::new(),
+            set_watches_inflight: 0,
+            ping_inflight: false,
+            queued: VecDeque::new(),
+            creds,
+            watches: WatchRegistry::default(),
+            cancelled: HashSet::new(),
+            last_send: now,
+            last_recv: now,
+            last_contact: None,
+            closing: None,
+            probe: None,
+            events: VecDeque::new(),
+            actions: VecDeque::new(),
+            now,
+            fired: Vec::new(),
+        };
+        if s.config.hosts.is_empty() {
+            s.set_state(SessionState::Closed);
+        } else {
+            s.next_attempt(now);
+        }
+        s
+    }
+
+    // ---------------------------------------------------------------- getters
+
+    /// The current state.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// The session id, once a server issued one.
+    pub fn session_id(&self) -> Option<i64> {
+        self.session.as_ref().map(|s| s.0)
+    }
+
+    /// Id and password, to resume the session from another client (kazoo's `client_id`).
+    pub fn credentials(&self) -> Option<(i64, Bytes)> {
+        self.session.clone()
+    }
+
+    /// The timeout the server granted.
+    pub fn negotiated_timeout(&self) -> Option<Duration> {
+        self.negotiated
+    }
+
+    /// The highest zxid seen in a reply.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The server the session is on (or being connected to).
+    pub fn current_host(&self) -> Option<&HostAddr> {
+        match self.link {
+            Link::Connecting { host, .. }
+            | Link::Handshaking { host, .. }
+            | Link::Up { host, .. } => self.config.hosts.get(host),
+            Link::Idle { .. } => None,
+        }
+    }
+
+    /// Number of armed watch registrations.
+    pub fn watch_count(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// Requests sent and not yet answered, plus those waiting for a connection.
+    pub fn outstanding(&self) -> usize {
+        self.inflight.len() + self.queued.len()
+    }
+
+    fn session_timeout(&self) -> Duration {
+        self.negotiated.unwrap_or(self.config.session_timeout)
+    }
+
+    /// Two thirds of the session timeout: a connection silent this long is dead.
+    pub fn read_timeout(&self) -> Duration {
+        self.session_timeout() * 2 / 3
+    }
+
+    fn ping_interval(&self) -> Duration {
+        (self.read_timeout() / 2).min(MAX_PING_INTERVAL)
+    }
+
+    fn connect_timeout(&self) -> Duration {
+        self.config.connect_timeout.unwrap_or_else(|| {
+            (self.session_timeout() / self.config.hosts.len().max(1) as u32)
+                .clamp(Duration::from_millis(100), Duration::from_secs(10))
+        })
+    }
+
+    fn link_conn(&self) -> Option<ConnId> {
+        match self.link {
+            Link::Connecting { conn, .. }
+            | Link::Handshaking { conn, .. }
+            | Link::Up { conn, .. } => Some(conn),
+            Link::Idle { .. } => None,
+        }
+    }
+
+    fn terminal_error(&self) -> Option<ZkError> {
+        match self.state {
+            SessionState::Expired => Some(ZkError::SessionExpired),
+            SessionState::AuthFailed => Some(ZkError::AuthFailed),
+            SessionState::Closed => Some(ZkError::SessionClosed),
+            _ if self.closing.is_some() => Some(ZkError::SessionClosed),
+            _ => None,
+        }
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    fn clock(&mut self, now: Instant) -> Instant {
+        debug_assert!(now >= self.now || self.now - now < Duration::from_millis(1));
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    /// The transport connected `conn` (after [`Action::Connect`]).
+    pub fn handle_connected(&mut self, conn: ConnId, now: Instant) {
+        let now = self.clock(now);
+        match self.link {
+            Link::Connecting {
+                conn: c,
+                host,
+                deadline,
+            } if c == conn => {
+                self.rx.clear();
+                self.tx.clear();
+                let (session_id, passwd) = match (&self.session, self.session_global) {
+                    (Some((id, pw)), true) => (*id, pw.clone()),
+                    _ => (0, Bytes::from_static(&[0u8; 16])),
+                };
+                let req = ConnectRequest {
+                    protocol_version: 0,
+                    last_zxid_seen: self.last_zxid,
+                    timeout: self
+                        .config
+                        .session_timeout
+                        .as_millis()
+                        .min(i32::MAX as u128) as i32,
+                    session_id,
+                    passwd,
+                    read_only: Some(self.config.read_only),
+                };
+                write_frame(&mut self.tx, |b| req.encode(b));
+                self.link = Link::Handshaking {
+                    conn,
+                    host,
+                    deadline,
+                };
+                self.last_recv = now;
+            }
+            _ => {
+                if let Some(p) = &mut self.probe {
+                    if p.conn.map(|c| c.0) == Some(conn) {
+                        self.side_tx.push_back(Transmit {
+                            conn,
+                            data: Bytes::from_static(b"isro"),
+                        });
+                        return;
+                    }
+                }
+                self.actions.push_back(Action::Disconnect { conn });
+            }
+        }
+    }
+
+    /// The transport could not connect `conn`.
+    pub fn handle_connect_failed(&mut self, conn: ConnId, now: Instant) {
+        let now = self.clock(now);
+        if self.link_conn() == Some(conn) {
+            self.attempt_failed(now, DisconnectReason::Closed, false);
+        } else {
+            self.probe_finished(conn, now);
+        }
+    }
+
+    /// The transport closed `conn` (EOF or error).
+    pub fn handle_disconnected(&mut self, conn: ConnId, now: Instant) {
+        let now = self.clock(now);
+        if self.link_conn() == Some(conn) {
+            self.drop_link(now, DisconnectReason::Closed, false);
+        } else {
+            self.probe_finished(conn, now);
+        }
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn handle_input(&mut self, conn: ConnId, data: &[u8], now: Instant) {
+        let now = self.clock(now);
+        if self.link_conn() != Some(conn) {
+            if let Some(p) = &mut self.probe {
+                if p.conn.map(|c| c.0) == Some(conn) && p.answer.len() < 16 {
+                    let room = 16 - p.answer.len();
+                    p.answer.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            return;
+        }
+        self.last_recv = now;
+        self.rx.push(data);
+        loop {
+            if self.link_conn() != Some(conn) {
+                return;
+            }
+            let frame = match self.rx.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(e) => {
+                    self.drop_link(now, DisconnectReason::Malformed(e), false);
+                    return;
+                }
+            };
+            match self.link {
+                Link::Handshaking { .. } => self.on_connect_response(frame, now),
+                Link::Up { .. } => self.on_reply(frame, now),
+                _ => return,
+            }
+        }
+    }
+
+    /// The deadline from [`poll_timeout`](Session::poll_timeout) was reached. Early calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.clock(now);
+        if let Some(deadline) = self.closing {
+            if now >= deadline {
+                self.finish_close(now);
+                return;
+            }
+        }
+        match self.link {
+            Link::Idle {
+                next: Some((host, at)),
+            } if now >= at => self.connect(host, now),
+            Link::Connecting { deadline, .. } | Link::Handshaking { deadline, .. }
+                if now >= deadline =>
+            {
+                self.attempt_failed(now, DisconnectReason::ConnectTimeout, true);
+            }
+            Link::Up { .. } => {
+                if now >= self.last_recv + self.read_timeout() {
+                    self.drop_link(now, DisconnectReason::ReadTimeout, true);
+                } else if let Some(rt) = self.config.request_timeout {
+                    if let Some(front) = self.inflight.front() {
+                        if now >= front.sent_at + rt {
+                            if let Some(f) = self.inflight.pop_front() {
+                                self.complete(f, Err(ZkError::Timeout));
+                            }
+                            self.drop_link(now, DisconnectReason::RequestTimeout, true);
+                        }
+                    }
+                }
+                if matches!(self.link, Link::Up { .. })
+                    && !self.ping_inflight
+                    && now >= self.last_send + self.ping_interval()
+                {
+                    self.send_frame(XID_PING, &Request::Ping);
+                    self.ping_inflight = true;
+                }
+            }
+            _ => {}
+        }
+        if self.state == SessionState::Suspended && self.config.client_side_expiry {
+            if let (Some(t), Some(last)) = (self.negotiated, self.last_contact) {
+                if now >= last + t {
+                    self.expire(now);
+                    return;
+                }
+            }
+        }
+        self.probe_timeout(now);
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// Sends a request (or queues it while disconnected). Paths are client paths:
+    /// they are validated and the chroot is applied here.
+    pub fn submit(&mut self, mut req: Request, now: Instant) -> Result<Submitted, UsageError> {
+        let now = self.clock(now);
+        if let Some(e) = self.terminal_error() {
+            return Err(UsageError::SessionTerminated(e));
+        }
+        match &req {
+            Request::Auth(_)
+            | Request::Ping
+            | Request::CloseSession
+            | Request::SetWatches(_)
+            | Request::SetWatches2(_) => {
+                return Err(UsageError::InvalidRequest(
+                    "managed by the session: use add_auth / close",
+                ))
+            }
+            Request::Check(_) => {
+                return Err(UsageError::InvalidRequest(
+                    "check is only valid inside a multi",
+                ))
+            }
+            Request::Multi(m) if m.ops.iter().any(MultiOp::is_read) => {
+                return Err(UsageError::InvalidRequest("reads belong in multi_read"))
+            }
+            Request::MultiRead(m) if m.ops.iter().any(|o| !o.is_read()) => {
+                return Err(UsageError::InvalidRequest("writes belong in multi"))
+            }
+            Request::CreateTtl(r) if !(1..(1i64 << 40)).contains(&r.ttl) => {
+                return Err(UsageError::InvalidRequest("TTL must be 1 ms to 2^40-1 ms"))
+            }
+            _ => {}
+        }
+        prefix_paths(&mut req, &self.config.chroot)?;
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        let watch = self.intent_for(&req);
+        let watcher = watch.as_ref().map(|w| w.id);
+        if let Request::Multi(m) | Request::MultiRead(m) = &req {
+            if m.ops.is_empty() {
+                self.events.push_back(Event::Completed {
+                    id,
+                    result: Ok(Response::Multi(Default::default())),
+                });
+                return Ok(Submitted { id, watcher });
+            }
+        }
+        if matches!(self.link, Link::Up { .. }) {
+            self.send_user(id, req, watch, now);
+        } else {
+            match self.config.queue_policy {
+                QueuePolicy::FailFast => {
+                    self.events.push_back(Event::Completed {
+                        id,
+                        result: Err(ZkError::NotConnected),
+                    });
+                    if let Some(w) = watch {
+                        self.events.push_back(Event::WatcherRemoved {
+                            watcher: w.id,
+                            reason: RemovalReason::NotSet(ZkError::NotConnected),
+                        });
+                    }
+                }
+                QueuePolicy::Queue => {
+                    if self.queued.len() >= self.config.queue_limit {
+                        return Err(UsageError::QueueFull);
+                    }
+                    self.queued.push_back(Queued { id, req, watch });
+                }
+            }
+        }
+        Ok(Submitted { id, watcher })
+    }
+
+    /// Adds credentials: sent now if connected, and again after every reconnect.
+    /// The returned request completes when the server accepts them (or the
+    /// session becomes AuthFailed).
+    pub fn add_auth(
+        &mut self,
+        scheme: &str,
+        auth: Bytes,
+        now: Instant,
+    ) -> Result<RequestId, UsageError> {
+        self.clock(now);
+        if let Some(e) = self.terminal_error() {
+            return Err(UsageError::SessionTerminated(e));
+        }
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        let up = matches!(self.link, Link::Up { .. });
+        self.creds.push(Credential {
+            scheme: scheme.to_owned(),
+            auth: auth.clone(),
+            waiting: if up { None } else { Some(id) },
+        });
+        if up {
+            self.send_frame(
+                XID_AUTH,
+                &Request::Auth(AuthPacket {
+                    auth_type: 0,
+                    scheme: scheme.to_owned(),
+                    auth,
+                }),
+            );
+            self.auth_inflight.push_back(Some(id));
+        }
+        Ok(id)
+    }
+
+    /// Drops one watch registration locally. When it was the last one on its path,
+    /// the server's watch is removed too. Unknown or already-fired ids are ignored.
+    pub fn remove_watcher(&mut self, watcher: WatcherId, now: Instant) {
+        let now = self.clock(now);
+        if let Some((path, _kind, last)) = self.watches.remove(watcher) {
+            self.events.push_back(Event::WatcherRemoved {
+                watcher,
+                reason: RemovalReason::Removed,
+            });
+            if last && matches!(self.link, Link::Up { .. }) {
+                let req = Request::RemoveWatches(WatchesRequest {
+                    path,
+                    watcher_type: WatcherType::Any,
+                });
+                self.send_internal(req, now);
+            }
+        } else if self.is_pending_watcher(watcher) && self.cancelled.insert(watcher) {
+            self.events.push_back(Event::WatcherRemoved {
+                watcher,
+                reason: RemovalReason::Removed,
+            });
+        }
+    }
+
+    /// Ends the session: sends closeSession and waits (bounded) for its reply.
+    /// Requests already sent still complete; queued ones fail with SessionClosed.
+    pub fn close(&mut self, now: Instant) {
+        let now = self.clock(now);
+        if self.state.is_terminal() || self.closing.is_some() {
+            return;
+        }
+        self.fail_queued(ZkError::SessionClosed);
+        if matches!(self.link, Link::Up { .. }) {
+            let xid = self.next_xid();
+            self.send_frame(xid, &Request::CloseSession);
+            self.inflight.push_back(InFlight {
+                xid,
+                op: OpCode::CloseSession,
+                origin: Origin::Close,
+                watch: None,
+                sent_at: now,
+                remove_type: None,
+            });
+            self.closing = Some(now + self.config.close_timeout);
+        } else {
+            self.finish_close(now);
+        }
+    }
+
+    /// Starts a brand-new session after a terminal state (keeps config and credentials).
+    pub fn restart(&mut self, now: Instant) {
+        let now = self.clock(now);
+        if !self.state.is_terminal() {
+            return;
+        }
+        self.session = None;
+        self.session_global = false;
+        self.negotiated = None;
+        self.closing = None;
+        self.last_contact = None;
+        self.set_state(SessionState::Connecting);
+        self.next_attempt(now);
+    }
+
+    // ---------------------------------------------------------------- outputs
+
+    /// Next transport action. Should be called after every input and command.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Next bytes to write. Should be called after every input and command; `now`
+    /// stamps the send time, which the ping timer counts from.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let now = self.clock(now);
+        if let Some(t) = self.side_tx.pop_front() {
+            return Some(t);
+        }
+        if self.tx.is_empty() {
+            return None;
+        }
+        match self.link {
+            Link::Handshaking { conn, .. } | Link::Up { conn, .. } => {
+                self.last_send = now;
+                Some(Transmit {
+                    conn,
+                    data: self.tx.split().freeze(),
+                })
+            }
+            _ => {
+                self.tx.clear();
+                None
+            }
+        }
+    }
+
+    /// Next application event. Should be called after every input and command.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Session::handle_timeout) must next be called.
+    /// Read it last, after draining the other outputs.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut at = |x: Instant| t = Some(t.map_or(x, |t| t.min(x)));
+        if let Some(d) = self.closing {
+            at(d);
+        }
+        match self.link {
+            Link::Idle {
+                next: Some((_, when)),
+            } => at(when),
+            Link::Connecting { deadline, .. } | Link::Handshaking { deadline, .. } => at(deadline),
+            Link::Up { .. } => {
+                at(self.last_recv + self.read_timeout());
+                if !self.ping_inflight {
+                    at(self.last_send + self.ping_interval());
+                }
+                if let (Some(rt), Some(f)) = (self.config.request_timeout, self.inflight.front()) {
+                    at(f.sent_at + rt);
+                }
+            }
+            Link::Idle { next: None } => {}
+        }
+        if self.state == SessionState::Suspended && self.config.client_side_expiry {
+            if let (Some(n), Some(last)) = (self.negotiated, self.last_contact) {
+                at(last + n);
+            }
+        }
+        if let Some(p) = &self.probe {
+            match p.conn {
+                Some((_, _, deadline)) => at(deadline),
+                None => at(p.next_at),
+            }
+        }
+        t
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    fn set_state(&mut self, to: SessionState) {
+        if self.state != to {
+            let from = self.state;
+            self.state = to;
+            self.events.push_back(Event::StateChanged { from, to });
+        }
+    }
+
+    fn next_xid(&mut self) -> i32 {
+        self.xid = if self.xid >= i32::MAX - 1 {
+            1
+        } else {
+            self.xid + 1
+        };
+        self.xid
+    }
+
+    fn send_frame(&mut self, xid: i32, req: &Request) {
+        write_frame(&mut self.tx, |b| {
+            RequestHeader {
+                xid,
+                op: req.opcode(),
+            }
+            .encode(b);
+            req.encode_body(b);
+        });
+    }
+
+    fn send_user(&mut self, id: RequestId, req: Request, watch: Option<Intent>, now: Instant) {
+        let xid = self.next_xid();
+        self.send_frame(xid, &req);
+        let remove_type = match &req {
+            Request::RemoveWatches(r) => Some((r.path.clone(), r.watcher_type)),
+            _ => None,
+        };
+        self.inflight.push_back(InFlight {
+            xid,
+            op: req.opcode(),
+            origin: Origin::User(id),
+            watch,
+            sent_at: now,
+            remove_type,
+        });
+    }
+
+    fn send_internal(&mut self, req: Request, now: Instant) {
+        let xid = self.next_xid();
+        self.send_frame(xid, &req);
+        self.inflight.push_back(InFlight {
+            xid,
+            op: req.opcode(),
+            origin: Origin::Internal,
+            watch: None,
+            sent_at: now,
+            remove_type: None,
+        });
+    }
+
+    fn intent_for(&mut self, req: &Request) -> Option<Intent> {
+        let (path, kind) = match req {
+            Request::Exists(r) if r.watch => (&r.path, WatchKind::Data),
+            Request::GetData(r) if r.watch => (&r.path, WatchKind::Data),
+            Request::GetChildren(r) | Request::GetChildren2(r) if r.watch => {
+                (&r.path, WatchKind::Child)
+            }
+            Request::AddWatch(r) => (
+                &r.path,
+                if r.mode == AddWatchMode::PersistentRecursive {
+                    WatchKind::PersistentRecursive
+                } else {
+                    WatchKind::Persistent
+                },
+            ),
+            _ => return None,
+        };
+        let id = WatcherId(self.next_watcher);
+        self.next_watcher += 1;
+        Some(Intent {
+            id,
+            path: path.clone(),
+            kind,
+        })
+    }
+
+    fn is_pending_watcher(&self, w: WatcherId) -> bool {
+        self.inflight
+            .iter()
+            .filter_map(|f| f.watch.as_ref())
+            .chain(self.queued.iter().filter_map(|q| q.watch.as_ref()))
+            .any(|i| i.id == w)
+    }
+
+    fn next_attempt(&mut self, now: Instant) {
+        let (host, at) = self.hosts.next(now, &mut self.rng);
+        if at <= now {
+            self.connect(host, now);
+        } else {
+            self.link = Link::Idle {
+                next: Some((host, at)),
+            };
+        }
+    }
+
+    fn connect(&mut self, host: usize, now: Instant) {
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let Some(addr) = self.config.hosts.get(host).cloned() else {
+            return;
+        };
+        self.actions.push_back(Action::Connect { conn, host: addr });
+        self.link = Link::Connecting {
+            conn,
+            host,
+            deadline: now + self.connect_timeout(),
+        };
+    }
+
+    /// An attempt (connect or handshake) failed: try the next host.
+    fn attempt_failed(&mut self, now: Instant, reason: DisconnectReason, close: bool) {
+        if let Some(conn) = self.link_conn() {
+            if close {
+                self.actions.push_back(Action::Disconnect { conn });
+            }
+            self.events.push_back(Event::Disconnected { conn, reason });
+        }
+        self.rx.clear();
+        self.tx.clear();
+        self.hosts.on_failure();
+        self.link = Link::Idle { next: None };
+        if self.closing.is_some() {
+            self.finish_close(now);
+            return;
+        }
+        self.next_attempt(now);
+    }
+
+    /// The session's connection is gone (or being abandoned).
+    fn drop_link(&mut self, now: Instant, reason: DisconnectReason, close: bool) {
+        self.drop_link_then(now, reason, close, None)
+    }
+
+    /// Drops the connection, then connects to `then` (or the next host in rotation).
+    fn drop_link_then(
+        &mut self,
+        now: Instant,
+        reason: DisconnectReason,
+        close: bool,
+        then: Option<usize>,
+    ) {
+        let Link::Up { conn, .. } = self.link else {
+            // Closing is always safe: an abandoned handshake must not reach the server later.
+            let _ = close;
+            self.attempt_failed(now, reason, true);
+            return;
+        };
+        // Always tell the adapter to close: an abandoned socket must send nothing more.
+        self.actions.push_back(Action::Disconnect { conn });
+        self.events.push_back(Event::Disconnected { conn, reason });
+        self.rx.clear();
+        self.tx.clear();
+        self.link = Link::Idle { next: None };
+        self.ping_inflight = false;
+        self.set_watches_inflight = 0;
+        self.stop_probe();
+        let closing = self.closing.is_some();
+        for f in std::mem::take(&mut self.inflight) {
+            self.complete(f, Err(ZkError::ConnectionLoss));
+        }
+        for id in std::mem::take(&mut self.auth_inflight)
+            .into_iter()
+            .flatten()
+        {
+            self.events.push_back(Event::Completed {
+                id,
+                result: Err(ZkError::ConnectionLoss),
+            });
+        }
+        if closing {
+            self.finish_close(now);
+            return;
+        }
+        self.last_contact = Some(self.last_recv);
+        self.set_state(SessionState::Suspended);
+        if self.config.queue_policy == QueuePolicy::FailFast {
+            self.fail_queued(ZkError::NotConnected);
+        }
+        match then {
+            Some(host) => self.connect(host, now),
+            None => self.next_attempt(now),
+        }
+    }
+
+    fn on_connect_response(&mut self, frame: Bytes, now: Instant) {
+        let Link::Handshaking { conn, host, .. } = self.link else {
+            return;
+        };
+        let resp = match ConnectResponse::decode(&mut Reader::new(frame)) {
+            Ok(r) => r,
+            Err(e) => {
+                self.attempt_failed(now, DisconnectReason::Malformed(e), true);
+                return;
+            }
+        };
+        if resp.timeout <= 0 {
+            self.actions.push_back(Action::Disconnect { conn });
+            self.link = Link::Idle { next: None };
+            self.expire(now);
+            return;
+        }
+        let read_only = resp.read_only == Some(true);
+        self.session = Some((resp.session_id, resp.passwd));
+        if !read_only {
+            self.session_global = true;
+        }
+        self.negotiated = Some(Duration::from_millis(resp.timeout as u64));
+        self.link = Link::Up { conn, host };
+        self.hosts.on_connected(host);
+        self.last_recv = now;
+        self.last_send = now;
+        self.last_contact = Some(now);
+        // Credentials first, then watches, then what waited: the order the Java client uses.
+        for i in 0..self.creds.len() {
+            let c = &mut self.creds[i];
+            let waiting = c.waiting.take();
+            let req = Request::Auth(AuthPacket {
+                auth_type: 0,
+                scheme: c.scheme.clone(),
+                auth: c.auth.clone(),
+            });
+            self.send_frame(XID_AUTH, &req);
+            self.auth_inflight.push_back(waiting);
+        }
+        if !self.watches.is_empty() {
+            for batch in self
+                .watches
+                .set_watches_batches(self.last_zxid, self.config.set_watches_batch)
+            {
+                let req = if batch.persistent_watches.is_empty()
+                    && batch.persistent_recursive_watches.is_empty()
+                {
+                    Request::SetWatches(SetWatches {
+                        relative_zxid: batch.relative_zxid,
+                        data_watches: batch.data_watches,
+                        exist_watches: batch.exist_watches,
+                        child_watches: batch.child_watches,
+                    })
+                } else {
+                    Request::SetWatches2(batch)
+                };
+                self.send_frame(XID_SET_WATCHES, &req);
+                self.set_watches_inflight += 1;
+            }
+        }
+        for q in std::mem::take(&mut self.queued) {
+            self.send_user(q.id, q.req, q.watch, now);
+        }
+        if read_only {
+            self.set_state(SessionState::ConnectedReadOnly);
+            if self.config.hosts.len() > 1 {
+                self.probe = Some(Probe {
+                    next_at: now + PROBE_FIRST,
+                    interval: PROBE_FIRST,
+                    turn: 0,
+                    conn: None,
+                    answer: Vec::new(),
+                });
+            }
+        } else {
+            self.stop_probe();
+            self.set_state(SessionState::Connected);
+        }
+    }
+
+    fn on_reply(&mut self, frame: Bytes, now: Instant) {
+        let mut r = Reader::new(frame);
+        let header = match ReplyHeader::decode(&mut r) {
+            Ok(h) => h,
+            Err(e) => {
+                self.drop_link(now, DisconnectReason::Malformed(e), true);
+                return;
+            }
+        };
+        match header.xid {
+            XID_NOTIFICATION => match WatcherEvent::decode(&mut r) {
+                Ok(ev) => self.on_notification(ev),
+                Err(e) => self.drop_link(now, DisconnectReason::Malformed(e), true),
+            },
+            XID_PING => self.ping_inflight = false,
+            XID_AUTH => {
+                let waiting = self.auth_inflight.pop_front().flatten();
+                if header.err == ErrorCode::AuthFailed {
+                    if let Some(id) = waiting {
+                        self.events.push_back(Event::Completed {
+                            id,
+                            result: Err(ZkError::AuthFailed),
+                        });
+                    }
+                    self.terminate(SessionState::AuthFailed, ZkError::AuthFailed, now);
+                } else if let Some(id) = waiting {
+                    let result = if header.err.is_ok() {
+                        Ok(Response::Empty)
+                    } else {
+                        Err(ZkError::Server(header.err))
+                    };
+                    self.events.push_back(Event::Completed { id, result });
+                }
+            }
+            XID_SET_WATCHES => {
+                self.set_watches_inflight = self.set_watches_inflight.saturating_sub(1);
+            }
+            xid => {
+                let expected = self.inflight.front().map(|f| f.xid);
+                if expected != Some(xid) {
+                    self.drop_link(
+                        now,
+                        DisconnectReason::XidOutOfOrder { expected, got: xid },
+                        true,
+                    );
+                    return;
+                }
+                let Some(f) = self.inflight.pop_front() else {
+                    return;
+                };
+                if header.zxid > 0 {
+                    self.last_zxid = self.last_zxid.max(header.zxid);
+                }
+                if !header.err.is_ok() {
+                    let code = header.err;
+                    let origin = f.origin;
+                    self.complete(f, Err(ZkError::Server(code)));
+                    if origin == Origin::Close {
+                        self.finish_close(now);
+                    }
+                    return;
+                }
+                match Response::decode_body(f.op, &mut r) {
+                    Ok(resp) => {
+                        let origin = f.origin;
+                        self.complete(f, Ok(resp));
+                        if origin == Origin::Close {
+                            self.finish_close(now);
+                        }
+                    }
+                    Err(e) => {
+                        self.complete(f, Err(ZkError::Malformed(e.clone())));
+                        self.drop_link(now, DisconnectReason::Malformed(e), true);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_notification(&mut self, ev: WatcherEvent) {
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
+        self.watches.fire(ev.event_type, &ev.path, &mut fired);
+        if !fired.is_empty() {
+            let path = self.config.chroot.strip(&ev.path);
+            for &watcher in &fired {
+                self.events.push_back(Event::Watch {
+                    watcher,
+                    event: WatchedEvent {
+                        event_type: ev.event_type,
+                        path: path.clone(),
+                    },
+                });
+            }
+        }
+        self.fired = fired;
+    }
+
+    /// Finishes a request: arms its watch, strips the chroot, emits the completion.
+    fn complete(&mut self, f: InFlight, mut result: Result<Response, ZkError>) {
+        if let Some(intent) = f.watch {
+            let cancelled = self.cancelled.remove(&intent.id);
+            let kind = match (&result, intent.kind) {
+                (Ok(_), k) => Some(k),
+                (Err(ZkError::Server(ErrorCode::NoNode)), WatchKind::Data)
+                    if f.op == OpCode::Exists =>
+                {
+                    Some(WatchKind::Exist)
+                }
+                _ => None,
+            };
+            match (kind, cancelled) {
+                (_, true) => {}
+                (Some(kind), false) => self.watches.insert(intent.id, intent.path, kind),
+                (None, false) => self.events.push_back(Event::WatcherRemoved {
+                    watcher: intent.id,
+                    reason: RemovalReason::NotSet(
+                        result.clone().err().unwrap_or(ZkError::ConnectionLoss),
+                    ),
+                }),
+            }
+        }
+        if let (Ok(_), Some((path, wt))) = (&result, &f.remove_type) {
+            self.remove_local(path, *wt);
+        }
+        let Origin::User(id) = f.origin else {
+            return;
+        };
+        if let Ok(resp) = &mut result {
+            self.strip_chroot(resp);
+        }
+        self.events.push_back(Event::Completed { id, result });
+    }
+
+    fn remove_local(&mut self, path: &str, wt: WatcherType) {
+        let kinds: &[WatchKind] = match wt {
+            WatcherType::Children => &[WatchKind::Child],
+            WatcherType::Data => &[WatchKind::Data, WatchKind::Exist],
+            WatcherType::Persistent => &[WatchKind::Persistent],
+            WatcherType::PersistentRecursive => &[WatchKind::PersistentRecursive],
+            _ => &[
+                WatchKind::Data,
+                WatchKind::Exist,
+                WatchKind::Child,
+                WatchKind::Persistent,
+                WatchKind::PersistentRecursive,
+            ],
+        };
+        for id in self.watches.ids_at(path, kinds) {
+            self.watches.remove(id);
+            self.events.push_back(Event::WatcherRemoved {
+                watcher: id,
+                reason: RemovalReason::Removed,
+            });
+        }
+    }
+
+    fn strip_chroot(&self, resp: &mut Response) {
+        let c = &self.config.chroot;
+        if c.root().is_none() {
+            return;
+        }
+        match resp {
+            Response::Create(r) => c.strip_in_place(&mut r.path),
+            Response::Create2(r) => c.strip_in_place(&mut r.path),
+            Response::Sync(r) => c.strip_in_place(&mut r.path),
+            Response::GetEphemerals(r) => r.ephemerals.iter_mut().for_each(|p| c.strip_in_place(p)),
+            Response::Multi(m) => {
+                for res in &mut m.results {
+                    match res {
+                        MultiResult::Create(r) => c.strip_in_place(&mut r.path),
+                        MultiResult::Create2(r) => c.strip_in_place(&mut r.path),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn fail_queued(&mut self, err: ZkError) {
+        for q in std::mem::take(&mut self.queued) {
+            if let Some(w) = q.watch {
+                if !self.cancelled.remove(&w.id) {
+                    self.events.push_back(Event::WatcherRemoved {
+                        watcher: w.id,
+                        reason: RemovalReason::NotSet(err.clone()),
+                    });
+                }
+            }
+            self.events.push_back(Event::Completed {
+                id: q.id,
+                result: Err(err.clone()),
+            });
+        }
+        for c in &mut self.creds {
+            if let Some(id) = c.waiting.take() {
+                self.events.push_back(Event::Completed {
+                    id,
+                    result: Err(err.clone()),
+                });
+            }
+        }
+    }
+
+    /// Ends the session for good (or until a restart / new session).
+    fn terminate(&mut self, to: SessionState, err: ZkError, _now: Instant) {
+        if let Some(conn) = self.link_conn() {
+            self.actions.push_back(Action::Disconnect { conn });
+        }
+        self.link = Link::Idle { next: None };
+        self.rx.clear();
+        self.tx.clear();
+        self.stop_probe();
+        self.ping_inflight = false;
+        self.set_watches_inflight = 0;
+        for f in std::mem::take(&mut self.inflight) {
+            let e = if f.origin == Origin::Close {
+                err.clone()
+            } else if matches!(err, ZkError::SessionClosed) {
+                ZkError::ConnectionLoss
+            } else {
+                err.clone()
+            };
+            self.complete(f, Err(e));
+        }
+        for id in std::mem::take(&mut self.auth_inflight)
+            .into_iter()
+            .flatten()
+        {
+            self.events.push_back(Event::Completed {
+                id,
+                result: Err(err.clone()),
+            });
+        }
+        self.fail_queued(err.clone());
+        for watcher in self.watches.drain() {
+            self.events.push_back(Event::WatcherRemoved {
+                watcher,
+                reason: RemovalReason::SessionEnded(err.clone()),
+            });
+        }
+        self.cancelled.clear();
+        self.closing = None;
+        self.set_state(to);
+    }
+
+    fn expire(&mut self, now: Instant) {
+        self.terminate(SessionState::Expired, ZkError::SessionExpired, now);
+        self.session = None;
+        self.session_global = false;
+        self.negotiated = None;
+        self.last_contact = None;
+        if self.config.expiry_policy == ExpiryPolicy::NewSession {
+            self.set_state(SessionState::Connecting);
+            self.next_attempt(now);
+        }
+    }
+
+    fn finish_close(&mut self, now: Instant) {
+        self.terminate(SessionState::Closed, ZkError::SessionClosed, now);
+    }
+
+    // ------------------------------------------------------- read-only probe
+
+    fn stop_probe(&mut self) {
+        if let Some(p) = self.probe.take() {
+            if let Some((conn, _, _)) = p.conn {
+                self.actions.push_back(Action::Disconnect { conn });
+            }
+        }
+    }
+
+    fn probe_timeout(&mut self, now: Instant) {
+        let Link::Up { host: current, .. } = self.link else {
+            return;
+        };
+        let Some(p) = &mut self.probe else {
+            return;
+        };
+        match p.conn {
+            Some((conn, _, deadline)) if now >= deadline => {
+                self.actions.push_back(Action::Disconnect { conn });
+                self.probe_finished(conn, now);
+            }
+            None if now >= p.next_at => {
+                let turn = p.turn;
+                p.turn += 1;
+                if let Some(host) = self.hosts.probe_candidate(current, turn) {
+                    let conn = ConnId(self.next_conn);
+                    self.next_conn += 1;
+                    let deadline = now + self.connect_timeout();
+                    if let Some(p) = &mut self.probe {
+                        p.conn = Some((conn, host, deadline));
+                        p.answer.clear();
+                    }
+                    if let Some(addr) = self.config.hosts.get(host).cloned() {
+                        self.actions.push_back(Action::Connect { conn, host: addr });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The probe connection ended: "rw" means move there.
+    fn probe_finished(&mut self, conn: ConnId, now: Instant) {
+        let Some(p) = &mut self.probe else {
+            return;
+        };
+        let Some((pc, host, _)) = p.conn else {
+            return;
+        };
+        if pc != conn {
+            return;
+        }
+        p.conn = None;
+        if p.answer == b"rw" {
+            self.probe = None;
+            // Leave the read-only server for the read-write one.
+            if matches!(self.link, Link::Up { .. }) {
+                self.drop_link_then(now, DisconnectReason::LeavingReadOnly, true, Some(host));
+            }
+        } else {
+            p.interval = (p.interval * 2).min(PROBE_MAX);
+            p.next_at = now + p.interval;
+        }
+    }
+}
+
+fn is_sequential(flags: i32) -> bool {
+    CreateMode::from_flags(flags, 0).is_some_and(|m| m.is_sequential())
+}
+
+fn check_and_prefix(
+    path: &mut String,
+    sequential: bool,
+    chroot: &Chroot,
+) -> Result<(), UsageError> {
+    validate_path(path, sequential)?;
+    *path = chroot.prefix(path);
+    Ok(())
+}
+
+/// Validates every path of a request (client paths) and applies the chroot.
+fn prefix_paths(req: &mut Request, chroot: &Chroot) -> Result<(), UsageError> {
+    match req {
+        Request::Create(r) | Request::Create2(r) | Request::CreateContainer(r) => {
+            check_and_prefix(&mut r.path, is_sequential(r.flags), chroot)
+        }
+        Request::CreateTtl(r) => check_and_prefix(&mut r.path, is_sequential(r.flags), chroot),
+        Request::Multi(m) | Request::MultiRead(m) => {
+            for op in &mut m.ops {
+                let seq = match op {
+                    MultiOp::Create { req, .. } => is_sequential(req.flags),
+                    MultiOp::CreateTtl(r) => is_sequential(r.flags),
+                    _ => false,
+                };
+                check_and_prefix(op.path_mut(), seq, chroot)?;
+            }
+            Ok(())
+        }
+        // A plain prefix, not a node path: empty or "/" means every ephemeral of the session.
+        Request::GetEphemerals(r) => {
+            if r.path.is_empty() || r.path == "/" {
+                r.path = chroot.prefix("/");
+                Ok(())
+            } else {
+                check_and_prefix(&mut r.path, true, chroot)
+            }
+        }
+        other => {
+            let mut res = Ok(());
+            other.for_each_path_mut(|p| {
+                if res.is_ok() {
+                    res = check_and_prefix(p, false, chroot);
+                }
+            });
+            res
+        }
+    }
+}
