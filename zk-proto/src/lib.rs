@@ -17,6 +17,8 @@ pub mod jute;
 pub mod ops;
 pub mod path;
 pub mod records;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod session;
 pub mod types;
 pub mod watches;

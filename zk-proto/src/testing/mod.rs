@@ -1,0 +1,7 @@
+//! Deterministic test doubles: a sans-IO simulated ZooKeeper ensemble.
+//!
+//! Nothing here performs I/O or reads a clock; time is always an argument.
+//! Compiled for this crate's own tests and, with the `testing` feature, for
+//! integration tests and other crates.
+
+pub mod server;
