@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target of fuzz/ for a bounded time, each on a scratch
+# copy of its checked-in seed corpus (fuzz/corpus/<target>/ is left untouched).
+#
+#   scripts/fuzz-smoke.sh [seconds per target, default 20]
+#
+# Needs the nightly toolchain; installs cargo-fuzz if it is missing. Exits
+# non-zero if any target crashes, leaks, times out or fails to build; the
+# crashing input is kept under fuzz/artifacts/<target>/.
+set -euo pipefail
+
+secs="${1:-20}"
+case "$secs" in
+  '' | *[!0-9]*) echo "usage: $0 [seconds per target]" >&2; exit 2 ;;
+esac
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root/fuzz"
+
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "fuzz-smoke: the nightly toolchain is required (rustup toolchain install nightly)" >&2
+  exit 1
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "fuzz-smoke: installing cargo-fuzz" >&2
+  cargo install cargo-fuzz --locked
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+cargo +nightly fuzz build
+
+status=0
+for target in $(cargo +nightly fuzz list); do
+  seeds="corpus/$target"
+  if [ -z "$(ls -A "$seeds" 2>/dev/null)" ]; then
+    echo "FAIL $target: no seed corpus in fuzz/$seeds" >&2
+    status=1
+    continue
+  fi
+  mkdir -p "$work/$target"
+  cp -R "$seeds/." "$work/$target/"
+  log="$work/$target.log"
+  if cargo +nightly fuzz run "$target" "$work/$target" -- \
+      -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+    execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
+    echo "ok   $target: ${execs:-?} executions in ${secs}s"
+  else
+    echo "FAIL $target (inputs kept in fuzz/artifacts/$target/):" >&2
+    tail -n 60 "$log" >&2
+    status=1
+  fi
+done
+exit "$status"

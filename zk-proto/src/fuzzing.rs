@@ -1,0 +1,448 @@
+//! Fuzz target bodies, shared by the cargo-fuzz crate (`fuzz/`) and by
+//! `tests/fuzz_corpus.rs`, which replays the checked-in corpus on stable.
+//!
+//! Every function takes arbitrary bytes and must never panic on them; the only
+//! panics are `assert!`s of invariants (a failing one is a codec bug).
+
+use std::fmt::Debug;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::DecodeError;
+use crate::frame::{FrameDecoder, DEFAULT_MAX_FRAME};
+use crate::jute::{from_bytes, to_bytes, Decode, Encode, Reader};
+use crate::ops::{Request, Response};
+use crate::records::*;
+use crate::types::OpCode;
+
+/// Every named opcode, in wire order of the `OpCode` declaration.
+pub const OPCODES: [OpCode; 33] = [
+    OpCode::Notification,
+    OpCode::Create,
+    OpCode::Delete,
+    OpCode::Exists,
+    OpCode::GetData,
+    OpCode::SetData,
+    OpCode::GetAcl,
+    OpCode::SetAcl,
+    OpCode::GetChildren,
+    OpCode::Sync,
+    OpCode::Ping,
+    OpCode::GetChildren2,
+    OpCode::Check,
+    OpCode::Multi,
+    OpCode::Create2,
+    OpCode::Reconfig,
+    OpCode::CheckWatches,
+    OpCode::RemoveWatches,
+    OpCode::CreateContainer,
+    OpCode::DeleteContainer,
+    OpCode::CreateTtl,
+    OpCode::MultiRead,
+    OpCode::Auth,
+    OpCode::SetWatches,
+    OpCode::Sasl,
+    OpCode::GetEphemerals,
+    OpCode::GetAllChildrenNumber,
+    OpCode::SetWatches2,
+    OpCode::AddWatch,
+    OpCode::WhoAmI,
+    OpCode::CreateSession,
+    OpCode::CloseSession,
+    OpCode::Error,
+];
+
+// Fails to compile when `OpCode` gains a variant, as a reminder to extend `OPCODES`.
+#[allow(dead_code)]
+fn opcodes_listed(op: OpCode) {
+    match op {
+        OpCode::Notification
+        | OpCode::Create
+        | OpCode::Delete
+        | OpCode::Exists
+        | OpCode::GetData
+        | OpCode::SetData
+        | OpCode::GetAcl
+        | OpCode::SetAcl
+        | OpCode::GetChildren
+        | OpCode::Sync
+        | OpCode::Ping
+        | OpCode::GetChildren2
+        | OpCode::Check
+        | OpCode::Multi
+        | OpCode::Create2
+        | OpCode::Reconfig
+        | OpCode::CheckWatches
+        | OpCode::RemoveWatches
+        | OpCode::CreateContainer
+        | OpCode::DeleteContainer
+        | OpCode::CreateTtl
+        | OpCode::MultiRead
+        | OpCode::Auth
+        | OpCode::SetWatches
+        | OpCode::Sasl
+        | OpCode::GetEphemerals
+        | OpCode::GetAllChildrenNumber
+        | OpCode::SetWatches2
+        | OpCode::AddWatch
+        | OpCode::WhoAmI
+        | OpCode::CreateSession
+        | OpCode::CloseSession
+        | OpCode::Error
+        | OpCode::Unknown(_) => {}
+    }
+}
+
+/// The opcode chosen by a 4-byte selector: one of [`OPCODES`], or `Unknown` of the
+/// raw value when the selector is past the end.
+pub fn opcode_from_selector(sel: [u8; 4]) -> OpCode {
+    let raw = u32::from_be_bytes(sel);
+    let i = raw as usize % (OPCODES.len() + 1);
+    OPCODES
+        .get(i)
+        .copied()
+        .unwrap_or(OpCode::from_i32(raw as i32))
+}
+
+/// The 4-byte selector [`decode_reply`] maps to `op` (for building seeds). Every
+/// unknown opcode maps to the same selector, which picks `Unknown(33)`.
+pub fn opcode_selector(op: OpCode) -> [u8; 4] {
+    let i = OPCODES
+        .iter()
+        .position(|&o| o == op)
+        .unwrap_or(OPCODES.len());
+    (i as u32).to_be_bytes()
+}
+
+// ---------------------------------------------------------------------------
+// frame_split
+
+/// Splits `data[2..]` into frames with [`FrameDecoder`], once fed whole and once in
+/// chunks whose sizes are derived from the data; both must give the same frames and
+/// the same error. `data[0]` picks the maximum frame length, `data[1]` seeds the chunking.
+pub fn frame_split(data: &[u8]) {
+    let [max_sel, seed, stream @ ..] = data else {
+        return;
+    };
+    const MAXES: [usize; 8] = [0, 1, 4, 9, 16, 64, 1024, DEFAULT_MAX_FRAME];
+    let max = MAXES[*max_sel as usize % MAXES.len()];
+
+    let whole = split_frames(max, stream, |_| stream.len().max(1));
+    let chunked = split_frames(max, stream, |i| {
+        // Chunk sizes 1..=16 (or up to 256 when the seed's top bit is set), varying with the data.
+        let b = stream.get(i % stream.len().max(1)).copied().unwrap_or(0);
+        let span = if seed & 0x80 != 0 { 256 } else { 16 };
+        1 + ((b ^ seed).wrapping_add(i as u8) as usize) % span
+    });
+    assert_eq!(whole.frames, chunked.frames, "frames depend on chunking");
+    assert_eq!(whole.error, chunked.error, "errors depend on chunking");
+    if whole.error.is_none() {
+        assert_eq!(whole.left, chunked.left, "leftover depends on chunking");
+    }
+
+    // The frames and the leftover account for every byte of the stream.
+    let mut framed = 0;
+    for f in &whole.frames {
+        assert!(
+            f.len() <= max,
+            "frame of {} bytes passed max {max}",
+            f.len()
+        );
+        let prefix: [u8; 4] = stream[framed..framed + 4].try_into().unwrap();
+        assert_eq!(i32::from_be_bytes(prefix) as usize, f.len());
+        assert_eq!(&stream[framed + 4..framed + 4 + f.len()], &f[..]);
+        framed += 4 + f.len();
+    }
+    match &whole.error {
+        None => assert_eq!(framed + whole.left, stream.len()),
+        Some(DecodeError::FrameLength { len, max: m }) => {
+            assert_eq!(*m, max);
+            assert!(*len < 0 || *len as usize > max);
+            let prefix = &stream[framed..framed + 4];
+            assert_eq!(i32::from_be_bytes(prefix.try_into().unwrap()), *len);
+        }
+        Some(other) => panic!("unexpected frame error {other:?}"),
+    }
+}
+
+struct Split {
+    frames: Vec<Bytes>,
+    error: Option<DecodeError>,
+    left: usize,
+}
+
+fn split_frames(max: usize, stream: &[u8], mut chunk: impl FnMut(usize) -> usize) -> Split {
+    let mut dec = FrameDecoder::new(max);
+    let mut out = Split {
+        frames: Vec::new(),
+        error: None,
+        left: 0,
+    };
+    let mut pos = 0;
+    let mut pushed = 0;
+    let mut i = 0;
+    loop {
+        // Drain everything the decoder has.
+        loop {
+            match dec.next_frame() {
+                Ok(Some(f)) => {
+                    pushed -= 4 + f.len();
+                    out.frames.push(f);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    out.error = Some(e);
+                    return out;
+                }
+            }
+        }
+        // The decoder holds no more than what was pushed and not yet returned.
+        assert_eq!(dec.buffered(), pushed);
+        if pos >= stream.len() {
+            out.left = dec.buffered();
+            return out;
+        }
+        let n = chunk(i).clamp(1, stream.len() - pos);
+        dec.push(&stream[pos..pos + n]);
+        pos += n;
+        pushed += n;
+        i += 1;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// decode_reply
+
+/// `data[..4]` picks an opcode (see [`opcode_from_selector`]); the rest is a reply
+/// payload: a ReplyHeader, then when its err is Ok the body for that opcode. Whatever
+/// decodes must re-encode to bytes that decode to the same value. The body (and the
+/// whole payload) are also tried as a WatcherEvent.
+pub fn decode_reply(data: &[u8]) {
+    let Some((sel, payload)) = data.split_first_chunk::<4>() else {
+        return;
+    };
+    let op = opcode_from_selector(*sel);
+    let mut r = Reader::new(Bytes::copy_from_slice(payload));
+    let Ok(header) = ReplyHeader::decode(&mut r) else {
+        return;
+    };
+    let rest = payload.len() - 16;
+    assert_eq!(r.remaining(), rest);
+    check_record::<WatcherEvent>(&payload[16..]);
+    check_record::<WatcherEvent>(payload);
+    if !header.err.is_ok() {
+        return;
+    }
+    let Ok(resp) = Response::decode_body(op, &mut r) else {
+        return;
+    };
+    assert!(r.is_empty(), "decode_body left bytes");
+
+    let mut first = BytesMut::new();
+    header.encode(&mut first);
+    resp.encode_body(&mut first);
+    let first = first.freeze();
+    assert_eq!(
+        &first[..16],
+        &payload[..16],
+        "ReplyHeader re-encodes differently"
+    );
+
+    let mut r2 = Reader::new(first.clone());
+    let header2 = ReplyHeader::decode(&mut r2).expect("re-encoded header decodes");
+    assert_eq!(header, header2);
+    let resp2 = Response::decode_body(op, &mut r2)
+        .unwrap_or_else(|e| panic!("re-encoded {op:?} reply {resp:?} fails: {e}"));
+    assert_eq!(resp, resp2);
+    let mut second = BytesMut::new();
+    header2.encode(&mut second);
+    resp2.encode_body(&mut second);
+    assert_eq!(
+        first,
+        second.freeze(),
+        "encoding of {op:?} reply is not stable"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// connect_response
+
+/// Decodes a ConnectResponse (and a ConnectRequest); what decodes must re-encode
+/// to bytes of the same length that decode to the same value.
+pub fn connect_response(data: &[u8]) {
+    check_record::<ConnectResponse>(data);
+    check_record::<ConnectRequest>(data);
+    if let Ok(resp) = from_bytes::<ConnectResponse>(Bytes::copy_from_slice(data)) {
+        // The optional trailing byte is there exactly when the input had 37+ bytes
+        // with a 16-byte password, i.e. whenever a byte followed the password.
+        let passwd_end = 20 + resp.passwd.len();
+        assert_eq!(resp.read_only.is_some(), data.len() > passwd_end);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// roundtrip
+
+type Check = fn(&[u8]);
+
+/// The record types [`roundtrip`] selects from, by name, in selector order.
+/// Requests and responses by opcode follow: selector `RECORDS.len() + i` is the
+/// request body of `OPCODES[i]`, `RECORDS.len() + OPCODES.len() + i` its reply body.
+pub const RECORDS: &[(&str, Check)] = &[
+    ("Stat", check_record::<Stat>),
+    ("Id", check_record::<Id>),
+    ("Acl", check_record::<Acl>),
+    ("ConnectRequest", check_record::<ConnectRequest>),
+    ("ConnectResponse", check_record::<ConnectResponse>),
+    ("RequestHeader", check_record::<RequestHeader>),
+    ("ReplyHeader", check_record::<ReplyHeader>),
+    ("WatcherEvent", check_record::<WatcherEvent>),
+    ("CreateRequest", check_record::<CreateRequest>),
+    ("CreateTtlRequest", check_record::<CreateTtlRequest>),
+    ("CreateResponse", check_record::<CreateResponse>),
+    ("Create2Response", check_record::<Create2Response>),
+    ("DeleteRequest", check_record::<DeleteRequest>),
+    ("PathWatchRequest", check_record::<PathWatchRequest>),
+    ("StatResponse", check_record::<StatResponse>),
+    ("GetDataResponse", check_record::<GetDataResponse>),
+    ("SetDataRequest", check_record::<SetDataRequest>),
+    ("PathRequest", check_record::<PathRequest>),
+    ("GetAclResponse", check_record::<GetAclResponse>),
+    ("SetAclRequest", check_record::<SetAclRequest>),
+    ("GetChildrenResponse", check_record::<GetChildrenResponse>),
+    ("GetChildren2Response", check_record::<GetChildren2Response>),
+    ("PathResponse", check_record::<PathResponse>),
+    ("CheckVersionRequest", check_record::<CheckVersionRequest>),
+    ("ReconfigRequest", check_record::<ReconfigRequest>),
+    ("WatchesRequest", check_record::<WatchesRequest>),
+    ("AddWatchRequest", check_record::<AddWatchRequest>),
+    ("ErrorResponse", check_record::<ErrorResponse>),
+    (
+        "GetEphemeralsResponse",
+        check_record::<GetEphemeralsResponse>,
+    ),
+    (
+        "GetAllChildrenNumberResponse",
+        check_record::<GetAllChildrenNumberResponse>,
+    ),
+    ("ClientInfo", check_record::<ClientInfo>),
+    ("WhoAmIResponse", check_record::<WhoAmIResponse>),
+    ("AuthPacket", check_record::<AuthPacket>),
+    ("SaslPacket", check_record::<SaslPacket>),
+    ("SetWatches", check_record::<SetWatches>),
+    ("SetWatches2", check_record::<SetWatches2>),
+    ("MultiHeader", check_record::<MultiHeader>),
+    ("MultiRequest", check_record::<MultiRequest>),
+    ("MultiResponse", check_record::<MultiResponse>),
+    ("ErrorCode", check_record::<crate::error::ErrorCode>),
+    ("Vec<Acl>", check_record::<Vec<Acl>>),
+    ("Vec<String>", check_record::<Vec<String>>),
+];
+
+/// How many values [`roundtrip`]'s selector byte distinguishes.
+pub const ROUNDTRIP_KINDS: usize = RECORDS.len() + 2 * OPCODES.len();
+
+/// The selector byte [`roundtrip`] maps to the record named `name`.
+pub fn record_selector(name: &str) -> Option<u8> {
+    RECORDS
+        .iter()
+        .position(|(n, _)| *n == name)
+        .map(|i| i as u8)
+}
+
+/// The selector byte [`roundtrip`] maps to the request (or, with `reply`, the reply) body of `op`.
+pub fn body_selector(op: OpCode, reply: bool) -> Option<u8> {
+    let i = OPCODES.iter().position(|&o| o == op)?;
+    let base = RECORDS.len() + if reply { OPCODES.len() } else { 0 };
+    Some((base + i) as u8)
+}
+
+/// `data[0]` picks a record type, or a request or reply body by opcode; the rest
+/// is decoded as that. If it decodes (consuming everything), its encoding has the
+/// input's length and decodes to the same value, and encoding that again gives the
+/// same bytes.
+pub fn roundtrip(data: &[u8]) {
+    let [sel, input @ ..] = data else {
+        return;
+    };
+    let k = *sel as usize % ROUNDTRIP_KINDS;
+    if let Some((_, check)) = RECORDS.get(k) {
+        check(input);
+        return;
+    }
+    let k = k - RECORDS.len();
+    if k < OPCODES.len() {
+        check_request(OPCODES[k], input);
+    } else {
+        check_response(OPCODES[k - OPCODES.len()], input);
+    }
+}
+
+/// Decodes `input` as one `T`; if that works, checks the encoding round trip.
+fn check_record<T: Encode + Decode + PartialEq + Debug>(input: &[u8]) {
+    let Ok(x) = from_bytes::<T>(Bytes::copy_from_slice(input)) else {
+        return;
+    };
+    let first = to_bytes(&x);
+    // Normalisation (null → empty, any non-zero boolean → 1) never changes a length.
+    assert_eq!(
+        first.len(),
+        input.len(),
+        "{x:?} re-encodes to another length"
+    );
+    let y = from_bytes::<T>(first.clone())
+        .unwrap_or_else(|e| panic!("re-encoded {x:?} fails to decode: {e}"));
+    assert_eq!(x, y);
+    assert_eq!(first, to_bytes(&y), "encoding of {x:?} is not stable");
+}
+
+fn check_request(op: OpCode, input: &[u8]) {
+    let decode = |b: Bytes| -> Result<Request, DecodeError> {
+        let mut r = Reader::new(b);
+        let req = Request::decode_body(op, &mut r)?;
+        r.finish()?;
+        Ok(req)
+    };
+    let Ok(req) = decode(Bytes::copy_from_slice(input)) else {
+        return;
+    };
+    assert_eq!(req.opcode(), op, "decode_body({op:?}) gave {req:?}");
+    let mut first = BytesMut::new();
+    req.encode_body(&mut first);
+    let first = first.freeze();
+    assert_eq!(
+        first.len(),
+        input.len(),
+        "{req:?} re-encodes to another length"
+    );
+    let again =
+        decode(first.clone()).unwrap_or_else(|e| panic!("re-encoded {req:?} fails to decode: {e}"));
+    assert_eq!(req, again);
+    let mut second = BytesMut::new();
+    again.encode_body(&mut second);
+    assert_eq!(first, second.freeze(), "encoding of {req:?} is not stable");
+}
+
+fn check_response(op: OpCode, input: &[u8]) {
+    let Ok(resp) = Response::decode_body(op, &mut Reader::new(Bytes::copy_from_slice(input)))
+    else {
+        return;
+    };
+    let mut first = BytesMut::new();
+    resp.encode_body(&mut first);
+    let first = first.freeze();
+    // addWatch tolerates a missing body, which then re-encodes as 4 bytes.
+    if !(op == OpCode::AddWatch && input.is_empty()) {
+        assert_eq!(
+            first.len(),
+            input.len(),
+            "{resp:?} re-encodes to another length"
+        );
+    }
+    let again = Response::decode_body(op, &mut Reader::new(first.clone()))
+        .unwrap_or_else(|e| panic!("re-encoded {resp:?} fails to decode: {e}"));
+    assert_eq!(resp, again);
+    let mut second = BytesMut::new();
+    again.encode_body(&mut second);
+    assert_eq!(first, second.freeze(), "encoding of {resp:?} is not stable");
+}
