@@ -49,6 +49,8 @@ const XID_NOTIFICATION: i32 = -1;
 const XID_PING: i32 = -2;
 const XID_AUTH: i32 = -4;
 const XID_SET_WATCHES: i32 = -8;
+/// The ensemble config node; never chrooted.
+pub const CONFIG_NODE: &str = "/zookeeper/config";
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
 const PROBE_FIRST: Duration = Duration::from_millis(100);
 const PROBE_MAX: Duration = Duration::from_secs(60);
@@ -459,6 +461,11 @@ impl Session {
             | Link::Up { host, .. } => self.config.hosts.get(host),
             Link::Idle { .. } => None,
         }
+    }
+
+    /// Whether [`poll_transmit`](Session::poll_transmit) has bytes to hand out.
+    pub fn wants_transmit(&self) -> bool {
+        !self.side_tx.is_empty() || !self.tx.is_empty()
     }
 
     /// Number of armed watch registrations.
@@ -1574,6 +1581,8 @@ fn prefix_paths(req: &mut Request, chroot: &Chroot) -> Result<(), UsageError> {
                 check_and_prefix(&mut r.path, true, chroot)
             }
         }
+        // getConfig reads /zookeeper/config, which lives outside any chroot.
+        Request::GetData(r) if r.path == CONFIG_NODE => Ok(()),
         other => {
             let mut res = Ok(());
             other.for_each_path_mut(|p| {

@@ -1,0 +1,163 @@
+//! Connection options with kazoo's names and defaults.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use zk_proto::config::Backoff;
+use zk_proto::{Acl, Config, ExpiryPolicy, QueuePolicy, Session};
+
+use crate::client::{Client, ClientOptions};
+use crate::core::Shared;
+use crate::error::Result;
+
+/// Builds a client. Every adapter's `connect` takes one.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    connect_string: String,
+    config_edits: Vec<ConfigEdit>,
+    opts: ClientOptions,
+    /// How long `connect` waits for a session before giving up.
+    pub connect_deadline: Duration,
+}
+
+#[derive(Debug, Clone)]
+enum ConfigEdit {
+    SessionTimeout(Duration),
+    Resume(i64, Bytes),
+    Auth(String, Bytes),
+    ReadOnly(bool),
+    Randomize(bool),
+    ConnectTimeout(Duration),
+    Backoff(Backoff),
+    Queue(QueuePolicy, usize),
+    Expiry(ExpiryPolicy),
+    RequestTimeout(Duration),
+    Seed(u64),
+    MaxFrame(usize),
+}
+
+impl ClientBuilder {
+    /// Hosts as `"h1:2181,h2:2181/optional/chroot"`.
+    pub fn new(connect_string: &str) -> ClientBuilder {
+        ClientBuilder {
+            connect_string: connect_string.to_owned(),
+            config_edits: Vec::new(),
+            opts: ClientOptions::default(),
+            connect_deadline: Duration::from_secs(15),
+        }
+    }
+
+    fn edit(mut self, e: ConfigEdit) -> Self {
+        self.config_edits.push(e);
+        self
+    }
+
+    /// Requested session timeout (the server clamps it; default 10 s).
+    pub fn session_timeout(self, t: Duration) -> Self {
+        self.edit(ConfigEdit::SessionTimeout(t))
+    }
+    /// Resume a session from its id and password (kazoo's `client_id`).
+    pub fn resume(self, id: i64, password: impl Into<Bytes>) -> Self {
+        self.edit(ConfigEdit::Resume(id, password.into()))
+    }
+    /// Credentials sent at every connect (`("digest", "user:pass")`).
+    pub fn auth(self, scheme: &str, credentials: impl Into<Bytes>) -> Self {
+        self.edit(ConfigEdit::Auth(scheme.into(), credentials.into()))
+    }
+    /// Accept read-only servers (default false).
+    pub fn read_only(self, allowed: bool) -> Self {
+        self.edit(ConfigEdit::ReadOnly(allowed))
+    }
+    /// Shuffle hosts (default true).
+    pub fn randomize_hosts(self, on: bool) -> Self {
+        self.edit(ConfigEdit::Randomize(on))
+    }
+    /// Per-attempt connect timeout (default: session timeout / hosts).
+    pub fn connect_timeout(self, t: Duration) -> Self {
+        self.edit(ConfigEdit::ConnectTimeout(t))
+    }
+    /// Connection retry: delay after a full unsuccessful pass over the hosts,
+    /// doubling up to `max_delay`, with `jitter` as a fraction (kazoo's `connection_retry`).
+    pub fn connection_retry(self, delay: Duration, max_delay: Duration, jitter: f64) -> Self {
+        self.edit(ConfigEdit::Backoff(Backoff {
+            base: delay,
+            max: max_delay,
+            jitter,
+        }))
+    }
+    /// Hold (up to `limit`) or fail requests made while disconnected.
+    pub fn queue_policy(self, policy: QueuePolicy, limit: usize) -> Self {
+        self.edit(ConfigEdit::Queue(policy, limit))
+    }
+    /// Terminal expiry, or a new session at once (kazoo).
+    pub fn expiry_policy(self, p: ExpiryPolicy) -> Self {
+        self.edit(ConfigEdit::Expiry(p))
+    }
+    /// Fail a request with Timeout when no reply came in this long (drops the connection).
+    pub fn request_timeout(self, t: Duration) -> Self {
+        self.edit(ConfigEdit::RequestTimeout(t))
+    }
+    /// Seed for host shuffling and jitter (default: from the OS).
+    pub fn seed(self, seed: u64) -> Self {
+        self.edit(ConfigEdit::Seed(seed))
+    }
+    /// Largest frame accepted from a server (default 0xfffff).
+    pub fn max_frame(self, bytes: usize) -> Self {
+        self.edit(ConfigEdit::MaxFrame(bytes))
+    }
+    /// ACL for creates that name none (default: open).
+    pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
+        self.opts.default_acl = acl;
+        self
+    }
+    /// How long `connect` waits for the first session (default 15 s).
+    pub fn connect_deadline(mut self, t: Duration) -> Self {
+        self.connect_deadline = t;
+        self
+    }
+
+    /// The protocol configuration.
+    pub fn config(&self) -> Result<Config> {
+        let mut c = Config::from_connect_string(&self.connect_string)?;
+        c.seed = os_seed();
+        for e in &self.config_edits {
+            match e.clone() {
+                ConfigEdit::SessionTimeout(t) => c.session_timeout = t,
+                ConfigEdit::Resume(id, pw) => c.resume = Some((id, pw)),
+                ConfigEdit::Auth(s, a) => c.auth.push((s, a)),
+                ConfigEdit::ReadOnly(b) => c.read_only = b,
+                ConfigEdit::Randomize(b) => c.randomize_hosts = b,
+                ConfigEdit::ConnectTimeout(t) => c.connect_timeout = Some(t),
+                ConfigEdit::Backoff(b) => c.backoff = b,
+                ConfigEdit::Queue(p, l) => {
+                    c.queue_policy = p;
+                    c.queue_limit = l;
+                }
+                ConfigEdit::Expiry(p) => c.expiry_policy = p,
+                ConfigEdit::RequestTimeout(t) => c.request_timeout = Some(t),
+                ConfigEdit::Seed(s) => c.seed = s,
+                ConfigEdit::MaxFrame(m) => c.max_frame = m,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Creates the core and the client handle; the adapter then drives `Shared`'s I/O.
+    #[allow(clippy::disallowed_methods)]
+    pub fn build(&self) -> Result<(Client, std::sync::Arc<Shared>)> {
+        let config = self.config()?;
+        let shared = Shared::new(Session::new(config, std::time::Instant::now()));
+        Ok((
+            Client::from_shared(shared.clone(), self.opts.clone()),
+            shared,
+        ))
+    }
+}
+
+/// A seed from the OS: the std hasher's random keys, no extra dependency.
+fn os_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    h.finish()
+}

@@ -1,0 +1,151 @@
+//! The one error type of the client API.
+
+use std::fmt;
+
+use zk_proto::{ErrorCode, UsageError, ZkError};
+
+use crate::ops::OpResult;
+
+/// Why a client call failed. Server answers keep their code in [`Error::Server`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with this code (NoNode, NodeExists, BadVersion, ...).
+    Server(ErrorCode),
+    /// The connection dropped before the reply. A write may or may not have been applied.
+    ConnectionLoss,
+    /// The session expired.
+    SessionExpired,
+    /// The client was closed.
+    SessionClosed,
+    /// The server rejected the credentials; the session is over.
+    AuthFailed,
+    /// No answer within the call's timeout. A write may or may not have been applied.
+    Timeout,
+    /// Not connected, and the queue policy says fail fast.
+    NotConnected,
+    /// A path breaks ZooKeeper's rules; nothing was sent.
+    InvalidPath {
+        /// The path.
+        path: String,
+        /// The rule.
+        reason: &'static str,
+    },
+    /// An argument is not valid; nothing was sent.
+    InvalidArgument(String),
+    /// Too many requests are waiting for a connection.
+    QueueFull,
+    /// The server's reply could not be decoded (the connection was dropped).
+    Malformed(String),
+    /// A multi failed: nothing was applied. `index` is the op that failed.
+    MultiFailed {
+        /// Position of the failing op.
+        index: usize,
+        /// Its code.
+        code: ErrorCode,
+        /// Every op's result as the server reported it.
+        results: Vec<OpResult>,
+    },
+    /// A transport error outside a session (four-letter words).
+    Io(String),
+}
+
+impl Error {
+    /// The code a Java or kazoo user knows this error by.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Server(c) | Error::MultiFailed { code: c, .. } => *c,
+            Error::ConnectionLoss | Error::NotConnected | Error::Io(_) => ErrorCode::ConnectionLoss,
+            Error::SessionExpired | Error::SessionClosed => ErrorCode::SessionExpired,
+            Error::AuthFailed => ErrorCode::AuthFailed,
+            Error::Timeout => ErrorCode::OperationTimeout,
+            Error::InvalidPath { .. } | Error::InvalidArgument(_) => ErrorCode::BadArguments,
+            Error::QueueFull => ErrorCode::ConnectionLoss,
+            Error::Malformed(_) => ErrorCode::MarshallingError,
+        }
+    }
+
+    /// Whether a write that failed this way may have been applied anyway: check
+    /// before repeating it.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectionLoss | Error::Timeout | Error::Malformed(_)
+        )
+    }
+
+    /// Whether repeating the call later may succeed (connection trouble, throttling).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectionLoss
+                | Error::Timeout
+                | Error::NotConnected
+                | Error::Server(ErrorCode::ThrottledOp)
+        )
+    }
+
+    /// Shorthand for `Server(NoNode)`.
+    pub fn is_no_node(&self) -> bool {
+        self.code() == ErrorCode::NoNode
+    }
+
+    /// Shorthand for `Server(NodeExists)`.
+    pub fn is_node_exists(&self) -> bool {
+        self.code() == ErrorCode::NodeExists
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Server(c) => write!(f, "{c}"),
+            Error::ConnectionLoss => f.write_str("connection lost (outcome unknown)"),
+            Error::SessionExpired => f.write_str("session expired"),
+            Error::SessionClosed => f.write_str("client closed"),
+            Error::AuthFailed => f.write_str("authentication failed"),
+            Error::Timeout => f.write_str("timed out (outcome unknown)"),
+            Error::NotConnected => f.write_str("not connected"),
+            Error::InvalidPath { path, reason } => write!(f, "invalid path {path:?}: {reason}"),
+            Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
+            Error::QueueFull => f.write_str("too many requests waiting for a connection"),
+            Error::Malformed(s) => write!(f, "malformed reply: {s}"),
+            Error::MultiFailed { index, code, .. } => write!(f, "multi op {index} failed: {code}"),
+            Error::Io(s) => write!(f, "i/o error: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<ZkError> for Error {
+    fn from(e: ZkError) -> Self {
+        match e {
+            ZkError::Server(c) => Error::Server(c),
+            ZkError::ConnectionLoss => Error::ConnectionLoss,
+            ZkError::SessionExpired => Error::SessionExpired,
+            ZkError::SessionClosed => Error::SessionClosed,
+            ZkError::AuthFailed => Error::AuthFailed,
+            ZkError::Timeout => Error::Timeout,
+            ZkError::NotConnected => Error::NotConnected,
+            ZkError::Malformed(d) => Error::Malformed(d.to_string()),
+            other => Error::Malformed(other.to_string()),
+        }
+    }
+}
+
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        match e {
+            UsageError::InvalidPath { path, reason } => Error::InvalidPath { path, reason },
+            UsageError::SessionTerminated(z) => z.into(),
+            UsageError::QueueFull => Error::QueueFull,
+            UsageError::InvalidRequest(s) => Error::InvalidArgument(s.to_owned()),
+            UsageError::InvalidConnectString(s) => Error::InvalidArgument(s),
+            other => Error::InvalidArgument(other.to_string()),
+        }
+    }
+}
+
+/// The client's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,151 @@
+//! Retrying calls the way kazoo's `KazooRetry` does, but only where repeating is safe.
+//!
+//! A read can always be repeated. A write that failed with ConnectionLoss or a
+//! timeout may have been applied, so [`Idempotence::Write`] calls are retried only
+//! after errors that prove nothing was applied (throttling, not connected, queue
+//! full); otherwise the error is returned and says the outcome is unknown.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// kazoo's retry knobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all; `None` for no limit.
+    pub max_tries: Option<u32>,
+    /// First delay.
+    pub delay: Duration,
+    /// Multiplier per attempt.
+    pub backoff: f64,
+    /// Random extra delay up to this fraction of the delay.
+    pub max_jitter: f64,
+    /// Delay cap.
+    pub max_delay: Duration,
+    /// Give up once this much time has passed overall.
+    pub deadline: Option<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_tries: Some(5),
+            delay: Duration::from_millis(100),
+            backoff: 2.0,
+            max_jitter: 0.4,
+            max_delay: Duration::from_secs(60),
+            deadline: None,
+        }
+    }
+}
+
+/// Whether a call may be repeated after an error with unknown outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotence {
+    /// Reads, or writes made safe (versioned, checked): repeat after connection errors.
+    Safe,
+    /// Plain writes: never repeat after an outcome-unknown error.
+    Write,
+}
+
+impl RetryPolicy {
+    /// No retries.
+    pub fn none() -> RetryPolicy {
+        RetryPolicy {
+            max_tries: Some(1),
+            ..Default::default()
+        }
+    }
+
+    /// The delay before attempt `n` (1-based: before the second attempt is `n = 1`).
+    pub fn delay_for(&self, n: u32, unit_random: f64) -> Duration {
+        let base =
+            self.delay.as_secs_f64() * self.backoff.max(1.0).powi(n.saturating_sub(1) as i32);
+        let d = Duration::from_secs_f64(base.min(self.max_delay.as_secs_f64()));
+        d + d.mul_f64(self.max_jitter.clamp(0.0, 1.0) * unit_random.clamp(0.0, 1.0))
+    }
+
+    /// Whether to try again after `err`.
+    pub fn should_retry(&self, err: &Error, kind: Idempotence) -> bool {
+        match kind {
+            Idempotence::Safe => err.is_retryable(),
+            Idempotence::Write => matches!(
+                err,
+                Error::NotConnected
+                    | Error::QueueFull
+                    | Error::Server(zk_proto::ErrorCode::ThrottledOp)
+            ),
+        }
+    }
+
+    /// Runs `op` until it succeeds, fails for good, or the policy gives up.
+    /// `sleep` is the runtime's sleep (each adapter passes its own).
+    #[allow(clippy::disallowed_methods)]
+    pub async fn run<T, F, Fut, S, SF>(
+        &self,
+        kind: Idempotence,
+        mut sleep: S,
+        mut op: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+        S: FnMut(Duration) -> SF,
+        SF: Future<Output = ()>,
+    {
+        let start = Instant::now();
+        let mut seed = start.elapsed().subsec_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let err = match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if !self.should_retry(&err, kind) || self.max_tries.is_some_and(|m| attempt >= m) {
+                return Err(err);
+            }
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let d = self.delay_for(attempt, (seed >> 11) as f64 / (1u64 << 53) as f64);
+            if let Some(dl) = self.deadline {
+                if start.elapsed() + d > dl {
+                    return Err(err);
+                }
+            }
+            sleep(d).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_cap() {
+        let p = RetryPolicy {
+            delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(350),
+            max_jitter: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(p.delay_for(1, 0.5), Duration::from_millis(100));
+        assert_eq!(p.delay_for(2, 0.5), Duration::from_millis(200));
+        assert_eq!(p.delay_for(3, 0.5), Duration::from_millis(350));
+    }
+
+    #[test]
+    fn writes_are_not_repeated_after_unknown_outcome() {
+        let p = RetryPolicy::default();
+        assert!(p.should_retry(&Error::ConnectionLoss, Idempotence::Safe));
+        assert!(!p.should_retry(&Error::ConnectionLoss, Idempotence::Write));
+        assert!(p.should_retry(&Error::NotConnected, Idempotence::Write));
+        assert!(!p.should_retry(
+            &Error::Server(zk_proto::ErrorCode::NoNode),
+            Idempotence::Safe
+        ));
+    }
+}

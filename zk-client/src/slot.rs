@@ -1,0 +1,158 @@
+//! Hand-off points between the I/O driver and callers that work for both kinds of
+//! caller: an async task (woken through its `Waker`) and a blocked thread (woken
+//! through a `Condvar`). This is what lets one client core serve tokio, smol and
+//! plain threads.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct SlotState<V> {
+    value: Option<V>,
+    waker: Option<Waker>,
+}
+
+/// A value delivered once.
+pub(crate) struct Slot<V> {
+    state: Mutex<SlotState<V>>,
+    cond: Condvar,
+}
+
+impl<V> Slot<V> {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Slot {
+            state: Mutex::new(SlotState {
+                value: None,
+                waker: None,
+            }),
+            cond: Condvar::new(),
+        })
+    }
+
+    /// Delivers the value; returns the waker to wake once no lock is held.
+    pub(crate) fn fill(&self, v: V) -> Option<Waker> {
+        let mut s = lock(&self.state);
+        s.value = Some(v);
+        self.cond.notify_all();
+        s.waker.take()
+    }
+
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<V> {
+        let mut s = lock(&self.state);
+        match s.value.take() {
+            Some(v) => Poll::Ready(v),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+struct QueueState<V> {
+    items: VecDeque<V>,
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+/// A sequence of values ending with a close (watch events, state changes).
+pub(crate) struct Queue<V> {
+    state: Mutex<QueueState<V>>,
+    cond: Condvar,
+}
+
+impl<V> Queue<V> {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                closed: false,
+                waker: None,
+            }),
+            cond: Condvar::new(),
+        })
+    }
+
+    pub(crate) fn push(&self, v: V) -> Option<Waker> {
+        let mut s = lock(&self.state);
+        if s.closed {
+            return None;
+        }
+        s.items.push_back(v);
+        self.cond.notify_all();
+        s.waker.take()
+    }
+
+    pub(crate) fn close(&self) -> Option<Waker> {
+        let mut s = lock(&self.state);
+        s.closed = true;
+        self.cond.notify_all();
+        s.waker.take()
+    }
+
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<V>> {
+        let mut s = lock(&self.state);
+        if let Some(v) = s.items.pop_front() {
+            return Poll::Ready(Some(v));
+        }
+        if s.closed {
+            return Poll::Ready(None);
+        }
+        s.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
+    pub(crate) fn try_next(&self) -> Option<Option<V>> {
+        let mut s = lock(&self.state);
+        match s.items.pop_front() {
+            Some(v) => Some(Some(v)),
+            None if s.closed => Some(None),
+            None => None,
+        }
+    }
+
+    /// Blocks for the next value; `Err(())` on timeout, `Ok(None)` once closed and empty.
+    pub(crate) fn wait_next(&self, timeout: Option<Duration>) -> Result<Option<V>, ()> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut s = lock(&self.state);
+        loop {
+            if let Some(v) = s.items.pop_front() {
+                return Ok(Some(v));
+            }
+            if s.closed {
+                return Ok(None);
+            }
+            match deadline {
+                None => s = self.cond.wait(s).unwrap_or_else(|p| p.into_inner()),
+                Some(d) => {
+                    let now = std::time::Instant::now();
+                    if now >= d {
+                        return Err(());
+                    }
+                    s = self
+                        .cond
+                        .wait_timeout(s, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves with the next item of a queue.
+pub(crate) struct NextFuture<'a, V>(pub(crate) &'a Queue<V>);
+
+impl<V> Future for NextFuture<'_, V> {
+    type Output = Option<V>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<V>> {
+        self.0.poll_next(cx)
+    }
+}
