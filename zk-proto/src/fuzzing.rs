@@ -446,3 +446,152 @@ fn check_response(op: OpCode, input: &[u8]) {
     again.encode_body(&mut second);
     assert_eq!(first, second.freeze(), "encoding of {resp:?} is not stable");
 }
+
+// ---------------------------------------------------------------------------
+// session_stream
+
+/// Drives a [`Session`](crate::session::Session) whose server sends `data[1..]`:
+/// three requests are queued, the session connects, and the bytes arrive as
+/// input in chunks while time moves on (`data[0]` picks the chunk size and the
+/// time step), reconnects included. Then the session is closed and time runs out.
+///
+/// Checks: nothing is ever written to a connection after the session asked for
+/// it to be closed, and every submitted request completes exactly once.
+///
+/// A first version: the session's owner is expected to extend it.
+pub fn session_stream(data: &[u8]) {
+    use std::time::{Duration, Instant};
+
+    use crate::config::{Config, HostAddr};
+    use crate::session::Session;
+
+    let Some((&ctl, stream)) = data.split_first() else {
+        return;
+    };
+    #[allow(clippy::disallowed_methods)] // the body needs some instant to start from
+    let mut now = Instant::now();
+    let config = Config::new(vec![HostAddr {
+        host: "zk".into(),
+        port: 2181,
+    }]);
+    let mut run = SessionRun {
+        session: Session::new(config, now),
+        conn: None,
+        closed: Vec::new(),
+        completed: Vec::new(),
+    };
+    // Queued until the handshake is done; they get xids 1, 2, 3.
+    let mut submitted = Vec::new();
+    for req in [
+        Request::Create2(CreateRequest {
+            path: "/golden".into(),
+            data: Bytes::from_static(b"hello"),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        }),
+        Request::GetData(PathWatchRequest {
+            path: "/golden".into(),
+            watch: true,
+        }),
+        Request::SetData(SetDataRequest {
+            path: "/golden".into(),
+            data: Bytes::from_static(b"world"),
+            version: -1,
+        }),
+    ] {
+        if let Ok(s) = run.session.submit(req, now) {
+            submitted.push(s.id);
+        }
+    }
+
+    let chunk_max = [1, 3, 7, 16, 64, 4096][(ctl & 7) as usize % 6];
+    let step = Duration::from_millis([0, 1, 50, 500, 3000, 20_000][(ctl >> 3 & 7) as usize % 6]);
+    let mut pos = 0;
+    for round in 0..100_000usize {
+        run.drain(now);
+        if pos >= stream.len() || run.session.state().is_terminal() {
+            break;
+        }
+        if let Some(conn) = run.conn {
+            let b = stream[pos];
+            let n = (1 + (b as usize ^ round) % chunk_max).min(stream.len() - pos);
+            run.session.handle_input(conn, &stream[pos..pos + n], now);
+            pos += n;
+        }
+        now += step.max(Duration::from_millis(if run.conn.is_none() {
+            100
+        } else {
+            0
+        }));
+        if run.session.poll_timeout().is_some_and(|t| t <= now) {
+            run.session.handle_timeout(now);
+        }
+    }
+
+    // Close, and let every timer run out: each request has completed by then.
+    run.session.close(now);
+    for _ in 0..1000 {
+        run.drain(now);
+        if run.session.state().is_terminal() {
+            break;
+        }
+        now += Duration::from_millis(500);
+        if run.session.poll_timeout().is_some_and(|t| t <= now) {
+            run.session.handle_timeout(now);
+        }
+    }
+    run.drain(now);
+    if run.session.state().is_terminal() {
+        for id in &submitted {
+            let n = run.completed.iter().filter(|c| *c == id).count();
+            assert_eq!(n, 1, "request {id:?} completed {n} times");
+        }
+    }
+}
+
+struct SessionRun {
+    session: crate::session::Session,
+    conn: Option<crate::session::ConnId>,
+    closed: Vec<crate::session::ConnId>,
+    completed: Vec<crate::session::RequestId>,
+}
+
+impl SessionRun {
+    /// Performs every output: connects at once, drops transmits, records completions.
+    fn drain(&mut self, now: std::time::Instant) {
+        use crate::session::{Action, Event};
+        loop {
+            let mut progress = false;
+            while let Some(a) = self.session.poll_action() {
+                progress = true;
+                if let Action::Connect { conn, .. } = a {
+                    self.conn = Some(conn);
+                    self.session.handle_connected(conn, now);
+                } else if let Action::Disconnect { conn } = a {
+                    self.closed.push(conn);
+                    if self.conn == Some(conn) {
+                        self.conn = None;
+                    }
+                }
+            }
+            while let Some(t) = self.session.poll_transmit(now) {
+                progress = true;
+                assert!(
+                    !self.closed.contains(&t.conn),
+                    "transmit on closed connection {:?}",
+                    t.conn
+                );
+            }
+            while let Some(e) = self.session.poll_event() {
+                progress = true;
+                if let Event::Completed { id, .. } = e {
+                    assert!(!self.completed.contains(&id), "{id:?} completed twice");
+                    self.completed.push(id);
+                }
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+}

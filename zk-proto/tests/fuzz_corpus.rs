@@ -23,6 +23,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("decode_reply", fuzzing::decode_reply),
     ("connect_response", fuzzing::connect_response),
     ("roundtrip", fuzzing::roundtrip),
+    ("session_stream", fuzzing::session_stream),
 ];
 
 fn corpus_dir(target: &str) -> PathBuf {
@@ -389,6 +390,57 @@ fn generate_seed_corpus() {
             with_prefix(&[6, 5], &reply_stream),
         );
     }
+
+    // session_stream: [control byte, server's bytes]. The body queues create2,
+    // getData and setData of /golden, as in the capture (xids 1, 2, 3).
+    let session_replies = [
+        "connect_response",
+        "create2_response",
+        "get_data_response",
+        "watch_notification",
+        "set_data_response",
+        "ping_response",
+    ];
+    if let Some(stream) = session_replies
+        .iter()
+        .map(|n| read_fixture(n))
+        .collect::<Option<Vec<_>>>()
+        .map(|v| v.concat())
+    {
+        // Low 3 bits: chunk size; next 3: time step per chunk.
+        add(
+            "session_stream",
+            "golden_whole",
+            with_prefix(&[0x05], &stream),
+        );
+        add(
+            "session_stream",
+            "golden_bytewise",
+            with_prefix(&[0x08], &stream),
+        );
+        add(
+            "session_stream",
+            "golden_slow",
+            with_prefix(&[0x23], &stream),
+        );
+        let mut garbage = stream[..41].to_vec();
+        garbage.extend_from_slice(&[0, 0, 0, 3, 1, 2, 3, 0xff, 0xff, 0xff, 0xff]);
+        add(
+            "session_stream",
+            "garbage_after_handshake",
+            with_prefix(&[0x04], &garbage),
+        );
+    }
+    let mut expired = vec![0x04];
+    expired.extend_from_slice(&(37i32).to_be_bytes());
+    expired.extend_from_slice(&enc(&ConnectResponse {
+        protocol_version: 0,
+        timeout: 0,
+        session_id: 0,
+        passwd: vec![0; 16].into(),
+        read_only: Some(false),
+    }));
+    add("session_stream", "expired", expired);
 
     // frame_split edge cases: [max selector, chunk seed, stream].
     add(
