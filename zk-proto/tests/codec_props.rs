@@ -557,7 +557,7 @@ fn assert_roundtrip<T: Encode + Decode + PartialEq + Debug>(x: &T) -> Result<(),
 }
 
 /// One property per record type, each over `ROUNDTRIP_CASES` cases.
-const ROUNDTRIP_CASES: u32 = 256;
+const ROUNDTRIP_CASES: u32 = 512;
 
 macro_rules! roundtrip_props {
     ($($name:ident: $strategy:expr;)*) => {
@@ -639,7 +639,7 @@ fn one_frame(wire: Bytes) -> Bytes {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(ProptestConfig::with_cases(2048))]
 
     /// Every Request variant, framed with its header, comes back through the
     /// header's opcode.
@@ -684,7 +684,7 @@ fn alloc_bound(n: usize) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(ProptestConfig::with_cases(4096))]
 
     /// Any bytes, as every record type and as every request and reply body:
     /// no panic, and what decodes re-encodes to the same length and value.
@@ -914,7 +914,7 @@ fn drain(dec: &mut FrameDecoder, out: &mut Vec<Vec<u8>>) -> Result<(), DecodeErr
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(ProptestConfig::with_cases(2048))]
 
     /// However a stream is cut, the same frames come out, in order, and a
     /// trailing incomplete frame stays buffered.
@@ -1085,7 +1085,7 @@ fn arb_control() -> impl Strategy<Value = char> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(1024))]
 
     /// Any path made of valid segments is accepted (also as a sequential prefix,
     /// with or without a trailing slash).
