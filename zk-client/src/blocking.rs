@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 
 struct ThreadWaker(Thread);
 
+/// A waker that unparks `thread` (for a blocking driver loop).
+pub fn thread_waker(thread: Thread) -> Waker {
+    Waker::from(Arc::new(ThreadWaker(thread)))
+}
+
 impl Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
         self.0.unpark();

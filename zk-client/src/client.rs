@@ -340,6 +340,13 @@ impl Client {
         Ok(())
     }
 
+    /// Drops the connection without ending the session (as a crashed process
+    /// would): its ephemerals stay until it expires, and another client can resume
+    /// it from [`session`](Client::session). The client is Closed afterwards.
+    pub fn abandon(&self) {
+        self.shared().abandon()
+    }
+
     /// Starts a new session after the old one ended (closed, expired or auth failed).
     pub fn restart(&self) {
         self.shared().restart()

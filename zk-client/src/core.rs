@@ -16,6 +16,7 @@ use zk_proto::{
 use crate::slot::{Queue, Slot};
 
 pub(crate) type Reply = Result<Response, ZkError>;
+pub(crate) type WatchSlot = (WatcherId, Arc<Queue<WatchMessage>>);
 
 /// What a watch registration delivers: events, then an end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +203,12 @@ impl Shared {
         })
     }
 
+    /// Resolves once transport work is queued, moving it into `io`. Adapters
+    /// await it beside their socket and timer futures.
+    pub fn io_ready<'a>(&'a self, io: &'a mut Vec<Io>) -> IoReady<'a> {
+        IoReady { shared: self, io }
+    }
+
     /// The transport connected.
     pub fn connected(&self, conn: ConnId) {
         self.with(|g, now| g.session.handle_connected(conn, now))
@@ -241,13 +248,7 @@ impl Shared {
     pub(crate) fn submit(
         &self,
         req: Request,
-    ) -> Result<
-        (
-            Arc<Slot<Reply>>,
-            Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
-        ),
-        UsageError,
-    > {
+    ) -> Result<(Arc<Slot<Reply>>, Option<WatchSlot>), UsageError> {
         self.with(|g, now| {
             let Submitted { id, watcher } = g.session.submit(req, now)?;
             let slot = Slot::new();
@@ -283,6 +284,10 @@ impl Shared {
 
     pub(crate) fn close(&self) {
         self.with(|g, now| g.session.close(now))
+    }
+
+    pub(crate) fn abandon(&self) {
+        self.with(|g, now| g.session.abandon(now))
     }
 
     pub(crate) fn restart(&self) {
@@ -339,5 +344,27 @@ impl Shared {
         let before = g.listeners.len();
         g.listeners.retain(|(i, _)| *i != id);
         before != g.listeners.len()
+    }
+}
+
+/// See [`Shared::io_ready`].
+pub struct IoReady<'a> {
+    shared: &'a Shared,
+    io: &'a mut Vec<Io>,
+}
+
+impl std::future::Future for IoReady<'_> {
+    type Output = Option<Instant>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Instant>> {
+        let this = &mut *self;
+        let deadline = this.shared.take_io(this.io, Some(cx.waker()));
+        if this.io.is_empty() {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(deadline)
+        }
     }
 }

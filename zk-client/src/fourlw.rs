@@ -73,7 +73,7 @@ pub fn parse_stat(text: &str) -> ServerStats {
 
 /// `3.8.0-...` → (3, 8, 0).
 pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
-    let core = v.split(|c: char| c == '-' || c == ',' || c == ' ').next()?;
+    let core = v.split(['-', ',', ' ']).next()?;
     let mut it = core.split('.').map(|p| p.parse::<u32>().ok());
     Some((it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
 }

@@ -841,6 +841,17 @@ impl Session {
         }
     }
 
+    /// Drops the connection and stops, without ending the session on the server:
+    /// its ephemerals stay until it expires, and another client may resume it with
+    /// [`credentials`](Session::credentials). This is what a crashed process
+    /// leaves behind; useful to hand a session over.
+    pub fn abandon(&mut self, now: Instant) {
+        let now = self.clock(now);
+        if !self.state.is_terminal() {
+            self.terminate(SessionState::Closed, ZkError::SessionClosed, now);
+        }
+    }
+
     /// Starts a brand-new session after a terminal state (keeps config and credentials).
     pub fn restart(&mut self, now: Instant) {
         let now = self.clock(now);

@@ -20,9 +20,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,7 +69,7 @@ pub async fn server_version(client: &Client) -> Result<(u32, u32, u32)> {
     let text = four_letter_word(&host, "srvr", Duration::from_secs(5)).await?;
     fourlw::parse_stat(&text)
         .version_tuple
-        .ok_or_else(|| Error::Malformed(text))
+        .ok_or(Error::Malformed(text))
 }
 
 /// Runs `op` under a retry policy, sleeping with tokio's timer.
@@ -90,25 +88,6 @@ where
 enum ConnEvent {
     Up(ConnId, TcpStream),
     Failed(ConnId),
-}
-
-/// Ready once the core has transport work (it wakes this task when some appears).
-struct IoWait<'a> {
-    shared: &'a Shared,
-    io: &'a mut Vec<Io>,
-}
-
-impl Future for IoWait<'_> {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
-        this.shared.take_io(this.io, Some(cx.waker()));
-        if this.io.is_empty() {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    }
 }
 
 struct Conn {
@@ -170,7 +149,7 @@ async fn drive(shared: Arc<Shared>) {
             }
         };
         tokio::select! {
-            _ = IoWait { shared: &shared, io: &mut io } => {}
+            _ = shared.io_ready(&mut io) => {}
             _ = sleep => shared.timeout(),
             Some(ev) = ev_rx.recv() => match ev {
                 ConnEvent::Up(conn, stream) => {

@@ -1,0 +1,175 @@
+//! One synchronous face over the three adapters, so the integration suite is
+//! written once and run against each. The method list is written once here; the
+//! macro derives the trait and both implementations from it.
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use zk_client::{
+    Acl, AddWatchMode, ClientBuilder, ClientInfo, CreateMode, CreateOptions, HostAddr,
+    OneshotWatch, Op, OpResult, ReadOp, ReadResult, Result, SessionInfo, SessionState, Stat,
+    StateStream, WatchStream, WatcherType,
+};
+
+/// Runs futures of an async adapter to completion from a test thread.
+pub trait Runner: Send + Sync + 'static {
+    /// The adapter's name in test output.
+    const NAME: &'static str;
+    /// Blocks on `f` within the adapter's runtime.
+    fn block_on<F: Future>(f: F) -> F::Output;
+    /// The adapter's connect.
+    fn connect(b: &ClientBuilder) -> Result<zk_client::Client>;
+    /// The adapter's four-letter-word call.
+    fn four_letter(host: &HostAddr, cmd: &str) -> Result<String>;
+}
+
+/// zk-tokio on a shared multi-thread runtime.
+pub struct Tokio;
+
+fn tokio_rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+impl Runner for Tokio {
+    const NAME: &'static str = "tokio";
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio_rt().block_on(f)
+    }
+    fn connect(b: &ClientBuilder) -> Result<zk_client::Client> {
+        tokio_rt().block_on(zk_tokio::connect(b))
+    }
+    fn four_letter(host: &HostAddr, cmd: &str) -> Result<String> {
+        tokio_rt().block_on(zk_tokio::four_letter_word(
+            host,
+            cmd,
+            Duration::from_secs(5),
+        ))
+    }
+}
+
+/// zk-smol on smol's global executor.
+pub struct Smol;
+
+impl Runner for Smol {
+    const NAME: &'static str = "smol";
+    fn block_on<F: Future>(f: F) -> F::Output {
+        smol::block_on(f)
+    }
+    fn connect(b: &ClientBuilder) -> Result<zk_client::Client> {
+        smol::block_on(zk_smol::connect(b))
+    }
+    fn four_letter(host: &HostAddr, cmd: &str) -> Result<String> {
+        smol::block_on(zk_smol::four_letter_word(host, cmd, Duration::from_secs(5)))
+    }
+}
+
+/// An async adapter's client seen through [`Zk`].
+pub struct AsyncZk<R: Runner> {
+    /// The client.
+    pub client: zk_client::Client,
+    _r: std::marker::PhantomData<R>,
+}
+
+macro_rules! facade {
+    ($( fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        /// What the suite needs of a client, blocking.
+        pub trait Zk: Send + Sync + Sized + 'static {
+            /// Adapter name.
+            const NAME: &'static str;
+            /// Connects.
+            fn connect(b: &ClientBuilder) -> Result<Self>;
+            /// Session state.
+            fn state(&self) -> SessionState;
+            /// Session identity.
+            fn session(&self) -> Option<SessionInfo>;
+            /// State changes.
+            fn state_stream(&self) -> StateStream;
+            /// The server the session is on.
+            fn current_host(&self) -> Option<HostAddr>;
+            /// A four-letter word to a server.
+            fn four_letter(host: &HostAddr, cmd: &str) -> Result<String>;
+            /// Starts a new session after a terminal state.
+            fn restart(&self);
+            /// Leaves without ending the session.
+            fn abandon(&self);
+            $( #[allow(missing_docs)] fn $name(&self $(, $arg: $ty)*) -> Result<$ret>; )*
+        }
+
+        impl<R: Runner> Zk for AsyncZk<R> {
+            const NAME: &'static str = R::NAME;
+            fn connect(b: &ClientBuilder) -> Result<Self> {
+                R::connect(b).map(|client| AsyncZk { client, _r: std::marker::PhantomData })
+            }
+            fn state(&self) -> SessionState { self.client.state() }
+            fn session(&self) -> Option<SessionInfo> { self.client.session() }
+            fn state_stream(&self) -> StateStream { self.client.state_stream() }
+            fn current_host(&self) -> Option<HostAddr> { self.client.current_host() }
+            fn four_letter(host: &HostAddr, cmd: &str) -> Result<String> { R::four_letter(host, cmd) }
+            fn restart(&self) { self.client.restart() }
+            fn abandon(&self) { self.client.abandon() }
+            $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { R::block_on(self.client.$name($($arg),*)) } )*
+        }
+
+        impl Zk for zk_blocking::Client {
+            const NAME: &'static str = "blocking";
+            fn connect(b: &ClientBuilder) -> Result<Self> { zk_blocking::connect(b) }
+            fn state(&self) -> SessionState { zk_blocking::Client::state(self) }
+            fn session(&self) -> Option<SessionInfo> { zk_blocking::Client::session(self) }
+            fn state_stream(&self) -> StateStream { zk_blocking::Client::state_stream(self) }
+            fn current_host(&self) -> Option<HostAddr> { zk_blocking::Client::current_host(self) }
+            fn four_letter(host: &HostAddr, cmd: &str) -> Result<String> {
+                zk_blocking::four_letter_word(host, cmd, Duration::from_secs(5))
+            }
+            fn restart(&self) { zk_blocking::Client::restart(self) }
+            fn abandon(&self) { zk_blocking::Client::abandon(self) }
+            $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { zk_blocking::Client::$name(self $(, $arg)*) } )*
+        }
+    };
+}
+
+facade! {
+    fn create(&self, path: &str, data: impl Into<Bytes>, mode: CreateMode) -> String;
+    fn create_with(&self, path: &str, data: impl Into<Bytes>, opts: &CreateOptions) -> (String, Stat);
+    fn ensure_path(&self, path: &str) -> ();
+    fn set_data(&self, path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Stat;
+    fn delete(&self, path: &str, version: Option<i32>) -> ();
+    fn delete_recursive(&self, path: &str) -> ();
+    fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Stat;
+    fn multi(&self, ops: Vec<Op>) -> Vec<OpResult>;
+    fn exists(&self, path: &str) -> Option<Stat>;
+    fn exists_watch(&self, path: &str) -> (Option<Stat>, OneshotWatch);
+    fn get_data(&self, path: &str) -> (Bytes, Stat);
+    fn get_data_watch(&self, path: &str) -> (Bytes, Stat, OneshotWatch);
+    fn get_children(&self, path: &str) -> Vec<String>;
+    fn get_children_stat(&self, path: &str) -> (Vec<String>, Stat);
+    fn get_children_watch(&self, path: &str) -> (Vec<String>, Stat, OneshotWatch);
+    fn get_acl(&self, path: &str) -> (Vec<Acl>, Stat);
+    fn sync(&self, path: &str) -> String;
+    fn multi_read(&self, ops: Vec<ReadOp>) -> Vec<Result<ReadResult>>;
+    fn get_ephemerals(&self, prefix: &str) -> Vec<String>;
+    fn get_all_children_number(&self, path: &str) -> i32;
+    fn whoami(&self) -> Vec<ClientInfo>;
+    fn get_config(&self) -> (Bytes, Stat);
+    fn reconfig(&self, joining: Option<&str>, leaving: Option<&str>, new_members: Option<&str>, from_config: i64) -> (Bytes, Stat);
+    fn add_watch(&self, path: &str, mode: AddWatchMode) -> WatchStream;
+    fn remove_watches(&self, path: &str, kind: WatcherType) -> ();
+    fn check_watches(&self, path: &str, kind: WatcherType) -> ();
+    fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> ();
+    fn close(&self) -> ();
+}
+
+/// zk-tokio through the facade.
+pub type TokioZk = AsyncZk<Tokio>;
+/// zk-smol through the facade.
+pub type SmolZk = AsyncZk<Smol>;
+/// zk-blocking through the facade.
+pub type BlockingZk = zk_blocking::Client;
