@@ -17,9 +17,9 @@ pub mod jute;
 pub mod ops;
 pub mod path;
 pub mod records;
+pub mod session;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod session;
 pub mod types;
 pub mod watches;
 
