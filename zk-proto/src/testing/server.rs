@@ -15,6 +15,9 @@
 //!   closes is reported only once none of its output is left in the queue, so
 //!   "deliver the bytes, then the close" falls out of draining output first.
 //! * Tell it when the client closes with [`SimCluster::handle_closed`].
+//! * A fresh connection whose first 4 bytes are a four-letter word (`isro`,
+//!   `ruok`, `srvr`; the others answer "not in the whitelist") gets the plain-text
+//!   answer and is closed, as on a real server with `readonlymode.enabled`.
 //! * Session expiry is the only timer: call [`SimCluster::handle_timeout`] at
 //!   [`SimCluster::poll_timeout`].
 //!
@@ -154,6 +157,9 @@ struct Conn {
     held: VecDeque<(i32, OpCode, Bytes)>,
     hung: bool,
     closing: bool,
+    /// The first bytes of a fresh connection, until 4 decide whether it is a
+    /// four-letter word; `None` once decided.
+    prefix: Option<Vec<u8>>,
 }
 
 /// A stored znode.
@@ -618,6 +624,7 @@ impl SimCluster {
                 held: VecDeque::new(),
                 hung: false,
                 closing: false,
+                prefix: Some(Vec::new()),
             },
         );
         true
@@ -625,9 +632,30 @@ impl SimCluster {
 
     /// Bytes from the client, in any chunking. Ignored for unknown or closing connections.
     pub fn handle_input(&mut self, conn: SimConnId, data: &[u8], now: Instant) {
-        match self.conns.get_mut(&conn) {
-            Some(c) if !c.closing => c.decoder.push(data),
+        let word = match self.conns.get_mut(&conn) {
+            Some(c) if !c.closing => {
+                c.decoder.push(data);
+                match &mut c.prefix {
+                    Some(p) => {
+                        p.extend_from_slice(&data[..data.len().min(4 - p.len())]);
+                        if p.len() < 4 {
+                            return;
+                        }
+                        let word = std::mem::take(p);
+                        c.prefix = None;
+                        Some(word)
+                    }
+                    None => None,
+                }
+            }
             _ => return,
+        };
+        if let Some(word) = word {
+            if let Some(answer) = self.four_letter_word(conn, &word) {
+                self.output.push_back((conn, Bytes::from(answer)));
+                self.close_conn(conn, true);
+                return;
+            }
         }
         loop {
             let frame = match self.conns.get_mut(&conn) {
@@ -655,7 +683,8 @@ impl SimCluster {
         self.conns.remove(&conn);
     }
 
-    /// The next frame (with its length prefix) the server wrote, and for which connection.
+    /// The next bytes the server wrote, and for which connection: one whole frame
+    /// with its length prefix, or the plain-text answer to a four-letter word.
     pub fn poll_output(&mut self) -> Option<(SimConnId, Bytes)> {
         self.output.pop_front()
     }
@@ -1090,6 +1119,32 @@ impl SimCluster {
 
     fn negotiate(&self, requested: i32) -> i32 {
         requested.clamp(self.min_timeout, self.max_timeout)
+    }
+
+    /// The answer to a four-letter word sent as the first bytes of a connection
+    /// (`None`: not a command; the bytes are a frame length).
+    fn four_letter_word(&self, cid: SimConnId, word: &[u8]) -> Option<Vec<u8>> {
+        let member = &self.members[self.conns.get(&cid)?.member];
+        let text = std::str::from_utf8(word).ok()?;
+        Some(match text {
+            "isro" => (if member.read_only { "ro" } else { "rw" }).into(),
+            "ruok" => "imok".into(),
+            "srvr" => format!(
+                "Zookeeper version: sim\nZxid: 0x{:x}\nMode: {}\n",
+                self.zxid,
+                if member.read_only {
+                    "read-only"
+                } else {
+                    "follower"
+                }
+            )
+            .into_bytes(),
+            "stat" | "conf" | "cons" | "crst" | "dump" | "envi" | "mntr" | "wchs" | "wchc"
+            | "wchp" | "dirs" | "gtmk" | "stmk" | "srst" | "hash" => {
+                format!("{text} is not executed because it is not in the whitelist.\n").into_bytes()
+            }
+            _ => return None,
+        })
     }
 
     fn on_frame(&mut self, cid: SimConnId, frame: Bytes, now: Instant) {
@@ -2738,6 +2793,29 @@ mod tests {
         let (_, out) = t.handshake(1, a.sid, &password_for(a.sid), Some(false));
         let resp: ConnectResponse = from_bytes(out[0].slice(4..)).unwrap();
         assert_eq!(resp.session_id, a.sid);
+    }
+
+    #[test]
+    fn four_letter_words_answer_and_close() {
+        let mut t = T::new(2);
+        t.c.set_read_only(1, true, t.now);
+        for (member, expected) in [(0, &b"rw"[..]), (1, &b"ro"[..])] {
+            let conn = t.accept(member);
+            t.send(conn, b"is");
+            assert!(t.out(conn).is_empty());
+            t.send(conn, b"ro");
+            assert_eq!(t.out(conn), vec![Bytes::from_static(expected)]);
+            assert_eq!(t.closes(), vec![conn]);
+        }
+        let conn = t.accept(0);
+        t.send(conn, b"ruok");
+        assert_eq!(t.out(conn), vec![Bytes::from_static(b"imok")]);
+        // A 4lw on an established session is a huge frame length: closed, no answer.
+        let a = t.session(0);
+        t.closes();
+        t.send(a.conn, b"isro");
+        assert!(t.out(a.conn).is_empty());
+        assert_eq!(t.closes(), vec![a.conn]);
     }
 
     #[test]
