@@ -23,6 +23,8 @@ pub trait Runner: Send + Sync + 'static {
     fn connect(b: &ClientBuilder) -> Result<zk_client::Client>;
     /// The adapter's four-letter-word call.
     fn four_letter(host: &HostAddr, cmd: &str) -> Result<String>;
+    /// The adapter's server_version.
+    fn server_version(c: &zk_client::Client) -> Result<(u32, u32, u32)>;
 }
 
 /// zk-tokio on a shared multi-thread runtime.
@@ -54,6 +56,9 @@ impl Runner for Tokio {
             Duration::from_secs(5),
         ))
     }
+    fn server_version(c: &zk_client::Client) -> Result<(u32, u32, u32)> {
+        tokio_rt().block_on(zk_tokio::server_version(c))
+    }
 }
 
 /// zk-smol on smol's global executor.
@@ -69,6 +74,9 @@ impl Runner for Smol {
     }
     fn four_letter(host: &HostAddr, cmd: &str) -> Result<String> {
         smol::block_on(zk_smol::four_letter_word(host, cmd, Duration::from_secs(5)))
+    }
+    fn server_version(c: &zk_client::Client) -> Result<(u32, u32, u32)> {
+        smol::block_on(zk_smol::server_version(c))
     }
 }
 
@@ -101,6 +109,12 @@ macro_rules! facade {
             fn restart(&self);
             /// Leaves without ending the session.
             fn abandon(&self);
+            /// The server's version.
+            fn server_version(&self) -> Result<(u32, u32, u32)>;
+            /// Adds a state listener.
+            fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId;
+            /// Removes a state listener.
+            fn remove_listener(&self, id: zk_client::ListenerId) -> bool;
             $( #[allow(missing_docs)] fn $name(&self $(, $arg: $ty)*) -> Result<$ret>; )*
         }
 
@@ -116,6 +130,9 @@ macro_rules! facade {
             fn four_letter(host: &HostAddr, cmd: &str) -> Result<String> { R::four_letter(host, cmd) }
             fn restart(&self) { self.client.restart() }
             fn abandon(&self) { self.client.abandon() }
+            fn server_version(&self) -> Result<(u32, u32, u32)> { R::server_version(&self.client) }
+            fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { self.client.add_listener(f) }
+            fn remove_listener(&self, id: zk_client::ListenerId) -> bool { self.client.remove_listener(id) }
             $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { R::block_on(self.client.$name($($arg),*)) } )*
         }
 
@@ -131,6 +148,9 @@ macro_rules! facade {
             }
             fn restart(&self) { zk_blocking::Client::restart(self) }
             fn abandon(&self) { zk_blocking::Client::abandon(self) }
+            fn server_version(&self) -> Result<(u32, u32, u32)> { zk_blocking::Client::server_version(self) }
+            fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { zk_blocking::Client::add_listener(self, f) }
+            fn remove_listener(&self, id: zk_client::ListenerId) -> bool { zk_blocking::Client::remove_listener(self, id) }
             $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { zk_blocking::Client::$name(self $(, $arg)*) } )*
         }
     };

@@ -408,6 +408,7 @@ pub fn misc_ops<Z: Zk>() {
         Z::four_letter(&host, "bad\n"),
         Err(Error::InvalidArgument(_))
     ));
+    assert_eq!(zk.server_version().unwrap().0, 3);
     let (_, stat) = zk.get_config().unwrap();
     assert!(stat.czxid >= 0);
     // A standalone server without reconfigEnabled refuses reconfig with a typed error.
@@ -437,7 +438,15 @@ pub fn lifecycle<Z: Zk>() {
     let mut states = zk.state_stream();
     assert_eq!(states.recv_timeout(WAIT), Some(SessionState::Connected));
     let first = zk.session().unwrap().id;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let listener = zk.add_listener(move |s| s2.lock().unwrap().push(s));
+    let dropped = zk.add_listener(|_| panic!("removed listeners are not called"));
+    assert!(zk.remove_listener(dropped));
+    assert!(!zk.remove_listener(dropped));
     zk.close().unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![SessionState::Closed]);
+    assert!(zk.remove_listener(listener));
     assert_eq!(zk.state(), SessionState::Closed);
     assert_eq!(states.recv_timeout(WAIT), Some(SessionState::Closed));
     assert!(matches!(zk.exists("/"), Err(Error::SessionClosed)));
