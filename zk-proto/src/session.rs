@@ -349,6 +349,8 @@ pub struct Session {
     watches: WatchRegistry,
     cancelled: HashSet<WatcherId>,
     last_send: Instant,
+    /// When the last ping reply came: a late reply must not leave the next ping due in the past.
+    ping_ack: Instant,
     last_recv: Instant,
     last_contact: Option<Instant>,
     closing: Option<Instant>,
@@ -404,6 +406,7 @@ impl Session {
             watches: WatchRegistry::default(),
             cancelled: HashSet::new(),
             last_send: now,
+            ping_ack: now,
             last_recv: now,
             last_contact: None,
             closing: None,
@@ -489,6 +492,12 @@ impl Session {
 
     fn ping_interval(&self) -> Duration {
         (self.read_timeout() / 2).min(MAX_PING_INTERVAL)
+    }
+
+    fn next_ping(&self) -> Instant {
+        // Normally a ping is due an interval after the last send; after a late ping
+        // reply it is due at once (at the reply's time), never in the past.
+        (self.last_send + self.ping_interval()).max(self.ping_ack)
     }
 
     fn connect_timeout(&self) -> Duration {
@@ -662,7 +671,7 @@ impl Session {
                 }
                 if matches!(self.link, Link::Up { .. })
                     && !self.ping_inflight
-                    && now >= self.last_send + self.ping_interval()
+                    && now >= self.next_ping()
                 {
                     self.send_frame(XID_PING, &Request::Ping);
                     self.ping_inflight = true;
@@ -801,7 +810,10 @@ impl Session {
                 watcher,
                 reason: RemovalReason::Removed,
             });
-            if last && matches!(self.link, Link::Up { .. }) {
+            // A watch request on the same path still in flight will arm the server's
+            // watch again; removing it now would wipe that one too.
+            if last && matches!(self.link, Link::Up { .. }) && !self.path_has_pending_intent(&path)
+            {
                 let req = Request::RemoveWatches(WatchesRequest {
                     path,
                     watcher_type: WatcherType::Any,
@@ -924,7 +936,7 @@ impl Session {
             Link::Up { .. } => {
                 at(self.last_recv + self.read_timeout());
                 if !self.ping_inflight {
-                    at(self.last_send + self.ping_interval());
+                    at(self.next_ping());
                 }
                 if let (Some(rt), Some(f)) = (self.config.request_timeout, self.inflight.front()) {
                     at(f.sent_at + rt);
@@ -1030,6 +1042,14 @@ impl Session {
             path: path.clone(),
             kind,
         })
+    }
+
+    fn path_has_pending_intent(&self, path: &str) -> bool {
+        self.inflight
+            .iter()
+            .filter_map(|f| f.watch.as_ref())
+            .chain(self.queued.iter().filter_map(|q| q.watch.as_ref()))
+            .any(|i| i.path == path)
     }
 
     fn is_pending_watcher(&self, w: WatcherId) -> bool {
@@ -1235,7 +1255,10 @@ impl Session {
                 Ok(ev) => self.on_notification(ev),
                 Err(e) => self.drop_link(now, DisconnectReason::Malformed(e), true),
             },
-            XID_PING => self.ping_inflight = false,
+            XID_PING => {
+                self.ping_inflight = false;
+                self.ping_ack = now;
+            }
             XID_AUTH => {
                 let waiting = self.auth_inflight.pop_front().flatten();
                 if header.err == ErrorCode::AuthFailed {

@@ -346,7 +346,6 @@ fn idle_pings_at_most_every_ten_seconds() {
 /// in the past after a drain". Expected: a deadline at or after now (e.g. clamped
 /// to now). Harmless for an adapter that fires past timers at once.
 #[test]
-#[ignore = "bug: session.rs poll_timeout returns the overdue ping deadline after a late ping reply"]
 fn no_poll_timeout_in_the_past_after_a_late_ping_reply() {
     let mut n = net(1, 40);
     let ci = connected_client(&mut n, &[0], |c| c.session_timeout = ms(6000));
@@ -1276,5 +1275,120 @@ fn many_clients_see_each_others_changes_under_chunking_and_jitter() {
     n.close(a);
     n.advance(S);
     assert!(n.cluster.children("/shared").unwrap().is_empty());
+    no_violations(&n);
+}
+
+/// A watch request still in flight while the last armed registration on the same
+/// path is removed: the RemoveWatches(Any) the session sends reaches the server
+/// after the in-flight getData armed its watch, and wipes it. The new registration
+/// is then armed locally but not on the server, so it never fires (until a
+/// reconnect's SetWatches happens to restore it).
+#[test]
+
+fn removing_the_last_watcher_keeps_a_watch_that_is_being_set() {
+    let mut n = net(1, 41);
+    let ci = connected_client(&mut n, &[0], |_| {});
+    ok(&mut n, ci, create("/x", b"", 0));
+    let (_, old) = submit(&mut n, ci, get_data("/x", true));
+    n.advance(ms(10));
+    // A second registration is in flight when the first is removed.
+    let (id, new) = submit(&mut n, ci, get_data("/x", true));
+    n.remove_watcher(ci, old.unwrap());
+    n.advance(ms(10));
+    assert!(matches!(
+        n.client(ci).completion(id),
+        Some(Ok(Response::GetData(_)))
+    ));
+    assert_eq!(
+        n.session(ci).watch_count(),
+        1,
+        "the new registration is armed"
+    );
+    n.admin(set_data("/x", b"1")).unwrap();
+    n.advance(ms(10));
+    assert_eq!(
+        n.client(ci).watch_events(new.unwrap()),
+        [ev(EventType::NodeDataChanged, "/x")],
+        "server watches of the connection: {:?}",
+        n.cluster
+            .watches(n.server_conn(ci, n.session_conn(ci).unwrap()).unwrap())
+    );
+    no_violations(&n);
+}
+
+#[test]
+fn chroot_applies_to_requests_events_and_set_watches() {
+    let mut n = net(2, 42);
+    n.admin(create("/app", b"", 0)).unwrap();
+    let ci = connected_client(&mut n, &[0, 1], |c| {
+        c.chroot = zk_proto::path::Chroot::new("/app").unwrap()
+    });
+    let Response::Create(c) = ok(&mut n, ci, create("/s-", b"", 2)) else {
+        panic!()
+    };
+    assert_eq!(c.path, "/s-0000000000");
+    assert!(n.cluster.get("/app/s-0000000000").is_some());
+    let (_, w) = submit(&mut n, ci, get_data("/s-0000000000", true));
+    let (_, cw) = submit(&mut n, ci, get_children("/", true));
+    let (_, cfg) = submit(&mut n, ci, exists("/zookeeper/config", true));
+    n.advance(ms(10));
+    // Restored after a reconnect with server paths, events come back stripped.
+    n.reset_session_conn(ci);
+    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    n.advance(ms(10));
+    let sw: Vec<SetWatches> = n
+        .client_frames(ci)
+        .into_iter()
+        .filter_map(|f| match f.2 {
+            ClientFrame::Request {
+                op: OpCode::SetWatches,
+                body,
+                ..
+            } => Some(from_bytes(body).unwrap()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sw.len(), 1);
+    assert_eq!(sw[0].data_watches, ["/app/s-0000000000"]);
+    assert_eq!(sw[0].child_watches, ["/app"]);
+    assert_eq!(sw[0].exist_watches.len() + sw[0].data_watches.len(), 1 + 1);
+    n.admin(set_data("/app/s-0000000000", b"1")).unwrap();
+    n.admin(create("/app/other", b"", 0)).unwrap();
+    n.advance(ms(10));
+    assert_eq!(
+        n.client(ci).watch_events(w.unwrap()),
+        [ev(EventType::NodeDataChanged, "/s-0000000000")]
+    );
+    assert_eq!(
+        n.client(ci).watch_events(cw.unwrap()),
+        [ev(EventType::NodeChildrenChanged, "/")]
+    );
+    let _ = cfg;
+    no_violations(&n);
+}
+
+#[test]
+fn a_request_timeout_fails_the_request_and_drops_the_connection() {
+    let mut n = net(2, 43);
+    let ci = connected_client(&mut n, &[0, 1], |c| c.request_timeout = Some(ms(700)));
+    let m = n.client_member(ci).unwrap();
+    n.set_hold(m, true);
+    let start = n.now();
+    let a = submit(&mut n, ci, get_data("/", false)).0;
+    n.advance(ms(100));
+    let b = submit(&mut n, ci, get_data("/", false)).0;
+    assert!(n.run_until(|n| n.client(ci).completion(a).is_some(), 5 * S));
+    assert_eq!(n.now() - start, ms(700));
+    assert_eq!(n.client(ci).completion(a), Some(&Err(ZkError::Timeout)));
+    assert_eq!(
+        n.client(ci).completion(b),
+        Some(&Err(ZkError::ConnectionLoss))
+    );
+    assert_eq!(
+        disconnect_reasons(&n, ci),
+        [DisconnectReason::RequestTimeout]
+    );
+    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    n.set_hold(m, false);
     no_violations(&n);
 }
