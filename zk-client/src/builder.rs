@@ -110,6 +110,12 @@ impl ClientBuilder {
         self.opts.default_acl = acl;
         self
     }
+    /// The retry policy for commands run through the adapters' `retry` helpers
+    /// (kazoo's `command_retry`; default: 5 tries from 100 ms, doubling, 40 % jitter).
+    pub fn command_retry(mut self, policy: crate::retry::RetryPolicy) -> Self {
+        self.opts.command_retry = policy;
+        self
+    }
     /// How long `connect` waits for the first session (default 15 s).
     pub fn connect_deadline(mut self, t: Duration) -> Self {
         self.connect_deadline = t;

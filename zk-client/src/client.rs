@@ -47,12 +47,15 @@ impl Drop for Handle {
 pub struct ClientOptions {
     /// ACL for creates that do not name one.
     pub default_acl: Vec<Acl>,
+    /// The policy the adapters' `retry` helpers use by default (kazoo's `command_retry`).
+    pub command_retry: crate::retry::RetryPolicy,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             default_acl: Acl::open_unsafe(),
+            command_retry: crate::retry::RetryPolicy::default(),
         }
     }
 }
@@ -350,6 +353,11 @@ impl Client {
     /// Starts a new session after the old one ended (closed, expired or auth failed).
     pub fn restart(&self) {
         self.shared().restart()
+    }
+
+    /// The command retry policy set on the builder.
+    pub fn command_retry(&self) -> &crate::retry::RetryPolicy {
+        &self.opts.command_retry
     }
 
     /// The server the session is on or connecting to.

@@ -23,8 +23,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use std::pin::Pin;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -32,11 +33,48 @@ use zk_proto::{Action, ConnId};
 
 pub use zk_client::*;
 
+/// A byte stream to a server: plain TCP, or TLS from a connector of your own.
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// The future a [`Connector`] returns.
+pub type ConnectFuture = Pin<Box<dyn Future<Output = std::io::Result<Box<dyn Stream>>> + Send>>;
+
+/// Opens the transport to one server. The default is plain TCP ([`TcpConnector`]);
+/// a TLS connector (e.g. tokio-rustls over a `TcpStream`) slots in here without
+/// touching the protocol, which starts after this returns.
+pub trait Connector: Send + Sync + 'static {
+    /// Connects to `host` (the adapter resolves nothing itself).
+    fn connect(&self, host: HostAddr) -> ConnectFuture;
+}
+
+/// Plain TCP with Nagle off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnector;
+
+impl Connector for TcpConnector {
+    fn connect(&self, host: HostAddr) -> ConnectFuture {
+        Box::pin(async move {
+            let s = TcpStream::connect((host.host.as_str(), host.port)).await?;
+            s.set_nodelay(true)?;
+            Ok(Box::new(s) as Box<dyn Stream>)
+        })
+    }
+}
+
 /// Connects and waits (up to the builder's connect deadline) for a session.
 /// Must be called within a tokio runtime; the I/O runs on a spawned task.
 pub async fn connect(builder: &ClientBuilder) -> Result<Client> {
+    connect_with(builder, Arc::new(TcpConnector)).await
+}
+
+/// [`connect`] over a transport of your own (TLS, a proxy, an in-memory pipe).
+pub async fn connect_with(
+    builder: &ClientBuilder,
+    connector: Arc<dyn Connector>,
+) -> Result<Client> {
     let (client, shared) = builder.build()?;
-    tokio::spawn(drive(shared));
+    tokio::spawn(drive(shared, connector));
     match tokio::time::timeout(builder.connect_deadline, client.wait_connected()).await {
         Ok(r) => r.map(|()| client),
         Err(_) => Err(Error::Timeout),
@@ -86,16 +124,16 @@ where
 }
 
 enum ConnEvent {
-    Up(ConnId, TcpStream),
+    Up(ConnId, Box<dyn Stream>),
     Failed(ConnId),
 }
 
 struct Conn {
-    writer: OwnedWriteHalf,
+    writer: WriteHalf<Box<dyn Stream>>,
     reader: JoinHandle<()>,
 }
 
-async fn drive(shared: Arc<Shared>) {
+async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
     let mut pending: HashMap<ConnId, JoinHandle<()>> = HashMap::new();
@@ -106,11 +144,11 @@ async fn drive(shared: Arc<Shared>) {
             match item {
                 Io::Connect(Action::Connect { conn, host }) => {
                     let tx = ev_tx.clone();
+                    let connecting = connector.connect(host);
                     pending.insert(
                         conn,
                         tokio::spawn(async move {
-                            let ev = match TcpStream::connect((host.host.as_str(), host.port)).await
-                            {
+                            let ev = match connecting.await {
                                 Ok(s) => ConnEvent::Up(conn, s),
                                 Err(_) => ConnEvent::Failed(conn),
                             };
@@ -154,8 +192,7 @@ async fn drive(shared: Arc<Shared>) {
             Some(ev) = ev_rx.recv() => match ev {
                 ConnEvent::Up(conn, stream) => {
                     pending.remove(&conn);
-                    let _ = stream.set_nodelay(true);
-                    let (mut rd, writer) = stream.into_split();
+                    let (mut rd, writer) = tokio::io::split(stream);
                     let sh = shared.clone();
                     let reader = tokio::spawn(async move {
                         let mut buf = vec![0u8; 64 * 1024];
