@@ -11,8 +11,7 @@
 //! * nothing panics.
 //!
 //! `PROPTEST_CASES` sets the number of schedules (default 256). A failing case
-//! prints its seed and schedule. `SIM_MODEL_STRICT=1` also fails on the one known
-//! session bug the net can excuse (a ping deadline left in the past).
+//! prints its seed and schedule.
 #![cfg(feature = "testing")]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -197,6 +196,15 @@ fn request(op: Op, path: &str) -> Request {
     }
 }
 
+/// A server watch table (see `SimWatches`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Data,
+    Child,
+    Persistent,
+    Recursive,
+}
+
 /// What the checker knows about one client.
 #[derive(Default)]
 struct Book {
@@ -205,6 +213,10 @@ struct Book {
     auth: BTreeSet<RequestId>,
     /// Watchers issued: persistent or not, and the client's event count at submission.
     watchers: BTreeMap<WatcherId, (bool, usize)>,
+    /// Where each watcher would be armed on the server: (table, path).
+    targets: BTreeMap<WatcherId, (Table, String)>,
+    /// The request that carries each watcher, and whether it is an exists.
+    carriers: BTreeMap<RequestId, (WatcherId, bool)>,
     expiry: ExpiryPolicy,
 }
 
@@ -213,6 +225,8 @@ struct Run {
     net: SimNet,
     books: Vec<Book>,
     members: usize,
+    /// Registrations armed on the client but missing on the server, once settled.
+    unsynced: Vec<String>,
 }
 
 #[allow(clippy::disallowed_methods)] // the fake clock needs some instant to start from
@@ -225,10 +239,6 @@ impl Run {
         let mut rng = Rng::new(seed);
         let mut net = SimNet::new(members, rng.next_u64(), t0());
         net.record_wire = false;
-        // A known session bug (see sim_scenarios.rs,
-        // `no_poll_timeout_in_the_past_after_a_late_ping_reply`) is excused unless
-        // SIM_MODEL_STRICT=1; every other past deadline still fails the run.
-        net.tolerate_late_ping_deadline = std::env::var("SIM_MODEL_STRICT").as_deref() != Ok("1");
         net.set_latency(
             Duration::from_millis(rng.below(5) as u64),
             Duration::from_millis(rng.below(5) as u64),
@@ -284,6 +294,7 @@ impl Run {
             net,
             books,
             members,
+            unsynced: Vec::new(),
         }
     }
 
@@ -297,9 +308,18 @@ impl Run {
                 if let Ok(s) = n.submit(ci, request(op, PATHS[path as usize])) {
                     self.books[ci].submitted.push(s.id);
                     if let Some(w) = s.watcher {
-                        self.books[ci]
-                            .watchers
+                        let book = &mut self.books[ci];
+                        book.watchers
                             .insert(w, (matches!(op, Op::AddWatch(_)), issued_at));
+                        let table = match op {
+                            Op::GetChildren(_) => Table::Child,
+                            Op::AddWatch(false) => Table::Persistent,
+                            Op::AddWatch(true) => Table::Recursive,
+                            _ => Table::Data,
+                        };
+                        book.targets
+                            .insert(w, (table, PATHS[path as usize].to_owned()));
+                        book.carriers.insert(s.id, (w, matches!(op, Op::Exists(_))));
                     }
                 }
             }
@@ -312,7 +332,34 @@ impl Run {
             }
             Step::RemoveWatcher { client, pick } => {
                 let ci = client as usize % clients;
-                let ws: Vec<WatcherId> = self.books[ci].watchers.keys().copied().collect();
+                // Prefer registrations that are still live (armed or pending).
+                let book = &self.books[ci];
+                let mut ended = BTreeSet::new();
+                for (_, e) in &n.client(ci).events {
+                    match e {
+                        Event::WatcherRemoved { watcher, .. } => {
+                            ended.insert(*watcher);
+                        }
+                        Event::Watch { watcher, .. }
+                            if book.watchers.get(watcher).map(|w| w.0) == Some(false) =>
+                        {
+                            ended.insert(*watcher);
+                        }
+                        _ => {}
+                    }
+                }
+                let live: Vec<WatcherId> = book
+                    .watchers
+                    .keys()
+                    .copied()
+                    .filter(|w| !ended.contains(w))
+                    .collect();
+                let all: Vec<WatcherId> = book.watchers.keys().copied().collect();
+                let ws = if live.is_empty() || pick % 8 == 0 {
+                    all
+                } else {
+                    live
+                };
                 if !ws.is_empty() {
                     n.remove_watcher(ci, ws[pick as usize % ws.len()]);
                 }
@@ -366,10 +413,22 @@ impl Run {
             n.set_read_only(m, false);
             n.set_hold(m, false);
         }
+        // Connections black-holed by a partition stay dead: outlast the longest
+        // read timeout (2/3 of 40 s) so every client has noticed and reconnected.
+        n.advance(Duration::from_secs(30));
         n.run_until(
-            |n| n.clients.iter().all(|c| c.session.outstanding() == 0),
+            |n| {
+                n.clients.iter().all(|c| {
+                    c.session.outstanding() == 0
+                        && (c.session.state().is_connected() || c.session.state().is_terminal())
+                })
+            },
             Duration::from_secs(300),
         );
+        // Let SetWatches replies and notifications land.
+        n.advance(Duration::from_millis(200));
+        self.unsynced = self.armed_but_not_on_server();
+        let n = &mut self.net;
         for ci in 0..n.clients.len() {
             n.close(ci);
         }
@@ -379,8 +438,75 @@ impl Run {
         );
     }
 
+    /// Every registration the client believes armed (its request succeeded, or
+    /// exists said NoNode; no final event since) must be on the server connection.
+    fn armed_but_not_on_server(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (ci, (client, book)) in self.net.clients.iter().zip(&self.books).enumerate() {
+            if client.session.state() != SessionState::Connected {
+                continue;
+            }
+            let Some(server) = self
+                .net
+                .session_conn(ci)
+                .and_then(|c| self.net.server_conn(ci, c))
+                .and_then(|c| self.net.cluster.watches(c))
+            else {
+                continue;
+            };
+            let mut armed = BTreeSet::new();
+            let mut ended = BTreeSet::new();
+            for (_, e) in &client.events {
+                match e {
+                    Event::Completed { id, result } => {
+                        if let Some((w, is_exists)) = book.carriers.get(id) {
+                            let nonode_exists = *is_exists
+                                && matches!(
+                                    result,
+                                    Err(zk_proto::ZkError::Server(zk_proto::ErrorCode::NoNode))
+                                );
+                            if (result.is_ok() || nonode_exists) && !ended.contains(w) {
+                                armed.insert(*w);
+                            }
+                        }
+                    }
+                    Event::WatcherRemoved { watcher, .. } => {
+                        armed.remove(watcher);
+                        ended.insert(*watcher);
+                    }
+                    Event::Watch { watcher, .. }
+                        if book.watchers.get(watcher).map(|w| w.0) == Some(false) =>
+                    {
+                        armed.remove(watcher);
+                    }
+                    _ => {}
+                }
+            }
+            for w in armed {
+                let (table, path) = &book.targets[&w];
+                let set = match table {
+                    Table::Data => &server.data,
+                    Table::Child => &server.child,
+                    Table::Persistent => &server.persistent,
+                    Table::Recursive => &server.recursive,
+                };
+                if !set.contains(path) {
+                    out.push(format!(
+                        "client {ci}: {w:?} {table:?} {path} armed locally only"
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     fn check(&self) -> Result<(), TestCaseError> {
         let seed = self.seed;
+        prop_assert!(
+            self.unsynced.is_empty(),
+            "seed {seed}: watches lost on the server: {:?}",
+            self.unsynced
+        );
         prop_assert!(
             self.net.violations.is_empty(),
             "seed {seed}: {:?}",

@@ -338,13 +338,11 @@ fn idle_pings_at_most_every_ten_seconds() {
     no_violations(&n);
 }
 
-/// Found by `sim_model` (seed 7162928311949264775). Ping interval 2 s, read timeout
-/// 4 s. The server holds the idle ping sent at c+2 s. At c+2.1 s the client sends
-/// auth (answered at once: `last_send` = c+2.1 s, the connection stays alive). The
-/// ping reply comes at c+4.2 s; `ping_inflight` clears and `poll_timeout` returns
-/// `last_send + 2 s` = c+4.1 s, 100 ms in the past, violating "poll_timeout is never
-/// in the past after a drain". Expected: a deadline at or after now (e.g. clamped
-/// to now). Harmless for an adapter that fires past timers at once.
+/// Regression (found by `sim_model`, seed 7162928311949264775; fixed in 6b8ee9e).
+/// Ping interval 2 s, read timeout 4 s. The server holds the idle ping sent at
+/// c+2 s. At c+2.1 s the client sends auth (answered at once: `last_send` =
+/// c+2.1 s, the connection stays alive). The ping reply comes at c+4.2 s; the bug
+/// made `poll_timeout` return `last_send + 2 s` = c+4.1 s, 100 ms in the past.
 #[test]
 fn no_poll_timeout_in_the_past_after_a_late_ping_reply() {
     let mut n = net(1, 40);
@@ -1278,13 +1276,12 @@ fn many_clients_see_each_others_changes_under_chunking_and_jitter() {
     no_violations(&n);
 }
 
-/// A watch request still in flight while the last armed registration on the same
-/// path is removed: the RemoveWatches(Any) the session sends reaches the server
-/// after the in-flight getData armed its watch, and wipes it. The new registration
-/// is then armed locally but not on the server, so it never fires (until a
-/// reconnect's SetWatches happens to restore it).
+/// Regression (fixed in 6b8ee9e). A watch request still in flight while the last
+/// armed registration on the same path is removed: a RemoveWatches(Any) sent then
+/// would reach the server after the in-flight getData armed its watch, and wipe
+/// it: the new registration would be armed locally but not on the server, and
+/// never fire.
 #[test]
-
 fn removing_the_last_watcher_keeps_a_watch_that_is_being_set() {
     let mut n = net(1, 41);
     let ci = connected_client(&mut n, &[0], |_| {});

@@ -219,8 +219,7 @@ enum Delivery {
     /// The connect was refused; the client hears of it.
     Refused(Key),
     ToServer(Key, Bytes),
-    /// Bytes for the client; the flag marks the last piece of a ping reply.
-    ToClient(Key, Bytes, bool),
+    ToClient(Key, Bytes),
     /// The server's close reaches the client.
     ServerFin(Key),
     /// The client's close reaches the server.
@@ -238,15 +237,6 @@ pub struct SimNet {
     pub violations: Vec<String>,
     /// Record transmits in [`SimClient::sent`] (on by default; off saves memory).
     pub record_wire: bool,
-    /// Known session bug: after a ping reply that arrives later than one ping
-    /// interval after the last send, `poll_timeout` is the overdue ping deadline.
-    /// When true (off by default), that case is counted in
-    /// [`SimNet::late_ping_deadlines`] instead of [`SimNet::violations`], from the
-    /// drain that completed the ping reply until the next `handle_timeout`.
-    pub tolerate_late_ping_deadline: bool,
-    /// How many drains were excused by `tolerate_late_ping_deadline`.
-    pub late_ping_deadlines: usize,
-    late_ping_window: Vec<bool>,
     start: Instant,
     now: Instant,
     rng: Rng,
@@ -271,9 +261,6 @@ impl SimNet {
             clients: Vec::new(),
             violations: Vec::new(),
             record_wire: true,
-            tolerate_late_ping_deadline: false,
-            late_ping_deadlines: 0,
-            late_ping_window: Vec::new(),
             start,
             now: start,
             rng: Rng::new(seed),
@@ -321,7 +308,6 @@ impl SimNet {
             sent: Vec::new(),
             connects: Vec::new(),
         });
-        self.late_ping_window.push(false);
         let ci = self.clients.len() - 1;
         self.drain_client(ci);
         ci
@@ -389,7 +375,6 @@ impl SimNet {
                 .poll_timeout()
                 .is_some_and(|x| x <= self.now)
             {
-                self.late_ping_window[ci] = false;
                 self.clients[ci].session.handle_timeout(self.now);
                 self.drain_client(ci);
             }
@@ -667,24 +652,19 @@ impl SimNet {
     }
 
     fn schedule_data(&mut self, key: Key, dir: Dir, data: Bytes) {
-        self.schedule_tagged(key, dir, data, false);
-    }
-
-    fn schedule_tagged(&mut self, key: Key, dir: Dir, data: Bytes, ping: bool) {
-        let make = |b: Bytes, last: bool| match dir {
+        let make = |b: Bytes| match dir {
             Dir::ToServer => Delivery::ToServer(key, b),
-            Dir::ToClient => Delivery::ToClient(key, b, ping && last),
+            Dir::ToClient => Delivery::ToClient(key, b),
         };
         if !self.chunking || data.len() < 2 {
-            self.schedule(key, Some(dir), make(data, true));
+            self.schedule(key, Some(dir), make(data));
             return;
         }
         let mut rest = data;
         while !rest.is_empty() {
             let n = 1 + self.rng.below(rest.len());
             let piece = rest.split_to(n);
-            let last = rest.is_empty();
-            self.schedule(key, Some(dir), make(piece, last));
+            self.schedule(key, Some(dir), make(piece));
         }
     }
 
@@ -709,9 +689,7 @@ impl SimNet {
             }
         }
         if let Some(t) = self.clients[ci].session.poll_timeout() {
-            if t < self.now && self.tolerate_late_ping_deadline && self.late_ping_window[ci] {
-                self.late_ping_deadlines += 1;
-            } else if t < self.now {
+            if t < self.now {
                 self.violations.push(format!(
                     "client {ci}: poll_timeout {:?} before now {:?} after a drain",
                     t - self.start,
@@ -806,9 +784,7 @@ impl SimNet {
     fn pump_server(&mut self) {
         while let Some((sim, data)) = self.cluster.poll_output() {
             if let Some(&key) = self.by_sim.get(&sim) {
-                // Each output item is one whole frame: spot ping replies (xid -2).
-                let ping = data.len() >= 8 && data[4..8] == (-2i32).to_be_bytes();
-                self.schedule_tagged(key, Dir::ToClient, data, ping);
+                self.schedule_data(key, Dir::ToClient, data);
             }
         }
         while let Some(sim) = self.cluster.poll_close() {
@@ -875,7 +851,7 @@ impl SimNet {
             | Delivery::Connected(k)
             | Delivery::Refused(k)
             | Delivery::ToServer(k, _)
-            | Delivery::ToClient(k, _, _)
+            | Delivery::ToClient(k, _)
             | Delivery::ServerFin(k)
             | Delivery::ClientFin(k) => *k,
         };
@@ -946,15 +922,12 @@ impl SimNet {
                     self.reset(key);
                 }
             }
-            Delivery::ToClient(_, data, ping) => {
+            Delivery::ToClient(_, data) => {
                 if !client_open {
                     return;
                 }
                 let (data, reset) = self.apply_cut(key, Dir::ToClient, data);
                 if !data.is_empty() {
-                    if ping {
-                        self.late_ping_window[ci] = true;
-                    }
                     self.clients[ci].session.handle_input(conn, &data, self.now);
                     self.drain_client(ci);
                 }
