@@ -96,66 +96,7 @@ macro_rules! blocking_calls {
     };
 }
 
-blocking_calls! {
-    /// See `zk_client::Client::create`.
-    fn create(&self, path: &str, data: impl Into<Bytes>, mode: CreateMode) -> String;
-    /// See `zk_client::Client::create_with`.
-    fn create_with(&self, path: &str, data: impl Into<Bytes>, opts: &CreateOptions) -> (String, Stat);
-    /// See `zk_client::Client::ensure_path`.
-    fn ensure_path(&self, path: &str) -> ();
-    /// See `zk_client::Client::set_data`.
-    fn set_data(&self, path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Stat;
-    /// See `zk_client::Client::delete`.
-    fn delete(&self, path: &str, version: Option<i32>) -> ();
-    /// See `zk_client::Client::delete_recursive`.
-    fn delete_recursive(&self, path: &str) -> ();
-    /// See `zk_client::Client::set_acl`.
-    fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Stat;
-    /// See `zk_client::Client::multi`.
-    fn multi(&self, ops: Vec<Op>) -> Vec<OpResult>;
-    /// See `zk_client::Client::exists`.
-    fn exists(&self, path: &str) -> Option<Stat>;
-    /// See `zk_client::Client::exists_watch`.
-    fn exists_watch(&self, path: &str) -> (Option<Stat>, OneshotWatch);
-    /// See `zk_client::Client::get_data`.
-    fn get_data(&self, path: &str) -> (Bytes, Stat);
-    /// See `zk_client::Client::get_data_watch`.
-    fn get_data_watch(&self, path: &str) -> (Bytes, Stat, OneshotWatch);
-    /// See `zk_client::Client::get_children`.
-    fn get_children(&self, path: &str) -> Vec<String>;
-    /// See `zk_client::Client::get_children_stat`.
-    fn get_children_stat(&self, path: &str) -> (Vec<String>, Stat);
-    /// See `zk_client::Client::get_children_watch`.
-    fn get_children_watch(&self, path: &str) -> (Vec<String>, Stat, OneshotWatch);
-    /// See `zk_client::Client::get_acl`.
-    fn get_acl(&self, path: &str) -> (Vec<Acl>, Stat);
-    /// See `zk_client::Client::sync`.
-    fn sync(&self, path: &str) -> String;
-    /// See `zk_client::Client::multi_read`.
-    fn multi_read(&self, ops: Vec<ReadOp>) -> Vec<Result<ReadResult>>;
-    /// See `zk_client::Client::get_ephemerals`.
-    fn get_ephemerals(&self, prefix: &str) -> Vec<String>;
-    /// See `zk_client::Client::get_all_children_number`.
-    fn get_all_children_number(&self, path: &str) -> i32;
-    /// See `zk_client::Client::whoami`.
-    fn whoami(&self) -> Vec<ClientInfo>;
-    /// See `zk_client::Client::get_config`.
-    fn get_config(&self) -> (Bytes, Stat);
-    /// See `zk_client::Client::reconfig`.
-    fn reconfig(&self, joining: Option<&str>, leaving: Option<&str>, new_members: Option<&str>, from_config: i64) -> (Bytes, Stat);
-    /// See `zk_client::Client::add_watch`.
-    fn add_watch(&self, path: &str, mode: AddWatchMode) -> WatchStream;
-    /// See `zk_client::Client::remove_watches`.
-    fn remove_watches(&self, path: &str, kind: WatcherType) -> ();
-    /// See `zk_client::Client::check_watches`.
-    fn check_watches(&self, path: &str, kind: WatcherType) -> ();
-    /// See `zk_client::Client::add_auth`.
-    fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> ();
-    /// See `zk_client::Client::close`.
-    fn close(&self) -> ();
-    /// See `zk_client::Client::wait_connected`.
-    fn wait_connected(&self) -> ();
-}
+zk_client::for_each_call!(blocking_calls);
 
 impl Client {
     fn run<T>(&self, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
@@ -211,9 +152,7 @@ impl Client {
     pub fn server_version(&self) -> Result<(u32, u32, u32)> {
         let host = self.current_host().ok_or(Error::NotConnected)?;
         let text = four_letter_word(&host, "srvr", Duration::from_secs(5))?;
-        fourlw::parse_stat(&text)
-            .version_tuple
-            .ok_or(Error::Malformed(text))
+        fourlw::version_of_srvr(text)
     }
     /// Runs `op` under a retry policy, sleeping this thread between attempts.
     pub fn retry<T>(

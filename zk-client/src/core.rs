@@ -3,6 +3,7 @@
 //! the [`Driver`] methods; every decision stays in `zk-proto`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
@@ -40,7 +41,8 @@ struct Inner {
     io_waker: Option<Waker>,
     detached: bool,
     wakers: Vec<Waker>,
-    notify: Vec<(Listener, SessionState)>,
+    notify: bool,
+    listener_queue: Arc<ListenerQueue>,
 }
 
 /// Transport work for the adapter, in order.
@@ -62,16 +64,45 @@ pub struct Shared {
 /// Work collected while the lock was held, done after it is released.
 struct After {
     wakers: Vec<Waker>,
-    notify: Vec<(Listener, SessionState)>,
+    notify: bool,
 }
 
-impl After {
-    fn run(self) {
-        for w in self.wakers {
-            w.wake();
-        }
-        for (l, s) in self.notify {
-            l(s);
+/// State changes for listeners, in the order the session made them. Whichever
+/// thread finds the dispatcher flag free delivers them all; a listener that calls
+/// back into the client only queues more, so nothing deadlocks or reorders.
+#[derive(Default)]
+struct ListenerQueue {
+    pending: Mutex<VecDeque<(Listener, SessionState)>>,
+    busy: AtomicBool,
+}
+
+impl ListenerQueue {
+    fn dispatch(&self) {
+        loop {
+            if self.busy.swap(true, Ordering::Acquire) {
+                return;
+            }
+            loop {
+                let next = self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop_front();
+                let Some((l, s)) = next else { break };
+                // A panicking listener must not take the I/O driver down with it.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(s))).is_err() {
+                    tracing::error!(state = ?s, "state listener panicked");
+                }
+            }
+            self.busy.store(false, Ordering::Release);
+            if self
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                return;
+            }
         }
     }
 }
@@ -133,8 +164,16 @@ impl Inner {
                 for q in &self.state_queues {
                     self.wakers.extend(q.push(to));
                 }
-                for (_, l) in &self.listeners {
-                    self.notify.push((l.clone(), to));
+                if !self.listeners.is_empty() {
+                    let mut q = self
+                        .listener_queue
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    for (_, l) in &self.listeners {
+                        q.push_back((l.clone(), to));
+                    }
+                    self.notify = true;
                 }
             }
             Event::Disconnected { conn, reason } => {
@@ -144,11 +183,14 @@ impl Inner {
         }
     }
 
-    fn after(&mut self) -> After {
-        After {
-            wakers: std::mem::take(&mut self.wakers),
-            notify: std::mem::take(&mut self.notify),
-        }
+    fn after(&mut self) -> (After, Arc<ListenerQueue>) {
+        (
+            After {
+                wakers: std::mem::take(&mut self.wakers),
+                notify: std::mem::take(&mut self.notify),
+            },
+            self.listener_queue.clone(),
+        )
     }
 }
 
@@ -167,7 +209,8 @@ impl Shared {
                 io_waker: None,
                 detached: false,
                 wakers: Vec::new(),
-                notify: Vec::new(),
+                notify: false,
+                listener_queue: Arc::default(),
             }),
         });
         s.with(|_, _| {});
@@ -180,9 +223,14 @@ impl Shared {
         let mut g = lock(&self.inner);
         let r = f(&mut g, now);
         g.drain(now);
-        let after = g.after();
+        let (after, listeners) = g.after();
         drop(g);
-        after.run();
+        for w in after.wakers {
+            w.wake();
+        }
+        if after.notify {
+            listeners.dispatch();
+        }
         r
     }
 

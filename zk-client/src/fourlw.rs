@@ -71,6 +71,13 @@ pub fn parse_stat(text: &str) -> ServerStats {
     s
 }
 
+/// The server version from a `srvr` answer (what every adapter's `server_version` returns).
+pub fn version_of_srvr(text: String) -> crate::Result<(u32, u32, u32)> {
+    parse_stat(&text)
+        .version_tuple
+        .ok_or(crate::Error::Malformed(text))
+}
+
 /// `3.8.0-...` → (3, 8, 0).
 pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
     let core = v.split(['-', ',', ' ']).next()?;

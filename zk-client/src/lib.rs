@@ -6,6 +6,7 @@
 
 pub mod blocking;
 mod builder;
+mod calls;
 mod client;
 mod core;
 mod error;

@@ -88,7 +88,7 @@ pub struct AsyncZk<R: Runner> {
 }
 
 macro_rules! facade {
-    ($( fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+    ($( $(#[$m:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
         /// What the suite needs of a client, blocking.
         pub trait Zk: Send + Sync + Sized + 'static {
             /// Adapter name.
@@ -156,36 +156,7 @@ macro_rules! facade {
     };
 }
 
-facade! {
-    fn create(&self, path: &str, data: impl Into<Bytes>, mode: CreateMode) -> String;
-    fn create_with(&self, path: &str, data: impl Into<Bytes>, opts: &CreateOptions) -> (String, Stat);
-    fn ensure_path(&self, path: &str) -> ();
-    fn set_data(&self, path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Stat;
-    fn delete(&self, path: &str, version: Option<i32>) -> ();
-    fn delete_recursive(&self, path: &str) -> ();
-    fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Stat;
-    fn multi(&self, ops: Vec<Op>) -> Vec<OpResult>;
-    fn exists(&self, path: &str) -> Option<Stat>;
-    fn exists_watch(&self, path: &str) -> (Option<Stat>, OneshotWatch);
-    fn get_data(&self, path: &str) -> (Bytes, Stat);
-    fn get_data_watch(&self, path: &str) -> (Bytes, Stat, OneshotWatch);
-    fn get_children(&self, path: &str) -> Vec<String>;
-    fn get_children_stat(&self, path: &str) -> (Vec<String>, Stat);
-    fn get_children_watch(&self, path: &str) -> (Vec<String>, Stat, OneshotWatch);
-    fn get_acl(&self, path: &str) -> (Vec<Acl>, Stat);
-    fn sync(&self, path: &str) -> String;
-    fn multi_read(&self, ops: Vec<ReadOp>) -> Vec<Result<ReadResult>>;
-    fn get_ephemerals(&self, prefix: &str) -> Vec<String>;
-    fn get_all_children_number(&self, path: &str) -> i32;
-    fn whoami(&self) -> Vec<ClientInfo>;
-    fn get_config(&self) -> (Bytes, Stat);
-    fn reconfig(&self, joining: Option<&str>, leaving: Option<&str>, new_members: Option<&str>, from_config: i64) -> (Bytes, Stat);
-    fn add_watch(&self, path: &str, mode: AddWatchMode) -> WatchStream;
-    fn remove_watches(&self, path: &str, kind: WatcherType) -> ();
-    fn check_watches(&self, path: &str, kind: WatcherType) -> ();
-    fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> ();
-    fn close(&self) -> ();
-}
+zk_client::for_each_call!(facade);
 
 /// zk-tokio through the facade.
 pub type TokioZk = AsyncZk<Tokio>;

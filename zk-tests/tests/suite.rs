@@ -445,6 +445,11 @@ pub fn lifecycle<Z: Zk>() {
     assert!(zk.remove_listener(dropped));
     assert!(!zk.remove_listener(dropped));
     zk.close().unwrap();
+    // Listeners run on the thread that made the change, right after the waiters wake.
+    let t = std::time::Instant::now();
+    while seen.lock().unwrap().is_empty() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(*seen.lock().unwrap(), vec![SessionState::Closed]);
     assert!(zk.remove_listener(listener));
     assert_eq!(zk.state(), SessionState::Closed);

@@ -105,9 +105,7 @@ pub async fn four_letter_word(host: &HostAddr, cmd: &str, timeout: Duration) -> 
 pub async fn server_version(client: &Client) -> Result<(u32, u32, u32)> {
     let host = client.current_host().ok_or(Error::NotConnected)?;
     let text = four_letter_word(&host, "srvr", Duration::from_secs(5)).await?;
-    fourlw::parse_stat(&text)
-        .version_tuple
-        .ok_or(Error::Malformed(text))
+    fourlw::version_of_srvr(text)
 }
 
 /// Runs `op` under a retry policy, sleeping with tokio's timer.

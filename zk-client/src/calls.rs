@@ -1,0 +1,71 @@
+//! The list of client calls, written once. Code that needs one item per call
+//! (the blocking adapter's wrappers, the test suite's facade) passes a macro of its
+//! own to [`for_each_call!`], which invokes it with the whole list:
+//! `$( $(#[$m:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*`.
+
+/// Invokes `$callback!` with every async call of `zk_client::Client` (see the module docs).
+#[macro_export]
+macro_rules! for_each_call {
+    ($callback:ident) => {
+        $callback! {
+    /// See `Client::create`.
+    fn create(&self, path: &str, data: impl Into<Bytes>, mode: CreateMode) -> String;
+    /// See `Client::create_with`.
+    fn create_with(&self, path: &str, data: impl Into<Bytes>, opts: &CreateOptions) -> (String, Stat);
+    /// See `Client::ensure_path`.
+    fn ensure_path(&self, path: &str) -> ();
+    /// See `Client::set_data`.
+    fn set_data(&self, path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Stat;
+    /// See `Client::delete`.
+    fn delete(&self, path: &str, version: Option<i32>) -> ();
+    /// See `Client::delete_recursive`.
+    fn delete_recursive(&self, path: &str) -> ();
+    /// See `Client::set_acl`.
+    fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Stat;
+    /// See `Client::multi`.
+    fn multi(&self, ops: Vec<Op>) -> Vec<OpResult>;
+    /// See `Client::exists`.
+    fn exists(&self, path: &str) -> Option<Stat>;
+    /// See `Client::exists_watch`.
+    fn exists_watch(&self, path: &str) -> (Option<Stat>, OneshotWatch);
+    /// See `Client::get_data`.
+    fn get_data(&self, path: &str) -> (Bytes, Stat);
+    /// See `Client::get_data_watch`.
+    fn get_data_watch(&self, path: &str) -> (Bytes, Stat, OneshotWatch);
+    /// See `Client::get_children`.
+    fn get_children(&self, path: &str) -> Vec<String>;
+    /// See `Client::get_children_stat`.
+    fn get_children_stat(&self, path: &str) -> (Vec<String>, Stat);
+    /// See `Client::get_children_watch`.
+    fn get_children_watch(&self, path: &str) -> (Vec<String>, Stat, OneshotWatch);
+    /// See `Client::get_acl`.
+    fn get_acl(&self, path: &str) -> (Vec<Acl>, Stat);
+    /// See `Client::sync`.
+    fn sync(&self, path: &str) -> String;
+    /// See `Client::multi_read`.
+    fn multi_read(&self, ops: Vec<ReadOp>) -> Vec<Result<ReadResult>>;
+    /// See `Client::get_ephemerals`.
+    fn get_ephemerals(&self, prefix: &str) -> Vec<String>;
+    /// See `Client::get_all_children_number`.
+    fn get_all_children_number(&self, path: &str) -> i32;
+    /// See `Client::whoami`.
+    fn whoami(&self) -> Vec<ClientInfo>;
+    /// See `Client::get_config`.
+    fn get_config(&self) -> (Bytes, Stat);
+    /// See `Client::reconfig`.
+    fn reconfig(&self, joining: Option<&str>, leaving: Option<&str>, new_members: Option<&str>, from_config: i64) -> (Bytes, Stat);
+    /// See `Client::add_watch`.
+    fn add_watch(&self, path: &str, mode: AddWatchMode) -> WatchStream;
+    /// See `Client::remove_watches`.
+    fn remove_watches(&self, path: &str, kind: WatcherType) -> ();
+    /// See `Client::check_watches`.
+    fn check_watches(&self, path: &str, kind: WatcherType) -> ();
+    /// See `Client::add_auth`.
+    fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> ();
+    /// See `Client::close`.
+    fn close(&self) -> ();
+    /// See `Client::wait_connected`.
+    fn wait_connected(&self) -> ();
+        }
+    };
+}
