@@ -1,0 +1,2 @@
+//! zk-bench: see issue 7.
+fn main() {}
