@@ -482,6 +482,13 @@ impl Run {
                     _ => {}
                 }
             }
+            if client.session.watch_count() != armed.len() {
+                out.push(format!(
+                    "client {ci}: session counts {} armed watches, events say {}",
+                    client.session.watch_count(),
+                    armed.len()
+                ));
+            }
             for w in armed {
                 let (table, path) = &book.targets[&w];
                 let set = match table {
@@ -670,8 +677,8 @@ proptest! {
     fn random_schedules_keep_the_session_invariants(
         seed in any::<u64>(),
         members in 1usize..=3,
-        clients in 1usize..=2,
-        steps in prop::collection::vec(step_strategy(), 1..120),
+        clients in 1usize..=3,
+        steps in prop::collection::vec(step_strategy(), 1..150),
     ) {
         run_schedule(seed, members, clients, &steps)?;
     }
