@@ -7,3 +7,4 @@ pub mod server;
 
 pub use server::{four_letter_word, shared_server, Ensemble, ServerOptions, ZkServer};
 pub mod facade;
+pub mod proxy;

@@ -1,0 +1,248 @@
+//! A fault-injecting TCP proxy for tests, on std threads: put it between a client and a server
+//! and cut every connection at once ([`Proxy::cut_all`]), stop forwarding without closing
+//! ([`Proxy::black_hole`]), or cut a connection after a number of server→client bytes
+//! ([`Proxy::cut_after`]).
+//!
+//! Each accepted connection gets its own upstream connection and two pump threads, one per
+//! direction. A pump that read bytes while the proxy is black-holed holds them (reading nothing
+//! more) until the black hole ends or the connection is cut. Dropping the proxy cuts everything
+//! and joins every thread.
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// How often the accept loop and a held pump look at the flags.
+const POLL: Duration = Duration::from_millis(5);
+/// Timeout of the upstream connect for a new connection.
+const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One proxied connection.
+struct Conn {
+    id: u64,
+    client: TcpStream,
+    server: TcpStream,
+    cut: AtomicBool,
+}
+
+impl Conn {
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        let _ = self.client.shutdown(Shutdown::Both);
+        let _ = self.server.shutdown(Shutdown::Both);
+    }
+}
+
+struct State {
+    upstream: SocketAddr,
+    shutdown: AtomicBool,
+    black_hole: AtomicBool,
+    /// Server→client bytes left before the connection forwarding them is cut; `None`: unarmed.
+    cut_budget: Mutex<Option<usize>>,
+    conns: Mutex<Vec<Arc<Conn>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    next_id: AtomicU64,
+}
+
+impl State {
+    fn remove(&self, id: u64) {
+        lock(&self.conns).retain(|c| c.id != id);
+    }
+
+    /// How many of `n` server→client bytes may be forwarded, and whether to cut afterwards.
+    fn take_budget(&self, n: usize) -> (usize, bool) {
+        let mut budget = lock(&self.cut_budget);
+        match *budget {
+            None => (n, false),
+            Some(left) if n < left => {
+                *budget = Some(left - n);
+                (n, false)
+            }
+            Some(left) => {
+                *budget = None;
+                (left, true)
+            }
+        }
+    }
+}
+
+/// A fault-injecting TCP proxy listening on `127.0.0.1` (see the module docs).
+pub struct Proxy {
+    addr: SocketAddr,
+    state: Arc<State>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` on a free loopback port.
+    pub fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .unwrap_or_else(|e| panic!("proxy: cannot bind 127.0.0.1:0: {e}"));
+        listener
+            .set_nonblocking(true)
+            .unwrap_or_else(|e| panic!("proxy: set_nonblocking: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("proxy: local_addr: {e}"));
+        let state = Arc::new(State {
+            upstream,
+            shutdown: AtomicBool::new(false),
+            black_hole: AtomicBool::new(false),
+            cut_budget: Mutex::new(None),
+            conns: Mutex::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+        });
+        let st = state.clone();
+        let accept = thread::Builder::new()
+            .name("zk-proxy-accept".into())
+            .spawn(move || accept_loop(listener, st))
+            .unwrap_or_else(|e| panic!("proxy: spawn: {e}"));
+        Proxy {
+            addr,
+            state,
+            accept: Some(accept),
+        }
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `"127.0.0.1:port"`, for a connect string.
+    pub fn connect_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Closes every current connection, both ways, at once. New connections are still accepted.
+    pub fn cut_all(&self) {
+        let conns: Vec<Arc<Conn>> = lock(&self.state.conns).drain(..).collect();
+        for conn in conns {
+            conn.cut();
+        }
+    }
+
+    /// While on, nothing is forwarded in either direction and nothing is closed; new connections
+    /// are accepted (and connected upstream) but nothing is forwarded on them either.
+    pub fn black_hole(&self, on: bool) {
+        self.state.black_hole.store(on, Ordering::SeqCst);
+    }
+
+    /// Black hole off and [`cut_after`](Proxy::cut_after) disarmed.
+    pub fn reset(&self) {
+        self.black_hole(false);
+        *lock(&self.state.cut_budget) = None;
+    }
+
+    /// Arms a one-shot cut: once `bytes` more server→client bytes have been forwarded (counted
+    /// over all connections), the connection that forwarded the last of them is cut right after
+    /// them. `cut_after(0)` cuts the next connection that receives anything from the server.
+    pub fn cut_after(&self, bytes: usize) {
+        *lock(&self.state.cut_budget) = Some(bytes);
+    }
+
+    /// Number of open proxied connections.
+    pub fn connections(&self) -> usize {
+        lock(&self.state.conns).len()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.state.shutdown.store(true, Ordering::SeqCst);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        self.cut_all();
+        let threads: Vec<JoinHandle<()>> = lock(&self.state.threads).drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, state: Arc<State>) {
+    while !state.shutdown.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((client, _)) => {
+                if let Err(e) = open(client, &state) {
+                    eprintln!("proxy: connection not opened: {e}");
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(POLL),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                eprintln!("proxy: accept: {e}");
+                thread::sleep(POLL);
+            }
+        }
+    }
+}
+
+/// Connects upstream and starts both pumps; on failure the client connection is closed.
+fn open(client: TcpStream, state: &Arc<State>) -> io::Result<()> {
+    client.set_nonblocking(false)?;
+    let server = TcpStream::connect_timeout(&state.upstream, UPSTREAM_CONNECT_TIMEOUT)?;
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let conn = Arc::new(Conn {
+        id: state.next_id.fetch_add(1, Ordering::Relaxed),
+        client: client.try_clone()?,
+        server: server.try_clone()?,
+        cut: AtomicBool::new(false),
+    });
+    let (c2s_from, c2s_to) = (client.try_clone()?, server.try_clone()?);
+    let (s2c_from, s2c_to) = (server, client);
+    lock(&state.conns).push(conn.clone());
+    let mut threads = lock(&state.threads);
+    threads.retain(|t| !t.is_finished());
+    for (from, to, to_client) in [(c2s_from, c2s_to, false), (s2c_from, s2c_to, true)] {
+        let (st, c) = (state.clone(), conn.clone());
+        threads.push(
+            thread::Builder::new()
+                .name("zk-proxy-pump".into())
+                .spawn(move || pump(from, to, to_client, &st, &c))?,
+        );
+    }
+    Ok(())
+}
+
+/// Copies `from` to `to` until either end closes or the connection is cut; then cuts it.
+fn pump(mut from: TcpStream, mut to: TcpStream, to_client: bool, state: &State, conn: &Conn) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let stopped = || conn.cut.load(Ordering::SeqCst) || state.shutdown.load(Ordering::SeqCst);
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        while state.black_hole.load(Ordering::SeqCst) && !stopped() {
+            thread::sleep(POLL);
+        }
+        if stopped() {
+            break;
+        }
+        let (n, cut) = if to_client {
+            state.take_budget(n)
+        } else {
+            (n, false)
+        };
+        if to.write_all(&buf[..n]).is_err() || cut {
+            break;
+        }
+    }
+    conn.cut();
+    state.remove(conn.id);
+}

@@ -1,0 +1,304 @@
+//! Fault injection against real ZooKeeper 3.8 servers, written once and run against every
+//! adapter (tokio, smol, blocking): server restarts, connection cuts, black holes,
+//! session expiry without a server reply, and the loss of an ensemble member. Each test starts
+//! its own servers; the fault-injecting [`Proxy`] sits between client and server where needed.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use zk_client::{ClientBuilder, CreateMode, Error, EventType, SessionState, StateStream};
+use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
+use zk_tests::proxy::Proxy;
+use zk_tests::server::{Ensemble, ServerOptions, ZkServer};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The ensemble tests start three JVMs each: one at a time on the 2-core machine.
+fn ensemble_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reads states until one satisfies `pred`; returns the states seen (the match last) and when
+/// the match arrived. Panics after `timeout` with what was seen.
+fn wait_state(
+    states: &mut StateStream,
+    timeout: Duration,
+    pred: impl Fn(SessionState) -> bool,
+) -> (Vec<SessionState>, Instant) {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match states.recv_timeout(Some(left)) {
+            Some(s) => {
+                seen.push(s);
+                if pred(s) {
+                    return (seen, Instant::now());
+                }
+            }
+            None => panic!("no matching state within {timeout:?}; seen {seen:?}"),
+        }
+    }
+}
+
+/// A new stream with the current state (the first item) already consumed.
+fn states_now<Z: Zk>(zk: &Z) -> StateStream {
+    let mut states = zk.state_stream();
+    let first = states.recv_timeout(Some(Duration::from_secs(5)));
+    assert_eq!(first, Some(zk.state()));
+    states
+}
+
+fn port_of<Z: Zk>(zk: &Z) -> u16 {
+    zk.current_host().expect("current host").port
+}
+
+/// a. kill -9 and restart of a standalone server: same session, Suspended then Connected, a
+/// data watch set before fires for a change made after, ephemerals survive.
+pub fn server_restart<Z: Zk>() {
+    let mut server = ZkServer::start();
+    let b = ClientBuilder::new(&server.connect_string()).session_timeout(Duration::from_secs(30));
+    let zk = Z::connect(&b).expect("connect");
+    let id = zk.session().unwrap().id;
+    zk.create("/eph", "", CreateMode::Ephemeral).unwrap();
+    zk.create("/data", "v0", CreateMode::Persistent).unwrap();
+    let (_, _, watch) = zk.get_data_watch("/data").unwrap();
+    let mut states = states_now(&zk);
+
+    let t0 = Instant::now();
+    server.kill();
+    let (seen, suspended_at) = wait_state(&mut states, WAIT, |s| s == SessionState::Suspended);
+    assert_eq!(seen, vec![SessionState::Suspended], "{}", Z::NAME);
+    server.restart();
+    let restarted_at = Instant::now();
+    let (seen, connected_at) = wait_state(&mut states, WAIT, |s| s.is_connected());
+    assert!(
+        !seen.iter().any(|s| s.is_terminal()),
+        "{}: states {seen:?}",
+        Z::NAME
+    );
+    assert_eq!(*seen.last().unwrap(), SessionState::Connected);
+    println!(
+        "[{}] server restart: Suspended after {:?}, server back after {:?}, Connected {:?} after that",
+        Z::NAME,
+        suspended_at - t0,
+        restarted_at - t0,
+        connected_at.saturating_duration_since(restarted_at)
+    );
+    assert_eq!(zk.session().unwrap().id, id, "same session");
+
+    let other = Z::connect(&ClientBuilder::new(&server.connect_string())).expect("connect");
+    other.set_data("/data", "v1", None).unwrap();
+    let event = watch
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .expect("watch fires");
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    assert_eq!(event.path, "/data");
+    let stat = other.exists("/eph").unwrap().expect("ephemeral survives");
+    assert_eq!(stat.ephemeral_owner, id);
+    assert_eq!(&zk.get_data("/data").unwrap().0[..], b"v1");
+    other.close().unwrap();
+    zk.close().unwrap();
+}
+
+/// b. Cuts through the proxy, one call at a time: mid-reply (`cut_after`) and between calls
+/// (`cut_all`). Every call returns Ok or ConnectionLoss, the session survives, Ok creates exist.
+pub fn cuts<Z: Zk>() {
+    let server = ZkServer::start();
+    let proxy = Proxy::start(server.addr());
+    let b = ClientBuilder::new(&proxy.connect_string()).session_timeout(Duration::from_secs(20));
+    let zk = Z::connect(&b).expect("connect");
+    let id = zk.session().unwrap().id;
+    let big = vec![5u8; 100_000];
+    zk.create("/big", big.clone(), CreateMode::Persistent)
+        .unwrap();
+    let mut states = states_now(&zk);
+    for round in 0..3 {
+        proxy.cut_after(1000);
+        match zk.get_data("/big") {
+            Err(Error::ConnectionLoss) => {}
+            other => panic!("{} round {round}: {:?}", Z::NAME, other.map(|r| r.1)),
+        }
+        let (seen, _) = wait_state(&mut states, WAIT, |s| s.is_connected());
+        assert!(!seen.iter().any(|s| s.is_terminal()), "{seen:?}");
+        assert_eq!(&zk.get_data("/big").unwrap().0[..], &big[..]);
+    }
+    zk.create("/c", "", CreateMode::Persistent).unwrap();
+    let mut results = Vec::new();
+    for i in 0..60 {
+        if i % 10 == 5 {
+            proxy.cut_all();
+        }
+        let path = format!("/c/n-{i}");
+        let r = zk.create(&path, "x", CreateMode::Persistent);
+        results.push((path, r));
+    }
+    let mut ok = 0;
+    for (path, r) in &results {
+        match r {
+            Ok(p) => {
+                assert_eq!(p, path);
+                ok += 1;
+            }
+            Err(Error::ConnectionLoss) => {}
+            Err(e) => panic!("{}: {path}: unexpected {e:?}", Z::NAME),
+        }
+    }
+    let mut states = zk.state_stream();
+    wait_state(&mut states, WAIT, |s| s.is_connected());
+    for (path, r) in &results {
+        if r.is_ok() {
+            assert!(zk.exists(path).unwrap().is_some(), "{path} missing");
+        }
+    }
+    println!(
+        "[{}] cuts: 3 mid-reply cuts, 6 cut_all over 60 creates: {ok} Ok",
+        Z::NAME
+    );
+    assert_eq!(zk.session().unwrap().id, id, "same session");
+    assert_eq!(proxy.connections(), 1);
+    zk.close().unwrap();
+}
+
+/// c. A black-holed connection is detected within the read timeout (2/3 of the negotiated
+/// session timeout) plus a margin; the client moves to the next host and keeps the session.
+pub fn black_hole_failover<Z: Zk>() {
+    let server = ZkServer::start();
+    let proxy = Proxy::start(server.addr());
+    let cs = format!("{},{}", proxy.addr(), server.addr());
+    let b = ClientBuilder::new(&cs)
+        .session_timeout(Duration::from_millis(4000))
+        .randomize_hosts(false);
+    let zk = Z::connect(&b).expect("connect");
+    assert_eq!(port_of(&zk), proxy.addr().port(), "first host first");
+    let info = zk.session().unwrap();
+    let timeout = info.timeout.expect("negotiated timeout");
+    assert_eq!(timeout, Duration::from_millis(4000));
+    let read_timeout = timeout * 2 / 3;
+    zk.create("/eph", "", CreateMode::Ephemeral).unwrap();
+    let mut states = states_now(&zk);
+
+    let t0 = Instant::now();
+    proxy.black_hole(true);
+    let (seen, detected_at) = wait_state(&mut states, WAIT, |s| s != SessionState::Connected);
+    assert_eq!(seen, vec![SessionState::Suspended], "{}", Z::NAME);
+    let (seen, connected_at) = wait_state(&mut states, WAIT, |s| s.is_connected());
+    assert!(!seen.iter().any(|s| s.is_terminal()), "{seen:?}");
+    let detect = detected_at - t0;
+    let reconnect = connected_at - detected_at;
+    println!(
+        "[{}] black hole: read timeout {read_timeout:?}, detected after {detect:?}, \
+         reconnected to the other host {reconnect:?} later",
+        Z::NAME
+    );
+    assert!(
+        detect <= read_timeout + Duration::from_millis(1500),
+        "{}: detection took {detect:?}",
+        Z::NAME
+    );
+    assert_eq!(port_of(&zk), server.port(), "moved to the direct host");
+    assert_eq!(zk.session().unwrap().id, info.id, "same session");
+    let stat = zk.exists("/eph").unwrap().expect("ephemeral survives");
+    assert_eq!(stat.ephemeral_owner, info.id);
+    proxy.reset();
+    zk.close().unwrap();
+}
+
+/// d. With the only host black-holed past the session timeout, the client declares the session
+/// Expired on its own.
+pub fn local_expiry<Z: Zk>() {
+    let server = ZkServer::start();
+    let proxy = Proxy::start(server.addr());
+    let b =
+        ClientBuilder::new(&proxy.connect_string()).session_timeout(Duration::from_millis(4000));
+    let zk = Z::connect(&b).expect("connect");
+    let timeout = zk.session().unwrap().timeout.expect("negotiated timeout");
+    let mut states = states_now(&zk);
+    let t0 = Instant::now();
+    proxy.black_hole(true);
+    let (seen, expired_at) = wait_state(&mut states, WAIT, |s| s.is_terminal());
+    let took = expired_at - t0;
+    println!(
+        "[{}] black hole past the session timeout ({timeout:?}): Expired after {took:?} (states {seen:?})",
+        Z::NAME
+    );
+    assert_eq!(*seen.last().unwrap(), SessionState::Expired, "{seen:?}");
+    assert!(seen.contains(&SessionState::Suspended), "{seen:?}");
+    assert!(
+        took >= timeout * 2 / 3 && took <= timeout + Duration::from_secs(3),
+        "{}: expiry after {took:?}",
+        Z::NAME
+    );
+    assert!(matches!(zk.exists("/"), Err(Error::SessionExpired)));
+    assert_eq!(zk.state(), SessionState::Expired);
+    proxy.reset();
+}
+
+/// e. kill -9 of the ensemble member the client is on: the session moves to another member,
+/// keeps its id and its ephemeral.
+pub fn ensemble_member_loss<Z: Zk>() {
+    let _serial = ensemble_lock();
+    let mut ensemble = Ensemble::start(3, ServerOptions::default());
+    let b = ClientBuilder::new(&ensemble.connect_string()).session_timeout(Duration::from_secs(20));
+    let zk = Z::connect(&b).expect("connect");
+    let id = zk.session().unwrap().id;
+    zk.create("/eph", "", CreateMode::Ephemeral).unwrap();
+    let port = port_of(&zk);
+    let victim = (0..ensemble.len())
+        .find(|&i| ensemble.client_addr(i).port() == port)
+        .expect("client is on a member");
+    let was_leader = ensemble.leader() == Some(victim);
+    let mut states = states_now(&zk);
+    let t0 = Instant::now();
+    ensemble.kill(victim);
+    let (seen, suspended_at) = wait_state(&mut states, WAIT, |s| s == SessionState::Suspended);
+    assert_eq!(seen, vec![SessionState::Suspended]);
+    let (seen, connected_at) =
+        wait_state(&mut states, Duration::from_secs(25), |s| s.is_connected());
+    assert!(!seen.iter().any(|s| s.is_terminal()), "{seen:?}");
+    println!(
+        "[{}] ensemble member {victim} (leader: {was_leader}) killed: Suspended after {:?}, \
+         Connected {:?} later",
+        Z::NAME,
+        suspended_at - t0,
+        connected_at - suspended_at
+    );
+    assert_ne!(port_of(&zk), port, "on another member");
+    assert_eq!(zk.session().unwrap().id, id, "same session");
+    let stat = zk.exists("/eph").unwrap().expect("ephemeral survives");
+    assert_eq!(stat.ephemeral_owner, id);
+    zk.close().unwrap();
+}
+
+macro_rules! faults {
+    ($m:ident, $z:ty) => {
+        mod $m {
+            use super::*;
+            #[test]
+            fn server_restart() {
+                super::server_restart::<$z>()
+            }
+            #[test]
+            fn cuts() {
+                super::cuts::<$z>()
+            }
+            #[test]
+            fn black_hole_failover() {
+                super::black_hole_failover::<$z>()
+            }
+            #[test]
+            fn local_expiry() {
+                super::local_expiry::<$z>()
+            }
+            #[test]
+            fn ensemble_member_loss() {
+                super::ensemble_member_loss::<$z>()
+            }
+        }
+    };
+}
+
+faults!(tokio, TokioZk);
+faults!(smol, SmolZk);
+faults!(blocking, BlockingZk);
