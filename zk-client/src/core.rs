@@ -219,8 +219,10 @@ impl Shared {
 
     #[allow(clippy::disallowed_methods)]
     fn with<R>(&self, f: impl FnOnce(&mut Inner, Instant) -> R) -> R {
-        let now = Instant::now();
         let mut g = lock(&self.inner);
+        // Read the clock under the lock: the session's time then never goes backwards,
+        // however the threads calling in are scheduled.
+        let now = Instant::now();
         let r = f(&mut g, now);
         g.drain(now);
         let (after, listeners) = g.after();

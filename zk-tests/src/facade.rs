@@ -109,6 +109,8 @@ macro_rules! facade {
             fn restart(&self);
             /// Leaves without ending the session.
             fn abandon(&self);
+            /// The async client underneath (for pipelined load).
+            fn as_async(&self) -> &zk_client::Client;
             /// The server's version.
             fn server_version(&self) -> Result<(u32, u32, u32)>;
             /// Adds a state listener.
@@ -130,6 +132,7 @@ macro_rules! facade {
             fn four_letter(host: &HostAddr, cmd: &str) -> Result<String> { R::four_letter(host, cmd) }
             fn restart(&self) { self.client.restart() }
             fn abandon(&self) { self.client.abandon() }
+            fn as_async(&self) -> &zk_client::Client { &self.client }
             fn server_version(&self) -> Result<(u32, u32, u32)> { R::server_version(&self.client) }
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { self.client.add_listener(f) }
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool { self.client.remove_listener(id) }
@@ -148,6 +151,7 @@ macro_rules! facade {
             }
             fn restart(&self) { zk_blocking::Client::restart(self) }
             fn abandon(&self) { zk_blocking::Client::abandon(self) }
+            fn as_async(&self) -> &zk_client::Client { zk_blocking::Client::as_async(self) }
             fn server_version(&self) -> Result<(u32, u32, u32)> { zk_blocking::Client::server_version(self) }
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { zk_blocking::Client::add_listener(self, f) }
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool { zk_blocking::Client::remove_listener(self, id) }

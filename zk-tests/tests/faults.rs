@@ -161,6 +161,147 @@ pub fn cuts<Z: Zk>() {
     zk.close().unwrap();
 }
 
+/// Polls many futures at once (a join without an extra dependency), returning their
+/// outputs in order.
+struct JoinAll<F: std::future::Future> {
+    futs: Vec<Option<std::pin::Pin<Box<F>>>>,
+    out: Vec<Option<F::Output>>,
+}
+
+impl<F: std::future::Future> std::future::Future for JoinAll<F> {
+    type Output = Vec<F::Output>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = &mut *self;
+        let mut pending = false;
+        for (i, slot) in this.futs.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        this.out[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(
+                this.out
+                    .iter_mut()
+                    .map(|o| o.take().expect("done"))
+                    .collect(),
+            )
+        }
+    }
+}
+
+// Nothing in JoinAll is pinned in place: the futures are boxed.
+impl<F: std::future::Future> Unpin for JoinAll<F> {}
+
+fn join_all<F: std::future::Future>(futs: Vec<F>) -> JoinAll<F> {
+    let n = futs.len();
+    JoinAll {
+        futs: futs.into_iter().map(|f| Some(Box::pin(f))).collect(),
+        out: (0..n).map(|_| None).collect(),
+    }
+}
+
+/// b'. 1,000 creates in flight at once while the proxy cuts the connection at random
+/// points: every call returns exactly once, Ok or ConnectionLoss (outcome unknown); the
+/// session survives; every acknowledged create is there when read back.
+pub fn cuts_under_load<Z: Zk>() {
+    const N: usize = 1000;
+    let server = ZkServer::start();
+    let proxy = Proxy::start(server.addr());
+    let b = ClientBuilder::new(&proxy.connect_string()).session_timeout(Duration::from_secs(20));
+    let zk = Z::connect(&b).expect("connect");
+    let id = zk.session().unwrap().id;
+    zk.create("/load", "", CreateMode::Persistent).unwrap();
+    let client = zk.as_async().clone();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cutter = {
+        let done = done.clone();
+        let mut seed = 0x2545_f491_4f6c_dd1du64 ^ std::process::id() as u64;
+        std::thread::spawn(move || {
+            let mut cuts = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) && cuts < 12 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                std::thread::sleep(Duration::from_millis(5 + seed % 40));
+                proxy.cut_all();
+                cuts += 1;
+            }
+            (proxy, cuts)
+        })
+    };
+    // Four waves of 1,000 in flight, so the cuts land at different points of the stream.
+    let t = Instant::now();
+    let mut results = Vec::new();
+    for wave in 0..4 {
+        let futs: Vec<_> = (0..N)
+            .map(|i| {
+                let c = client.clone();
+                let path = format!("/load/n-{}", wave * N + i);
+                async move {
+                    c.create(&path, vec![7u8; 100], CreateMode::Persistent)
+                        .await
+                }
+            })
+            .collect();
+        results.extend(
+            zk_client::blocking::block_on(join_all(futs), Some(Duration::from_secs(60)))
+                .expect("every call completes"),
+        );
+        // Let the session come back before the next wave.
+        let _ = zk_client::blocking::block_on(client.wait_connected(), Some(WAIT));
+    }
+    let elapsed = t.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (_proxy, cuts) = cutter.join().unwrap();
+    assert_eq!(results.len(), 4 * N);
+    let (mut ok, mut lost) = (0, 0);
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(p) => {
+                assert_eq!(p, &format!("/load/n-{i}"));
+                ok += 1;
+            }
+            Err(Error::ConnectionLoss) => lost += 1,
+            Err(e) => panic!("{}: n-{i}: unexpected {e:?}", Z::NAME),
+        }
+    }
+    println!(
+        "[{}] 4 waves of 1000 in flight, {cuts} cuts: {ok} Ok, {lost} ConnectionLoss in {elapsed:?}",
+        Z::NAME
+    );
+    // A cut can land after the last reply: read back with retries on ConnectionLoss.
+    let read = |path: &str| {
+        for _ in 0..50 {
+            match zk.exists(path) {
+                Err(Error::ConnectionLoss) => std::thread::sleep(Duration::from_millis(100)),
+                other => return other.expect("exists"),
+            }
+        }
+        panic!("{path}: still ConnectionLoss");
+    };
+    for (i, r) in results.iter().enumerate() {
+        if r.is_ok() {
+            assert!(
+                read(&format!("/load/n-{i}")).is_some(),
+                "acknowledged n-{i} missing"
+            );
+        }
+    }
+    assert_eq!(zk.session().unwrap().id, id, "same session");
+    zk.close().unwrap();
+}
+
 /// c. A black-holed connection is detected within the read timeout (2/3 of the negotiated
 /// session timeout) plus a margin; the client moves to the next host and keeps the session.
 pub fn black_hole_failover<Z: Zk>() {
@@ -282,6 +423,10 @@ macro_rules! faults {
             #[test]
             fn cuts() {
                 super::cuts::<$z>()
+            }
+            #[test]
+            fn cuts_under_load() {
+                super::cuts_under_load::<$z>()
             }
             #[test]
             fn black_hole_failover() {
