@@ -51,6 +51,8 @@ const XID_AUTH: i32 = -4;
 const XID_SET_WATCHES: i32 = -8;
 /// The ensemble config node; never chrooted.
 pub const CONFIG_NODE: &str = "/zookeeper/config";
+/// Marks an in-flight entry answered locally (an empty multi), never sent.
+const LOCAL_XID: i32 = 0;
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
 const PROBE_FIRST: Duration = Duration::from_millis(100);
 const PROBE_MAX: Duration = Duration::from_secs(60);
@@ -730,14 +732,13 @@ impl Session {
         self.next_request += 1;
         let watch = self.intent_for(&req);
         let watcher = watch.as_ref().map(|w| w.id);
-        if let Request::Multi(m) | Request::MultiRead(m) = &req {
-            if m.ops.is_empty() {
-                self.events.push_back(Event::Completed {
-                    id,
-                    result: Ok(Response::Multi(Default::default())),
-                });
-                return Ok(Submitted { id, watcher });
-            }
+        if is_empty_multi(&req) && self.inflight.is_empty() && self.queued.is_empty() {
+            // Nothing to ask the server, and nothing ahead of it to wait for.
+            self.events.push_back(Event::Completed {
+                id,
+                result: Ok(Response::Multi(Default::default())),
+            });
+            return Ok(Submitted { id, watcher });
         }
         if matches!(self.link, Link::Up { .. }) {
             self.send_user(id, req, watch, now);
@@ -989,8 +990,22 @@ impl Session {
     }
 
     fn send_user(&mut self, id: RequestId, req: Request, watch: Option<Intent>, now: Instant) {
-        let xid = self.next_xid();
-        self.send_frame(xid, &req);
+        // An empty multi is answered locally, but in its turn: it waits in the
+        // in-flight queue (xid 0, never sent) behind the requests before it.
+        let xid = if is_empty_multi(&req) {
+            if self.inflight.is_empty() {
+                self.events.push_back(Event::Completed {
+                    id,
+                    result: Ok(Response::Multi(Default::default())),
+                });
+                return;
+            }
+            LOCAL_XID
+        } else {
+            let xid = self.next_xid();
+            self.send_frame(xid, &req);
+            xid
+        };
         let remove_type = match &req {
             Request::RemoveWatches(r) => Some((r.path.clone(), r.watcher_type)),
             _ => None,
@@ -1301,6 +1316,7 @@ impl Session {
                     let code = header.err;
                     let origin = f.origin;
                     self.complete(f, Err(ZkError::Server(code)));
+                    self.complete_local_front();
                     if origin == Origin::Close {
                         self.finish_close(now);
                     }
@@ -1310,6 +1326,7 @@ impl Session {
                     Ok(resp) => {
                         let origin = f.origin;
                         self.complete(f, Ok(resp));
+                        self.complete_local_front();
                         if origin == Origin::Close {
                             self.finish_close(now);
                         }
@@ -1319,6 +1336,15 @@ impl Session {
                         self.drop_link(now, DisconnectReason::Malformed(e), true);
                     }
                 }
+            }
+        }
+    }
+
+    /// Completes the locally answered entries now at the front of the queue.
+    fn complete_local_front(&mut self) {
+        while self.inflight.front().is_some_and(|f| f.xid == LOCAL_XID) {
+            if let Some(f) = self.inflight.pop_front() {
+                self.complete(f, Ok(Response::Multi(Default::default())));
             }
         }
     }
@@ -1344,6 +1370,9 @@ impl Session {
 
     /// Finishes a request: arms its watch, strips the chroot, emits the completion.
     fn complete(&mut self, f: InFlight, mut result: Result<Response, ZkError>) {
+        if f.xid == LOCAL_XID {
+            result = Ok(Response::Multi(Default::default()));
+        }
         if let Some(intent) = f.watch {
             let cancelled = self.cancelled.remove(&intent.id);
             let kind = match (&result, intent.kind) {
@@ -1572,6 +1601,10 @@ impl Session {
             p.next_at = now + p.interval;
         }
     }
+}
+
+fn is_empty_multi(req: &Request) -> bool {
+    matches!(req, Request::Multi(m) | Request::MultiRead(m) if m.ops.is_empty())
 }
 
 fn is_sequential(flags: i32) -> bool {

@@ -1394,7 +1394,6 @@ fn a_request_timeout_fails_the_request_and_drops_the_connection() {
 /// submitted before it (completions come in submission order). Today `submit`
 /// completes it at once, ahead of the getData still in flight: order [1, 0, 2].
 #[test]
-#[ignore = "bug: session.rs submit completes an empty multi/multiRead at once, before earlier in-flight requests"]
 fn an_empty_multi_completes_in_submission_order() {
     let mut n = net(1, 44);
     let ci = connected_client(&mut n, &[0], |_| {});
