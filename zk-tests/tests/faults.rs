@@ -6,7 +6,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use zk_client::{ClientBuilder, CreateMode, Error, EventType, SessionState, StateStream};
+use zk_client::{ClientBuilder, CreateMode, Error, EventType, Op, SessionState, StateStream};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
 use zk_tests::server::{Ensemble, ServerOptions, ZkServer};
@@ -302,6 +302,85 @@ pub fn cuts_under_load<Z: Zk>() {
     zk.close().unwrap();
 }
 
+/// Many watches: `n` data watches survive a reconnect within the session (restored with
+/// batched SetWatches), the server holds all of them again, and every one fires afterwards.
+pub fn many_watches<Z: Zk>(n: usize) {
+    let server = ZkServer::start();
+    let proxy = Proxy::start(server.addr());
+    let b = ClientBuilder::new(&proxy.connect_string()).session_timeout(Duration::from_secs(30));
+    let zk = Z::connect(&b).expect("connect");
+    let client = zk.as_async().clone();
+    let run =
+        |f| zk_client::blocking::block_on(f, Some(Duration::from_secs(120))).expect("in time");
+    zk.create("/w", "", CreateMode::Persistent).unwrap();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let ops = chunk
+            .iter()
+            .map(|i| Op::create(&format!("/w/n{i}"), "", CreateMode::Persistent))
+            .collect();
+        zk.multi(ops).unwrap();
+    }
+    let mut watches = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let futs: Vec<_> = chunk
+            .iter()
+            .map(|i| {
+                let c = client.clone();
+                let path = format!("/w/n{i}");
+                async move { c.get_data_watch(&path).await }
+            })
+            .collect();
+        for r in run(join_all(futs)) {
+            watches.push(r.expect("get_data_watch").2);
+        }
+    }
+    let host = zk_client::HostAddr {
+        host: "127.0.0.1".into(),
+        port: server.port(),
+    };
+    let server_watches = || -> usize {
+        let text = Z::four_letter(&host, "wchs").unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix("Total watches:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(server_watches(), n);
+    let id = zk.session().unwrap().id;
+    let mut states = states_now(&zk);
+    let t0 = Instant::now();
+    proxy.cut_all();
+    wait_state(&mut states, WAIT, |s| s == SessionState::Suspended);
+    let (_, connected_at) = wait_state(&mut states, WAIT, |s| s == SessionState::Connected);
+    while server_watches() < n && t0.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let restored_at = Instant::now();
+    assert_eq!(server_watches(), n, "every watch restored on the server");
+    assert_eq!(zk.session().unwrap().id, id);
+    println!(
+        "[{}] {n} watches: reconnected {:?} after the cut, all restored {:?} after reconnecting (incl. 4lw polling)",
+        Z::NAME,
+        connected_at - t0,
+        restored_at.saturating_duration_since(connected_at)
+    );
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let ops = chunk
+            .iter()
+            .map(|i| Op::set_data(&format!("/w/n{i}"), "x", None))
+            .collect();
+        zk.multi(ops).unwrap();
+    }
+    for (i, w) in watches.into_iter().enumerate() {
+        let ev = w
+            .wait_timeout(Some(Duration::from_secs(20)))
+            .unwrap_or_else(|e| panic!("watch {i}: {e}"));
+        assert_eq!(ev.event_type, EventType::NodeDataChanged);
+        assert_eq!(ev.path, format!("/w/n{i}"));
+    }
+    zk.close().unwrap();
+}
+
 /// c. A black-holed connection is detected within the read timeout (2/3 of the negotiated
 /// session timeout) plus a margin; the client moves to the next host and keeps the session.
 pub fn black_hole_failover<Z: Zk>() {
@@ -413,7 +492,7 @@ pub fn ensemble_member_loss<Z: Zk>() {
 }
 
 macro_rules! faults {
-    ($m:ident, $z:ty) => {
+    ($m:ident, $z:ty, $watches:expr) => {
         mod $m {
             use super::*;
             #[test]
@@ -427,6 +506,10 @@ macro_rules! faults {
             #[test]
             fn cuts_under_load() {
                 super::cuts_under_load::<$z>()
+            }
+            #[test]
+            fn many_watches() {
+                super::many_watches::<$z>($watches)
             }
             #[test]
             fn black_hole_failover() {
@@ -444,6 +527,7 @@ macro_rules! faults {
     };
 }
 
-faults!(tokio, TokioZk);
-faults!(smol, SmolZk);
-faults!(blocking, BlockingZk);
+// 100,000 watches for one adapter; fewer for the others (the path is the same code).
+faults!(tokio, TokioZk, 100_000);
+faults!(smol, SmolZk, 20_000);
+faults!(blocking, BlockingZk, 20_000);
