@@ -458,18 +458,48 @@ pub fn local_expiry<Z: Zk>() {
 /// e. kill -9 of the ensemble member the client is on: the session moves to another member,
 /// keeps its id and its ephemeral.
 pub fn ensemble_member_loss<Z: Zk>() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     let _serial = ensemble_lock();
     let mut ensemble = Ensemble::start(3, ServerOptions::default());
     let b = ClientBuilder::new(&ensemble.connect_string()).session_timeout(Duration::from_secs(20));
-    let zk = Z::connect(&b).expect("connect");
+    let zk = Arc::new(Z::connect(&b).expect("connect"));
     let id = zk.session().unwrap().id;
     zk.create("/eph", "", CreateMode::Ephemeral).unwrap();
-    let port = port_of(&zk);
+    zk.create("/load", "", CreateMode::Persistent).unwrap();
+    // A write load runs through both kills; it records every acknowledged create and
+    // the longest time between two acknowledged writes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (zk, stop) = (zk.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut acked, mut lost, mut longest) = (Vec::new(), 0usize, Duration::ZERO);
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                match zk.create("/load/w-", "x", CreateMode::PersistentSequential) {
+                    Ok(p) => {
+                        longest = longest.max(last.elapsed());
+                        last = Instant::now();
+                        acked.push(p);
+                    }
+                    Err(e) if e.outcome_unknown() || e.is_retryable() => {
+                        lost += 1;
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(e) => panic!("write load: {e:?}"),
+                }
+            }
+            (acked, lost, longest)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    // 1. kill -9 the member the client is on.
+    let port = port_of(&*zk);
     let victim = (0..ensemble.len())
         .find(|&i| ensemble.client_addr(i).port() == port)
         .expect("client is on a member");
     let was_leader = ensemble.leader() == Some(victim);
-    let mut states = states_now(&zk);
+    let mut states = states_now(&*zk);
     let t0 = Instant::now();
     ensemble.kill(victim);
     let (seen, suspended_at) = wait_state(&mut states, WAIT, |s| s == SessionState::Suspended);
@@ -478,16 +508,59 @@ pub fn ensemble_member_loss<Z: Zk>() {
         wait_state(&mut states, Duration::from_secs(25), |s| s.is_connected());
     assert!(!seen.iter().any(|s| s.is_terminal()), "{seen:?}");
     println!(
-        "[{}] ensemble member {victim} (leader: {was_leader}) killed: Suspended after {:?}, \
-         Connected {:?} later",
+        "[{}] member {victim} (leader: {was_leader}) killed: Suspended after {:?}, Connected {:?} later",
         Z::NAME,
         suspended_at - t0,
         connected_at - suspended_at
     );
-    assert_ne!(port_of(&zk), port, "on another member");
+    assert_ne!(port_of(&*zk), port, "on another member");
+    // 2. bring it back, then kill -9 the leader.
+    ensemble.start_member(victim);
+    std::thread::sleep(Duration::from_millis(300));
+    let leader = ensemble.leader().expect("a leader");
+    let on_leader = ensemble.client_addr(leader).port() == port_of(&*zk);
+    let t1 = Instant::now();
+    ensemble.kill(leader);
+    // Writes resume once a new leader is elected (and, if the client was on the leader,
+    // once it reconnected).
+    let resumed = loop {
+        match zk.create("/load/probe-", "", CreateMode::PersistentSequential) {
+            Ok(_) => break t1.elapsed(),
+            Err(_) if t1.elapsed() < Duration::from_secs(25) => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("{}: no write after killing the leader: {e:?}", Z::NAME),
+        }
+    };
+    println!(
+        "[{}] leader {leader} killed (client on it: {on_leader}): writes resumed after {resumed:?}",
+        Z::NAME
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let (acked, lost, longest) = load.join().unwrap();
+    println!(
+        "[{}] write load: {} acknowledged, {lost} failed with unknown outcome, longest gap {longest:?}",
+        Z::NAME,
+        acked.len()
+    );
+    assert!(!acked.is_empty());
     assert_eq!(zk.session().unwrap().id, id, "same session");
     let stat = zk.exists("/eph").unwrap().expect("ephemeral survives");
     assert_eq!(stat.ephemeral_owner, id);
+    let present: std::collections::HashSet<String> = zk
+        .get_children("/load")
+        .unwrap()
+        .into_iter()
+        .map(|c| format!("/load/{c}"))
+        .collect();
+    for p in &acked {
+        assert!(
+            present.contains(p),
+            "{}: acknowledged write {p} lost",
+            Z::NAME
+        );
+    }
     zk.close().unwrap();
 }
 
