@@ -421,7 +421,27 @@ pub fn black_hole_failover<Z: Zk>() {
     assert_eq!(zk.session().unwrap().id, info.id, "same session");
     let stat = zk.exists("/eph").unwrap().expect("ephemeral survives");
     assert_eq!(stat.ephemeral_owner, info.id);
+    // The black hole heals: the abandoned connection was closed, so nothing reaches
+    // the server on it and the live connection is not disturbed.
     proxy.reset();
+    let t = Instant::now();
+    while proxy.connections() > 0 && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        proxy.connections(),
+        0,
+        "{}: abandoned connection still open",
+        Z::NAME
+    );
+    assert_eq!(
+        states.recv_timeout(Some(Duration::from_millis(1500))),
+        None,
+        "{}: extra state change after the heal",
+        Z::NAME
+    );
+    assert_eq!(port_of(&zk), server.port());
+    assert!(zk.exists("/eph").unwrap().is_some());
     zk.close().unwrap();
 }
 
