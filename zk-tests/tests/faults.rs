@@ -453,7 +453,9 @@ pub fn local_expiry<Z: Zk>() {
     let b =
         ClientBuilder::new(&proxy.connect_string()).session_timeout(Duration::from_millis(4000));
     let zk = Z::connect(&b).expect("connect");
-    let timeout = zk.session().unwrap().timeout.expect("negotiated timeout");
+    let old = zk.session().unwrap();
+    let timeout = old.timeout.expect("negotiated timeout");
+    zk.create("/old-eph", "", CreateMode::Ephemeral).unwrap();
     let mut states = states_now(&zk);
     let t0 = Instant::now();
     proxy.black_hole(true);
@@ -472,7 +474,22 @@ pub fn local_expiry<Z: Zk>() {
     );
     assert!(matches!(zk.exists("/"), Err(Error::SessionExpired)));
     assert_eq!(zk.state(), SessionState::Expired);
+    // The partition heals: a new session can be made, and the old one's ephemeral is gone
+    // (the server expires it on its own clock, within a tick or two).
     proxy.reset();
+    zk.restart();
+    wait_state(&mut states, WAIT, |s| s == SessionState::Connected);
+    assert_ne!(zk.session().unwrap().id, old.id, "a new session");
+    let t = Instant::now();
+    while zk.exists("/old-eph").unwrap().is_some() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{}: old ephemeral still there",
+            Z::NAME
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    zk.close().unwrap();
 }
 
 /// e. kill -9 of the ensemble member the client is on: the session moves to another member,
