@@ -23,10 +23,13 @@ use proptest::test_runner::{Config as PtConfig, TestCaseError};
 use zk_proto::hosts::Rng;
 use zk_proto::testing::net::{Dir, SimNet};
 use zk_proto::{
-    Acl, AddWatchMode, AddWatchRequest, CheckVersionRequest, CreateRequest, DeleteRequest, Event,
-    ExpiryPolicy, MultiOp, MultiRequest, OpCode, PathRequest, PathWatchRequest, QueuePolicy,
+    Acl, AddWatchMode, AddWatchRequest, CheckVersionRequest, ConnId, CreateRequest, DeleteRequest,
+    Event, ExpiryPolicy, MultiOp, MultiRequest, OpCode, PathRequest, PathWatchRequest, QueuePolicy,
     Request, RequestId, SessionState, SetDataRequest, WatcherId, WatcherType, WatchesRequest,
 };
+
+/// Settle attempts in `Run::finish` before the connections must have stopped changing.
+const SETTLE_ROUNDS: usize = 10;
 
 const PATHS: [&str; 6] = ["/a", "/a/b", "/a/b/c", "/b", "/c", "/a/s-"];
 
@@ -420,18 +423,36 @@ impl Run {
         // Connections black-holed by a partition stay dead: outlast the longest
         // read timeout (2/3 of 40 s) so every client has noticed and reconnected.
         n.advance(Duration::from_secs(30));
-        n.run_until(
-            |n| {
-                n.clients.iter().all(|c| {
-                    c.session.outstanding() == 0
-                        && (c.session.state().is_connected() || c.session.state().is_terminal())
-                })
-            },
-            Duration::from_secs(300),
-        );
-        // Let SetWatches replies and notifications land.
-        n.advance(Duration::from_millis(200));
+        // Settled means: nothing outstanding, and every session on the same
+        // connection (in the same state) for a whole window, so the SetWatches
+        // it sent when that connection came up, and their replies, have landed.
+        // A connection can still end after the clients settled (a cut fires once
+        // pings use up its byte budget); the next one restores the watches then,
+        // so settle again.
+        let mut stable = false;
+        for _ in 0..SETTLE_ROUNDS {
+            n.run_until(
+                |n| {
+                    n.clients.iter().all(|c| {
+                        c.session.outstanding() == 0
+                            && (c.session.state().is_connected() || c.session.state().is_terminal())
+                    })
+                },
+                Duration::from_secs(300),
+            );
+            let before = Self::links(n);
+            n.advance(Duration::from_millis(200));
+            if Self::links(n) == before {
+                stable = true;
+                break;
+            }
+        }
         self.unsynced = self.armed_but_not_on_server();
+        if !stable {
+            self.unsynced.push(format!(
+                "connections still changing after {SETTLE_ROUNDS} settle rounds"
+            ));
+        }
         let n = &mut self.net;
         for ci in 0..n.clients.len() {
             n.close(ci);
@@ -440,6 +461,13 @@ impl Run {
             |n| n.clients.iter().all(|c| c.session.state().is_terminal()),
             Duration::from_secs(60),
         );
+    }
+
+    /// Each client's state and session connection.
+    fn links(n: &SimNet) -> Vec<(SessionState, Option<ConnId>)> {
+        (0..n.clients.len())
+            .map(|ci| (n.state(ci), n.session_conn(ci)))
+            .collect()
     }
 
     /// Every registration the client believes armed (its request succeeded, or
@@ -771,4 +799,45 @@ fn schedules_cover_states_outcomes_and_watches() {
         assert!(outcomes.contains(o), "no request ended {o}: {outcomes:?}");
     }
     assert!(watch_events > 100 && removals > 100);
+}
+
+/// Regression (found by the model): a client→server cut whose byte budget only
+/// runs out 30 s later, to pings, ended the connection after the clients had
+/// settled; the check ran while the SetWatches2 of the next connection was still
+/// in flight and reported the persistent watch lost. The settle now waits until
+/// no connection changes over a whole window.
+#[test]
+fn persistent_watch_restored_after_a_cut() {
+    let steps = [
+        Step::Submit {
+            client: 0,
+            op: Op::AddWatch(false),
+            path: 0,
+        },
+        Step::Submit {
+            client: 0,
+            op: Op::Create(0),
+            path: 0,
+        },
+        Step::Advance { ms: 5 },
+        Step::Submit {
+            client: 0,
+            op: Op::CheckWatches,
+            path: 0,
+        },
+        Step::Cut {
+            client: 0,
+            to_client: false,
+            k: 107,
+        },
+    ];
+    let mut run = Run::new(12642933563475190329, 1, 1);
+    for s in &steps {
+        run.apply(s);
+    }
+    run.finish();
+    run.check().unwrap();
+    // The cut fired only after the first settle point (pings used up its
+    // budget 30 s in), so the check ran on a second connection.
+    assert_eq!(run.net.client(0).connects.len(), 2);
 }
