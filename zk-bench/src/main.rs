@@ -7,6 +7,9 @@
 //! `CUT` (W4: cut the connection at the proxy), `CHANGE <µs>` (W4: restore done at that wall
 //! clock time, change every node now), `RESULT <json>`.
 //!
+//! Setting `ZK_BENCH_WRAP` (e.g. `valgrind --tool=callgrind`) runs every child under that
+//! command, for profiles of one client's workload.
+//!
 //! `cargo run -p zk-bench --release -- [--runs N] [--quick] [--clients a,b] [--workloads W1,W2]
 //!  [--w1 N] [--w2 N] [--w3 N] [--w4 N] [--w5 N] [--window N] [--size BYTES] [--idle SECS]`
 
@@ -254,9 +257,10 @@ fn child_main(args: &[String]) {
 
 // ------------------------------------------------------------------ parent
 
-/// The parent's own connection for setup, W4's changes and cleanup (a floor connection).
+/// The parent's own connections for setup, W4's changes and cleanup: a fresh floor session
+/// per batch (an idle one would expire during the long workloads, as it never pings).
 struct Admin {
-    f: floor::Floor,
+    addr: SocketAddr,
 }
 
 impl Admin {
@@ -265,7 +269,8 @@ impl Admin {
             return 0;
         }
         let (frames, offs) = floor::encode_all(reqs.into_iter(), 1);
-        match self.f.pipeline(&frames, &offs, 1000, || {}) {
+        let mut f = floor::Floor::connect(self.addr, 30_000).expect("admin connection");
+        match f.pipeline(&frames, &offs, 1000, || {}) {
             Ok((_, errors)) => errors,
             Err(e) => panic!("admin connection failed: {e}"),
         }
@@ -278,7 +283,19 @@ fn run_child(
     proxy: &proxy::Proxy,
     admin: &mut Admin,
 ) -> Measured {
-    let mut child = Command::new(exe)
+    // ZK_BENCH_WRAP="valgrind --tool=callgrind" runs each child under a profiler.
+    let wrap: Vec<String> = std::env::var("ZK_BENCH_WRAP")
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut cmd = match wrap.split_first() {
+        Some((prog, rest)) => {
+            let mut c = Command::new(prog);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = cmd
         .args(spec.to_args())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -535,7 +552,7 @@ fn main() {
     let server = zk_tests::ZkServer::start_with(server);
     let proxy = proxy::Proxy::start(server.addr()).expect("proxy");
     let mut admin = Admin {
-        f: floor::Floor::connect(server.addr(), 30_000).expect("admin connection"),
+        addr: server.addr(),
     };
     let w4_n = opts.n["W4"];
     let mut setup = vec![
