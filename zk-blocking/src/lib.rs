@@ -205,9 +205,10 @@ fn drive(shared: Arc<zk_client::Shared>) {
                                     let _ = s.set_nodelay(true);
                                     let (tx2, wake2) = (tx.clone(), wake.clone());
                                     std::thread::spawn(move || {
-                                        let mut buf = vec![0u8; 64 * 1024];
-                                        while let Ok(n @ 1..) = rd.read(&mut buf) {
-                                            sh.input(conn, &buf[..n]);
+                                        let mut buf = zk_client::ReadBuf::default();
+                                        while let Ok(n @ 1..) = rd.read(buf.space()) {
+                                            sh.input(conn, &buf.space()[..n]);
+                                            buf.after_read(n);
                                         }
                                         let _ = tx2.send(ConnEvent::Closed(conn));
                                         wake2.unpark();

@@ -20,7 +20,7 @@ pub use client::{
     Client, ClientOptions, ListenerId, OneshotWatch, SessionInfo, StateStream, Transaction,
     WatchStream,
 };
-pub use core::{Io, IoReady, Shared, WatchMessage};
+pub use core::{Io, IoReady, ReadBuf, Shared, WatchMessage};
 pub use error::{Error, Result};
 pub use ops::{CreateOptions, Op, OpResult, ReadOp, ReadResult};
 pub use zk_proto::{

@@ -19,10 +19,10 @@ struct SlotState<V> {
     waker: Option<Waker>,
 }
 
-/// A value delivered once.
+/// A value delivered once, awaited through a waker (blocking callers use
+/// `block_on`, whose waker unparks the thread).
 pub(crate) struct Slot<V> {
     state: Mutex<SlotState<V>>,
-    cond: Condvar,
 }
 
 impl<V> Slot<V> {
@@ -32,7 +32,6 @@ impl<V> Slot<V> {
                 value: None,
                 waker: None,
             }),
-            cond: Condvar::new(),
         })
     }
 
@@ -40,7 +39,6 @@ impl<V> Slot<V> {
     pub(crate) fn fill(&self, v: V) -> Option<Waker> {
         let mut s = lock(&self.state);
         s.value = Some(v);
-        self.cond.notify_all();
         s.waker.take()
     }
 
@@ -60,6 +58,9 @@ struct QueueState<V> {
     items: VecDeque<V>,
     closed: bool,
     waker: Option<Waker>,
+    /// Threads blocked in `wait_next`: the condvar is only signalled for them
+    /// (a notify costs a system call even when nobody waits).
+    blocked: usize,
 }
 
 /// A sequence of values ending with a close (watch events, state changes).
@@ -75,6 +76,7 @@ impl<V> Queue<V> {
                 items: VecDeque::new(),
                 closed: false,
                 waker: None,
+                blocked: 0,
             }),
             cond: Condvar::new(),
         })
@@ -86,14 +88,18 @@ impl<V> Queue<V> {
             return None;
         }
         s.items.push_back(v);
-        self.cond.notify_all();
+        if s.blocked > 0 {
+            self.cond.notify_all();
+        }
         s.waker.take()
     }
 
     pub(crate) fn close(&self) -> Option<Waker> {
         let mut s = lock(&self.state);
         s.closed = true;
-        self.cond.notify_all();
+        if s.blocked > 0 {
+            self.cond.notify_all();
+        }
         s.waker.take()
     }
 
@@ -129,11 +135,13 @@ impl<V> Queue<V> {
             if s.closed {
                 return Ok(None);
             }
+            s.blocked += 1;
             match deadline {
                 None => s = self.cond.wait(s).unwrap_or_else(|p| p.into_inner()),
                 Some(d) => {
                     let now = std::time::Instant::now();
                     if now >= d {
+                        s.blocked -= 1;
                         return Err(());
                     }
                     s = self
@@ -143,6 +151,7 @@ impl<V> Queue<V> {
                         .0;
                 }
             }
+            s.blocked -= 1;
         }
     }
 }

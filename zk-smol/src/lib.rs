@@ -109,6 +109,10 @@ async fn drive(shared: Arc<Shared>) {
     let mut conns: HashMap<ConnId, Conn> = HashMap::new();
     let mut pending: HashMap<ConnId, Task<()>> = HashMap::new();
     let mut io = Vec::new();
+    // One timer, re-armed only when the deadline moves: a new timer per loop costs
+    // reactor registrations on every request.
+    let mut timer = Timer::never();
+    let mut armed: Option<std::time::Instant> = None;
     loop {
         let deadline = shared.take_io(&mut io, None);
         for item in io.drain(..) {
@@ -143,13 +147,15 @@ async fn drive(shared: Arc<Shared>) {
         if shared.finished() {
             break;
         }
-        let timer = async {
+        if deadline != armed {
             match deadline {
-                Some(d) => {
-                    Timer::at(d).await;
-                }
-                None => future::pending::<()>().await,
+                Some(d) => timer.set_at(d),
+                None => timer = Timer::never(),
             }
+            armed = deadline;
+        }
+        let timer_fut = async {
+            (&mut timer).await;
             Wake::Timer
         };
         let conn_ev = async {
@@ -162,9 +168,12 @@ async fn drive(shared: Arc<Shared>) {
             shared.io_ready(&mut io).await;
             Wake::Io
         };
-        match future::or(ready, future::or(timer, conn_ev)).await {
+        match future::or(ready, future::or(timer_fut, conn_ev)).await {
             Wake::Io => {}
-            Wake::Timer => shared.timeout(),
+            Wake::Timer => {
+                armed = None;
+                shared.timeout()
+            }
             Wake::Conn(conn, None) => {
                 pending.remove(&conn);
                 shared.connect_failed(conn);
@@ -175,11 +184,14 @@ async fn drive(shared: Arc<Shared>) {
                 let mut rd = stream.clone();
                 let sh = shared.clone();
                 let reader = smol::spawn(async move {
-                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut buf = ReadBuf::default();
                     loop {
-                        match rd.read(&mut buf).await {
+                        match rd.read(buf.space()).await {
                             Ok(0) | Err(_) => break,
-                            Ok(n) => sh.input(conn, &buf[..n]),
+                            Ok(n) => {
+                                sh.input(conn, &buf.space()[..n]);
+                                buf.after_read(n);
+                            }
                         }
                     }
                     sh.disconnected(conn);

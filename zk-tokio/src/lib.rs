@@ -193,11 +193,14 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
                     let (mut rd, writer) = tokio::io::split(stream);
                     let sh = shared.clone();
                     let reader = tokio::spawn(async move {
-                        let mut buf = vec![0u8; 64 * 1024];
+                        let mut buf = ReadBuf::default();
                         loop {
-                            match rd.read(&mut buf).await {
+                            match rd.read(buf.space()).await {
                                 Ok(0) | Err(_) => break,
-                                Ok(n) => sh.input(conn, &buf[..n]),
+                                Ok(n) => {
+                                    sh.input(conn, &buf.space()[..n]);
+                                    buf.after_read(n);
+                                }
                             }
                         }
                         sh.disconnected(conn);
