@@ -128,7 +128,7 @@ mod tests {
     #[allow(clippy::disallowed_methods)] // a test needs some instant to start from
     fn full_pass_then_backoff() {
         let mut rng = Rng::new(1);
-        let t0 = Instant::now();
+        let t0 = Instant::now(); // clock-exception: test start instant
         let b = Backoff {
             base: Duration::from_millis(100),
             max: Duration::from_secs(1),

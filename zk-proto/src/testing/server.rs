@@ -1902,7 +1902,7 @@ mod tests {
     impl T {
         #[allow(clippy::disallowed_methods)] // a test needs some instant to start from
         fn new(members: usize) -> T {
-            let now = Instant::now();
+            let now = Instant::now(); // clock-exception: test start instant
             T {
                 c: SimCluster::new(members, now),
                 now,
