@@ -17,19 +17,21 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_client::blocking::{block_on, thread_waker};
-use zk_proto::{Action, ConnId};
+use zk_client::{DriverPoll, Io, Shared};
+use zk_proto::ConnId;
 
 pub use zk_client::{
-    fourlw, retry, Acl, AddWatchMode, ClientBuilder, ClientInfo, CoarseState, CreateMode,
-    CreateOptions, Error, ErrorCode, EventType, ExpiryPolicy, HostAddr, Id, ListenerId,
-    OneshotWatch, Op, OpResult, Perms, QueuePolicy, ReadOp, ReadResult, Result, SessionInfo,
-    SessionState, Stat, StateStream, WatchStream, WatchedEvent, WatcherType,
+    fourlw, retry, Acl, AddWatchMode, ClientBuilder, ClientInfo, Clock, CoarseState, CreateMode,
+    CreateOptions, Diagnostics, Error, ErrorCode, EventType, ExpiryPolicy, HostAddr, Id,
+    ListenerId, LiveCounts, ManualClock, OneshotWatch, Op, OpResult, Perms, QueuePolicy, ReadOp,
+    ReadResult, Result, SessionInfo, SessionState, Stat, StateStream, SystemClock, WatchStream,
+    WatchedEvent, WatcherType,
 };
 
 /// A blocking ZooKeeper client. Cheap to clone; the session closes when the last clone is dropped.
@@ -39,12 +41,77 @@ pub struct Client {
     timeout: Option<Duration>,
 }
 
+/// A byte stream to a server, as the blocking driver uses it: a reader thread
+/// and a writer thread each hold one handle, and the driver may shut it down.
+pub trait Transport: Read + Write + Send + 'static {
+    /// A second handle on the same stream (for the writer thread).
+    fn try_clone_box(&self) -> std::io::Result<Box<dyn Transport>>;
+    /// Ends the stream in both directions; blocked reads and writes return.
+    fn shutdown(&self);
+}
+
+impl Transport for TcpStream {
+    fn try_clone_box(&self) -> std::io::Result<Box<dyn Transport>> {
+        Ok(Box::new(self.try_clone()?))
+    }
+    fn shutdown(&self) {
+        let _ = TcpStream::shutdown(self, Shutdown::Both);
+    }
+}
+
+/// Opens the transport to one server. The default is plain TCP ([`TcpConnector`]);
+/// TLS or an in-memory pipe slots in here without touching the protocol.
+pub trait Connector: Send + Sync + 'static {
+    /// Connects to `host` within `timeout` (the session's per-attempt connect timeout).
+    fn connect(&self, host: &HostAddr, timeout: Duration) -> std::io::Result<Box<dyn Transport>>;
+}
+
+/// Plain TCP with Nagle off, trying every address the host name resolves to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnector;
+
+impl Connector for TcpConnector {
+    #[allow(clippy::disallowed_methods)]
+    fn connect(&self, host: &HostAddr, timeout: Duration) -> std::io::Result<Box<dyn Transport>> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut last = std::io::Error::other(format!("{host} resolved to no address"));
+        for addr in (host.host.as_str(), host.port).to_socket_addrs()? {
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return Err(std::io::ErrorKind::TimedOut.into()),
+                },
+                // No representable deadline: the session's own timer bounds the attempt.
+                None => Duration::from_secs(3600),
+            };
+            match TcpStream::connect_timeout(&addr, left) {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    return Ok(Box::new(s));
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
 /// Connects and waits (up to the builder's connect deadline) for a session.
 pub fn connect(builder: &ClientBuilder) -> Result<Client> {
-    let (inner, shared) = builder.build()?;
+    connect_with(builder, Arc::new(TcpConnector), Arc::new(SystemClock))
+}
+
+/// [`connect`] over a transport of your own, on a clock of your own (the system
+/// clock normally; a [`ManualClock`] runs the driver's timers on virtual time).
+pub fn connect_with(
+    builder: &ClientBuilder,
+    connector: Arc<dyn Connector>,
+    clock: Arc<dyn Clock>,
+) -> Result<Client> {
+    let (inner, shared) = builder.build_on(clock)?;
     std::thread::Builder::new()
         .name("zk-driver".into())
-        .spawn(move || drive(shared))
+        .spawn(move || drive(shared, connector))
         .map_err(|e| Error::Io(e.to_string()))?;
     match block_on(inner.wait_connected(), Some(builder.connect_deadline)) {
         Some(Ok(())) => Ok(Client {
@@ -111,6 +178,16 @@ impl Client {
         }
     }
 
+    /// Live-object counts that outlive the client (see `zk_client::Client::diagnostics`).
+    pub fn diagnostics(&self) -> Diagnostics {
+        self.inner.diagnostics()
+    }
+
+    /// The chroot from the connect string, if any.
+    pub fn chroot(&self) -> Option<String> {
+        self.inner.chroot()
+    }
+
     /// The async client underneath (for code that mixes both styles).
     pub fn as_async(&self) -> &zk_client::Client {
         &self.inner
@@ -170,109 +247,120 @@ impl Client {
     }
 }
 
-enum ConnEvent {
-    Up(ConnId, TcpStream),
-    Failed(ConnId),
-    Closed(ConnId),
-}
+type Handles = Arc<Mutex<HashMap<ConnId, Box<dyn Transport>>>>;
 
-#[allow(clippy::disallowed_methods)]
-fn drive(shared: Arc<zk_client::Shared>) {
-    let me = std::thread::current();
-    let waker = thread_waker(me.clone());
-    let (ev_tx, ev_rx) = mpsc::channel::<ConnEvent>();
-    let mut conns: HashMap<ConnId, TcpStream> = HashMap::new();
+/// The driver thread: opens and closes transports as the core says and keeps the
+/// session's timer. It never reads or writes a socket, so nothing can stall its
+/// clock (see the driver contract in `zk_client::Shared`).
+fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
+    let _running = shared.driver_guard();
+    let waker = thread_waker(std::thread::current());
+    // A handle on each open transport, to shut it down when the core says so.
+    let handles: Handles = Arc::default();
     let mut io = Vec::new();
     loop {
-        let deadline = shared.take_io(&mut io, Some(&waker));
-        // The waker is only registered by a take that found nothing: loop until one does.
-        let mut busy = !io.is_empty();
+        let poll = shared.poll_driver(&mut io, &waker);
         for item in io.drain(..) {
             match item {
-                zk_client::Io::Connect(Action::Connect { conn, host }) => {
-                    let (tx, wake) = (ev_tx.clone(), me.clone());
-                    let sh = shared.clone();
-                    std::thread::spawn(move || {
-                        let addr = (host.host.as_str(), host.port)
-                            .to_socket_addrs()
-                            .ok()
-                            .and_then(|mut a| a.next());
-                        let ev = match addr
-                            .map(|a| TcpStream::connect_timeout(&a, Duration::from_secs(30)))
-                        {
-                            Some(Ok(s)) => match s.try_clone() {
-                                Ok(mut rd) => {
-                                    let _ = s.set_nodelay(true);
-                                    let (tx2, wake2) = (tx.clone(), wake.clone());
-                                    std::thread::spawn(move || {
-                                        let mut buf = zk_client::ReadBuf::default();
-                                        while let Ok(n @ 1..) = rd.read(buf.space()) {
-                                            sh.input(conn, &buf.space()[..n]);
-                                            buf.after_read(n);
-                                        }
-                                        let _ = tx2.send(ConnEvent::Closed(conn));
-                                        wake2.unpark();
-                                    });
-                                    ConnEvent::Up(conn, s)
-                                }
-                                Err(_) => ConnEvent::Failed(conn),
-                            },
-                            _ => ConnEvent::Failed(conn),
-                        };
-                        let _ = tx.send(ev);
-                        wake.unpark();
-                    });
-                }
-                zk_client::Io::Connect(_) => {}
-                zk_client::Io::Disconnect(conn) => {
-                    if let Some(s) = conns.remove(&conn) {
-                        let _ = s.shutdown(Shutdown::Both);
+                Io::Connect {
+                    conn,
+                    host,
+                    timeout,
+                } => {
+                    let (sh, c, h) = (shared.clone(), connector.clone(), handles.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("zk-reader".into())
+                        .stack_size(256 * 1024)
+                        .spawn(move || run_conn(sh, c, h, conn, host, timeout));
+                    if spawned.is_err() {
+                        shared.connect_failed(conn);
                     }
                 }
-                zk_client::Io::Write(t) => {
-                    if let Some(s) = conns.get_mut(&t.conn) {
-                        if s.write_all(&t.data).is_err() {
-                            let _ = s.shutdown(Shutdown::Both);
-                            conns.remove(&t.conn);
-                            shared.disconnected(t.conn);
-                        }
+                Io::Disconnect(conn) => {
+                    if let Some(t) = lock(&handles).remove(&conn) {
+                        t.shutdown();
                     }
                 }
             }
         }
-        while let Ok(ev) = ev_rx.try_recv() {
-            busy = true;
-            match ev {
-                ConnEvent::Up(conn, s) => {
-                    conns.insert(conn, s);
-                    shared.connected(conn);
-                }
-                ConnEvent::Failed(conn) => shared.connect_failed(conn),
-                ConnEvent::Closed(conn) => {
-                    conns.remove(&conn);
-                    shared.disconnected(conn);
+        match poll {
+            DriverPoll::Finished => break,
+            DriverPoll::Run { deadline: None } => std::thread::park(),
+            DriverPoll::Run { deadline: Some(d) } => {
+                if shared.clock().wake_at(d, &waker) {
+                    std::thread::park();
+                } else if let Some(left) = d.checked_duration_since(shared.clock().now()) {
+                    std::thread::park_timeout(left);
                 }
             }
         }
-        if shared.finished() {
-            break;
+    }
+    for (_, t) in lock(&handles).drain() {
+        t.shutdown();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One transport, on its own thread: connect, start a writer thread, then read
+/// until the stream ends. A write that blocks stalls only the writer thread.
+fn run_conn(
+    shared: Arc<Shared>,
+    connector: Arc<dyn Connector>,
+    handles: Handles,
+    conn: ConnId,
+    host: HostAddr,
+    timeout: Duration,
+) {
+    let opened = connector.connect(&host, timeout).and_then(|rd| {
+        let wr = rd.try_clone_box()?;
+        let handle = rd.try_clone_box()?;
+        Ok((rd, wr, handle))
+    });
+    let Ok((mut rd, wr, handle)) = opened else {
+        shared.connect_failed(conn);
+        return;
+    };
+    let _open = shared.transport_guard();
+    lock(&handles).insert(conn, handle);
+    shared.connected(conn);
+    let sh = shared.clone();
+    let writer = std::thread::Builder::new()
+        .name("zk-writer".into())
+        .stack_size(64 * 1024)
+        .spawn(move || write_loop(sh, conn, wr));
+    if writer.is_ok() {
+        let mut buf = zk_client::ReadBuf::default();
+        while let Ok(n @ 1..) = rd.read(buf.space()) {
+            shared.input(conn, &buf.space()[..n]);
+            buf.after_read(n);
         }
-        if busy {
-            continue;
-        }
-        match deadline {
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    shared.timeout();
-                } else {
-                    std::thread::park_timeout(d - now);
+    }
+    if let Some(t) = lock(&handles).remove(&conn) {
+        t.shutdown();
+    }
+    shared.disconnected(conn);
+    if let Ok(w) = writer {
+        let _ = w.join();
+    }
+}
+
+fn write_loop(shared: Arc<Shared>, conn: ConnId, mut wr: Box<dyn Transport>) {
+    let waker = thread_waker(std::thread::current());
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match shared.poll_write(conn, &mut cx) {
+            Poll::Ready(Some(bytes)) => {
+                if wr.write_all(&bytes).and_then(|()| wr.flush()).is_err() {
+                    break;
                 }
             }
-            None => std::thread::park(),
+            Poll::Ready(None) => break,
+            Poll::Pending => std::thread::park(),
         }
     }
-    for (_, s) in conns {
-        let _ = s.shutdown(Shutdown::Both);
-    }
+    // The reader sees the end and reports it.
+    wr.shutdown();
 }

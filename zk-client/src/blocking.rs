@@ -29,7 +29,8 @@ impl Wake for ThreadWaker {
 /// (the future is dropped, which removes any watch it registered).
 #[allow(clippy::disallowed_methods)]
 pub fn block_on<F: Future>(f: F, timeout: Option<Duration>) -> Option<F::Output> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A timeout too large to represent (Duration::MAX) means no timeout.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut f = pin!(f);

@@ -125,7 +125,7 @@ impl ClientBuilder {
     /// The protocol configuration.
     pub fn config(&self) -> Result<Config> {
         let mut c = Config::from_connect_string(&self.connect_string)?;
-        c.seed = os_seed();
+        c.seed = crate::random_seed();
         for e in &self.config_edits {
             match e.clone() {
                 ConfigEdit::SessionTimeout(t) => c.session_timeout = t,
@@ -148,22 +148,23 @@ impl ClientBuilder {
         Ok(c)
     }
 
-    /// Creates the core and the client handle; the adapter then drives `Shared`'s I/O.
-    #[allow(clippy::disallowed_methods)]
+    /// Creates the core and the client handle on the system clock; the adapter
+    /// then drives `Shared`'s I/O.
     pub fn build(&self) -> Result<(Client, std::sync::Arc<Shared>)> {
+        self.build_on(std::sync::Arc::new(crate::clock::SystemClock))
+    }
+
+    /// [`build`](ClientBuilder::build) on a clock of the adapter's (tokio's, or a
+    /// [`ManualClock`](crate::ManualClock) in tests).
+    pub fn build_on(
+        &self,
+        clock: std::sync::Arc<dyn crate::clock::Clock>,
+    ) -> Result<(Client, std::sync::Arc<Shared>)> {
         let config = self.config()?;
-        let shared = Shared::new(Session::new(config, std::time::Instant::now()));
+        let shared = Shared::new(Session::new(config, clock.now()), clock);
         Ok((
             Client::from_shared(shared.clone(), self.opts.clone()),
             shared,
         ))
     }
-}
-
-/// A seed from the OS: the std hasher's random keys, no extra dependency.
-fn os_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::process::id() as u64);
-    h.finish()
 }

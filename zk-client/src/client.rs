@@ -112,9 +112,46 @@ fn watch_result(m: Option<WatchMessage>) -> Result<WatchedEvent> {
             zk_proto::RemovalReason::SessionEnded(e) | zk_proto::RemovalReason::NotSet(e) => {
                 e.into()
             }
-            _ => Error::SessionClosed,
+            zk_proto::RemovalReason::Removed => Error::WatchRemoved,
+            _ => Error::WatchRemoved,
         }),
         None => Err(Error::SessionClosed),
+    }
+}
+
+/// Owns a watch registration until a watch handle takes it; dropping it first
+/// removes the registration (locally, and on the server when it was the last).
+struct WatchGuard {
+    shared: Arc<Shared>,
+    id: WatcherId,
+    queue: Option<Arc<Queue<WatchMessage>>>,
+}
+
+impl WatchGuard {
+    fn oneshot(mut self) -> OneshotWatch {
+        OneshotWatch {
+            shared: self.shared.clone(),
+            id: self.id,
+            queue: self.queue.take().unwrap_or_else(Queue::new),
+            done: false,
+        }
+    }
+
+    fn stream(mut self) -> WatchStream {
+        WatchStream {
+            shared: self.shared.clone(),
+            id: self.id,
+            queue: self.queue.take().unwrap_or_else(Queue::new),
+            ended: false,
+        }
+    }
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        if self.queue.is_some() {
+            self.shared.remove_watcher(self.id);
+        }
     }
 }
 
@@ -209,14 +246,21 @@ pub struct StateStream {
 }
 
 impl StateStream {
-    /// The next state.
+    /// The next state; `None` once the stream ended (after `Closed`, or once the
+    /// client is dropped and its driver finished).
     pub async fn next(&mut self) -> Option<SessionState> {
         NextFuture(&self.queue).await
     }
 
-    /// Blocks for the next state; `None` on timeout.
+    /// Blocks for the next state; `None` on timeout or once the stream ended.
     pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Option<SessionState> {
         self.queue.wait_next(timeout).ok().flatten()
+    }
+
+    /// Blocks for the next state: `Ok(None)` once the stream ended (it ends with
+    /// `Closed`, and when the client is dropped), `Err(Timeout)` if nothing came.
+    pub fn wait_next(&mut self, timeout: Option<Duration>) -> Result<Option<SessionState>> {
+        self.queue.wait_next(timeout).map_err(|()| Error::Timeout)
     }
 
     /// Waits until `pred` holds for a state.
@@ -233,6 +277,25 @@ impl StateStream {
 /// A registered state listener; pass to [`Client::remove_listener`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerId(u64);
+
+/// See [`Client::diagnostics`].
+#[derive(Clone)]
+pub struct Diagnostics {
+    shared: Arc<Shared>,
+}
+
+impl Diagnostics {
+    /// The counts now.
+    pub fn counts(&self) -> crate::core::LiveCounts {
+        self.shared.live_counts()
+    }
+}
+
+impl std::fmt::Debug for Diagnostics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.counts().fmt(f)
+    }
+}
 
 /// Session identity, to resume the session elsewhere (kazoo's `client_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,25 +328,19 @@ impl Client {
         ReplyFuture(slot).await
     }
 
-    async fn call_watch(
-        &self,
-        req: Request,
-    ) -> Result<(
-        Result<Response>,
-        Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
-    )> {
+    /// Submits a request that registers a watch. The registration is owned by a
+    /// guard from the moment it exists: if the caller's future is dropped before
+    /// the reply (or a blocking call times out), the guard removes it, and the
+    /// session then removes the server's watch once the reply arms it.
+    async fn call_watch(&self, req: Request) -> Result<(Result<Response>, WatchGuard)> {
         let (slot, w) = self.shared().submit(req)?;
-        Ok((ReplyFuture(slot).await, w))
-    }
-
-    fn oneshot(&self, w: Option<(WatcherId, Arc<Queue<WatchMessage>>)>) -> Result<OneshotWatch> {
         let (id, queue) = w.ok_or_else(|| Error::Malformed("no watch registered".into()))?;
-        Ok(OneshotWatch {
+        let guard = WatchGuard {
             shared: self.shared().clone(),
             id,
-            queue,
-            done: false,
-        })
+            queue: Some(queue),
+        };
+        Ok((ReplyFuture(slot).await, guard))
     }
 
     // ------------------------------------------------------------ state
@@ -370,6 +427,19 @@ impl Client {
         self.shared().hosts()
     }
 
+    /// The chroot from the connect string (`"/app"` for `"host:2181/app"`), if any.
+    pub fn chroot(&self) -> Option<String> {
+        self.shared().chroot()
+    }
+
+    /// A handle on the client's live-object counts that does not keep the session
+    /// open: tests use it to check that nothing leaks once the client is dropped.
+    pub fn diagnostics(&self) -> Diagnostics {
+        Diagnostics {
+            shared: self.shared().clone(),
+        }
+    }
+
     // ------------------------------------------------------------ writes
 
     /// Creates a node; returns its path (with the sequence suffix for sequential modes).
@@ -410,33 +480,26 @@ impl Client {
         }
     }
 
-    /// Creates every missing node of `path` (persistent, empty, default ACL); existing ones are fine.
+    /// Creates every missing node of `path` (persistent, empty, default ACL);
+    /// existing ones are fine. Like kazoo, it asks `exists` first and walks up only
+    /// as far as nodes are missing, so an existing path needs no CREATE permission
+    /// on its parent; and when the chroot itself is missing, it is created too.
     pub async fn ensure_path(&self, path: &str) -> Result<()> {
         zk_proto::path::validate_path(path, false)?;
-        if path == "/" {
-            return Ok(());
-        }
-        // Try the whole path first: usually only the last part is missing.
+        // The nearest existing ancestor (or the path itself), then create downwards.
         let mut missing = Vec::new();
         let mut cur = path;
         loop {
-            let req = create_request(
-                cur,
-                Bytes::new(),
-                self.opts.default_acl.clone(),
-                CreateMode::Persistent,
-            );
-            match self.call(req).await {
-                Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => break,
-                Err(Error::Server(ErrorCode::NoNode)) => {
-                    missing.push(cur);
-                    match parent_of(cur) {
-                        Some(p) if p != "/" => cur = p,
-                        _ => break,
-                    }
-                }
-                Err(e) => return Err(e),
+            if self.exists(cur).await?.is_some() {
+                break;
             }
+            if cur == "/" {
+                // Only the chroot can be missing at "/".
+                self.ensure_chroot().await?;
+                break;
+            }
+            missing.push(cur);
+            cur = parent_of(cur).unwrap_or("/");
         }
         for p in missing.into_iter().rev() {
             let req = create_request(
@@ -446,6 +509,30 @@ impl Client {
                 CreateMode::Persistent,
             );
             match self.call(req).await {
+                Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the chroot's nodes outside the chroot (each level, persistent, empty).
+    async fn ensure_chroot(&self) -> Result<()> {
+        let Some(root) = self.chroot() else {
+            return Ok(());
+        };
+        let mut prefix = String::new();
+        for part in root.split('/').filter(|p| !p.is_empty()) {
+            prefix.push('/');
+            prefix.push_str(part);
+            let req = create_request(
+                &prefix,
+                Bytes::new(),
+                self.opts.default_acl.clone(),
+                CreateMode::Persistent,
+            );
+            let (slot, _) = self.shared().submit_unchrooted(req)?;
+            match ReplyFuture(slot).await {
                 Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => {}
                 Err(e) => return Err(e),
             }
@@ -582,7 +669,7 @@ impl Client {
             .call_watch(path_watch(Request::Exists, path, true))
             .await?;
         let stat = exists_result(res)?;
-        Ok((stat, self.oneshot(w)?))
+        Ok((stat, w.oneshot()))
     }
 
     /// The node's data and Stat.
@@ -596,7 +683,7 @@ impl Client {
             .call_watch(path_watch(Request::GetData, path, true))
             .await?;
         let (d, s) = get_data_result(res?)?;
-        Ok((d, s, self.oneshot(w)?))
+        Ok((d, s, w.oneshot()))
     }
 
     /// Child names (unsorted, as the server sends them).
@@ -627,7 +714,7 @@ impl Client {
             .call_watch(path_watch(Request::GetChildren2, path, true))
             .await?;
         let (c, s) = children2(res?)?;
-        Ok((c, s, self.oneshot(w)?))
+        Ok((c, s, w.oneshot()))
     }
 
     /// The node's ACL and Stat.
@@ -704,16 +791,12 @@ impl Client {
         }
     }
 
-    /// The ensemble configuration (`/zookeeper/config`, never chrooted) and its Stat.
+    /// The ensemble configuration (the server's `/zookeeper/config`, outside any
+    /// chroot) and its Stat. A plain `get_data("/zookeeper/config")` under a chroot
+    /// reads the chrooted node of that name instead, as every other call does.
     pub async fn get_config(&self) -> Result<(Bytes, Stat)> {
-        get_data_result(
-            self.call(path_watch(
-                Request::GetData,
-                zk_proto::session::CONFIG_NODE,
-                false,
-            ))
-            .await?,
-        )
+        let (slot, _) = self.shared().submit_config()?;
+        get_data_result(ReplyFuture(slot).await?)
     }
 
     /// Changes the ensemble membership; returns the new config. `from_config`: expected
@@ -745,13 +828,7 @@ impl Client {
             }))
             .await?;
         res?;
-        let (id, queue) = w.ok_or_else(|| Error::Malformed("no watch registered".into()))?;
-        Ok(WatchStream {
-            shared: self.shared().clone(),
-            id,
-            queue,
-            ended: false,
-        })
+        Ok(w.stream())
     }
 
     /// Removes the server's watches of a kind on a path, and the local registrations

@@ -1,23 +1,44 @@
 //! The client core every adapter drives: a [`Session`] behind a mutex, plus the
-//! routing of its events to callers. Adapters only move bytes and time through
-//! the [`Driver`] methods; every decision stays in `zk-proto`.
+//! routing of its outputs. Adapters move bytes and time through the methods
+//! below; every protocol decision stays in `zk-proto`.
+//!
+//! # The driver contract
+//!
+//! An adapter runs three kinds of I/O, none of which may wait on another:
+//!
+//! * **the driver** loops on [`Shared::poll_driver`]: it opens and closes
+//!   transports as told, and sleeps until the returned deadline *or* until its
+//!   waker is woken. The core wakes it whenever the session's next deadline moves
+//!   earlier than the one the driver sleeps on (after any input, command or
+//!   timeout), when there is transport work, and when the client is finished.
+//!   Timeouts are handled inside `poll_driver`, so a driver never calls the
+//!   session's clock logic itself.
+//! * **a reader** per transport feeds [`Shared::input`] and reports the end with
+//!   [`Shared::disconnected`].
+//! * **a writer** per transport takes bytes with [`Shared::poll_write`] and writes
+//!   them. A stuck write blocks only that writer: reads, timers, pings, request
+//!   timeouts and close keep running, and the session drops the connection at its
+//!   read timeout. Bytes not yet taken stay in the session, which bounds them
+//!   (`Config::max_outbound`) and coalesces everything submitted meanwhile into one
+//!   write.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
-use std::time::Instant;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use zk_proto::{
-    Action, ConnId, Event, RemovalReason, Request, RequestId, Response, Session, SessionState,
-    Submitted, Transmit, UsageError, WatchedEvent, WatcherId, ZkError,
+    Action, ConnId, Event, HostAddr, RemovalReason, Request, RequestId, Response, Session,
+    SessionState, Submitted, UsageError, WatchedEvent, WatcherId, ZkError,
 };
 
+use crate::clock::Clock;
 use crate::slot::{Queue, Slot};
 
 pub(crate) type Reply = Result<Response, ZkError>;
-pub(crate) type WatchSlot = (WatcherId, Arc<Queue<WatchMessage>>);
 
 /// What a watch registration delivers: events, then an end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,81 +51,94 @@ pub enum WatchMessage {
 
 type Listener = Arc<dyn Fn(SessionState) + Send + Sync>;
 
+/// A watch registration's queue, as the core routes to it.
+pub(crate) struct WatchEntry {
+    pub(crate) queue: Arc<Queue<WatchMessage>>,
+    /// One-shot registrations end with their first event.
+    oneshot: bool,
+}
+
+#[derive(Default)]
+struct Writer {
+    waker: Option<Waker>,
+    /// Bytes for this transport that came out of the session while polling for another.
+    pending: VecDeque<Bytes>,
+}
+
 struct Inner {
     session: Session,
     calls: HashMap<RequestId, Arc<Slot<Reply>>>,
-    watchers: HashMap<WatcherId, Arc<Queue<WatchMessage>>>,
+    watchers: HashMap<WatcherId, WatchEntry>,
     state_queues: Vec<Arc<Queue<SessionState>>>,
     listeners: Vec<(u64, Listener)>,
     next_listener: u64,
+    /// Listener calls run on their own thread, so a listener may call the client
+    /// (even blocking calls) without stalling the reader that would answer it.
+    listener_tx: Option<mpsc::Sender<(Listener, SessionState)>>,
     io: VecDeque<Io>,
-    io_waker: Option<Waker>,
+    writers: HashMap<ConnId, Writer>,
+    driver_waker: Option<Waker>,
+    /// The deadline the driver sleeps until (`None`: no timer).
+    driver_deadline: Option<Instant>,
     detached: bool,
     wakers: Vec<Waker>,
-    notify: bool,
-    listener_queue: Arc<ListenerQueue>,
 }
 
-/// Transport work for the adapter, in order.
-#[derive(Debug)]
+/// Transport work for the adapter's driver, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Io {
-    /// Open a connection and report back.
-    Connect(Action),
-    /// Close a connection.
+    /// Open a transport to `host`, then report [`Shared::connected`] or
+    /// [`Shared::connect_failed`]; run a reader and a writer on it.
+    Connect {
+        /// The id to report with.
+        conn: ConnId,
+        /// Where (the adapter resolves the name, trying every address).
+        host: HostAddr,
+        /// How long one attempt may take (the session gives up after this anyway).
+        timeout: Duration,
+    },
+    /// Close this transport now; nothing more may be read or written on it.
     Disconnect(ConnId),
-    /// Write these bytes on a connection.
-    Write(Transmit),
 }
 
-/// The shared state between the adapter's I/O driver and the client handles.
+/// What [`Shared::poll_driver`] tells the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverPoll {
+    /// Keep going; wake at `deadline` (or when the waker is woken).
+    Run {
+        /// The next deadline, `None` for none.
+        deadline: Option<Instant>,
+    },
+    /// Every handle is gone and the session is over: close all transports and exit.
+    Finished,
+}
+
+/// Live objects of one client, for leak checks: every count returns to zero
+/// once the client is closed and dropped and its driver has exited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    /// Requests submitted and not yet completed.
+    pub calls: usize,
+    /// Watch registrations with a queue in the core.
+    pub watch_queues: usize,
+    /// Watch registrations the session holds (restored on every reconnect).
+    pub session_watches: usize,
+    /// State streams still referenced by a reader.
+    pub state_queues: usize,
+    /// Transports the core expects a writer for.
+    pub writers: usize,
+    /// Transports (sockets) the adapter holds open.
+    pub transports: usize,
+    /// Running drivers (0 or 1).
+    pub drivers: usize,
+}
+
+/// The shared state between the adapter's I/O and the client handles.
 pub struct Shared {
     inner: Mutex<Inner>,
-}
-
-/// Work collected while the lock was held, done after it is released.
-struct After {
-    wakers: Vec<Waker>,
-    notify: bool,
-}
-
-/// State changes for listeners, in the order the session made them. Whichever
-/// thread finds the dispatcher flag free delivers them all; a listener that calls
-/// back into the client only queues more, so nothing deadlocks or reorders.
-#[derive(Default)]
-struct ListenerQueue {
-    pending: Mutex<VecDeque<(Listener, SessionState)>>,
-    busy: AtomicBool,
-}
-
-impl ListenerQueue {
-    fn dispatch(&self) {
-        loop {
-            if self.busy.swap(true, Ordering::Acquire) {
-                return;
-            }
-            loop {
-                let next = self
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .pop_front();
-                let Some((l, s)) = next else { break };
-                // A panicking listener must not take the I/O driver down with it.
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(s))).is_err() {
-                    tracing::error!(state = ?s, "state listener panicked");
-                }
-            }
-            self.busy.store(false, Ordering::Release);
-            if self
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_empty()
-            {
-                return;
-            }
-        }
-    }
+    clock: Arc<dyn Clock>,
+    transports: AtomicUsize,
+    drivers: AtomicUsize,
 }
 
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -112,15 +146,30 @@ fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 }
 
 impl Inner {
-    /// Drains every output of the session, routing events and queueing I/O.
-    fn drain(&mut self, now: Instant) {
+    /// Drains every output of the session except transmits (the writers pull
+    /// those), then wakes whoever must act on what changed.
+    fn drain(&mut self) {
         loop {
             let mut progressed = false;
             while let Some(a) = self.session.poll_action() {
                 progressed = true;
                 match a {
-                    Action::Disconnect { conn } => self.io.push_back(Io::Disconnect(conn)),
-                    other => self.io.push_back(Io::Connect(other)),
+                    Action::Connect { conn, host } => {
+                        self.writers.insert(conn, Writer::default());
+                        let timeout = self.session.connect_timeout();
+                        self.io.push_back(Io::Connect {
+                            conn,
+                            host,
+                            timeout,
+                        });
+                    }
+                    Action::Disconnect { conn } => {
+                        if let Some(w) = self.writers.remove(&conn) {
+                            self.wakers.extend(w.waker);
+                        }
+                        self.io.push_back(Io::Disconnect(conn));
+                    }
+                    _ => {}
                 }
             }
             while let Some(e) = self.session.poll_event() {
@@ -131,14 +180,27 @@ impl Inner {
                 break;
             }
         }
-        let _ = now;
-        // Bytes stay in the session until the driver takes them, so everything
-        // submitted meanwhile goes out in one write.
-        if !self.io.is_empty() || self.session.wants_transmit() {
-            if let Some(w) = self.io_waker.take() {
+        if self.session.wants_transmit() {
+            for w in self.writers.values_mut() {
+                self.wakers.extend(w.waker.take());
+            }
+        }
+        let wake_driver = !self.io.is_empty()
+            || self.finished()
+            || match (self.session.poll_timeout(), self.driver_deadline) {
+                (Some(t), Some(sleeping)) => t < sleeping,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+        if wake_driver {
+            if let Some(w) = self.driver_waker.take() {
                 self.wakers.push(w);
             }
         }
+    }
+
+    fn finished(&self) -> bool {
+        self.detached && self.session.state().is_terminal() && self.io.is_empty()
     }
 
     fn route(&mut self, e: Event) {
@@ -149,31 +211,43 @@ impl Inner {
                 }
             }
             Event::Watch { watcher, event } => {
-                if let Some(q) = self.watchers.get(&watcher) {
-                    self.wakers.extend(q.push(WatchMessage::Event(event)));
+                let oneshot = match self.watchers.get(&watcher) {
+                    Some(w) => {
+                        self.wakers.extend(w.queue.push(WatchMessage::Event(event)));
+                        w.oneshot
+                    }
+                    None => false,
+                };
+                if oneshot {
+                    if let Some(w) = self.watchers.remove(&watcher) {
+                        self.wakers.extend(w.queue.close());
+                    }
                 }
             }
             Event::WatcherRemoved { watcher, reason } => {
-                if let Some(q) = self.watchers.remove(&watcher) {
-                    self.wakers.extend(q.push(WatchMessage::Removed(reason)));
-                    self.wakers.extend(q.close());
+                if let Some(w) = self.watchers.remove(&watcher) {
+                    self.wakers
+                        .extend(w.queue.push(WatchMessage::Removed(reason)));
+                    self.wakers.extend(w.queue.close());
                 }
             }
             Event::StateChanged { to, .. } => {
                 tracing::debug!(state = ?to, "session state");
+                // A stream nobody holds any more is dropped here, not fed.
+                self.state_queues.retain(|q| Arc::strong_count(q) > 1);
                 for q in &self.state_queues {
                     self.wakers.extend(q.push(to));
-                }
-                if !self.listeners.is_empty() {
-                    let mut q = self
-                        .listener_queue
-                        .pending
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
-                    for (_, l) in &self.listeners {
-                        q.push_back((l.clone(), to));
+                    if to == SessionState::Closed {
+                        self.wakers.extend(q.close());
                     }
-                    self.notify = true;
+                }
+                if to == SessionState::Closed {
+                    self.state_queues.clear();
+                }
+                if let Some(tx) = &self.listener_tx {
+                    for (_, l) in &self.listeners {
+                        let _ = tx.send((l.clone(), to));
+                    }
                 }
             }
             Event::Disconnected { conn, reason } => {
@@ -183,20 +257,29 @@ impl Inner {
         }
     }
 
-    fn after(&mut self) -> (After, Arc<ListenerQueue>) {
-        (
-            After {
-                wakers: std::mem::take(&mut self.wakers),
-                notify: std::mem::take(&mut self.notify),
-            },
-            self.listener_queue.clone(),
-        )
+    /// Moves transmits out of the session into the writers' queues.
+    fn pull_transmits(&mut self, now: Instant) {
+        while let Some(t) = self.session.poll_transmit(now) {
+            if let Some(w) = self.writers.get_mut(&t.conn) {
+                w.pending.push_back(t.data);
+                self.wakers.extend(w.waker.take());
+            }
+        }
+    }
+
+    fn on_finish(&mut self) {
+        // Nothing can reach these any more: end them so their readers see the end.
+        for q in self.state_queues.drain(..) {
+            self.wakers.extend(q.close());
+        }
+        self.listeners.clear();
+        self.listener_tx = None;
     }
 }
 
 impl Shared {
-    /// A core around a new session.
-    pub fn new(session: Session) -> Arc<Shared> {
+    /// A core around a new session, on `clock`.
+    pub fn new(session: Session, clock: Arc<dyn Clock>) -> Arc<Shared> {
         let s = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 session,
@@ -205,58 +288,110 @@ impl Shared {
                 state_queues: Vec::new(),
                 listeners: Vec::new(),
                 next_listener: 0,
+                listener_tx: None,
                 io: VecDeque::new(),
-                io_waker: None,
+                writers: HashMap::new(),
+                driver_waker: None,
+                driver_deadline: None,
                 detached: false,
                 wakers: Vec::new(),
-                notify: false,
-                listener_queue: Arc::default(),
             }),
+            clock,
+            transports: AtomicUsize::new(0),
+            drivers: AtomicUsize::new(0),
         });
         s.with(|_, _| {});
         s
     }
 
-    #[allow(clippy::disallowed_methods)]
+    /// The clock the core runs on (drivers sleep against it).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut Inner, Instant) -> R) -> R {
         let mut g = lock(&self.inner);
         // Read the clock under the lock: the session's time then never goes backwards,
         // however the threads calling in are scheduled.
-        let now = Instant::now();
+        let now = self.clock.now();
         let r = f(&mut g, now);
-        g.drain(now);
-        let (after, listeners) = g.after();
+        g.drain();
+        let wakers = std::mem::take(&mut g.wakers);
         drop(g);
-        for w in after.wakers {
+        for w in wakers {
             w.wake();
-        }
-        if after.notify {
-            listeners.dispatch();
         }
         r
     }
 
     // ----------------------------------------------------- driver side
 
-    /// Takes the transport work queued so far; when there is none, registers
-    /// `waker` to be woken when some appears. Returns the session's next deadline.
-    pub fn take_io(&self, out: &mut Vec<Io>, waker: Option<&Waker>) -> Option<Instant> {
-        self.with(|g, now| {
-            out.extend(g.io.drain(..));
-            while let Some(t) = g.session.poll_transmit(now) {
-                out.push(Io::Write(t));
+    /// The driver's one entry point: handles any deadline that has passed, moves
+    /// the transport work queued so far into `io`, and registers `waker` to be
+    /// woken when there is more, when the next deadline moves earlier than the
+    /// one returned, or when the client is finished.
+    pub fn poll_driver(&self, io: &mut Vec<Io>, waker: &Waker) -> DriverPoll {
+        let mut g = lock(&self.inner);
+        let now = self.clock.now();
+        // A timeout can schedule another that is already due (an attempt that
+        // fails at once); a few rounds settle it, a stuck one is retried next poll.
+        for _ in 0..8 {
+            match g.session.poll_timeout() {
+                Some(t) if t <= now => {
+                    g.session.handle_timeout(now);
+                    g.drain();
+                }
+                _ => break,
             }
-            if out.is_empty() {
-                g.io_waker = waker.cloned();
+        }
+        g.drain();
+        io.extend(g.io.drain(..));
+        let finished = g.finished();
+        let poll = if finished {
+            g.on_finish();
+            g.driver_waker = None;
+            DriverPoll::Finished
+        } else {
+            let deadline = g.session.poll_timeout();
+            g.driver_deadline = deadline;
+            match &g.driver_waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => g.driver_waker = Some(waker.clone()),
             }
-            g.session.poll_timeout()
-        })
+            DriverPoll::Run { deadline }
+        };
+        let wakers = std::mem::take(&mut g.wakers);
+        drop(g);
+        for w in wakers {
+            w.wake();
+        }
+        poll
     }
 
-    /// Resolves once transport work is queued, moving it into `io`. Adapters
-    /// await it beside their socket and timer futures.
-    pub fn io_ready<'a>(&'a self, io: &'a mut Vec<Io>) -> IoReady<'a> {
-        IoReady { shared: self, io }
+    /// The writer's entry point for `conn`: the next bytes to write, `Ready(None)`
+    /// once the transport is to be closed, `Pending` (with the waker registered)
+    /// when there is nothing to write yet.
+    pub fn poll_write(&self, conn: ConnId, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        self.with(|g, now| {
+            g.pull_transmits(now);
+            let Some(w) = g.writers.get_mut(&conn) else {
+                return Poll::Ready(None);
+            };
+            match w.pending.len() {
+                0 => {
+                    w.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+                1 => Poll::Ready(w.pending.pop_front()),
+                _ => {
+                    let mut b = BytesMut::new();
+                    for chunk in w.pending.drain(..) {
+                        b.extend_from_slice(&chunk);
+                    }
+                    Poll::Ready(Some(b.freeze()))
+                }
+            }
+        })
     }
 
     /// The transport connected.
@@ -266,7 +401,10 @@ impl Shared {
 
     /// The transport could not connect.
     pub fn connect_failed(&self, conn: ConnId) {
-        self.with(|g, now| g.session.handle_connect_failed(conn, now))
+        self.with(|g, now| {
+            g.writers.remove(&conn);
+            g.session.handle_connect_failed(conn, now)
+        })
     }
 
     /// Bytes arrived.
@@ -274,23 +412,50 @@ impl Shared {
         self.with(|g, now| g.session.handle_input(conn, data, now))
     }
 
-    /// The connection closed.
+    /// The transport closed (EOF or error, reading or writing).
     pub fn disconnected(&self, conn: ConnId) {
-        self.with(|g, now| g.session.handle_disconnected(conn, now))
+        self.with(|g, now| {
+            if let Some(w) = g.writers.remove(&conn) {
+                g.wakers.extend(w.waker);
+            }
+            g.session.handle_disconnected(conn, now)
+        })
     }
 
-    /// The deadline passed.
-    pub fn timeout(&self) {
-        self.with(|g, now| g.session.handle_timeout(now))
+    /// A guard the adapter holds for each open transport (leak accounting).
+    pub fn transport_guard(self: &Arc<Self>) -> CountGuard {
+        self.transports.fetch_add(1, Ordering::SeqCst);
+        CountGuard {
+            shared: self.clone(),
+            which: Counter::Transport,
+        }
     }
 
-    /// Whether the driver may stop: every handle is gone and the session is over.
-    pub fn finished(&self) -> bool {
+    /// A guard the driver holds while it runs (leak accounting).
+    pub fn driver_guard(self: &Arc<Self>) -> CountGuard {
+        self.drivers.fetch_add(1, Ordering::SeqCst);
+        CountGuard {
+            shared: self.clone(),
+            which: Counter::Driver,
+        }
+    }
+
+    /// Counts of live objects (see [`LiveCounts`]).
+    pub fn live_counts(&self) -> LiveCounts {
         let g = lock(&self.inner);
-        g.detached
-            && g.session.state().is_terminal()
-            && g.io.is_empty()
-            && !g.session.wants_transmit()
+        LiveCounts {
+            calls: g.calls.len(),
+            watch_queues: g.watchers.len(),
+            session_watches: g.session.watch_count(),
+            state_queues: g
+                .state_queues
+                .iter()
+                .filter(|q| Arc::strong_count(q) > 1)
+                .count(),
+            writers: g.writers.len(),
+            transports: self.transports.load(Ordering::SeqCst),
+            drivers: self.drivers.load(Ordering::SeqCst),
+        }
     }
 
     // ----------------------------------------------------- client side
@@ -298,17 +463,50 @@ impl Shared {
     pub(crate) fn submit(
         &self,
         req: Request,
-    ) -> Result<(Arc<Slot<Reply>>, Option<WatchSlot>), UsageError> {
+    ) -> Result<
+        (
+            Arc<Slot<Reply>>,
+            Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
+        ),
+        UsageError,
+    > {
+        let oneshot = !matches!(req, Request::AddWatch(_));
         self.with(|g, now| {
             let Submitted { id, watcher } = g.session.submit(req, now)?;
-            let slot = Slot::new();
-            g.calls.insert(id, slot.clone());
-            let q = watcher.map(|w| {
-                let q = Queue::new();
-                g.watchers.insert(w, q.clone());
-                (w, q)
-            });
-            Ok((slot, q))
+            Ok(g.register(id, watcher, oneshot))
+        })
+    }
+
+    pub(crate) fn submit_config(
+        &self,
+    ) -> Result<
+        (
+            Arc<Slot<Reply>>,
+            Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
+        ),
+        UsageError,
+    > {
+        self.with(|g, now| {
+            let Submitted { id, watcher } = g.session.submit_get_config(false, now)?;
+            Ok(g.register(id, watcher, true))
+        })
+    }
+
+    /// A request whose paths are server paths (outside the chroot), e.g. to create
+    /// the chroot itself.
+    pub(crate) fn submit_unchrooted(
+        &self,
+        req: Request,
+    ) -> Result<
+        (
+            Arc<Slot<Reply>>,
+            Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
+        ),
+        UsageError,
+    > {
+        self.with(|g, now| {
+            let Submitted { id, watcher } = g.session.submit_unchrooted(req, now)?;
+            Ok(g.register(id, watcher, true))
         })
     }
 
@@ -325,6 +523,7 @@ impl Shared {
         })
     }
 
+    /// Removes a registration (its holder is gone or no longer interested).
     pub(crate) fn remove_watcher(&self, w: WatcherId) {
         self.with(|g, now| {
             g.watchers.remove(&w);
@@ -355,7 +554,7 @@ impl Shared {
         lock(&self.inner).session.state()
     }
 
-    pub(crate) fn session_info(&self) -> (Option<(i64, Bytes)>, Option<std::time::Duration>, i64) {
+    pub(crate) fn session_info(&self) -> (Option<(i64, Bytes)>, Option<Duration>, i64) {
         let g = lock(&self.inner);
         (
             g.session.credentials(),
@@ -364,25 +563,42 @@ impl Shared {
         )
     }
 
-    pub(crate) fn current_host(&self) -> Option<zk_proto::HostAddr> {
+    pub(crate) fn current_host(&self) -> Option<HostAddr> {
         lock(&self.inner).session.current_host().cloned()
     }
 
-    pub(crate) fn hosts(&self) -> Vec<zk_proto::HostAddr> {
+    pub(crate) fn hosts(&self) -> Vec<HostAddr> {
         lock(&self.inner).session.config().hosts.clone()
+    }
+
+    pub(crate) fn chroot(&self) -> Option<String> {
+        lock(&self.inner)
+            .session
+            .config()
+            .chroot
+            .root()
+            .map(str::to_owned)
     }
 
     pub(crate) fn state_queue(&self) -> Arc<Queue<SessionState>> {
         let mut g = lock(&self.inner);
         let q = Queue::new();
-        q.push(g.session.state());
+        let st = g.session.state();
+        q.push(st);
         g.state_queues.retain(|q| Arc::strong_count(q) > 1);
-        g.state_queues.push(q.clone());
+        if st == SessionState::Closed || g.finished() {
+            q.close();
+        } else {
+            g.state_queues.push(q.clone());
+        }
         q
     }
 
     pub(crate) fn add_listener(&self, l: Listener) -> u64 {
         let mut g = lock(&self.inner);
+        if g.listener_tx.is_none() {
+            g.listener_tx = spawn_listener_thread();
+        }
         g.next_listener += 1;
         let id = g.next_listener;
         g.listeners.push((id, l));
@@ -397,25 +613,74 @@ impl Shared {
     }
 }
 
-/// See [`Shared::io_ready`].
-pub struct IoReady<'a> {
-    shared: &'a Shared,
-    io: &'a mut Vec<Io>,
+impl Inner {
+    fn register(
+        &mut self,
+        id: RequestId,
+        watcher: Option<WatcherId>,
+        oneshot: bool,
+    ) -> (
+        Arc<Slot<Reply>>,
+        Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
+    ) {
+        let slot = Slot::new();
+        self.calls.insert(id, slot.clone());
+        let q = watcher.map(|w| {
+            let queue = Queue::new();
+            self.watchers.insert(
+                w,
+                WatchEntry {
+                    queue: queue.clone(),
+                    oneshot,
+                },
+            );
+            (w, queue)
+        });
+        (slot, q)
+    }
 }
 
-impl std::future::Future for IoReady<'_> {
-    type Output = Option<Instant>;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Instant>> {
-        let this = &mut *self;
-        let deadline = this.shared.take_io(this.io, Some(cx.waker()));
-        if this.io.is_empty() {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(deadline)
+/// The listener thread: calls listeners in the order the session changed state,
+/// off every I/O thread, and ends when the core drops its sender.
+fn spawn_listener_thread() -> Option<mpsc::Sender<(Listener, SessionState)>> {
+    let (tx, rx) = mpsc::channel::<(Listener, SessionState)>();
+    let spawned = std::thread::Builder::new()
+        .name("zk-listeners".into())
+        .spawn(move || {
+            for (l, s) in rx {
+                // A panicking listener must not stop the others.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(s))).is_err() {
+                    tracing::error!(state = ?s, "state listener panicked");
+                }
+            }
+        });
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the listener thread");
+            None
         }
+    }
+}
+
+enum Counter {
+    Transport,
+    Driver,
+}
+
+/// Decrements its count when dropped (see [`Shared::transport_guard`]).
+pub struct CountGuard {
+    shared: Arc<Shared>,
+    which: Counter,
+}
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        let c = match self.which {
+            Counter::Transport => &self.shared.transports,
+            Counter::Driver => &self.shared.drivers,
+        };
+        c.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -35,6 +35,20 @@ pub enum Error {
     InvalidArgument(String),
     /// Too many requests are waiting for a connection.
     QueueFull,
+    /// Too many bytes are waiting to be written to the connection (the socket is
+    /// not draining; see the protocol config's `max_outbound`). Nothing was sent.
+    OutboundFull,
+    /// The server's reply was larger than the client accepts; it was skipped (the
+    /// connection is fine). Raise the limit with `ClientBuilder::max_frame`.
+    /// Not retryable: the same request gets the same reply.
+    ReplyTooLarge {
+        /// The reply's size in bytes.
+        size: usize,
+        /// The configured maximum (`max_frame`).
+        max: usize,
+    },
+    /// The watch was removed (remove_watches or an explicit removal) before it fired.
+    WatchRemoved,
     /// The server's reply could not be decoded (the connection was dropped).
     Malformed(String),
     /// A multi failed: nothing was applied. `index` is the op that failed.
@@ -60,8 +74,9 @@ impl Error {
             Error::AuthFailed => ErrorCode::AuthFailed,
             Error::Timeout => ErrorCode::OperationTimeout,
             Error::InvalidPath { .. } | Error::InvalidArgument(_) => ErrorCode::BadArguments,
-            Error::QueueFull => ErrorCode::ConnectionLoss,
-            Error::Malformed(_) => ErrorCode::MarshallingError,
+            Error::QueueFull | Error::OutboundFull => ErrorCode::ConnectionLoss,
+            Error::Malformed(_) | Error::ReplyTooLarge { .. } => ErrorCode::MarshallingError,
+            Error::WatchRemoved => ErrorCode::NoWatcher,
         }
     }
 
@@ -109,6 +124,17 @@ impl fmt::Display for Error {
             Error::InvalidPath { path, reason } => write!(f, "invalid path {path:?}: {reason}"),
             Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
             Error::QueueFull => f.write_str("too many requests waiting for a connection"),
+            Error::OutboundFull => {
+                f.write_str("too many bytes waiting to be written to the connection")
+            }
+            Error::ReplyTooLarge { size, max } => write!(
+                f,
+                "reply of {size} bytes exceeds the maximum frame of {max} bytes \
+                 (raise it with the max_frame builder option)"
+            ),
+            Error::WatchRemoved => f.write_str(
+                "the watch was removed (remove_watches or an explicit removal) before it fired",
+            ),
             Error::Malformed(s) => write!(f, "malformed reply: {s}"),
             Error::MultiFailed { index, code, .. } => write!(f, "multi op {index} failed: {code}"),
             Error::Io(s) => write!(f, "i/o error: {s}"),
@@ -129,6 +155,7 @@ impl From<ZkError> for Error {
             ZkError::Timeout => Error::Timeout,
             ZkError::NotConnected => Error::NotConnected,
             ZkError::Malformed(d) => Error::Malformed(d.to_string()),
+            ZkError::ReplyTooLarge { size, max } => Error::ReplyTooLarge { size, max },
             other => Error::Malformed(other.to_string()),
         }
     }
@@ -140,6 +167,7 @@ impl From<UsageError> for Error {
             UsageError::InvalidPath { path, reason } => Error::InvalidPath { path, reason },
             UsageError::SessionTerminated(z) => z.into(),
             UsageError::QueueFull => Error::QueueFull,
+            UsageError::OutboundFull => Error::OutboundFull,
             UsageError::InvalidRequest(s) => Error::InvalidArgument(s.to_owned()),
             UsageError::InvalidConnectString(s) => Error::InvalidArgument(s),
             other => Error::InvalidArgument(other.to_string()),
@@ -149,3 +177,32 @@ impl From<UsageError> for Error {
 
 /// The client's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_variants_map_and_classify() {
+        let e: Error = ZkError::ReplyTooLarge {
+            size: 5088,
+            max: 1000,
+        }
+        .into();
+        assert_eq!(
+            e,
+            Error::ReplyTooLarge {
+                size: 5088,
+                max: 1000
+            }
+        );
+        assert!(!e.is_retryable() && !e.outcome_unknown());
+        assert_eq!(e.code(), ErrorCode::MarshallingError);
+        assert!(e.to_string().contains("max_frame"));
+        let e: Error = UsageError::OutboundFull.into();
+        assert_eq!(e, Error::OutboundFull);
+        assert!(!e.outcome_unknown());
+        assert_eq!(Error::WatchRemoved.code(), ErrorCode::NoWatcher);
+        assert!(!Error::WatchRemoved.is_retryable() && !Error::WatchRemoved.outcome_unknown());
+    }
+}

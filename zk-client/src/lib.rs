@@ -8,6 +8,7 @@ pub mod blocking;
 mod builder;
 mod calls;
 mod client;
+pub mod clock;
 mod core;
 mod error;
 pub mod fourlw;
@@ -17,13 +18,34 @@ mod slot;
 
 pub use builder::ClientBuilder;
 pub use client::{
-    Client, ClientOptions, ListenerId, OneshotWatch, SessionInfo, StateStream, Transaction,
-    WatchStream,
+    Client, ClientOptions, Diagnostics, ListenerId, OneshotWatch, SessionInfo, StateStream,
+    Transaction, WatchStream,
 };
-pub use core::{Io, IoReady, ReadBuf, Shared, WatchMessage};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use core::{CountGuard, DriverPoll, Io, LiveCounts, ReadBuf, Shared, WatchMessage};
 pub use error::{Error, Result};
 pub use ops::{CreateOptions, Op, OpResult, ReadOp, ReadResult};
 pub use zk_proto::{
     Acl, AddWatchMode, ClientInfo, CoarseState, CreateMode, ErrorCode, EventType, ExpiryPolicy,
     HostAddr, Id, Perms, QueuePolicy, SessionState, Stat, WatchedEvent, WatcherType,
 };
+
+/// `t + d`, saturating far in the future instead of overflowing (`Duration::MAX`
+/// means "forever" everywhere in the API).
+pub fn later(t: std::time::Instant, d: std::time::Duration) -> std::time::Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(std::time::Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(t)
+}
+
+/// A random seed per call: the std hasher's per-process random keys, mixed with
+/// a counter so two calls never share one.
+pub(crate) fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u64(std::process::id() as u64);
+    h.finish()
+}

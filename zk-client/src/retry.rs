@@ -62,8 +62,11 @@ impl RetryPolicy {
     pub fn delay_for(&self, n: u32, unit_random: f64) -> Duration {
         let base =
             self.delay.as_secs_f64() * self.backoff.max(1.0).powi(n.saturating_sub(1) as i32);
-        let d = Duration::from_secs_f64(base.min(self.max_delay.as_secs_f64()));
-        d + d.mul_f64(self.max_jitter.clamp(0.0, 1.0) * unit_random.clamp(0.0, 1.0))
+        // Huge knobs (Duration::MAX, a backoff that overflows) saturate, never panic.
+        let d = Duration::try_from_secs_f64(base.min(self.max_delay.as_secs_f64()))
+            .unwrap_or(self.max_delay);
+        let extra = self.max_jitter.clamp(0.0, 1.0) * unit_random.clamp(0.0, 1.0);
+        d.saturating_add(Duration::try_from_secs_f64(d.as_secs_f64() * extra).unwrap_or_default())
     }
 
     /// Whether to try again after `err`.
@@ -95,7 +98,8 @@ impl RetryPolicy {
         SF: Future<Output = ()>,
     {
         let start = Instant::now();
-        let mut seed = start.elapsed().subsec_nanos() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        // A fresh random seed per run: clients of one fleet must not retry in lockstep.
+        let mut seed = crate::random_seed() | 1;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -111,7 +115,7 @@ impl RetryPolicy {
             seed ^= seed << 17;
             let d = self.delay_for(attempt, (seed >> 11) as f64 / (1u64 << 53) as f64);
             if let Some(dl) = self.deadline {
-                if start.elapsed() + d > dl {
+                if start.elapsed().saturating_add(d) > dl {
                     return Err(err);
                 }
             }
@@ -135,6 +139,47 @@ mod tests {
         assert_eq!(p.delay_for(1, 0.5), Duration::from_millis(100));
         assert_eq!(p.delay_for(2, 0.5), Duration::from_millis(200));
         assert_eq!(p.delay_for(3, 0.5), Duration::from_millis(350));
+    }
+
+    /// Jitter differs between runs (it used to be seeded from a clock reading
+    /// taken just after start, which gave every run the same delay).
+    #[test]
+    fn jitter_differs_between_runs() {
+        let p = RetryPolicy {
+            max_tries: Some(2),
+            delay: Duration::from_millis(100),
+            max_jitter: 1.0,
+            ..Default::default()
+        };
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let mut slept = None;
+            let _ = crate::blocking::block_on(
+                p.run(
+                    Idempotence::Safe,
+                    |d| {
+                        slept = Some(d);
+                        std::future::ready(())
+                    },
+                    || std::future::ready(Err::<(), _>(Error::ConnectionLoss)),
+                ),
+                None,
+            );
+            seen.insert(slept.expect("one retry"));
+        }
+        assert!(seen.len() > 150, "only {} distinct delays", seen.len());
+    }
+
+    #[test]
+    fn huge_knobs_saturate() {
+        let p = RetryPolicy {
+            delay: Duration::MAX,
+            max_delay: Duration::MAX,
+            backoff: 1e300,
+            max_jitter: 1.0,
+            ..Default::default()
+        };
+        assert!(p.delay_for(50, 1.0) >= Duration::from_secs(1 << 40));
     }
 
     #[test]

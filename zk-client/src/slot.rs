@@ -126,7 +126,8 @@ impl<V> Queue<V> {
 
     /// Blocks for the next value; `Err(())` on timeout, `Ok(None)` once closed and empty.
     pub(crate) fn wait_next(&self, timeout: Option<Duration>) -> Result<Option<V>, ()> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        #[allow(clippy::disallowed_methods)]
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         let mut s = lock(&self.state);
         loop {
             if let Some(v) = s.items.pop_front() {
@@ -139,6 +140,7 @@ impl<V> Queue<V> {
             match deadline {
                 None => s = self.cond.wait(s).unwrap_or_else(|p| p.into_inner()),
                 Some(d) => {
+                    #[allow(clippy::disallowed_methods)]
                     let now = std::time::Instant::now();
                     if now >= d {
                         s.blocked -= 1;

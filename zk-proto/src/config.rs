@@ -8,6 +8,9 @@ use crate::error::UsageError;
 use crate::frame::DEFAULT_MAX_FRAME;
 use crate::path::Chroot;
 
+/// Default [`Config::max_outbound`]: 64 MiB.
+pub const DEFAULT_MAX_OUTBOUND: usize = 64 << 20;
+
 /// One server address as written in the connect string. Name resolution is the
 /// adapter's job; the core only decides which entry to try and when.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -99,8 +102,23 @@ pub struct Config {
     pub resume: Option<(i64, Bytes)>,
     /// Credentials sent at each connect (scheme, auth).
     pub auth: Vec<(String, Bytes)>,
-    /// Largest frame accepted from a server.
+    /// Largest frame (reply) accepted from a server, in bytes after the length prefix.
+    /// Default [`DEFAULT_MAX_FRAME`]: the server's `jute.maxbuffer` plus room for a
+    /// reply header and Stat, so the largest node a default server accepts can be read.
+    ///
+    /// A larger reply to the oldest outstanding request completes that request with
+    /// [`ZkError::ReplyTooLarge`](crate::ZkError::ReplyTooLarge) and is skipped
+    /// without being buffered; the connection stays up. Any other oversized frame
+    /// (a notification, a ping, a reply for another xid, a claim over
+    /// [`MAX_SKIPPABLE_FRAME`](crate::frame::MAX_SKIPPABLE_FRAME) or a negative
+    /// length) drops the connection as malformed.
     pub max_frame: usize,
+    /// Bound on the bytes encoded for the connection and not yet taken by
+    /// `Session::poll_transmit` (default 64 MiB). While more are waiting,
+    /// `Session::submit` fails with [`UsageError::OutboundFull`]; this bounds memory
+    /// when the socket write is stuck. (Adapters should take bytes from
+    /// `poll_transmit` only as fast as they can write them.)
+    pub max_outbound: usize,
     /// How long `close` waits for the server's reply.
     pub close_timeout: Duration,
     /// Fail a request (and drop the connection) when no reply came in this long. Off by default.
@@ -130,6 +148,7 @@ impl Config {
             resume: None,
             auth: Vec::new(),
             max_frame: DEFAULT_MAX_FRAME,
+            max_outbound: DEFAULT_MAX_OUTBOUND,
             close_timeout: Duration::from_secs(2),
             request_timeout: None,
             client_side_expiry: true,

@@ -198,6 +198,16 @@ pub enum ZkError {
     NotConnected,
     /// The server answered, but the reply could not be decoded. The connection was dropped.
     Malformed(DecodeError),
+    /// The server answered with a reply larger than [`Config::max_frame`](crate::Config::max_frame).
+    /// The reply was skipped unread; the connection and the other requests are unaffected.
+    /// The request was answered, so its outcome is known (a write was applied: only
+    /// reads have large replies); repeating it gives the same answer.
+    ReplyTooLarge {
+        /// The reply's length in bytes (after the 4-byte length prefix).
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
 }
 
 impl ZkError {
@@ -210,7 +220,7 @@ impl ZkError {
             ZkError::SessionClosed => ErrorCode::SessionExpired,
             ZkError::AuthFailed => ErrorCode::AuthFailed,
             ZkError::Timeout => ErrorCode::OperationTimeout,
-            ZkError::Malformed(_) => ErrorCode::MarshallingError,
+            ZkError::Malformed(_) | ZkError::ReplyTooLarge { .. } => ErrorCode::MarshallingError,
         }
     }
 
@@ -234,6 +244,10 @@ impl fmt::Display for ZkError {
             ZkError::Timeout => f.write_str("request timed out; outcome unknown"),
             ZkError::NotConnected => f.write_str("not connected"),
             ZkError::Malformed(e) => write!(f, "malformed reply: {e}"),
+            ZkError::ReplyTooLarge { size, max } => write!(
+                f,
+                "reply of {size} bytes is larger than the maximum frame of {max} bytes"
+            ),
         }
     }
 }
@@ -318,6 +332,10 @@ pub enum UsageError {
     SessionTerminated(ZkError),
     /// The queue of requests waiting for a connection is full.
     QueueFull,
+    /// More than [`Config::max_outbound`](crate::Config::max_outbound) bytes are
+    /// encoded and waiting to be taken by `poll_transmit` (the socket is not
+    /// draining). Try again once the transport has written them.
+    OutboundFull,
     /// The request is not valid on its own (an empty multi, a TTL out of range, ...).
     InvalidRequest(&'static str),
     /// The connect string could not be parsed.
@@ -332,6 +350,9 @@ impl fmt::Display for UsageError {
             }
             UsageError::SessionTerminated(e) => write!(f, "session is over: {e}"),
             UsageError::QueueFull => f.write_str("too many requests waiting for a connection"),
+            UsageError::OutboundFull => {
+                f.write_str("too many bytes waiting to be written to the connection")
+            }
             UsageError::InvalidRequest(why) => write!(f, "invalid request: {why}"),
             UsageError::InvalidConnectString(why) => write!(f, "invalid connect string: {why}"),
         }

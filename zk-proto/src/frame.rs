@@ -4,17 +4,35 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::DecodeError;
 
-/// The server's default `jute.maxbuffer`: 0xfffff bytes.
-pub const DEFAULT_MAX_FRAME: usize = 0xfffff;
+/// The server's default `jute.maxbuffer` (0xfffff bytes) plus 1024.
+///
+/// `jute.maxbuffer` bounds what a server accepts, not what it sends: a node
+/// holding the largest data a server accepts comes back in a getData reply of
+/// header (16) + data length (4) + data + Stat (68) bytes, which is over
+/// `jute.maxbuffer`. The 1024 bytes of room cover the reply header and Stat
+/// (like the server's own `jute.maxbuffer.extrasize`).
+pub const DEFAULT_MAX_FRAME: usize = 0xfffff + 1024;
+
+/// The largest claimed frame length the session treats as a real (if oversized)
+/// reply that can be skipped; a longer claim (up to 2 GiB) is taken for stream
+/// corruption and drops the connection at once, without waiting for more bytes.
+pub const MAX_SKIPPABLE_FRAME: usize = 1 << 30;
 
 /// Splits a byte stream into frames, however it is chunked.
 ///
 /// The claimed length is checked against the maximum before anything is
 /// reserved, and the buffer only grows with bytes that really arrived.
+///
+/// An oversized frame is an error from [`next_frame`](FrameDecoder::next_frame);
+/// the caller may instead drop it with [`skip_frame`](FrameDecoder::skip_frame),
+/// after which the rest of its bytes are discarded as they are pushed (counted
+/// down, never buffered) and the frames after it decode normally.
 #[derive(Debug)]
 pub struct FrameDecoder {
     buf: BytesMut,
     max: usize,
+    /// Bytes of a skipped frame still to come; while non-zero, `buf` is empty.
+    skip: usize,
 }
 
 impl FrameDecoder {
@@ -23,11 +41,17 @@ impl FrameDecoder {
         FrameDecoder {
             buf: BytesMut::new(),
             max,
+            skip: 0,
         }
     }
 
-    /// Appends received bytes.
-    pub fn push(&mut self, data: &[u8]) {
+    /// Appends received bytes (first discarding what is left of a skipped frame).
+    pub fn push(&mut self, mut data: &[u8]) {
+        if self.skip > 0 {
+            let n = self.skip.min(data.len());
+            self.skip -= n;
+            data = &data[n..];
+        }
         self.buf.extend_from_slice(data);
     }
 
@@ -36,18 +60,25 @@ impl FrameDecoder {
         self.buf.len()
     }
 
+    /// Bytes of a skipped frame that have not arrived yet (they will be dropped).
+    pub fn skipping(&self) -> usize {
+        self.skip
+    }
+
     /// Drops buffered bytes (a new connection starts a new stream).
     pub fn clear(&mut self) {
         self.buf.clear();
+        self.skip = 0;
     }
 
     /// The next complete frame's payload, without its prefix; `None` until one is complete.
-    /// After an error the stream cannot be resynchronised; drop the connection.
+    /// A negative or over-max length is an error; after it the stream cannot be
+    /// resynchronised (drop the connection), unless the caller skips the frame
+    /// with [`skip_frame`](FrameDecoder::skip_frame).
     pub fn next_frame(&mut self) -> Result<Option<Bytes>, DecodeError> {
-        if self.buf.len() < 4 {
+        let Some(len) = self.peek_len() else {
             return Ok(None);
-        }
-        let len = i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+        };
         if len < 0 || len as usize > self.max {
             return Err(DecodeError::FrameLength { len, max: self.max });
         }
@@ -57,6 +88,34 @@ impl FrameDecoder {
         }
         self.buf.advance(4);
         Ok(Some(self.buf.split_to(len).freeze()))
+    }
+
+    /// The length prefix of the next frame, once its 4 bytes are buffered.
+    pub fn peek_len(&self) -> Option<i32> {
+        self.peek_i32(0)
+    }
+
+    /// The 4 bytes after the next frame's length prefix (a reply's xid), once buffered.
+    pub fn peek_xid(&self) -> Option<i32> {
+        self.peek_i32(4)
+    }
+
+    fn peek_i32(&self, at: usize) -> Option<i32> {
+        let b = self.buf.get(at..at + 4)?;
+        Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Drops the next frame, whatever its (non-negative) length: the bytes
+    /// buffered now go at once, the rest as they are pushed. Returns the
+    /// frame's length; `None` (nothing dropped) if its prefix is not buffered
+    /// yet or is negative.
+    pub fn skip_frame(&mut self) -> Option<usize> {
+        let len = usize::try_from(self.peek_len()?).ok()?;
+        self.buf.advance(4);
+        let here = len.min(self.buf.len());
+        self.buf.advance(here);
+        self.skip = len - here;
+        Some(len)
     }
 }
 

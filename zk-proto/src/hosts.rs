@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::Backoff;
+use crate::time::later;
 
 /// A tiny seeded PRNG (SplitMix64): determinism in tests, no dependency.
 #[derive(Debug, Clone)]
@@ -77,7 +78,7 @@ impl HostList {
         } else {
             Duration::ZERO
         };
-        (host, now + delay)
+        (host, later(now, delay))
     }
 
     fn delay(&self, rng: &mut Rng) -> Duration {
@@ -87,7 +88,13 @@ impl HostList {
             .base
             .saturating_mul(1u32 << exp)
             .min(self.backoff.max);
-        d + d.mul_f64(self.backoff.jitter.clamp(0.0, 1.0) * rng.unit())
+        // Not `mul_f64`, which panics when `d` is near `Duration::MAX` (the extra is
+        // then dropped: `d` is "never" already) or the jitter is NaN.
+        let extra = Duration::try_from_secs_f64(
+            self.backoff.jitter.clamp(0.0, 1.0) * rng.unit() * d.as_secs_f64(),
+        )
+        .unwrap_or(Duration::ZERO);
+        d.saturating_add(extra)
     }
 
     /// An attempt failed (refused, timed out, closed before the handshake completed).

@@ -20,6 +20,7 @@ pub mod records;
 pub mod session;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod time;
 pub mod types;
 pub mod watches;
 

@@ -33,15 +33,16 @@ use bytes::{Bytes, BytesMut};
 
 use crate::config::{Config, ExpiryPolicy, HostAddr, QueuePolicy};
 use crate::error::{DecodeError, ErrorCode, UsageError, ZkError};
-use crate::frame::{write_frame, FrameDecoder};
+use crate::frame::{write_frame, FrameDecoder, MAX_SKIPPABLE_FRAME};
 use crate::hosts::{HostList, Rng};
 use crate::jute::{Decode, Encode, Reader};
 use crate::ops::{Request, Response};
 use crate::path::{validate_path, Chroot};
 use crate::records::{
-    AuthPacket, ConnectRequest, ConnectResponse, MultiOp, MultiResult, ReplyHeader, RequestHeader,
-    SetWatches, WatcherEvent, WatchesRequest,
+    AuthPacket, ConnectRequest, ConnectResponse, MultiOp, MultiResult, PathWatchRequest,
+    ReplyHeader, RequestHeader, SetWatches, SetWatches2, WatcherEvent, WatchesRequest,
 };
+use crate::time::later;
 use crate::types::{AddWatchMode, CreateMode, EventType, OpCode, WatcherType};
 use crate::watches::{WatchKind, WatchRegistry, WatcherId};
 
@@ -49,7 +50,8 @@ const XID_NOTIFICATION: i32 = -1;
 const XID_PING: i32 = -2;
 const XID_AUTH: i32 = -4;
 const XID_SET_WATCHES: i32 = -8;
-/// The ensemble config node; never chrooted.
+/// The ensemble config node, read by [`Session::submit_get_config`] without the chroot.
+/// (A plain getData of this path through [`Session::submit`] is chrooted like any other.)
 pub const CONFIG_NODE: &str = "/zookeeper/config";
 /// Marks an in-flight entry answered locally (an empty multi), never sent.
 const LOCAL_XID: i32 = 0;
@@ -242,6 +244,14 @@ pub enum Event {
         /// Why.
         reason: DisconnectReason,
     },
+    /// The server rejected a SetWatches batch sent on reconnect to restore watches
+    /// (diagnostics). Every registration that batch restored has already been
+    /// reported dead, with [`Event::WatcherRemoved`] and
+    /// [`RemovalReason::NotSet`]`(ZkError::Server(code))`: re-arm them if needed.
+    RestoreFailed {
+        /// The server's answer.
+        code: ErrorCode,
+    },
 }
 
 /// What [`Session::submit`] gives back.
@@ -276,6 +286,8 @@ struct InFlight {
     watch: Option<Intent>,
     sent_at: Instant,
     remove_type: Option<(String, WatcherType)>,
+    /// Submitted with server paths: the reply's paths are not stripped.
+    unchrooted: bool,
 }
 
 #[derive(Debug)]
@@ -283,13 +295,16 @@ struct Queued {
     id: RequestId,
     req: Request,
     watch: Option<Intent>,
+    unchrooted: bool,
 }
 
+/// One distinct (scheme, auth) pair: sent once per connection however often it was added.
 #[derive(Debug)]
 struct Credential {
     scheme: String,
     auth: Bytes,
-    waiting: Option<RequestId>,
+    /// `add_auth` calls made while disconnected, completed by the next send's reply.
+    waiting: Vec<RequestId>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -343,8 +358,10 @@ pub struct Session {
     negotiated: Option<Duration>,
     last_zxid: i64,
     inflight: VecDeque<InFlight>,
-    auth_inflight: VecDeque<Option<RequestId>>,
-    set_watches_inflight: usize,
+    /// Per auth packet sent, the requests its reply completes.
+    auth_inflight: VecDeque<Vec<RequestId>>,
+    /// Per SetWatches batch sent, the registrations it restores.
+    set_watches_inflight: VecDeque<Vec<WatcherId>>,
     ping_inflight: bool,
     queued: VecDeque<Queued>,
     creds: Vec<Credential>,
@@ -373,15 +390,16 @@ impl Session {
             config.backoff,
             &mut rng,
         );
-        let creds = config
-            .auth
-            .iter()
-            .map(|(s, a)| Credential {
-                scheme: s.clone(),
-                auth: a.clone(),
-                waiting: None,
-            })
-            .collect();
+        let mut creds: Vec<Credential> = Vec::new();
+        for (scheme, auth) in &config.auth {
+            if !creds.iter().any(|c| c.scheme == *scheme && c.auth == *auth) {
+                creds.push(Credential {
+                    scheme: scheme.clone(),
+                    auth: auth.clone(),
+                    waiting: Vec::new(),
+                });
+            }
+        }
         let mut s = Session {
             rx: FrameDecoder::new(config.max_frame),
             session: config.resume.clone(),
@@ -401,7 +419,7 @@ impl Session {
             last_zxid: 0,
             inflight: VecDeque::new(),
             auth_inflight: VecDeque::new(),
-            set_watches_inflight: 0,
+            set_watches_inflight: VecDeque::new(),
             ping_inflight: false,
             queued: VecDeque::new(),
             creds,
@@ -489,7 +507,8 @@ impl Session {
 
     /// Two thirds of the session timeout: a connection silent this long is dead.
     pub fn read_timeout(&self) -> Duration {
-        self.session_timeout() * 2 / 3
+        let t = self.session_timeout();
+        t.checked_mul(2).map_or(t / 3 * 2, |d| d / 3)
     }
 
     fn ping_interval(&self) -> Duration {
@@ -499,10 +518,14 @@ impl Session {
     fn next_ping(&self) -> Instant {
         // Normally a ping is due an interval after the last send; after a late ping
         // reply it is due at once (at the reply's time), never in the past.
-        (self.last_send + self.ping_interval()).max(self.ping_ack)
+        later(self.last_send, self.ping_interval()).max(self.ping_ack)
     }
 
-    fn connect_timeout(&self) -> Duration {
+    /// The timeout of each connection attempt (TCP connect plus handshake):
+    /// [`Config::connect_timeout`], or by default the session timeout divided by
+    /// the number of hosts, clamped to 100 ms ..= 10 s. Adapters that connect
+    /// blocking use it as the connect's own timeout.
+    pub fn connect_timeout(&self) -> Duration {
         self.config.connect_timeout.unwrap_or_else(|| {
             (self.session_timeout() / self.config.hosts.len().max(1) as u32)
                 .clamp(Duration::from_millis(100), Duration::from_secs(10))
@@ -627,6 +650,25 @@ impl Session {
             let frame = match self.rx.next_frame() {
                 Ok(Some(f)) => f,
                 Ok(None) => return,
+                Err(DecodeError::FrameLength { len, max })
+                    if matches!(self.link, Link::Up { .. })
+                        && len >= 0
+                        && len as usize <= MAX_SKIPPABLE_FRAME =>
+                {
+                    // An oversized reply: if it answers the oldest request, fail
+                    // just that one and skip the frame; anything else is garbage.
+                    let Some(xid) = self.rx.peek_xid() else {
+                        return; // wait for the xid
+                    };
+                    if xid > 0 && self.inflight.front().is_some_and(|f| f.xid == xid) {
+                        self.rx.skip_frame();
+                        self.reply_too_large(len as usize, max, now);
+                        continue;
+                    }
+                    let e = DecodeError::FrameLength { len, max };
+                    self.drop_link(now, DisconnectReason::Malformed(e), false);
+                    return;
+                }
                 Err(e) => {
                     self.drop_link(now, DisconnectReason::Malformed(e), false);
                     return;
@@ -659,11 +701,11 @@ impl Session {
                 self.attempt_failed(now, DisconnectReason::ConnectTimeout, true);
             }
             Link::Up { .. } => {
-                if now >= self.last_recv + self.read_timeout() {
+                if now >= later(self.last_recv, self.read_timeout()) {
                     self.drop_link(now, DisconnectReason::ReadTimeout, true);
                 } else if let Some(rt) = self.config.request_timeout {
                     if let Some(front) = self.inflight.front() {
-                        if now >= front.sent_at + rt {
+                        if now >= later(front.sent_at, rt) {
                             if let Some(f) = self.inflight.pop_front() {
                                 self.complete(f, Err(ZkError::Timeout));
                             }
@@ -683,7 +725,7 @@ impl Session {
         }
         if self.state == SessionState::Suspended && self.config.client_side_expiry {
             if let (Some(t), Some(last)) = (self.negotiated, self.last_contact) {
-                if now >= last + t {
+                if now >= later(last, t) {
                     self.expire(now);
                     return;
                 }
@@ -695,8 +737,51 @@ impl Session {
     // ---------------------------------------------------------------- commands
 
     /// Sends a request (or queues it while disconnected). Paths are client paths:
-    /// they are validated and the chroot is applied here.
-    pub fn submit(&mut self, mut req: Request, now: Instant) -> Result<Submitted, UsageError> {
+    /// they are validated and the chroot is applied here, to every path (including
+    /// `/zookeeper/config`: see [`submit_get_config`](Session::submit_get_config)).
+    ///
+    /// Fails with [`UsageError::OutboundFull`] while more than
+    /// [`Config::max_outbound`] bytes wait to be taken by
+    /// [`poll_transmit`](Session::poll_transmit).
+    pub fn submit(&mut self, req: Request, now: Instant) -> Result<Submitted, UsageError> {
+        self.submit_inner(req, true, now)
+    }
+
+    /// getConfig: reads (and with `watch`, watches) the ensemble configuration,
+    /// [`CONFIG_NODE`] (`/zookeeper/config`), which lives outside any chroot: the
+    /// chroot is *not* applied. The reply is a [`Response::GetData`]; watch events
+    /// carry the path `/zookeeper/config`. Errors as [`submit`](Session::submit).
+    pub fn submit_get_config(
+        &mut self,
+        watch: bool,
+        now: Instant,
+    ) -> Result<Submitted, UsageError> {
+        let req = Request::GetData(PathWatchRequest {
+            path: CONFIG_NODE.to_owned(),
+            watch,
+        });
+        self.submit_unchrooted(req, now)
+    }
+
+    /// Like [`submit`](Session::submit), but the request's paths are server paths:
+    /// validated, the chroot *not* applied, and the reply's paths (created names,
+    /// ...) not stripped. For nodes outside the chroot, such as creating the chroot
+    /// node itself. Watch events are reported as usual (server path with the
+    /// chroot stripped when it is under the chroot).
+    pub fn submit_unchrooted(
+        &mut self,
+        req: Request,
+        now: Instant,
+    ) -> Result<Submitted, UsageError> {
+        self.submit_inner(req, false, now)
+    }
+
+    fn submit_inner(
+        &mut self,
+        mut req: Request,
+        chroot: bool,
+        now: Instant,
+    ) -> Result<Submitted, UsageError> {
         let now = self.clock(now);
         if let Some(e) = self.terminal_error() {
             return Err(UsageError::SessionTerminated(e));
@@ -727,7 +812,14 @@ impl Session {
             }
             _ => {}
         }
-        prefix_paths(&mut req, &self.config.chroot)?;
+        if chroot {
+            prefix_paths(&mut req, &self.config.chroot)?;
+        } else {
+            prefix_paths(&mut req, &Chroot::none())?;
+        }
+        if matches!(self.link, Link::Up { .. }) && self.tx.len() > self.config.max_outbound {
+            return Err(UsageError::OutboundFull);
+        }
         let id = RequestId(self.next_request);
         self.next_request += 1;
         let watch = self.intent_for(&req);
@@ -741,7 +833,7 @@ impl Session {
             return Ok(Submitted { id, watcher });
         }
         if matches!(self.link, Link::Up { .. }) {
-            self.send_user(id, req, watch, now);
+            self.send_user(id, req, watch, !chroot, now);
         } else {
             match self.config.queue_policy {
                 QueuePolicy::FailFast => {
@@ -760,7 +852,12 @@ impl Session {
                     if self.queued.len() >= self.config.queue_limit {
                         return Err(UsageError::QueueFull);
                     }
-                    self.queued.push_back(Queued { id, req, watch });
+                    self.queued.push_back(Queued {
+                        id,
+                        req,
+                        watch,
+                        unchrooted: !chroot,
+                    });
                 }
             }
         }
@@ -769,7 +866,9 @@ impl Session {
 
     /// Adds credentials: sent now if connected, and again after every reconnect.
     /// The returned request completes when the server accepts them (or the
-    /// session becomes AuthFailed).
+    /// session becomes AuthFailed). Adding a (scheme, auth) pair already added
+    /// keeps one credential: it is still sent now if connected (and its request
+    /// completes once, as usual), but replayed only once per reconnect.
     pub fn add_auth(
         &mut self,
         scheme: &str,
@@ -783,12 +882,24 @@ impl Session {
         let id = RequestId(self.next_request);
         self.next_request += 1;
         let up = matches!(self.link, Link::Up { .. });
-        self.creds.push(Credential {
-            scheme: scheme.to_owned(),
-            auth: auth.clone(),
-            waiting: if up { None } else { Some(id) },
-        });
-        if up {
+        let idx = match self
+            .creds
+            .iter()
+            .position(|c| c.scheme == scheme && c.auth == auth)
+        {
+            Some(i) => i,
+            None => {
+                self.creds.push(Credential {
+                    scheme: scheme.to_owned(),
+                    auth: auth.clone(),
+                    waiting: Vec::new(),
+                });
+                self.creds.len() - 1
+            }
+        };
+        if !up {
+            self.creds[idx].waiting.push(id);
+        } else {
             self.send_frame(
                 XID_AUTH,
                 &Request::Auth(AuthPacket {
@@ -797,7 +908,7 @@ impl Session {
                     auth,
                 }),
             );
-            self.auth_inflight.push_back(Some(id));
+            self.auth_inflight.push_back(vec![id]);
         }
         Ok(id)
     }
@@ -847,8 +958,9 @@ impl Session {
                 watch: None,
                 sent_at: now,
                 remove_type: None,
+                unchrooted: false,
             });
-            self.closing = Some(now + self.config.close_timeout);
+            self.closing = Some(later(now, self.config.close_timeout));
         } else {
             self.finish_close(now);
         }
@@ -935,19 +1047,19 @@ impl Session {
             } => at(when),
             Link::Connecting { deadline, .. } | Link::Handshaking { deadline, .. } => at(deadline),
             Link::Up { .. } => {
-                at(self.last_recv + self.read_timeout());
+                at(later(self.last_recv, self.read_timeout()));
                 if !self.ping_inflight {
                     at(self.next_ping());
                 }
                 if let (Some(rt), Some(f)) = (self.config.request_timeout, self.inflight.front()) {
-                    at(f.sent_at + rt);
+                    at(later(f.sent_at, rt));
                 }
             }
             Link::Idle { next: None } => {}
         }
         if self.state == SessionState::Suspended && self.config.client_side_expiry {
             if let (Some(n), Some(last)) = (self.negotiated, self.last_contact) {
-                at(last + n);
+                at(later(last, n));
             }
         }
         if let Some(p) = &self.probe {
@@ -989,7 +1101,14 @@ impl Session {
         });
     }
 
-    fn send_user(&mut self, id: RequestId, req: Request, watch: Option<Intent>, now: Instant) {
+    fn send_user(
+        &mut self,
+        id: RequestId,
+        req: Request,
+        watch: Option<Intent>,
+        unchrooted: bool,
+        now: Instant,
+    ) {
         // An empty multi is answered locally, but in its turn: it waits in the
         // in-flight queue (xid 0, never sent) behind the requests before it.
         let xid = if is_empty_multi(&req) {
@@ -1017,6 +1136,7 @@ impl Session {
             watch,
             sent_at: now,
             remove_type,
+            unchrooted,
         });
     }
 
@@ -1030,6 +1150,7 @@ impl Session {
             watch: None,
             sent_at: now,
             remove_type: None,
+            unchrooted: false,
         });
     }
 
@@ -1096,7 +1217,7 @@ impl Session {
         self.link = Link::Connecting {
             conn,
             host,
-            deadline: now + self.connect_timeout(),
+            deadline: later(now, self.connect_timeout()),
         };
     }
 
@@ -1145,7 +1266,7 @@ impl Session {
         self.tx.clear();
         self.link = Link::Idle { next: None };
         self.ping_inflight = false;
-        self.set_watches_inflight = 0;
+        self.set_watches_inflight.clear();
         self.stop_probe();
         let closing = self.closing.is_some();
         for f in std::mem::take(&mut self.inflight) {
@@ -1206,7 +1327,7 @@ impl Session {
         // Credentials first, then watches, then what waited: the order the Java client uses.
         for i in 0..self.creds.len() {
             let c = &mut self.creds[i];
-            let waiting = c.waiting.take();
+            let waiting = std::mem::take(&mut c.waiting);
             let req = Request::Auth(AuthPacket {
                 auth_type: 0,
                 scheme: c.scheme.clone(),
@@ -1220,6 +1341,7 @@ impl Session {
                 .watches
                 .set_watches_batches(self.last_zxid, self.config.set_watches_batch)
             {
+                let restores = self.batch_watchers(&batch);
                 let req = if batch.persistent_watches.is_empty()
                     && batch.persistent_recursive_watches.is_empty()
                 {
@@ -1233,17 +1355,17 @@ impl Session {
                     Request::SetWatches2(batch)
                 };
                 self.send_frame(XID_SET_WATCHES, &req);
-                self.set_watches_inflight += 1;
+                self.set_watches_inflight.push_back(restores);
             }
         }
         for q in std::mem::take(&mut self.queued) {
-            self.send_user(q.id, q.req, q.watch, now);
+            self.send_user(q.id, q.req, q.watch, q.unchrooted, now);
         }
         if read_only {
             self.set_state(SessionState::ConnectedReadOnly);
             if self.config.hosts.len() > 1 {
                 self.probe = Some(Probe {
-                    next_at: now + PROBE_FIRST,
+                    next_at: later(now, PROBE_FIRST),
                     interval: PROBE_FIRST,
                     turn: 0,
                     conn: None,
@@ -1275,26 +1397,35 @@ impl Session {
                 self.ping_ack = now;
             }
             XID_AUTH => {
-                let waiting = self.auth_inflight.pop_front().flatten();
+                let waiting = self.auth_inflight.pop_front().unwrap_or_default();
                 if header.err == ErrorCode::AuthFailed {
-                    if let Some(id) = waiting {
+                    for id in waiting {
                         self.events.push_back(Event::Completed {
                             id,
                             result: Err(ZkError::AuthFailed),
                         });
                     }
                     self.terminate(SessionState::AuthFailed, ZkError::AuthFailed, now);
-                } else if let Some(id) = waiting {
+                } else {
                     let result = if header.err.is_ok() {
                         Ok(Response::Empty)
                     } else {
                         Err(ZkError::Server(header.err))
                     };
-                    self.events.push_back(Event::Completed { id, result });
+                    for id in waiting {
+                        self.events.push_back(Event::Completed {
+                            id,
+                            result: result.clone(),
+                        });
+                    }
                 }
             }
             XID_SET_WATCHES => {
-                self.set_watches_inflight = self.set_watches_inflight.saturating_sub(1);
+                // One reply per batch, in order.
+                let restored = self.set_watches_inflight.pop_front().unwrap_or_default();
+                if !header.err.is_ok() {
+                    self.restore_failed(restored, header.err);
+                }
             }
             xid => {
                 let expected = self.inflight.front().map(|f| f.xid);
@@ -1338,6 +1469,54 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The oldest request's reply is over `max` bytes (and being skipped): it fails
+    /// alone, with [`ZkError::ReplyTooLarge`]; the connection stays.
+    fn reply_too_large(&mut self, size: usize, max: usize, now: Instant) {
+        let Some(f) = self.inflight.pop_front() else {
+            return;
+        };
+        let origin = f.origin;
+        self.complete(f, Err(ZkError::ReplyTooLarge { size, max }));
+        self.complete_local_front();
+        if origin == Origin::Close {
+            self.finish_close(now);
+        }
+    }
+
+    /// The registrations a SetWatches batch restores (server paths × kinds).
+    fn batch_watchers(&self, batch: &SetWatches2) -> Vec<WatcherId> {
+        let mut ids = Vec::new();
+        for (paths, kind) in [
+            (&batch.data_watches, WatchKind::Data),
+            (&batch.exist_watches, WatchKind::Exist),
+            (&batch.child_watches, WatchKind::Child),
+            (&batch.persistent_watches, WatchKind::Persistent),
+            (
+                &batch.persistent_recursive_watches,
+                WatchKind::PersistentRecursive,
+            ),
+        ] {
+            for p in paths {
+                ids.extend(self.watches.ids_at(p, &[kind]));
+            }
+        }
+        ids
+    }
+
+    /// The server refused a SetWatches batch: the watches it restored are dead.
+    /// Those that fired or were removed since it was sent are already gone.
+    fn restore_failed(&mut self, restored: Vec<WatcherId>, code: ErrorCode) {
+        for watcher in restored {
+            if self.watches.remove(watcher).is_some() {
+                self.events.push_back(Event::WatcherRemoved {
+                    watcher,
+                    reason: RemovalReason::NotSet(ZkError::Server(code)),
+                });
+            }
+        }
+        self.events.push_back(Event::RestoreFailed { code });
     }
 
     /// Completes the locally answered entries now at the front of the queue.
@@ -1401,7 +1580,7 @@ impl Session {
         let Origin::User(id) = f.origin else {
             return;
         };
-        if let Ok(resp) = &mut result {
+        if let (Ok(resp), false) = (&mut result, f.unchrooted) {
             self.strip_chroot(resp);
         }
         self.events.push_back(Event::Completed { id, result });
@@ -1469,7 +1648,7 @@ impl Session {
             });
         }
         for c in &mut self.creds {
-            if let Some(id) = c.waiting.take() {
+            for id in c.waiting.drain(..) {
                 self.events.push_back(Event::Completed {
                     id,
                     result: Err(err.clone()),
@@ -1488,7 +1667,7 @@ impl Session {
         self.tx.clear();
         self.stop_probe();
         self.ping_inflight = false;
-        self.set_watches_inflight = 0;
+        self.set_watches_inflight.clear();
         for f in std::mem::take(&mut self.inflight) {
             let e = if f.origin == Origin::Close {
                 err.clone()
@@ -1564,7 +1743,7 @@ impl Session {
                 if let Some(host) = self.hosts.probe_candidate(current, turn) {
                     let conn = ConnId(self.next_conn);
                     self.next_conn += 1;
-                    let deadline = now + self.connect_timeout();
+                    let deadline = later(now, self.connect_timeout());
                     if let Some(p) = &mut self.probe {
                         p.conn = Some((conn, host, deadline));
                         p.answer.clear();
@@ -1598,7 +1777,7 @@ impl Session {
             }
         } else {
             p.interval = (p.interval * 2).min(PROBE_MAX);
-            p.next_at = now + p.interval;
+            p.next_at = later(now, p.interval);
         }
     }
 }
@@ -1648,8 +1827,6 @@ fn prefix_paths(req: &mut Request, chroot: &Chroot) -> Result<(), UsageError> {
                 check_and_prefix(&mut r.path, true, chroot)
             }
         }
-        // getConfig reads /zookeeper/config, which lives outside any chroot.
-        Request::GetData(r) if r.path == CONFIG_NODE => Ok(()),
         other => {
             let mut res = Ok(());
             other.for_each_path_mut(|p| {

@@ -23,18 +23,67 @@ use futures_lite::future;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::Task;
-use zk_proto::{Action, ConnId};
+use std::task::Poll;
+use zk_proto::ConnId;
 
 pub use zk_client::*;
 
+/// A byte stream to a server: plain TCP, or TLS from a connector of your own.
+pub trait Stream:
+    futures_lite::AsyncRead + futures_lite::AsyncWrite + Send + Unpin + 'static
+{
+}
+impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// The future a [`Connector`] returns.
+pub type ConnectFuture =
+    std::pin::Pin<Box<dyn Future<Output = std::io::Result<Box<dyn Stream>>> + Send>>;
+
+/// Opens the transport to one server. The default is plain TCP ([`TcpConnector`]);
+/// TLS (e.g. futures-rustls over a `TcpStream`) or an in-memory pipe slots in here
+/// without touching the protocol, which starts after this returns.
+pub trait Connector: Send + Sync + 'static {
+    /// Connects to `host` (every address it resolves to, in turn).
+    fn connect(&self, host: HostAddr) -> ConnectFuture;
+}
+
+/// Plain TCP with Nagle off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpConnector;
+
+impl Connector for TcpConnector {
+    fn connect(&self, host: HostAddr) -> ConnectFuture {
+        Box::pin(async move {
+            let s = TcpStream::connect((host.host.as_str(), host.port)).await?;
+            s.set_nodelay(true)?;
+            Ok(Box::new(s) as Box<dyn Stream>)
+        })
+    }
+}
+
 /// Connects and waits (up to the builder's connect deadline) for a session.
-/// The I/O runs on a task spawned on smol's global executor.
+/// The I/O runs on tasks spawned on smol's global executor.
 pub async fn connect(builder: &ClientBuilder) -> Result<Client> {
-    let (client, shared) = builder.build()?;
-    smol::spawn(drive(shared)).detach();
+    connect_with(builder, Arc::new(TcpConnector), Arc::new(SystemClock)).await
+}
+
+/// [`connect`] over a transport of your own, on a clock of your own (the system
+/// clock normally; a [`ManualClock`] runs the whole client on virtual time).
+pub async fn connect_with(
+    builder: &ClientBuilder,
+    connector: Arc<dyn Connector>,
+    clock: Arc<dyn Clock>,
+) -> Result<Client> {
+    let (client, shared) = builder.build_on(clock)?;
+    smol::spawn(drive(shared, connector)).detach();
     let deadline = builder.connect_deadline;
     future::or(client.wait_connected(), async {
-        Timer::after(deadline).await;
+        match std::time::Instant::now().checked_add(deadline) {
+            Some(at) => {
+                Timer::at(at).await;
+            }
+            None => future::pending::<()>().await,
+        }
         Err(Error::Timeout)
     })
     .await
@@ -93,118 +142,107 @@ where
         .await
 }
 
-enum Wake {
-    Io,
-    Timer,
-    Conn(ConnId, Option<TcpStream>),
-}
-
-struct Conn {
-    stream: TcpStream,
-    _reader: Task<()>,
-}
-
-async fn drive(shared: Arc<Shared>) {
-    let (ev_tx, ev_rx) = smol::channel::unbounded();
-    let mut conns: HashMap<ConnId, Conn> = HashMap::new();
-    let mut pending: HashMap<ConnId, Task<()>> = HashMap::new();
+/// The driver: opens and closes transports as the core says and keeps the
+/// session's timer. It never touches a socket itself, so nothing it waits on can
+/// stall the clock (see the driver contract in `zk_client::Shared`).
+async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
+    let _running = shared.driver_guard();
+    // Dropping a task cancels it (and drops its socket).
+    let mut conns: HashMap<ConnId, Task<()>> = HashMap::new();
     let mut io = Vec::new();
-    // One timer, re-armed only when the deadline moves: a new timer per loop costs
-    // reactor registrations on every request.
+    // One timer, re-armed only when the deadline moves.
     let mut timer = Timer::never();
     let mut armed: Option<std::time::Instant> = None;
-    loop {
-        let deadline = shared.take_io(&mut io, None);
-        for item in io.drain(..) {
-            match item {
-                Io::Connect(Action::Connect { conn, host }) => {
-                    let tx = ev_tx.clone();
-                    let task = smol::spawn(async move {
-                        let s = TcpStream::connect((host.host.as_str(), host.port))
-                            .await
-                            .ok();
-                        let _ = tx.send((conn, s)).await;
-                    });
-                    pending.insert(conn, task);
-                }
-                Io::Connect(_) => {}
-                Io::Disconnect(conn) => {
-                    pending.remove(&conn);
-                    if let Some(c) = conns.remove(&conn) {
-                        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+    future::poll_fn(|cx| {
+        for _ in 0..32 {
+            let poll = shared.poll_driver(&mut io, cx.waker());
+            for item in io.drain(..) {
+                match item {
+                    Io::Connect {
+                        conn,
+                        host,
+                        timeout,
+                    } => {
+                        let task = run_conn(shared.clone(), connector.clone(), conn, host, timeout);
+                        conns.insert(conn, smol::spawn(task));
                     }
-                }
-                Io::Write(t) => {
-                    if let Some(c) = conns.get_mut(&t.conn) {
-                        if c.stream.write_all(&t.data).await.is_err() {
-                            conns.remove(&t.conn);
-                            shared.disconnected(t.conn);
-                        }
+                    Io::Disconnect(conn) => {
+                        conns.remove(&conn);
                     }
                 }
             }
+            conns.retain(|_, t| !t.is_finished());
+            let deadline = match poll {
+                DriverPoll::Finished => return Poll::Ready(()),
+                DriverPoll::Run { deadline: None } => return Poll::Pending,
+                DriverPoll::Run { deadline: Some(d) } => d,
+            };
+            // A virtual clock wakes the driver itself.
+            if shared.clock().wake_at(deadline, cx.waker()) {
+                return Poll::Pending;
+            }
+            if armed != Some(deadline) {
+                timer.set_at(deadline);
+                armed = Some(deadline);
+            }
+            if std::pin::Pin::new(&mut timer).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            armed = None;
         }
-        if shared.finished() {
-            break;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}
+
+/// One transport: connect, then read and write concurrently until either side
+/// ends or the core closes it. A write that blocks stalls only this task.
+async fn run_conn(
+    shared: Arc<Shared>,
+    connector: Arc<dyn Connector>,
+    conn: ConnId,
+    host: HostAddr,
+    timeout: Duration,
+) {
+    let connecting = async { connector.connect(host).await.ok() };
+    let timed_out = async {
+        match std::time::Instant::now().checked_add(timeout) {
+            Some(at) => {
+                Timer::at(at).await;
+            }
+            None => future::pending::<()>().await,
         }
-        if deadline != armed {
-            match deadline {
-                Some(d) => timer.set_at(d),
-                None => timer = Timer::never(),
-            }
-            armed = deadline;
-        }
-        let timer_fut = async {
-            (&mut timer).await;
-            Wake::Timer
-        };
-        let conn_ev = async {
-            match ev_rx.recv().await {
-                Ok((c, s)) => Wake::Conn(c, s),
-                Err(_) => future::pending().await,
-            }
-        };
-        let ready = async {
-            shared.io_ready(&mut io).await;
-            Wake::Io
-        };
-        match future::or(ready, future::or(timer_fut, conn_ev)).await {
-            Wake::Io => {}
-            Wake::Timer => {
-                armed = None;
-                shared.timeout()
-            }
-            Wake::Conn(conn, None) => {
-                pending.remove(&conn);
-                shared.connect_failed(conn);
-            }
-            Wake::Conn(conn, Some(stream)) => {
-                pending.remove(&conn);
-                let _ = stream.set_nodelay(true);
-                let mut rd = stream.clone();
-                let sh = shared.clone();
-                let reader = smol::spawn(async move {
-                    let mut buf = ReadBuf::default();
-                    loop {
-                        match rd.read(buf.space()).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                sh.input(conn, &buf.space()[..n]);
-                                buf.after_read(n);
-                            }
-                        }
-                    }
-                    sh.disconnected(conn);
-                });
-                conns.insert(
-                    conn,
-                    Conn {
-                        stream,
-                        _reader: reader,
-                    },
-                );
-                shared.connected(conn);
+        None
+    };
+    let Some(stream) = future::or(connecting, timed_out).await else {
+        shared.connect_failed(conn);
+        return;
+    };
+    let _open = shared.transport_guard();
+    shared.connected(conn);
+    let (mut rd, mut wr) = futures_lite::io::split(stream);
+    let sh = shared.clone();
+    let reader = async move {
+        let mut buf = ReadBuf::default();
+        loop {
+            match rd.read(buf.space()).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    sh.input(conn, &buf.space()[..n]);
+                    buf.after_read(n);
+                }
             }
         }
-    }
+    };
+    let sh = shared.clone();
+    let writer = async move {
+        while let Some(bytes) = future::poll_fn(|cx| sh.poll_write(conn, cx)).await {
+            if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+        }
+    };
+    future::or(reader, writer).await;
+    shared.disconnected(conn);
 }

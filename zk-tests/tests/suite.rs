@@ -445,7 +445,7 @@ pub fn lifecycle<Z: Zk>() {
     assert!(zk.remove_listener(dropped));
     assert!(!zk.remove_listener(dropped));
     zk.close().unwrap();
-    // Listeners run on the thread that made the change, right after the waiters wake.
+    // Listeners run on the client's listener thread, in order.
     let t = std::time::Instant::now();
     while seen.lock().unwrap().is_empty() && t.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(5));
@@ -454,10 +454,28 @@ pub fn lifecycle<Z: Zk>() {
     assert!(zk.remove_listener(listener));
     assert_eq!(zk.state(), SessionState::Closed);
     assert_eq!(states.recv_timeout(WAIT), Some(SessionState::Closed));
+    // A state stream ends with Closed (its readers must not wait forever); a
+    // restarted session is watched through a new one.
+    assert_eq!(states.wait_next(WAIT), Ok(None));
     assert!(matches!(zk.exists("/"), Err(Error::SessionClosed)));
-    zk.restart();
-    assert_eq!(states.recv_timeout(WAIT), Some(SessionState::Connecting));
-    assert_eq!(states.recv_timeout(WAIT), Some(SessionState::Connected));
+    let mut states = zk.state_stream();
+    assert_eq!(states.wait_next(WAIT), Ok(Some(SessionState::Closed)));
+    assert_eq!(
+        states.wait_next(WAIT),
+        Ok(None),
+        "a stream taken after Closed ends at once"
+    );
+    let mut states = {
+        zk.restart();
+        zk.state_stream()
+    };
+    assert!(matches!(
+        states.recv_timeout(WAIT),
+        Some(SessionState::Connecting | SessionState::Connected)
+    ));
+    if zk.state() != SessionState::Connected {
+        assert_eq!(states.recv_timeout(WAIT), Some(SessionState::Connected));
+    }
     assert_ne!(zk.session().unwrap().id, first);
     assert!(zk.exists("/").unwrap().is_some());
     zk.close().unwrap();

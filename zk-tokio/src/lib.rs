@@ -25,11 +25,12 @@ use std::time::Duration;
 
 use std::pin::Pin;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use std::task::Poll;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use zk_proto::{Action, ConnId};
+use zk_proto::ConnId;
 
 pub use zk_client::*;
 
@@ -62,8 +63,20 @@ impl Connector for TcpConnector {
     }
 }
 
+/// tokio's clock. Under a paused runtime (`tokio::time::pause`, or
+/// `#[tokio::test(start_paused = true)]`) it is virtual, and so is the whole
+/// client: session timers, pings and the driver's sleeps all follow it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
 /// Connects and waits (up to the builder's connect deadline) for a session.
-/// Must be called within a tokio runtime; the I/O runs on a spawned task.
+/// Must be called within a tokio runtime; the I/O runs on spawned tasks.
 pub async fn connect(builder: &ClientBuilder) -> Result<Client> {
     connect_with(builder, Arc::new(TcpConnector)).await
 }
@@ -73,7 +86,7 @@ pub async fn connect_with(
     builder: &ClientBuilder,
     connector: Arc<dyn Connector>,
 ) -> Result<Client> {
-    let (client, shared) = builder.build()?;
+    let (client, shared) = builder.build_on(Arc::new(TokioClock))?;
     tokio::spawn(drive(shared, connector));
     match tokio::time::timeout(builder.connect_deadline, client.wait_connected()).await {
         Ok(r) => r.map(|()| client),
@@ -121,101 +134,105 @@ where
     policy.run(kind, tokio::time::sleep, op).await
 }
 
-enum ConnEvent {
-    Up(ConnId, Box<dyn Stream>),
-    Failed(ConnId),
-}
-
-struct Conn {
-    writer: WriteHalf<Box<dyn Stream>>,
-    reader: JoinHandle<()>,
-}
-
+/// The driver: opens and closes transports as the core says and keeps the
+/// session's timer. It never touches a socket itself, so nothing it waits on can
+/// stall the clock (see the driver contract in `zk_client::Shared`).
 async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-    let mut conns: HashMap<ConnId, Conn> = HashMap::new();
-    let mut pending: HashMap<ConnId, JoinHandle<()>> = HashMap::new();
+    let _running = shared.driver_guard();
+    let mut conns: HashMap<ConnId, JoinHandle<()>> = HashMap::new();
     let mut io = Vec::new();
-    loop {
-        let deadline = shared.take_io(&mut io, None);
-        for item in io.drain(..) {
-            match item {
-                Io::Connect(Action::Connect { conn, host }) => {
-                    let tx = ev_tx.clone();
-                    let connecting = connector.connect(host);
-                    pending.insert(
+    let sleep = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(sleep);
+    let mut armed: Option<std::time::Instant> = None;
+    std::future::poll_fn(|cx| {
+        for _ in 0..32 {
+            let poll = shared.poll_driver(&mut io, cx.waker());
+            for item in io.drain(..) {
+                match item {
+                    Io::Connect {
                         conn,
-                        tokio::spawn(async move {
-                            let ev = match connecting.await {
-                                Ok(s) => ConnEvent::Up(conn, s),
-                                Err(_) => ConnEvent::Failed(conn),
-                            };
-                            let _ = tx.send(ev);
-                        }),
-                    );
-                }
-                Io::Connect(_) => {}
-                Io::Disconnect(conn) => {
-                    if let Some(t) = pending.remove(&conn) {
-                        t.abort();
+                        host,
+                        timeout,
+                    } => {
+                        let task = run_conn(shared.clone(), connector.clone(), conn, host, timeout);
+                        conns.insert(conn, tokio::spawn(task));
                     }
-                    if let Some(c) = conns.remove(&conn) {
-                        c.reader.abort();
-                    }
-                }
-                Io::Write(t) => {
-                    if let Some(c) = conns.get_mut(&t.conn) {
-                        if c.writer.write_all(&t.data).await.is_err() {
-                            if let Some(c) = conns.remove(&t.conn) {
-                                c.reader.abort();
-                            }
-                            shared.disconnected(t.conn);
+                    Io::Disconnect(conn) => {
+                        if let Some(t) = conns.remove(&conn) {
+                            t.abort();
                         }
                     }
                 }
             }
-        }
-        if shared.finished() {
-            break;
-        }
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
+            conns.retain(|_, t| !t.is_finished());
+            let deadline = match poll {
+                DriverPoll::Finished => return Poll::Ready(()),
+                DriverPoll::Run { deadline: None } => return Poll::Pending,
+                DriverPoll::Run { deadline: Some(d) } => d,
+            };
+            if armed != Some(deadline) {
+                sleep.as_mut().reset(deadline.into());
+                armed = Some(deadline);
             }
-        };
-        tokio::select! {
-            _ = shared.io_ready(&mut io) => {}
-            _ = sleep => shared.timeout(),
-            Some(ev) = ev_rx.recv() => match ev {
-                ConnEvent::Up(conn, stream) => {
-                    pending.remove(&conn);
-                    let (mut rd, writer) = tokio::io::split(stream);
-                    let sh = shared.clone();
-                    let reader = tokio::spawn(async move {
-                        let mut buf = ReadBuf::default();
-                        loop {
-                            match rd.read(buf.space()).await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    sh.input(conn, &buf.space()[..n]);
-                                    buf.after_read(n);
-                                }
-                            }
-                        }
-                        sh.disconnected(conn);
-                    });
-                    conns.insert(conn, Conn { writer, reader });
-                    shared.connected(conn);
-                }
-                ConnEvent::Failed(conn) => {
-                    pending.remove(&conn);
-                    shared.connect_failed(conn);
-                }
-            },
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // The deadline passed: loop, and poll_driver handles it.
+            armed = None;
         }
+        // A deadline that keeps firing without moving: yield rather than spin.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+    for (_, t) in conns {
+        t.abort();
     }
-    for (_, c) in conns {
-        c.reader.abort();
+}
+
+/// One transport: connect, then read and write concurrently until either side
+/// ends or the core closes it. A write that blocks stalls only this task.
+async fn run_conn(
+    shared: Arc<Shared>,
+    connector: Arc<dyn Connector>,
+    conn: ConnId,
+    host: HostAddr,
+    timeout: Duration,
+) {
+    let stream = match tokio::time::timeout(timeout, connector.connect(host)).await {
+        Ok(Ok(s)) => s,
+        _ => {
+            shared.connect_failed(conn);
+            return;
+        }
+    };
+    let _open = shared.transport_guard();
+    shared.connected(conn);
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let sh = shared.clone();
+    let reader = async move {
+        let mut buf = ReadBuf::default();
+        loop {
+            match rd.read(buf.space()).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    sh.input(conn, &buf.space()[..n]);
+                    buf.after_read(n);
+                }
+            }
+        }
+    };
+    let sh = shared.clone();
+    let writer = async move {
+        while let Some(bytes) = std::future::poll_fn(|cx| sh.poll_write(conn, cx)).await {
+            if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = reader => {}
+        _ = writer => {}
     }
+    shared.disconnected(conn);
 }

@@ -54,6 +54,7 @@ use crate::session::{
     Action, ConnId, Event, RequestId, Session, SessionState, Submitted, WatchedEvent,
 };
 use crate::testing::server::{SimCluster, SimConnId};
+use crate::time::later;
 use crate::types::OpCode;
 use crate::watches::WatcherId;
 
@@ -384,7 +385,7 @@ impl SimNet {
 
     /// Runs every step due up to `now + d`, then sets the clock there.
     pub fn advance(&mut self, d: Duration) {
-        let target = self.now + d;
+        let target = later(self.now, d);
         while self.next_wakeup().is_some_and(|t| t <= target) {
             if !self.step() {
                 break;
@@ -395,7 +396,7 @@ impl SimNet {
 
     /// Steps until `cond` holds (true) or `max` of simulated time passed (false).
     pub fn run_until(&mut self, mut cond: impl FnMut(&SimNet) -> bool, max: Duration) -> bool {
-        let deadline = self.now + max;
+        let deadline = later(self.now, max);
         loop {
             if cond(self) {
                 return true;
@@ -468,6 +469,14 @@ impl SimNet {
     pub fn restart(&mut self, ci: usize) {
         self.clients[ci].session.restart(self.now);
         self.drain_client(ci);
+    }
+
+    /// Runs any command on the client's session now (with the current time), then
+    /// drains its outputs like every other command.
+    pub fn with_session<R>(&mut self, ci: usize, f: impl FnOnce(&mut Session, Instant) -> R) -> R {
+        let r = f(&mut self.clients[ci].session, self.now);
+        self.drain_client(ci);
+        r
     }
 
     /// Submits and runs until the request completes (or `max` passes).
@@ -642,7 +651,7 @@ impl SimNet {
         } else {
             self.jitter.mul_f64(self.rng.unit())
         };
-        let mut at = self.now + base + jitter;
+        let mut at = later(later(self.now, base), jitter);
         if let (Some(dir), Some(l)) = (dir, self.links.get_mut(&key)) {
             at = at.max(l.last[dir.index()]);
             l.last[dir.index()] = at;

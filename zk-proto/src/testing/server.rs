@@ -61,12 +61,17 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::error::ErrorCode;
-use crate::frame::{write_frame, FrameDecoder, DEFAULT_MAX_FRAME};
+use crate::frame::{write_frame, FrameDecoder};
 use crate::jute::{Decode, Encode, Reader};
 use crate::ops::{Request, Response};
 use crate::path::validate_path;
 use crate::records::*;
+use crate::time::later;
 use crate::types::{AddWatchMode, CreateMode, EventType, KeeperState, OpCode, WatcherType};
+
+/// The server's default `jute.maxbuffer`: the largest request frame it accepts.
+/// (Replies are not bounded by it.)
+pub const JUTE_MAXBUFFER: usize = 0xfffff;
 
 /// The caller's name for one client connection. Unique over the cluster's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,7 +105,10 @@ struct SimSession {
 
 impl SimSession {
     fn deadline(&self) -> Instant {
-        self.last_heard + Duration::from_millis(self.timeout_ms.max(0) as u64)
+        later(
+            self.last_heard,
+            Duration::from_millis(self.timeout_ms.max(0) as u64),
+        )
     }
 }
 
@@ -527,6 +535,8 @@ pub struct SimCluster {
     max_timeout: i32,
     quorum: bool,
     log: Vec<(SimConnId, i32, OpCode)>,
+    /// Answers for the next SetWatches(2) requests (see [`SimCluster::answer_set_watches`]).
+    set_watches_answers: VecDeque<ErrorCode>,
 }
 
 /// Password bytes for a session id: deterministic, distinct per session.
@@ -588,6 +598,7 @@ impl SimCluster {
             max_timeout: 40000,
             quorum: members > 0,
             log: Vec::new(),
+            set_watches_answers: VecDeque::new(),
         }
     }
 
@@ -616,7 +627,7 @@ impl SimCluster {
             conn,
             Conn {
                 member,
-                decoder: FrameDecoder::new(DEFAULT_MAX_FRAME),
+                decoder: FrameDecoder::new(JUTE_MAXBUFFER),
                 session: None,
                 ro_byte: false,
                 digest_users: Vec::new(),
@@ -800,6 +811,14 @@ impl SimCluster {
                 self.execute(id, xid, op, body, now);
             }
         }
+    }
+
+    /// Scripts the answers to the next SetWatches / SetWatches2 requests (from any
+    /// connection), one code per request in arrival order: `Ok` processes the
+    /// request normally, any other code is the reply's error and arms nothing.
+    /// Once the codes run out, requests are processed normally again.
+    pub fn answer_set_watches(&mut self, codes: impl IntoIterator<Item = ErrorCode>) {
+        self.set_watches_answers.extend(codes);
     }
 
     /// The server drops one connection (after its queued output).
@@ -1409,7 +1428,14 @@ impl SimCluster {
                 });
                 self.reply(cid, xid, cur, res);
             }
+            Request::SetWatches(_) | Request::SetWatches2(_)
+                if self.set_watches_answers.front().is_some_and(|c| !c.is_ok()) =>
+            {
+                let code = self.set_watches_answers.pop_front().unwrap_or_default();
+                self.reply(cid, xid, cur, Err(code));
+            }
             Request::SetWatches(sw) => {
+                self.set_watches_answers.pop_front();
                 let sw2 = SetWatches2 {
                     relative_zxid: sw.relative_zxid,
                     data_watches: sw.data_watches,
@@ -1421,6 +1447,7 @@ impl SimCluster {
                 self.reply(cid, xid, cur, Ok(Response::Empty));
             }
             Request::SetWatches2(sw) => {
+                self.set_watches_answers.pop_front();
                 self.set_watches(cid, sw);
                 self.reply(cid, xid, cur, Ok(Response::Empty));
             }
