@@ -13,6 +13,7 @@ use crate::frame::{FrameDecoder, DEFAULT_MAX_FRAME};
 use crate::jute::{from_bytes, to_bytes, Decode, Encode, Reader};
 use crate::ops::{Request, Response};
 use crate::records::*;
+use crate::time::later;
 use crate::types::OpCode;
 
 /// Every named opcode, in wire order of the `OpCode` declaration.
@@ -517,11 +518,14 @@ pub fn session_stream(data: &[u8], start: std::time::Instant) {
             run.session.handle_input(conn, &stream[pos..pos + n], now);
             pos += n;
         }
-        now += step.max(Duration::from_millis(if run.conn.is_none() {
-            100
-        } else {
-            0
-        }));
+        now = later(
+            now,
+            step.max(Duration::from_millis(if run.conn.is_none() {
+                100
+            } else {
+                0
+            })),
+        );
         if run.session.poll_timeout().is_some_and(|t| t <= now) {
             run.session.handle_timeout(now);
         }
@@ -534,7 +538,7 @@ pub fn session_stream(data: &[u8], start: std::time::Instant) {
         if run.session.state().is_terminal() {
             break;
         }
-        now += Duration::from_millis(500);
+        now = later(now, Duration::from_millis(500));
         if run.session.poll_timeout().is_some_and(|t| t <= now) {
             run.session.handle_timeout(now);
         }

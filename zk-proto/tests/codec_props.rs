@@ -992,6 +992,83 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// An oversized frame dropped with skip_frame is discarded as it arrives,
+    /// never buffered (however the stream is cut), and the frames after it come
+    /// out whole.
+    #[test]
+    fn frames_skip_an_oversized_frame(
+        before in vec(vec(any::<u8>(), 0..20), 0..3),
+        big in 21usize..5000,
+        after in vec(vec(any::<u8>(), 0..20), 0..3),
+        cuts in vec(any::<prop::sample::Index>(), 0..12),
+    ) {
+        let max = 20;
+        let mut stream = stream_of(&before, &[]);
+        stream.extend_from_slice(&(big as i32).to_be_bytes());
+        stream.extend(std::iter::repeat(0xab).take(big));
+        stream.extend_from_slice(&stream_of(&after, &[]));
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+        points.push(0);
+        points.push(stream.len());
+        points.sort_unstable();
+        let mut dec = FrameDecoder::new(max);
+        let mut got = Vec::new();
+        let mut skipped = Vec::new();
+        for w in points.windows(2) {
+            let chunk = &stream[w[0]..w[1]];
+            dec.push(chunk);
+            loop {
+                match dec.next_frame() {
+                    Ok(Some(f)) => got.push(f.to_vec()),
+                    Ok(None) => break,
+                    Err(DecodeError::FrameLength { len, .. }) => {
+                        prop_assert_eq!(len as usize, big);
+                        skipped.push(dec.skip_frame());
+                    }
+                    Err(e) => return Err(TestCaseError::fail(format!("{e:?}"))),
+                }
+            }
+            // Bounded: a frame and a chunk at most, never the skipped frame.
+            prop_assert!(dec.buffered() <= 4 + max + chunk.len());
+        }
+        let mut want = before.clone();
+        want.extend(after.iter().cloned());
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(skipped, vec![Some(big)]);
+        prop_assert_eq!(dec.buffered(), 0);
+        prop_assert_eq!(dec.skipping(), 0);
+    }
+}
+
+#[test]
+fn frame_skip_details() {
+    let mut dec = FrameDecoder::new(4);
+    assert_eq!(dec.skip_frame(), None, "nothing buffered");
+    dec.push(&10i32.to_be_bytes());
+    assert_eq!(dec.peek_len(), Some(10));
+    assert_eq!(dec.peek_xid(), None);
+    dec.push(&[0, 0, 0, 7, 1]);
+    assert_eq!(dec.peek_xid(), Some(7));
+    assert_eq!(dec.skip_frame(), Some(10));
+    assert_eq!((dec.buffered(), dec.skipping()), (0, 5));
+    // The rest of the skipped frame and a whole frame in one chunk.
+    dec.push(&[9, 9, 9, 9, 9, 0, 0, 0, 2, 3, 4]);
+    assert_eq!(dec.next_frame().unwrap().as_deref(), Some(&[3u8, 4][..]));
+    assert_eq!((dec.buffered(), dec.skipping()), (0, 0));
+    // A negative length cannot be skipped; clear() forgets a pending skip.
+    dec.push(&(-1i32).to_be_bytes());
+    assert_eq!(dec.skip_frame(), None);
+    dec.clear();
+    dec.push(&100i32.to_be_bytes());
+    assert_eq!(dec.skip_frame(), Some(100));
+    dec.clear();
+    dec.push(&[0, 0, 0, 1, 5]);
+    assert_eq!(dec.next_frame().unwrap().as_deref(), Some(&[5u8][..]));
+}
+
 #[test]
 fn frame_length_limits() {
     // Exactly max is accepted; max + 1 is not.

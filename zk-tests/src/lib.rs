@@ -8,3 +8,4 @@ pub mod server;
 pub use server::{four_letter_word, shared_server, Ensemble, ServerOptions, ZkServer};
 pub mod facade;
 pub mod proxy;
+pub mod simnet;

@@ -1938,7 +1938,7 @@ mod tests {
         }
 
         fn advance(&mut self, ms: u64) {
-            self.now += Duration::from_millis(ms);
+            self.now = later(self.now, Duration::from_millis(ms));
             self.c.handle_timeout(self.now);
         }
 

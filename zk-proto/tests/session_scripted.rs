@@ -1,0 +1,222 @@
+//! Session tests against a hand-scripted peer: the test plays the adapter and the
+//! server, feeding `handle_input` hand-encoded frames, for what the simulator
+//! cannot stage (an adapter that stops taking bytes, chunks cut at chosen points).
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use zk_proto::frame::write_frame;
+use zk_proto::jute::Encode;
+use zk_proto::records::{ConnectResponse, PathWatchRequest, ReplyHeader, Stat};
+use zk_proto::{
+    Action, Config, ConnId, ErrorCode, Event, HostAddr, Request, Response, Session, SessionState,
+    UsageError, ZkError,
+};
+
+#[allow(clippy::disallowed_methods)] // a test needs some instant to start from
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn hosts(n: usize) -> Vec<HostAddr> {
+    (0..n)
+        .map(|i| HostAddr {
+            host: format!("h{i}"),
+            port: 2181,
+        })
+        .collect()
+}
+
+fn frame(f: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    write_frame(&mut b, f);
+    b.to_vec()
+}
+
+/// A getData reply: header, data, Stat.
+fn get_data_reply(xid: i32, data: &[u8]) -> Vec<u8> {
+    frame(|b| {
+        ReplyHeader {
+            xid,
+            zxid: 5,
+            err: ErrorCode::Ok,
+        }
+        .encode(b);
+        Bytes::copy_from_slice(data).encode(b);
+        Stat::default().encode(b);
+    })
+}
+
+struct Peer {
+    s: Session,
+    conn: ConnId,
+    now: Instant,
+    events: Vec<Event>,
+}
+
+impl Peer {
+    /// A session connected (handshake done) to a scripted server.
+    fn connected(tweak: impl FnOnce(&mut Config)) -> Peer {
+        let now = t0();
+        let mut c = Config::new(hosts(1));
+        tweak(&mut c);
+        let mut s = Session::new(c, now);
+        let Some(Action::Connect { conn, .. }) = s.poll_action() else {
+            panic!("no connect")
+        };
+        s.handle_connected(conn, now);
+        assert!(s.poll_transmit(now).is_some(), "the ConnectRequest");
+        let resp = frame(|b| {
+            ConnectResponse {
+                protocol_version: 0,
+                timeout: 10_000,
+                session_id: 42,
+                passwd: Bytes::from_static(&[1; 16]),
+                read_only: Some(false),
+            }
+            .encode(b)
+        });
+        s.handle_input(conn, &resp, now);
+        assert_eq!(s.state(), SessionState::Connected);
+        let mut p = Peer {
+            s,
+            conn,
+            now,
+            events: Vec::new(),
+        };
+        p.events();
+        p
+    }
+
+    fn events(&mut self) -> &[Event] {
+        while let Some(e) = self.s.poll_event() {
+            self.events.push(e);
+        }
+        &self.events
+    }
+
+    fn get_data(&mut self, path: &str) -> Result<zk_proto::Submitted, UsageError> {
+        self.s.submit(
+            Request::GetData(PathWatchRequest {
+                path: path.into(),
+                watch: false,
+            }),
+            self.now,
+        )
+    }
+
+    fn input(&mut self, data: &[u8]) {
+        self.s.handle_input(self.conn, data, self.now);
+    }
+
+    fn completion(&mut self, id: zk_proto::RequestId) -> Option<Result<Response, ZkError>> {
+        self.events();
+        self.events.iter().find_map(|e| match e {
+            Event::Completed { id: i, result } if *i == id => Some(result.clone()),
+            _ => None,
+        })
+    }
+}
+
+/// Requests fail with OutboundFull while more than max_outbound bytes wait to be
+/// taken by poll_transmit (a stuck socket), and work again once they are taken.
+#[test]
+fn submit_fails_while_the_outbound_bytes_exceed_max_outbound() {
+    let mut p = Peer::connected(|c| c.max_outbound = 1000);
+    let path = format!("/{}", "x".repeat(90)); // a 108-byte frame each
+    let mut accepted = 0;
+    let err = loop {
+        match p.get_data(&path) {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 100, "never refused");
+    };
+    assert_eq!(err, UsageError::OutboundFull);
+    // Refused only once over the bound: 10 * 108 > 1000 >= 9 * 108.
+    assert_eq!(accepted, 10);
+    assert_eq!(p.s.outstanding(), 10);
+    // Nothing was half-registered for the refused request.
+    assert_eq!(p.get_data(&path), Err(UsageError::OutboundFull));
+    let t = p.s.poll_transmit(p.now).expect("the pending bytes");
+    assert_eq!(t.data.len(), 10 * 108);
+    assert!(p.get_data(&path).is_ok());
+    assert!(
+        !p.events()
+            .iter()
+            .any(|e| matches!(e, Event::Completed { .. })),
+        "{:?}",
+        p.events
+    );
+
+    // The default is 64 MiB.
+    assert_eq!(Config::new(hosts(1)).max_outbound, 64 << 20);
+}
+
+/// The oversized reply's xid may arrive in a later chunk than its length; the
+/// rest of it may come byte by byte and share a chunk with the next reply.
+#[test]
+fn an_oversized_reply_is_skipped_however_it_is_chunked() {
+    let mut p = Peer::connected(|c| c.max_frame = 100);
+    let a = p.get_data("/a").unwrap().id;
+    let b = p.get_data("/b").unwrap().id;
+    let _ = p.s.poll_transmit(p.now);
+    let big = get_data_reply(1, &[7; 500]);
+    let small = get_data_reply(2, b"ok");
+    p.input(&big[..6]);
+    assert_eq!(p.completion(a), None, "waits for the xid");
+    p.input(&big[6..9]);
+    assert_eq!(
+        p.completion(a),
+        Some(Err(ZkError::ReplyTooLarge {
+            size: 16 + 4 + 500 + 68,
+            max: 100
+        }))
+    );
+    for byte in &big[9..big.len() - 3] {
+        p.input(std::slice::from_ref(byte));
+    }
+    let mut tail = big[big.len() - 3..].to_vec();
+    tail.extend_from_slice(&small);
+    p.input(&tail);
+    let Some(Ok(Response::GetData(d))) = p.completion(b) else {
+        panic!("{:?}", p.events)
+    };
+    assert_eq!(&d.data[..], b"ok");
+    assert!(
+        !p.events()
+            .iter()
+            .any(|e| matches!(e, Event::Disconnected { .. })),
+        "{:?}",
+        p.events
+    );
+    assert_eq!(p.s.state(), SessionState::Connected);
+    assert_eq!(p.s.last_zxid(), 5);
+}
+
+/// The per-attempt connect timeout is readable, for adapters that connect blocking.
+#[test]
+fn connect_timeout_is_exposed() {
+    let now = t0();
+    let mut c = Config::new(hosts(3));
+    c.session_timeout = Duration::from_millis(9000);
+    assert_eq!(
+        Session::new(c.clone(), now).connect_timeout(),
+        Duration::from_secs(3)
+    );
+    c.session_timeout = Duration::from_secs(600);
+    assert_eq!(
+        Session::new(c.clone(), now).connect_timeout(),
+        Duration::from_secs(10),
+        "at most 10 s"
+    );
+    c.connect_timeout = Some(Duration::from_millis(1234));
+    assert_eq!(
+        Session::new(c.clone(), now).connect_timeout(),
+        Duration::from_millis(1234)
+    );
+    c.connect_timeout = Some(Duration::MAX);
+    let s = Session::new(c, now);
+    assert_eq!(s.connect_timeout(), Duration::MAX);
+    assert!(s.poll_timeout().is_some_and(|t| t > now));
+}

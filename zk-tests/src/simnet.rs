@@ -1,0 +1,261 @@
+//! zk-proto's simulated ensemble behind an in-memory transport for zk-tokio, so
+//! a test runs the whole client stack (core, driver, reader and writer tasks)
+//! against it on tokio's paused clock: an idle hour or a thousand reconnects take
+//! milliseconds, and a stalled peer is a flag, not a slow real socket.
+//!
+//! Hosts are named `m0:1`, `m1:1`, ... for members 0, 1, ... Each connection is a
+//! `tokio::io::duplex` pipe with a small buffer, so a server that stops reading
+//! really does block the client's writes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use zk_proto::testing::server::{SimCluster, SimConnId};
+use zk_tokio::{ConnectFuture, Connector, HostAddr, Stream};
+
+/// Bytes each pipe buffers per direction: small, so a stalled reader is felt soon.
+const PIPE: usize = 16 * 1024;
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+struct Pipe {
+    member: usize,
+    tx: mpsc::UnboundedSender<Bytes>,
+    reader: JoinHandle<()>,
+    /// The server side stops reading this connection (the client's writes back up).
+    stalled: Arc<Notify>,
+    stall: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct State {
+    cluster: SimCluster,
+    pipes: HashMap<SimConnId, Pipe>,
+    next: u64,
+    /// Members whose new connections are refused before the handshake (a dead host).
+    refuse: Vec<bool>,
+    accepted: usize,
+}
+
+/// A simulated ensemble reachable through [`SimNet::connector`].
+#[derive(Clone)]
+pub struct SimNet {
+    state: Arc<Mutex<State>>,
+    timer: Arc<Notify>,
+}
+
+impl SimNet {
+    /// An ensemble of `members` servers, all up. Must be called inside a tokio runtime.
+    pub fn new(members: usize) -> SimNet {
+        let net = SimNet {
+            state: Arc::new(Mutex::new(State {
+                cluster: SimCluster::new(members, now()),
+                pipes: HashMap::new(),
+                next: 0,
+                refuse: vec![false; members],
+                accepted: 0,
+            })),
+            timer: Arc::new(Notify::new()),
+        };
+        let n = net.clone();
+        tokio::spawn(async move {
+            loop {
+                let deadline = n.lock().cluster.poll_timeout();
+                match deadline {
+                    Some(d) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(d.into()) => {}
+                            _ = n.timer.notified() => continue,
+                        }
+                    }
+                    None => {
+                        n.timer.notified().await;
+                        continue;
+                    }
+                }
+                let mut g = n.lock();
+                g.cluster.handle_timeout(now());
+                flush(&mut g);
+            }
+        });
+        net
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The connect string for all members (`/chroot` appended if given).
+    pub fn connect_string(&self, chroot: &str) -> String {
+        let n = self.lock().cluster.member_count();
+        let hosts: Vec<String> = (0..n).map(|i| format!("m{i}:1")).collect();
+        format!("{}{chroot}", hosts.join(","))
+    }
+
+    /// The transport for `zk_tokio::connect_with`.
+    pub fn connector(&self) -> Arc<dyn Connector> {
+        Arc::new(SimConnector { net: self.clone() })
+    }
+
+    /// Runs `f` on the simulated cluster (inspect it, or inject a fault), then
+    /// delivers whatever it made the servers send.
+    pub fn with<R>(&self, f: impl FnOnce(&mut SimCluster) -> R) -> R {
+        let mut g = self.lock();
+        let now = now();
+        let r = f(&mut g.cluster);
+        g.cluster.handle_timeout(now);
+        flush(&mut g);
+        drop(g);
+        self.timer.notify_one();
+        r
+    }
+
+    /// Closes every connection of member `m` from the server side.
+    pub fn cut_member(&self, m: usize) -> usize {
+        let conns: Vec<SimConnId> = self
+            .lock()
+            .pipes
+            .iter()
+            .filter(|(_, p)| p.member == m)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in &conns {
+            self.with(|s| s.close_connection(*c));
+        }
+        conns.len()
+    }
+
+    /// Closes every connection.
+    pub fn cut_all(&self) -> usize {
+        let conns: Vec<SimConnId> = self.lock().pipes.keys().copied().collect();
+        for c in &conns {
+            self.with(|s| s.close_connection(*c));
+        }
+        conns.len()
+    }
+
+    /// Makes the server side stop (or resume) reading every connection to member
+    /// `m`: the client's writes fill the pipe and then block.
+    pub fn stall_member(&self, m: usize, stalled: bool) {
+        for p in self.lock().pipes.values().filter(|p| p.member == m) {
+            p.stall.store(stalled, std::sync::atomic::Ordering::SeqCst);
+            if !stalled {
+                p.stalled.notify_one();
+            }
+        }
+    }
+
+    /// Refuse (or accept again) new connections to member `m`.
+    pub fn refuse(&self, m: usize, on: bool) {
+        self.lock().refuse[m] = on;
+    }
+
+    /// Connections open on the server side now.
+    pub fn open_connections(&self) -> usize {
+        self.lock().pipes.len()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.lock().accepted
+    }
+}
+
+/// Moves the cluster's output into the pipes and closes what it closed.
+fn flush(g: &mut State) {
+    while let Some((conn, bytes)) = g.cluster.poll_output() {
+        if let Some(p) = g.pipes.get(&conn) {
+            let _ = p.tx.send(bytes);
+        }
+    }
+    while let Some(conn) = g.cluster.poll_close() {
+        if let Some(p) = g.pipes.remove(&conn) {
+            p.reader.abort();
+            // Dropping the sender ends the writer task, which drops the pipe's write side.
+        }
+    }
+}
+
+struct SimConnector {
+    net: SimNet,
+}
+
+impl Connector for SimConnector {
+    fn connect(&self, host: HostAddr) -> ConnectFuture {
+        let net = self.net.clone();
+        Box::pin(async move {
+            let member: usize = host
+                .host
+                .strip_prefix('m')
+                .and_then(|m| m.parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("not a sim host: {host}")))?;
+            let (client, server) = tokio::io::duplex(PIPE);
+            let (mut rd, mut wr) = tokio::io::split(server);
+            let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+            let stall = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stalled = Arc::new(Notify::new());
+            let mut g = net.lock();
+            let conn = SimConnId(g.next);
+            g.next += 1;
+            if g.refuse.get(member).copied().unwrap_or(true)
+                || !g.cluster.accept(member, conn, now())
+            {
+                return Err(std::io::ErrorKind::ConnectionRefused.into());
+            }
+            g.accepted += 1;
+            tokio::spawn(async move {
+                while let Some(b) = rx.recv().await {
+                    if wr.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = wr.shutdown().await;
+            });
+            let n2 = net.clone();
+            let (stall2, stalled2) = (stall.clone(), stalled.clone());
+            let reader = tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    while stall2.load(std::sync::atomic::Ordering::SeqCst) {
+                        stalled2.notified().await;
+                    }
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => {
+                            let mut g = n2.lock();
+                            g.cluster.handle_input(conn, &buf[..k], now());
+                            flush(&mut g);
+                            drop(g);
+                            n2.timer.notify_one();
+                        }
+                    }
+                }
+                let mut g = n2.lock();
+                g.cluster.handle_closed(conn, now());
+                g.pipes.remove(&conn);
+                flush(&mut g);
+            });
+            g.pipes.insert(
+                conn,
+                Pipe {
+                    member,
+                    tx,
+                    reader,
+                    stalled,
+                    stall,
+                },
+            );
+            drop(g);
+            Ok(Box::new(client) as Box<dyn Stream>)
+        })
+    }
+}
+
+/// The pipe type, for tests that want to name it.
+pub type SimStream = DuplexStream;
