@@ -39,6 +39,11 @@ use crate::clock::Clock;
 use crate::slot::{Queue, Slot};
 
 pub(crate) type Reply = Result<Response, ZkError>;
+/// A submitted call's reply slot, and its watch registration if it asked for one.
+pub(crate) type Registered = (
+    Arc<Slot<Reply>>,
+    Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
+);
 
 /// What a watch registration delivers: events, then an end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -460,16 +465,7 @@ impl Shared {
 
     // ----------------------------------------------------- client side
 
-    pub(crate) fn submit(
-        &self,
-        req: Request,
-    ) -> Result<
-        (
-            Arc<Slot<Reply>>,
-            Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
-        ),
-        UsageError,
-    > {
+    pub(crate) fn submit(&self, req: Request) -> Result<Registered, UsageError> {
         let oneshot = !matches!(req, Request::AddWatch(_));
         self.with(|g, now| {
             let Submitted { id, watcher } = g.session.submit(req, now)?;
@@ -477,15 +473,7 @@ impl Shared {
         })
     }
 
-    pub(crate) fn submit_config(
-        &self,
-    ) -> Result<
-        (
-            Arc<Slot<Reply>>,
-            Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
-        ),
-        UsageError,
-    > {
+    pub(crate) fn submit_config(&self) -> Result<Registered, UsageError> {
         self.with(|g, now| {
             let Submitted { id, watcher } = g.session.submit_get_config(false, now)?;
             Ok(g.register(id, watcher, true))
@@ -494,16 +482,7 @@ impl Shared {
 
     /// A request whose paths are server paths (outside the chroot), e.g. to create
     /// the chroot itself.
-    pub(crate) fn submit_unchrooted(
-        &self,
-        req: Request,
-    ) -> Result<
-        (
-            Arc<Slot<Reply>>,
-            Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
-        ),
-        UsageError,
-    > {
+    pub(crate) fn submit_unchrooted(&self, req: Request) -> Result<Registered, UsageError> {
         self.with(|g, now| {
             let Submitted { id, watcher } = g.session.submit_unchrooted(req, now)?;
             Ok(g.register(id, watcher, true))
@@ -614,15 +593,7 @@ impl Shared {
 }
 
 impl Inner {
-    fn register(
-        &mut self,
-        id: RequestId,
-        watcher: Option<WatcherId>,
-        oneshot: bool,
-    ) -> (
-        Arc<Slot<Reply>>,
-        Option<(WatcherId, Arc<Queue<WatchMessage>>)>,
-    ) {
+    fn register(&mut self, id: RequestId, watcher: Option<WatcherId>, oneshot: bool) -> Registered {
         let slot = Slot::new();
         self.calls.insert(id, slot.clone());
         let q = watcher.map(|w| {

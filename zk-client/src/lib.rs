@@ -30,13 +30,7 @@ pub use zk_proto::{
     HostAddr, Id, Perms, QueuePolicy, SessionState, Stat, WatchedEvent, WatcherType,
 };
 
-/// `t + d`, saturating far in the future instead of overflowing (`Duration::MAX`
-/// means "forever" everywhere in the API).
-pub fn later(t: std::time::Instant, d: std::time::Duration) -> std::time::Instant {
-    t.checked_add(d)
-        .or_else(|| t.checked_add(std::time::Duration::from_secs(30 * 365 * 86_400)))
-        .unwrap_or(t)
-}
+pub use zk_proto::time::later;
 
 /// A random seed per call: the std hasher's per-process random keys, mixed with
 /// a counter so two calls never share one.

@@ -7,7 +7,9 @@
 //! * getters (`&self`): [`state`](Session::state), [`session_id`](Session::session_id), ...
 //! * inputs, `handle_*`: what the transport and the clock report. They return
 //!   nothing: a peer's misbehaviour becomes a transition and events, never an `Err`.
-//! * commands from the application: [`submit`](Session::submit),
+//! * commands from the application: [`submit`](Session::submit) (and its
+//!   variants [`submit_get_config`](Session::submit_get_config),
+//!   [`submit_unchrooted`](Session::submit_unchrooted)),
 //!   [`add_auth`](Session::add_auth), [`remove_watcher`](Session::remove_watcher),
 //!   [`close`](Session::close), [`restart`](Session::restart). They return `Err` only
 //!   for local misuse, before anything is sent.
@@ -1564,7 +1566,10 @@ impl Session {
                 _ => None,
             };
             match (kind, cancelled) {
-                (_, true) => {}
+                (None, true) => {}
+                // Cancelled while in flight, but the server armed it: unless another
+                // registration still needs that server watch, remove it there too.
+                (Some(kind), true) => self.unarm_cancelled(&intent.path, kind),
                 (Some(kind), false) => self.watches.insert(intent.id, intent.path, kind),
                 (None, false) => self.events.push_back(Event::WatcherRemoved {
                     watcher: intent.id,
@@ -1584,6 +1589,30 @@ impl Session {
             self.strip_chroot(resp);
         }
         self.events.push_back(Event::Completed { id, result });
+    }
+
+    fn unarm_cancelled(&mut self, path: &str, kind: WatchKind) {
+        let (kinds, wt): (&[WatchKind], WatcherType) = match kind {
+            WatchKind::Data | WatchKind::Exist => {
+                (&[WatchKind::Data, WatchKind::Exist], WatcherType::Data)
+            }
+            WatchKind::Child => (&[WatchKind::Child], WatcherType::Children),
+            WatchKind::Persistent => (&[WatchKind::Persistent], WatcherType::Persistent),
+            WatchKind::PersistentRecursive => (
+                &[WatchKind::PersistentRecursive],
+                WatcherType::PersistentRecursive,
+            ),
+        };
+        let still_needed =
+            !self.watches.ids_at(path, kinds).is_empty() || self.path_has_pending_intent(path);
+        if !still_needed && matches!(self.link, Link::Up { .. }) {
+            let req = Request::RemoveWatches(WatchesRequest {
+                path: path.to_owned(),
+                watcher_type: wt,
+            });
+            let now = self.now;
+            self.send_internal(req, now);
+        }
     }
 
     fn remove_local(&mut self, path: &str, wt: WatcherType) {

@@ -1,0 +1,122 @@
+//! zk-smol and zk-blocking on a [`ManualClock`]: the session's timers and the
+//! driver's sleeps follow a clock the test moves, so 20 virtual minutes of idleness
+//! against a real server take five seconds. The client must stay Connected, ping on
+//! schedule (the server answers within the step), and its driver must be woken
+//! by the clock whenever the session's deadline moves.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zk_client::{ClientBuilder, ManualClock, SessionState};
+use zk_tests::shared_server;
+
+/// Virtual seconds of idleness per test.
+const IDLE_S: u64 = 1200;
+
+/// Moves the clock 20 minutes in 1 s steps, letting 4 ms of real time pass
+/// between them: a ping reply then has about 25 ms of real time to arrive
+/// before the (virtual) read timeout, which a loaded machine still meets.
+fn idle(clock: &ManualClock, state: impl Fn() -> SessionState) {
+    for step in 0..IDLE_S {
+        clock.advance(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(4));
+        assert_eq!(
+            state(),
+            SessionState::Connected,
+            "left Connected at step {step}"
+        );
+    }
+}
+
+fn sent_pings(four_letter: impl Fn() -> String, sid: i64) -> u64 {
+    let cons = four_letter();
+    let line = cons
+        .lines()
+        .find(|l| l.contains(&format!("sid=0x{sid:x}")))
+        .unwrap_or_else(|| panic!("session 0x{sid:x} not in cons:\n{cons}"));
+    let recved = line
+        .split([',', '('])
+        .find_map(|f| f.trim().strip_prefix("recved="))
+        .unwrap_or_else(|| panic!("no recved= in {line}"));
+    recved.parse().unwrap()
+}
+
+fn builder() -> ClientBuilder {
+    ClientBuilder::new(&shared_server().connect_string())
+        .session_timeout(Duration::from_secs(10))
+        .connect_deadline(Duration::from_secs(20))
+}
+
+fn cons() -> String {
+    zk_tests::four_letter_word(shared_server().addr(), "cons", Duration::from_secs(5)).unwrap()
+}
+
+#[allow(clippy::disallowed_methods)]
+#[test]
+fn blocking_idle_virtual_hour() {
+    let clock = ManualClock::new(Instant::now());
+    let zk = zk_blocking::connect_with(
+        &builder(),
+        Arc::new(zk_blocking::TcpConnector),
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let sid = zk.session().unwrap().id;
+    let timeout = zk.session().unwrap().timeout.unwrap();
+    let before = sent_pings(cons, sid);
+    idle(&clock, || zk.state());
+    let after = sent_pings(cons, sid);
+    // One ping per read_timeout / 2 of silence (a third of the session timeout).
+    // The clock moves in whole seconds, so a ping due every third of the session
+    // timeout goes out at the next whole second.
+    let expected = IDLE_S / (timeout.as_secs_f64() / 3.0).ceil() as u64;
+    assert!(
+        after - before >= expected * 9 / 10,
+        "{} pings in {IDLE_S} virtual s, expected about {expected}",
+        after - before
+    );
+    assert_eq!(zk.session().unwrap().id, sid);
+    let diag = zk.diagnostics();
+    zk.close().unwrap();
+    drop(zk);
+    let t = Instant::now();
+    while diag.counts() != zk_client::LiveCounts::default() && t.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(diag.counts(), zk_client::LiveCounts::default());
+}
+
+#[allow(clippy::disallowed_methods)]
+#[test]
+fn smol_idle_virtual_hour() {
+    let clock = ManualClock::new(Instant::now());
+    let zk = smol::block_on(zk_smol::connect_with(
+        &builder(),
+        Arc::new(zk_smol::TcpConnector),
+        Arc::new(clock.clone()),
+    ))
+    .unwrap();
+    let sid = zk.session().unwrap().id;
+    let timeout = zk.session().unwrap().timeout.unwrap();
+    let before = sent_pings(cons, sid);
+    idle(&clock, || zk.state());
+    let after = sent_pings(cons, sid);
+    // The clock moves in whole seconds, so a ping due every third of the session
+    // timeout goes out at the next whole second.
+    let expected = IDLE_S / (timeout.as_secs_f64() / 3.0).ceil() as u64;
+    assert!(
+        after - before >= expected * 9 / 10,
+        "{} pings in {IDLE_S} virtual s, expected about {expected}",
+        after - before
+    );
+    let diag = zk.diagnostics();
+    smol::block_on(zk.close()).unwrap();
+    drop(zk);
+    let t = Instant::now();
+    while diag.counts() != zk_client::LiveCounts::default() && t.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(diag.counts(), zk_client::LiveCounts::default());
+}
