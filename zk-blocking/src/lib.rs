@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -71,29 +71,41 @@ pub trait Connector: Send + Sync + 'static {
 pub struct TcpConnector;
 
 impl Connector for TcpConnector {
-    #[allow(clippy::disallowed_methods)]
     fn connect(&self, host: &HostAddr, timeout: Duration) -> std::io::Result<Box<dyn Transport>> {
-        let deadline = Instant::now().checked_add(timeout);
-        let mut last = std::io::Error::other(format!("{host} resolved to no address"));
-        for addr in (host.host.as_str(), host.port).to_socket_addrs()? {
-            let left = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => left,
-                    _ => return Err(std::io::ErrorKind::TimedOut.into()),
-                },
-                // No representable deadline: the session's own timer bounds the attempt.
-                None => Duration::from_secs(3600),
-            };
-            match TcpStream::connect_timeout(&addr, left) {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    return Ok(Box::new(s));
-                }
-                Err(e) => last = e,
-            }
+        let addrs: Vec<SocketAddr> = (host.host.as_str(), host.port).to_socket_addrs()?.collect();
+        if addrs.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "{host} resolved to no address"
+            )));
         }
-        Err(last)
+        let s = connect_any(&addrs, timeout)?;
+        let _ = s.set_nodelay(true);
+        Ok(Box::new(s))
     }
+}
+
+/// Tries each address in turn until one connects, all within `timeout` overall
+/// (a host name often resolves to an IPv6 and an IPv4 address, and only one may
+/// have a server behind it).
+#[allow(clippy::disallowed_methods)]
+fn connect_any(addrs: &[SocketAddr], timeout: Duration) -> std::io::Result<TcpStream> {
+    let deadline = Instant::now().checked_add(timeout);
+    let mut last = std::io::Error::other("no address to connect to");
+    for addr in addrs {
+        let left = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return Err(std::io::ErrorKind::TimedOut.into()),
+            },
+            // No representable deadline: the session's own timer bounds the attempt.
+            None => Duration::from_secs(3600),
+        };
+        match TcpStream::connect_timeout(addr, left) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// Connects and waits (up to the builder's connect deadline) for a session.
@@ -363,4 +375,25 @@ fn write_loop(shared: Arc<Shared>, conn: ConnId, mut wr: Box<dyn Transport>) {
     }
     // The reader sees the end and reports it.
     wr.shutdown();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused first address does not stop the connect: the next one is tried.
+    #[test]
+    fn every_resolved_address_is_tried() {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead_addr = dead.local_addr().unwrap();
+        drop(dead);
+        let live = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let live_addr = live.local_addr().unwrap();
+        let s = connect_any(&[dead_addr, live_addr], Duration::from_secs(5)).unwrap();
+        assert_eq!(s.peer_addr().unwrap(), live_addr);
+        assert!(connect_any(&[dead_addr], Duration::from_secs(5)).is_err());
+        assert!(connect_any(&[], Duration::from_secs(5)).is_err());
+        // Duration::MAX is no deadline, not a panic.
+        assert!(connect_any(&[live_addr], Duration::MAX).is_ok());
+    }
 }
