@@ -35,7 +35,7 @@ fn net(members: usize, seed: u64) -> SimNet {
 fn create(path: &str, data: &[u8], flags: i32) -> Request {
     Request::Create(CreateRequest {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Some(Bytes::copy_from_slice(data)),
         acl: Acl::open_unsafe(),
         flags,
     })
@@ -65,7 +65,7 @@ fn get_children(path: &str, watch: bool) -> Request {
 fn set_data(path: &str, data: &[u8]) -> Request {
     Request::SetData(SetDataRequest {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Some(Bytes::copy_from_slice(data)),
         version: -1,
     })
 }
@@ -468,14 +468,14 @@ fn a_failed_multi_completes_ok_with_error_results() {
         ops: vec![
             MultiOp::SetData(SetDataRequest {
                 path: "/m".into(),
-                data: Bytes::from_static(b"x"),
+                data: Some(Bytes::from_static(b"x")),
                 version: -1,
             }),
             MultiOp::Create {
                 op: OpCode::Create,
                 req: CreateRequest {
                     path: "/m".into(),
-                    data: Bytes::new(),
+                    data: Some(Bytes::new()),
                     acl: Acl::open_unsafe(),
                     flags: 0,
                 },
@@ -498,12 +498,103 @@ fn a_failed_multi_completes_ok_with_error_results() {
         ]
     );
     assert_eq!(m.first_error(), Some(ErrorCode::NodeExists));
-    assert_eq!(&n.cluster.get("/m").unwrap().0[..], b"", "nothing applied");
+    assert_eq!(
+        n.cluster.get("/m").unwrap().0.as_deref(),
+        Some(&b""[..]),
+        "nothing applied"
+    );
     assert_eq!(n.state(ci), SessionState::Connected);
     no_violations(&n);
 }
 
 // --------------------------------------------------------- connection loss
+
+#[test]
+fn null_node_data_reads_back_as_null_not_empty() {
+    let mut n = net(1, 12);
+    let ci = connected_client(&mut n, &[0], |_| {});
+    let null_create = |path: &str| {
+        Request::Create(CreateRequest {
+            path: path.into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        })
+    };
+    let data_of = |n: &mut SimNet, path: &str| match ok(n, ci, get_data(path, false)) {
+        Response::GetData(d) => (d.data, d.stat.data_length),
+        other => panic!("{other:?}"),
+    };
+    ok(&mut n, ci, null_create("/null"));
+    ok(&mut n, ci, create("/empty", b"", 0));
+    assert_eq!(data_of(&mut n, "/null"), (None, 0));
+    assert_eq!(data_of(&mut n, "/empty"), (Some(Bytes::new()), 0));
+    assert_eq!(n.cluster.get("/null").unwrap().0, None);
+
+    // setData to null, and back to bytes.
+    ok(&mut n, ci, set_data("/null", b"x"));
+    assert_eq!(
+        data_of(&mut n, "/null"),
+        (Some(Bytes::from_static(b"x")), 1)
+    );
+    ok(
+        &mut n,
+        ci,
+        Request::SetData(SetDataRequest {
+            path: "/empty".into(),
+            data: None,
+            version: -1,
+        }),
+    );
+    assert_eq!(data_of(&mut n, "/empty"), (None, 0));
+
+    // A multi creates with null data; a multiRead reads null as null.
+    let Response::Multi(_) = ok(
+        &mut n,
+        ci,
+        Request::Multi(MultiRequest {
+            ops: vec![MultiOp::Create {
+                op: OpCode::Create,
+                req: CreateRequest {
+                    path: "/multi-null".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    flags: 0,
+                },
+            }],
+        }),
+    ) else {
+        panic!()
+    };
+    let Response::Multi(m) = ok(
+        &mut n,
+        ci,
+        Request::MultiRead(MultiRequest {
+            ops: vec![
+                MultiOp::GetData(PathWatchRequest {
+                    path: "/multi-null".into(),
+                    watch: false,
+                }),
+                MultiOp::GetData(PathWatchRequest {
+                    path: "/null".into(),
+                    watch: false,
+                }),
+            ],
+        }),
+    ) else {
+        panic!()
+    };
+    let datas: Vec<Option<Bytes>> = m
+        .results
+        .into_iter()
+        .map(|r| match r {
+            MultiResult::GetData(d) => d.data,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(datas, [None, Some(Bytes::from_static(b"x"))]);
+    no_violations(&n);
+}
 
 #[test]
 fn connection_loss_fails_every_in_flight_request_once_and_moves_on() {
@@ -570,7 +661,7 @@ fn a_reply_cut_mid_frame_is_a_connection_loss() {
     let Response::GetData(d) = ok(&mut n, ci, get_data("/big", false)) else {
         panic!()
     };
-    assert_eq!(d.data.len(), 100_000);
+    assert_eq!(d.data.as_ref().unwrap().len(), 100_000);
     no_violations(&n);
 }
 
@@ -913,7 +1004,7 @@ fn read_only_then_probe_and_move_to_a_read_write_server() {
     let Response::GetData(d) = ok(&mut n, ci, get_data("/r", false)) else {
         panic!()
     };
-    assert_eq!(&d.data[..], b"data");
+    assert_eq!(d.data.as_deref().unwrap(), b"data");
     assert_eq!(
         n.call(ci, create("/w", b"", 0), S),
         Some(Err(ZkError::Server(ErrorCode::NotReadOnly)))
@@ -1547,7 +1638,7 @@ fn get_config_skips_the_chroot_but_get_data_of_its_path_does_not() {
     let Response::GetData(d) = ok(&mut n, ci, get_data("/zookeeper/config", false)) else {
         panic!()
     };
-    assert_eq!(&d.data[..], b"chrooted");
+    assert_eq!(d.data.as_deref().unwrap(), b"chrooted");
     let Response::Stat(s) = ok(&mut n, ci, exists("/zookeeper/config", false)) else {
         panic!()
     };
@@ -1561,7 +1652,7 @@ fn get_config_skips_the_chroot_but_get_data_of_its_path_does_not() {
     let Some(Ok(Response::GetData(d))) = n.client(ci).completion(cfg.id) else {
         panic!("{:?}", n.client(ci).completion(cfg.id))
     };
-    assert_eq!(&d.data[..], server_config);
+    assert_eq!(d.data.as_deref().unwrap(), server_config);
     assert_eq!(d.stat, n.cluster.get("/zookeeper/config").unwrap().1);
 
     // Each watch is on its own node.
@@ -1692,13 +1783,13 @@ fn a_reply_over_max_frame_fails_only_its_request() {
         let Some(Ok(Response::GetData(d))) = n.client(ci).completion(*id) else {
             panic!("{:?}", n.client(ci).completion(*id))
         };
-        assert_eq!(&d.data[..], &[i as u8; 100][..]);
+        assert_eq!(d.data.as_deref().unwrap(), &[i as u8; 100][..]);
     }
     assert!(disconnect_reasons(&n, ci).is_empty());
     let Response::GetData(d) = ok(&mut n, ci, get_data("/s3", false)) else {
         panic!()
     };
-    assert_eq!(d.data.len(), 100);
+    assert_eq!(d.data.as_ref().unwrap().len(), 100);
     assert_eq!(n.client(ci).states(), [SessionState::Connected]);
     no_violations(&n);
 }
@@ -1758,7 +1849,7 @@ fn the_largest_node_a_server_accepts_can_be_read_with_the_default_max_frame() {
     let Response::GetData(d) = ok(&mut n, ci, get_data("/b", false)) else {
         panic!()
     };
-    assert_eq!(d.data.len(), data.len());
+    assert_eq!(d.data.as_ref().unwrap().len(), data.len());
     assert!(disconnect_reasons(&n, ci).is_empty());
     no_violations(&n);
 }
