@@ -894,7 +894,9 @@ fn set_watches_are_split_into_frames_of_at_most_128k_path_chars() {
 #[test]
 fn server_side_expiry_fails_everything_and_is_terminal() {
     let mut n = net(3, 20);
-    let ci = connected_client(&mut n, &[0, 1, 2], |_| {});
+    let ci = connected_client(&mut n, &[0, 1, 2], |c| {
+        c.expiry_policy = ExpiryPolicy::Terminal
+    });
     let sid = n.session(ci).session_id().unwrap();
     ok(&mut n, ci, create("/x", b"", 0));
     let (_, w1) = submit(&mut n, ci, get_data("/x", true));
@@ -946,7 +948,10 @@ fn server_side_expiry_fails_everything_and_is_terminal() {
 #[test]
 fn client_side_expiry_when_no_server_is_reached_for_the_session_timeout() {
     let mut n = net(3, 21);
-    let ci = connected_client(&mut n, &[0, 1, 2], |c| c.session_timeout = ms(12_000));
+    let ci = connected_client(&mut n, &[0, 1, 2], |c| {
+        c.session_timeout = ms(12_000);
+        c.expiry_policy = ExpiryPolicy::Terminal;
+    });
     let last_contact = n.client(ci).entered(SessionState::Connected).unwrap();
     let (_, w) = submit(&mut n, ci, add_watch("/p", AddWatchMode::Persistent));
     n.advance(ms(10));
@@ -969,8 +974,10 @@ fn client_side_expiry_when_no_server_is_reached_for_the_session_timeout() {
 #[test]
 fn new_session_policy_opens_a_fresh_session_after_expiry() {
     let mut n = net(2, 22);
+    // The default policy.
     let ci = connected_client(&mut n, &[0, 1], |c| {
-        c.expiry_policy = ExpiryPolicy::NewSession
+        assert_eq!(c.expiry_policy, ExpiryPolicy::NewSession);
+        assert_eq!(ExpiryPolicy::default(), ExpiryPolicy::NewSession);
     });
     let sid = n.session(ci).session_id().unwrap();
     n.expire_session(sid);
@@ -991,6 +998,37 @@ fn new_session_policy_opens_a_fresh_session_after_expiry() {
 }
 
 // --------------------------------------------------------------- read-only
+
+#[test]
+fn after_a_client_side_expiry_the_default_policy_keeps_trying_with_a_new_session() {
+    let mut n = net(3, 23);
+    let ci = connected_client(&mut n, &[0, 1, 2], |c| c.session_timeout = ms(6000));
+    let sid = n.session(ci).session_id().unwrap();
+    let (_, w) = submit(&mut n, ci, add_watch("/p", AddWatchMode::Persistent));
+    n.advance(ms(10));
+    for m in 0..3 {
+        n.partition(m);
+    }
+    assert!(n.run_until(
+        |n| n.client(ci).states().contains(&SessionState::Expired),
+        20 * S
+    ));
+    // Expired was reported, then the same Session went on connecting.
+    assert_eq!(n.state(ci), SessionState::Connecting);
+    assert_eq!(n.session(ci).session_id(), None);
+    assert!(n.client(ci).watcher_removed(w.unwrap()));
+    let connects = n.client(ci).connects.len();
+    n.advance(10 * S);
+    assert!(n.client(ci).connects.len() > connects, "still trying");
+    for m in 0..3 {
+        n.heal(m);
+    }
+    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 20 * S));
+    let new = n.session(ci).session_id().unwrap();
+    assert_ne!(new, sid);
+    ok(&mut n, ci, create("/after", b"", 0));
+    no_violations(&n);
+}
 
 #[test]
 fn read_only_then_probe_and_move_to_a_read_write_server() {
