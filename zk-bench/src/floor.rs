@@ -56,7 +56,7 @@ pub fn get_data(path: &str, watch: bool) -> Request {
 pub fn create(path: &str, data: Bytes) -> Request {
     Request::Create2(CreateRequest {
         path: path.into(),
-        data,
+        data: Some(data),
         acl: Acl::open_unsafe(),
         flags: 0,
     })
@@ -66,7 +66,7 @@ pub fn create(path: &str, data: Bytes) -> Request {
 pub fn set_data(path: &str, data: Bytes) -> Request {
     Request::SetData(SetDataRequest {
         path: path.into(),
-        data,
+        data: Some(data),
         version: -1,
     })
 }

@@ -32,12 +32,19 @@ impl std::fmt::Display for HostAddr {
 }
 
 /// What happens after the session expires.
+///
+/// The default is [`NewSession`](ExpiryPolicy::NewSession), what kazoo and Curator
+/// do: the application sees the state go to `Expired` (its ephemerals and watches
+/// are gone, every pending request failed with `SessionExpired`) and then
+/// `Connecting` again, and the same `Session` goes on with a new session id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExpiryPolicy {
-    /// Expired is terminal; the caller may call `Session::restart` (Curator's LOST, then a new client).
-    #[default]
+    /// Expired is terminal; the caller may call `Session::restart` (the Java
+    /// client's behaviour: a new `ZooKeeper` object is needed).
     Terminal,
-    /// Report Expired, then open a new session at once (kazoo's behaviour).
+    /// Report Expired, then open a new session at once (kazoo's and Curator's
+    /// behaviour). The default.
+    #[default]
     NewSession,
 }
 
@@ -96,7 +103,8 @@ pub struct Config {
     pub queue_limit: usize,
     /// Hold or fail requests while disconnected.
     pub queue_policy: QueuePolicy,
-    /// Terminal or automatically renewed after expiry.
+    /// Terminal or automatically renewed after expiry (default: a new session,
+    /// [`ExpiryPolicy::NewSession`]).
     pub expiry_policy: ExpiryPolicy,
     /// A session to resume (id and password), like kazoo's `client_id`.
     pub resume: Option<(i64, Bytes)>,
@@ -144,7 +152,7 @@ impl Config {
             backoff: Backoff::default(),
             queue_limit: 10_000,
             queue_policy: QueuePolicy::Queue,
-            expiry_policy: ExpiryPolicy::Terminal,
+            expiry_policy: ExpiryPolicy::NewSession,
             resume: None,
             auth: Vec::new(),
             max_frame: DEFAULT_MAX_FRAME,

@@ -385,7 +385,8 @@ fn check_record<T: Encode + Decode + PartialEq + Debug>(input: &[u8]) {
         return;
     };
     let first = to_bytes(&x);
-    // Normalisation (null → empty, any non-zero boolean → 1) never changes a length.
+    // Normalisation (null → empty outside node data, any non-zero boolean → 1)
+    // never changes a length.
     assert_eq!(
         first.len(),
         input.len(),
@@ -485,7 +486,7 @@ pub fn session_stream(data: &[u8], start: std::time::Instant) {
     for req in [
         Request::Create2(CreateRequest {
             path: "/golden".into(),
-            data: Bytes::from_static(b"hello"),
+            data: Some(Bytes::from_static(b"hello")),
             acl: Acl::open_unsafe(),
             flags: 0,
         }),
@@ -495,7 +496,7 @@ pub fn session_stream(data: &[u8], start: std::time::Instant) {
         }),
         Request::SetData(SetDataRequest {
             path: "/golden".into(),
-            data: Bytes::from_static(b"world"),
+            data: Some(Bytes::from_static(b"world")),
             version: -1,
         }),
     ] {

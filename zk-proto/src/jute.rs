@@ -1,6 +1,12 @@
 //! Jute, ZooKeeper's binary record encoding: big-endian integers, length-prefixed
 //! buffers and strings (-1 = null), count-prefixed vectors (-1 = null).
 //!
+//! A field that may be null on the wire and where null means something of its own
+//! (node data: a node created with null data reads back as null, not as empty) is
+//! an `Option`: `Option<Bytes>` and `Option<String>` keep null (`None`, written as
+//! length -1) apart from empty. Plain `Bytes` and `String` fields read null as empty
+//! and are always written with a length of 0 or more.
+//!
 //! Decoding works on a [`Reader`] over a frozen [`Bytes`] frame, so buffers come
 //! out as zero-copy slices of the receive buffer. Every read checks what remains
 //! first; a claimed length is never trusted for an allocation.
@@ -155,6 +161,14 @@ pub fn put_buffer(buf: &mut BytesMut, data: &[u8]) {
     buf.put_slice(data);
 }
 
+/// Writes an optional `buffer`, `None` as null (length -1).
+pub fn put_opt_buffer(buf: &mut BytesMut, data: Option<&[u8]>) {
+    match data {
+        Some(d) => put_buffer(buf, d),
+        None => buf.put_i32(-1),
+    }
+}
+
 /// Writes a jute `ustring` (never null).
 pub fn put_string(buf: &mut BytesMut, s: &str) {
     put_buffer(buf, s.as_bytes());
@@ -208,6 +222,17 @@ impl Encode for Bytes {
 impl Decode for Bytes {
     fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         r.buffer()
+    }
+    const MIN_SIZE: usize = 4;
+}
+impl Encode for Option<Bytes> {
+    fn encode(&self, buf: &mut BytesMut) {
+        put_opt_buffer(buf, self.as_deref())
+    }
+}
+impl Decode for Option<Bytes> {
+    fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+        r.opt_buffer()
     }
     const MIN_SIZE: usize = 4;
 }

@@ -216,8 +216,9 @@ record! {
     pub struct CreateRequest {
         /// Path (with the sequence prefix for sequential nodes).
         pub path: String,
-        /// Initial data.
-        pub data: Bytes,
+        /// Initial data; `None` creates the node with null data (written as length -1),
+        /// which reads back as `None`.
+        pub data: Option<Bytes>,
         /// Initial ACL.
         pub acl: Vec<Acl>,
         /// CreateMode flags.
@@ -230,8 +231,9 @@ record! {
     pub struct CreateTtlRequest {
         /// Path.
         pub path: String,
-        /// Initial data.
-        pub data: Bytes,
+        /// Initial data; `None` creates the node with null data (written as length -1),
+        /// which reads back as `None`.
+        pub data: Option<Bytes>,
         /// Initial ACL.
         pub acl: Vec<Acl>,
         /// CreateMode flags (5 or 6).
@@ -291,8 +293,10 @@ record! {
 record! {
     /// Reply to getData (4) and reconfig (16).
     pub struct GetDataResponse {
-        /// The data, a slice of the receive buffer.
-        pub data: Bytes,
+        /// The data, a slice of the receive buffer; `None` when the node's data is
+        /// null (length -1 on the wire: created or last set with null data), as
+        /// opposed to `Some` of an empty buffer.
+        pub data: Option<Bytes>,
         /// The Stat.
         pub stat: Stat,
     }
@@ -303,8 +307,8 @@ record! {
     pub struct SetDataRequest {
         /// Path.
         pub path: String,
-        /// New data.
-        pub data: Bytes,
+        /// New data; `None` sets null data (written as length -1).
+        pub data: Option<Bytes>,
         /// Expected version, -1 for any.
         pub version: i32,
     }

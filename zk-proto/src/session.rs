@@ -115,7 +115,9 @@ pub enum SessionState {
     /// or fail by the queue policy. Intermediate.
     Suspended,
     /// The session is gone (the server said so, or no server was reached within its
-    /// timeout). Terminal unless the expiry policy opens a new session.
+    /// timeout). With the default [`ExpiryPolicy::NewSession`] this state is reported
+    /// and left at once for `Connecting` (a new session); with
+    /// [`ExpiryPolicy::Terminal`] it is terminal.
     Expired,
     /// A server rejected the credentials. Terminal.
     AuthFailed,

@@ -103,6 +103,15 @@ fn arb_bytes() -> impl Strategy<Value = Bytes> {
     vec(any::<u8>(), 0..24).prop_map(Bytes::from)
 }
 
+/// Node data: null (`None`) about one time in four, sometimes empty, else bytes.
+fn arb_opt_bytes() -> impl Strategy<Value = Option<Bytes>> {
+    prop_oneof![
+        1 => Just(None),
+        1 => Just(Some(Bytes::new())),
+        4 => arb_bytes().prop_map(Some),
+    ]
+}
+
 fn arb_strings() -> impl Strategy<Value = Vec<String>> {
     vec(arb_string(), 0..4)
 }
@@ -243,14 +252,14 @@ fn arb_watcher_event() -> impl Strategy<Value = WatcherEvent> {
 }
 
 fn arb_create_request() -> impl Strategy<Value = CreateRequest> {
-    (arb_string(), arb_bytes(), arb_acls(), any::<i32>()).prop_map(|(path, data, acl, flags)| {
-        CreateRequest {
+    (arb_string(), arb_opt_bytes(), arb_acls(), any::<i32>()).prop_map(
+        |(path, data, acl, flags)| CreateRequest {
             path,
             data,
             acl,
             flags,
-        }
-    })
+        },
+    )
 }
 
 fn arb_create_ttl_request() -> impl Strategy<Value = CreateTtlRequest> {
@@ -284,11 +293,11 @@ fn arb_stat_response() -> impl Strategy<Value = StatResponse> {
 }
 
 fn arb_get_data_response() -> impl Strategy<Value = GetDataResponse> {
-    (arb_bytes(), arb_stat()).prop_map(|(data, stat)| GetDataResponse { data, stat })
+    (arb_opt_bytes(), arb_stat()).prop_map(|(data, stat)| GetDataResponse { data, stat })
 }
 
 fn arb_set_data_request() -> impl Strategy<Value = SetDataRequest> {
-    (arb_string(), arb_bytes(), any::<i32>()).prop_map(|(path, data, version)| SetDataRequest {
+    (arb_string(), arb_opt_bytes(), any::<i32>()).prop_map(|(path, data, version)| SetDataRequest {
         path,
         data,
         version,
@@ -617,6 +626,84 @@ roundtrip_props! {
     roundtrip_multi_response: arb_multi_response();
 }
 
+// ---------------------------------------------------------------------------
+// Null node data is not empty node data
+
+/// The data length field as written: -1 for null, else the length.
+fn data_len_field(data: &Option<Bytes>) -> i32 {
+    data.as_ref().map_or(-1, |d| d.len() as i32)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Node data is written with length -1 exactly when it is `None`, and reads
+    /// back as `None`; empty data is length 0 and reads back as `Some(empty)`.
+    #[test]
+    fn node_data_null_written_as_minus_one(
+        path in arb_string(),
+        data in arb_opt_bytes(),
+        stat in arb_stat(),
+    ) {
+        let at_path_end = 4 + path.len();
+        let len_at = |b: &Bytes, at: usize| i32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+
+        let set = SetDataRequest { path: path.clone(), data: data.clone(), version: -1 };
+        let wire = to_bytes(&set);
+        prop_assert_eq!(len_at(&wire, at_path_end), data_len_field(&data));
+        prop_assert_eq!(from_bytes::<SetDataRequest>(wire).unwrap().data, data.clone());
+
+        let create = CreateRequest { path: path.clone(), data: data.clone(), acl: vec![], flags: 0 };
+        let wire = to_bytes(&create);
+        prop_assert_eq!(len_at(&wire, at_path_end), data_len_field(&data));
+        prop_assert_eq!(from_bytes::<CreateRequest>(wire).unwrap().data, data.clone());
+
+        let ttl = CreateTtlRequest { path, data: data.clone(), acl: vec![], flags: 5, ttl: 1 };
+        let wire = to_bytes(&ttl);
+        prop_assert_eq!(len_at(&wire, at_path_end), data_len_field(&data));
+        prop_assert_eq!(from_bytes::<CreateTtlRequest>(wire).unwrap().data, data.clone());
+
+        let get = GetDataResponse { data: data.clone(), stat };
+        let wire = to_bytes(&get);
+        prop_assert_eq!(len_at(&wire, 0), data_len_field(&data));
+        prop_assert_eq!(from_bytes::<GetDataResponse>(wire).unwrap().data, data.clone());
+
+        // The same inside a multiRead reply.
+        let multi = MultiResponse { results: vec![MultiResult::GetData(get)] };
+        let back = from_bytes::<MultiResponse>(to_bytes(&multi)).unwrap();
+        prop_assert_eq!(back, multi);
+    }
+}
+
+/// The server's bytes: a getData reply with data length -1 is null, with 0 is empty.
+#[test]
+fn get_data_reply_null_and_empty_differ() {
+    let stat = to_bytes(&Stat::default());
+    let mut null = BytesMut::new();
+    null.put_i32(-1);
+    null.put_slice(&stat);
+    let mut empty = BytesMut::new();
+    empty.put_i32(0);
+    empty.put_slice(&stat);
+    let decode =
+        |b: BytesMut| Response::decode_body(OpCode::GetData, &mut Reader::new(b.freeze())).unwrap();
+    let Response::GetData(n) = decode(null.clone()) else {
+        panic!()
+    };
+    let Response::GetData(e) = decode(empty.clone()) else {
+        panic!()
+    };
+    assert_eq!(n.data, None);
+    assert_eq!(e.data, Some(Bytes::new()));
+    // And each re-encodes to its own bytes.
+    let mut b = BytesMut::new();
+    Response::GetData(n).encode_body(&mut b);
+    assert_eq!(b, null);
+    let mut b = BytesMut::new();
+    Response::GetData(e).encode_body(&mut b);
+    assert_eq!(b, empty);
+}
+
 fn encode_request(xid: i32, req: &Request) -> Bytes {
     let mut buf = BytesMut::new();
     write_frame(&mut buf, |b| {
@@ -779,6 +866,7 @@ proptest! {
         check!(Stat);
         check!(Bytes);
         check!(Option<String>);
+        check!(Option<Bytes>);
         check!(Vec<String>);
     }
 }
@@ -815,6 +903,8 @@ fn huge_claims_fail_fast() {
         must_fail!(Bytes);
         must_fail!(String);
         must_fail!(Option<String>);
+        must_fail!(Option<Bytes>);
+        must_fail!(GetDataResponse);
         must_fail!(GetChildrenResponse);
         must_fail!(GetEphemeralsResponse);
         must_fail!(WhoAmIResponse);
@@ -856,6 +946,10 @@ fn huge_claims_fail_fast() {
         );
         assert_eq!(
             from_bytes::<Bytes>(b.clone()),
+            Err(DecodeError::InvalidLength(bad))
+        );
+        assert_eq!(
+            from_bytes::<Option<Bytes>>(b.clone()),
             Err(DecodeError::InvalidLength(bad))
         );
         assert_eq!(

@@ -137,7 +137,7 @@ fn stat() -> Stat {
 fn create() -> CreateRequest {
     CreateRequest {
         path: "/golden".into(),
-        data: "hello".into(),
+        data: Some("hello".into()),
         acl: Acl::open_unsafe(),
         flags: 0,
     }
@@ -156,7 +156,7 @@ fn sample_requests() -> Vec<Request> {
         Request::Create2(create()),
         Request::CreateTtl(CreateTtlRequest {
             path: "/ttl".into(),
-            data: "x".into(),
+            data: Some("x".into()),
             acl: Acl::creator_all(),
             flags: 5,
             ttl: 60_000,
@@ -184,7 +184,7 @@ fn sample_requests() -> Vec<Request> {
                 }),
                 MultiOp::SetData(SetDataRequest {
                     path: "/golden".into(),
-                    data: "v".into(),
+                    data: Some("v".into()),
                     version: -1,
                 }),
                 MultiOp::Delete(DeleteRequest {
@@ -258,7 +258,7 @@ fn sample_responses() -> Vec<(OpCode, Response)> {
             Response::Multi(MultiResponse {
                 results: vec![
                     MultiResult::GetData(GetDataResponse {
-                        data: "hello".into(),
+                        data: Some("hello".into()),
                         stat: stat(),
                     }),
                     MultiResult::GetChildren(GetChildrenResponse {

@@ -152,7 +152,7 @@ fn create2() {
         req,
         Request::Create2(CreateRequest {
             path: "/golden".into(),
-            data: Bytes::from_static(b"hello"),
+            data: Some(Bytes::from_static(b"hello")),
             acl: Acl::open_unsafe(),
             flags: 0,
         })
@@ -197,7 +197,7 @@ fn get_data() {
     let Some(Response::GetData(GetDataResponse { data, stat })) = body else {
         panic!("{body:?}");
     };
-    assert_eq!(&data[..], b"hello");
+    assert_eq!(data.as_deref().unwrap(), b"hello");
     assert_eq!(
         (stat.version, stat.data_length, stat.num_children),
         (0, 5, 0)
@@ -213,7 +213,7 @@ fn set_data_and_notification() {
         req,
         Request::SetData(SetDataRequest {
             path: "/golden".into(),
-            data: Bytes::from_static(b"world"),
+            data: Some(Bytes::from_static(b"world")),
             version: -1,
         })
     );
@@ -290,14 +290,14 @@ fn multi_fail() {
                     op: OpCode::Create,
                     req: CreateRequest {
                         path: "/golden/c".into(),
-                        data: Bytes::new(),
+                        data: Some(Bytes::new()),
                         acl: Acl::open_unsafe(),
                         flags: 0,
                     },
                 },
                 MultiOp::SetData(SetDataRequest {
                     path: "/golden".into(),
-                    data: Bytes::from_static(b"x"),
+                    data: Some(Bytes::from_static(b"x")),
                     version: 99,
                 }),
                 MultiOp::Delete(DeleteRequest {

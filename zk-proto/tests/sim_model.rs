@@ -133,7 +133,7 @@ fn step_strategy() -> impl Strategy<Value = Step> {
 fn create_req(path: &str, flags: i32) -> CreateRequest {
     CreateRequest {
         path: path.into(),
-        data: Bytes::from_static(b"d"),
+        data: Some(Bytes::from_static(b"d")),
         acl: Acl::open_unsafe(),
         flags,
     }
@@ -152,7 +152,7 @@ fn request(op: Op, path: &str) -> Request {
         }),
         Op::SetData => Request::SetData(SetDataRequest {
             path: path.into(),
-            data: Bytes::from_static(b"x"),
+            data: Some(Bytes::from_static(b"x")),
             version: -1,
         }),
         Op::GetData(w) => Request::GetData(pw(w)),

@@ -35,7 +35,7 @@ fn net(members: usize, seed: u64) -> SimNet {
 fn create(path: &str, data: &[u8], flags: i32) -> Request {
     Request::Create(CreateRequest {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Some(Bytes::copy_from_slice(data)),
         acl: Acl::open_unsafe(),
         flags,
     })
@@ -65,7 +65,7 @@ fn get_children(path: &str, watch: bool) -> Request {
 fn set_data(path: &str, data: &[u8]) -> Request {
     Request::SetData(SetDataRequest {
         path: path.into(),
-        data: Bytes::copy_from_slice(data),
+        data: Some(Bytes::copy_from_slice(data)),
         version: -1,
     })
 }
@@ -468,14 +468,14 @@ fn a_failed_multi_completes_ok_with_error_results() {
         ops: vec![
             MultiOp::SetData(SetDataRequest {
                 path: "/m".into(),
-                data: Bytes::from_static(b"x"),
+                data: Some(Bytes::from_static(b"x")),
                 version: -1,
             }),
             MultiOp::Create {
                 op: OpCode::Create,
                 req: CreateRequest {
                     path: "/m".into(),
-                    data: Bytes::new(),
+                    data: Some(Bytes::new()),
                     acl: Acl::open_unsafe(),
                     flags: 0,
                 },
@@ -498,12 +498,103 @@ fn a_failed_multi_completes_ok_with_error_results() {
         ]
     );
     assert_eq!(m.first_error(), Some(ErrorCode::NodeExists));
-    assert_eq!(&n.cluster.get("/m").unwrap().0[..], b"", "nothing applied");
+    assert_eq!(
+        n.cluster.get("/m").unwrap().0.as_deref(),
+        Some(&b""[..]),
+        "nothing applied"
+    );
     assert_eq!(n.state(ci), SessionState::Connected);
     no_violations(&n);
 }
 
 // --------------------------------------------------------- connection loss
+
+#[test]
+fn null_node_data_reads_back_as_null_not_empty() {
+    let mut n = net(1, 12);
+    let ci = connected_client(&mut n, &[0], |_| {});
+    let null_create = |path: &str| {
+        Request::Create(CreateRequest {
+            path: path.into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        })
+    };
+    let data_of = |n: &mut SimNet, path: &str| match ok(n, ci, get_data(path, false)) {
+        Response::GetData(d) => (d.data, d.stat.data_length),
+        other => panic!("{other:?}"),
+    };
+    ok(&mut n, ci, null_create("/null"));
+    ok(&mut n, ci, create("/empty", b"", 0));
+    assert_eq!(data_of(&mut n, "/null"), (None, 0));
+    assert_eq!(data_of(&mut n, "/empty"), (Some(Bytes::new()), 0));
+    assert_eq!(n.cluster.get("/null").unwrap().0, None);
+
+    // setData to null, and back to bytes.
+    ok(&mut n, ci, set_data("/null", b"x"));
+    assert_eq!(
+        data_of(&mut n, "/null"),
+        (Some(Bytes::from_static(b"x")), 1)
+    );
+    ok(
+        &mut n,
+        ci,
+        Request::SetData(SetDataRequest {
+            path: "/empty".into(),
+            data: None,
+            version: -1,
+        }),
+    );
+    assert_eq!(data_of(&mut n, "/empty"), (None, 0));
+
+    // A multi creates with null data; a multiRead reads null as null.
+    let Response::Multi(_) = ok(
+        &mut n,
+        ci,
+        Request::Multi(MultiRequest {
+            ops: vec![MultiOp::Create {
+                op: OpCode::Create,
+                req: CreateRequest {
+                    path: "/multi-null".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    flags: 0,
+                },
+            }],
+        }),
+    ) else {
+        panic!()
+    };
+    let Response::Multi(m) = ok(
+        &mut n,
+        ci,
+        Request::MultiRead(MultiRequest {
+            ops: vec![
+                MultiOp::GetData(PathWatchRequest {
+                    path: "/multi-null".into(),
+                    watch: false,
+                }),
+                MultiOp::GetData(PathWatchRequest {
+                    path: "/null".into(),
+                    watch: false,
+                }),
+            ],
+        }),
+    ) else {
+        panic!()
+    };
+    let datas: Vec<Option<Bytes>> = m
+        .results
+        .into_iter()
+        .map(|r| match r {
+            MultiResult::GetData(d) => d.data,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(datas, [None, Some(Bytes::from_static(b"x"))]);
+    no_violations(&n);
+}
 
 #[test]
 fn connection_loss_fails_every_in_flight_request_once_and_moves_on() {
@@ -570,7 +661,7 @@ fn a_reply_cut_mid_frame_is_a_connection_loss() {
     let Response::GetData(d) = ok(&mut n, ci, get_data("/big", false)) else {
         panic!()
     };
-    assert_eq!(d.data.len(), 100_000);
+    assert_eq!(d.data.as_ref().unwrap().len(), 100_000);
     no_violations(&n);
 }
 
@@ -803,7 +894,9 @@ fn set_watches_are_split_into_frames_of_at_most_128k_path_chars() {
 #[test]
 fn server_side_expiry_fails_everything_and_is_terminal() {
     let mut n = net(3, 20);
-    let ci = connected_client(&mut n, &[0, 1, 2], |_| {});
+    let ci = connected_client(&mut n, &[0, 1, 2], |c| {
+        c.expiry_policy = ExpiryPolicy::Terminal
+    });
     let sid = n.session(ci).session_id().unwrap();
     ok(&mut n, ci, create("/x", b"", 0));
     let (_, w1) = submit(&mut n, ci, get_data("/x", true));
@@ -855,7 +948,10 @@ fn server_side_expiry_fails_everything_and_is_terminal() {
 #[test]
 fn client_side_expiry_when_no_server_is_reached_for_the_session_timeout() {
     let mut n = net(3, 21);
-    let ci = connected_client(&mut n, &[0, 1, 2], |c| c.session_timeout = ms(12_000));
+    let ci = connected_client(&mut n, &[0, 1, 2], |c| {
+        c.session_timeout = ms(12_000);
+        c.expiry_policy = ExpiryPolicy::Terminal;
+    });
     let last_contact = n.client(ci).entered(SessionState::Connected).unwrap();
     let (_, w) = submit(&mut n, ci, add_watch("/p", AddWatchMode::Persistent));
     n.advance(ms(10));
@@ -878,8 +974,10 @@ fn client_side_expiry_when_no_server_is_reached_for_the_session_timeout() {
 #[test]
 fn new_session_policy_opens_a_fresh_session_after_expiry() {
     let mut n = net(2, 22);
+    // The default policy.
     let ci = connected_client(&mut n, &[0, 1], |c| {
-        c.expiry_policy = ExpiryPolicy::NewSession
+        assert_eq!(c.expiry_policy, ExpiryPolicy::NewSession);
+        assert_eq!(ExpiryPolicy::default(), ExpiryPolicy::NewSession);
     });
     let sid = n.session(ci).session_id().unwrap();
     n.expire_session(sid);
@@ -902,6 +1000,37 @@ fn new_session_policy_opens_a_fresh_session_after_expiry() {
 // --------------------------------------------------------------- read-only
 
 #[test]
+fn after_a_client_side_expiry_the_default_policy_keeps_trying_with_a_new_session() {
+    let mut n = net(3, 23);
+    let ci = connected_client(&mut n, &[0, 1, 2], |c| c.session_timeout = ms(6000));
+    let sid = n.session(ci).session_id().unwrap();
+    let (_, w) = submit(&mut n, ci, add_watch("/p", AddWatchMode::Persistent));
+    n.advance(ms(10));
+    for m in 0..3 {
+        n.partition(m);
+    }
+    assert!(n.run_until(
+        |n| n.client(ci).states().contains(&SessionState::Expired),
+        20 * S
+    ));
+    // Expired was reported, then the same Session went on connecting.
+    assert_eq!(n.state(ci), SessionState::Connecting);
+    assert_eq!(n.session(ci).session_id(), None);
+    assert!(n.client(ci).watcher_removed(w.unwrap()));
+    let connects = n.client(ci).connects.len();
+    n.advance(10 * S);
+    assert!(n.client(ci).connects.len() > connects, "still trying");
+    for m in 0..3 {
+        n.heal(m);
+    }
+    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 20 * S));
+    let new = n.session(ci).session_id().unwrap();
+    assert_ne!(new, sid);
+    ok(&mut n, ci, create("/after", b"", 0));
+    no_violations(&n);
+}
+
+#[test]
 fn read_only_then_probe_and_move_to_a_read_write_server() {
     let mut n = net(2, 23);
     n.admin(create("/r", b"data", 0)).unwrap();
@@ -913,7 +1042,7 @@ fn read_only_then_probe_and_move_to_a_read_write_server() {
     let Response::GetData(d) = ok(&mut n, ci, get_data("/r", false)) else {
         panic!()
     };
-    assert_eq!(&d.data[..], b"data");
+    assert_eq!(d.data.as_deref().unwrap(), b"data");
     assert_eq!(
         n.call(ci, create("/w", b"", 0), S),
         Some(Err(ZkError::Server(ErrorCode::NotReadOnly)))
@@ -1547,7 +1676,7 @@ fn get_config_skips_the_chroot_but_get_data_of_its_path_does_not() {
     let Response::GetData(d) = ok(&mut n, ci, get_data("/zookeeper/config", false)) else {
         panic!()
     };
-    assert_eq!(&d.data[..], b"chrooted");
+    assert_eq!(d.data.as_deref().unwrap(), b"chrooted");
     let Response::Stat(s) = ok(&mut n, ci, exists("/zookeeper/config", false)) else {
         panic!()
     };
@@ -1561,7 +1690,7 @@ fn get_config_skips_the_chroot_but_get_data_of_its_path_does_not() {
     let Some(Ok(Response::GetData(d))) = n.client(ci).completion(cfg.id) else {
         panic!("{:?}", n.client(ci).completion(cfg.id))
     };
-    assert_eq!(&d.data[..], server_config);
+    assert_eq!(d.data.as_deref().unwrap(), server_config);
     assert_eq!(d.stat, n.cluster.get("/zookeeper/config").unwrap().1);
 
     // Each watch is on its own node.
@@ -1692,13 +1821,13 @@ fn a_reply_over_max_frame_fails_only_its_request() {
         let Some(Ok(Response::GetData(d))) = n.client(ci).completion(*id) else {
             panic!("{:?}", n.client(ci).completion(*id))
         };
-        assert_eq!(&d.data[..], &[i as u8; 100][..]);
+        assert_eq!(d.data.as_deref().unwrap(), &[i as u8; 100][..]);
     }
     assert!(disconnect_reasons(&n, ci).is_empty());
     let Response::GetData(d) = ok(&mut n, ci, get_data("/s3", false)) else {
         panic!()
     };
-    assert_eq!(d.data.len(), 100);
+    assert_eq!(d.data.as_ref().unwrap().len(), 100);
     assert_eq!(n.client(ci).states(), [SessionState::Connected]);
     no_violations(&n);
 }
@@ -1758,7 +1887,7 @@ fn the_largest_node_a_server_accepts_can_be_read_with_the_default_max_frame() {
     let Response::GetData(d) = ok(&mut n, ci, get_data("/b", false)) else {
         panic!()
     };
-    assert_eq!(d.data.len(), data.len());
+    assert_eq!(d.data.as_ref().unwrap().len(), data.len());
     assert!(disconnect_reasons(&n, ci).is_empty());
     no_violations(&n);
 }

@@ -173,7 +173,8 @@ struct Conn {
 /// A stored znode.
 #[derive(Debug, Clone)]
 struct Node {
-    data: Bytes,
+    /// `None`: created or set with null data (the real server keeps null too).
+    data: Option<Bytes>,
     acl: Vec<Acl>,
     czxid: i64,
     mzxid: i64,
@@ -201,13 +202,13 @@ impl Node {
             cversion: self.creates.wrapping_mul(2).wrapping_sub(n),
             aversion: self.aversion,
             ephemeral_owner: self.owner,
-            data_length: self.data.len() as i32,
+            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
             num_children: n,
             pzxid: self.pzxid,
         }
     }
 
-    fn new(data: Bytes, acl: Vec<Acl>, zxid: i64, time: i64, owner: i64) -> Node {
+    fn new(data: Option<Bytes>, acl: Vec<Acl>, zxid: i64, time: i64, owner: i64) -> Node {
         Node {
             data,
             acl,
@@ -321,20 +322,20 @@ impl Tree {
     fn new() -> Tree {
         let mut nodes = BTreeMap::new();
         let open = Acl::open_unsafe();
-        let mut root = Node::new(Bytes::new(), open.clone(), 0, EPOCH_BASE_MS, 0);
+        let mut root = Node::new(Some(Bytes::new()), open.clone(), 0, EPOCH_BASE_MS, 0);
         root.children.insert("zookeeper".into());
-        let mut zk = Node::new(Bytes::new(), open.clone(), 0, EPOCH_BASE_MS, 0);
+        let mut zk = Node::new(Some(Bytes::new()), open.clone(), 0, EPOCH_BASE_MS, 0);
         zk.children.insert("config".into());
         zk.children.insert("quota".into());
         nodes.insert("/".to_owned(), root);
         nodes.insert("/zookeeper".to_owned(), zk);
         nodes.insert(
             "/zookeeper/config".to_owned(),
-            Node::new(Bytes::new(), Acl::read_unsafe(), 0, EPOCH_BASE_MS, 0),
+            Node::new(Some(Bytes::new()), Acl::read_unsafe(), 0, EPOCH_BASE_MS, 0),
         );
         nodes.insert(
             "/zookeeper/quota".to_owned(),
-            Node::new(Bytes::new(), open, 0, EPOCH_BASE_MS, 0),
+            Node::new(Some(Bytes::new()), open, 0, EPOCH_BASE_MS, 0),
         );
         Tree {
             nodes,
@@ -839,8 +840,8 @@ impl SimCluster {
 
     // -------------------------------------------------------- inspection
 
-    /// Data and Stat of a node.
-    pub fn get(&self, path: &str) -> Option<(Bytes, Stat)> {
+    /// Data (`None`: null) and Stat of a node.
+    pub fn get(&self, path: &str) -> Option<(Option<Bytes>, Stat)> {
         self.tree
             .nodes
             .get(path)
@@ -1905,7 +1906,7 @@ mod tests {
     fn create(path: &str, data: &[u8], flags: i32) -> CreateRequest {
         CreateRequest {
             path: path.into(),
-            data: Bytes::copy_from_slice(data),
+            data: Some(Bytes::copy_from_slice(data)),
             acl: Acl::open_unsafe(),
             flags,
         }
@@ -2134,14 +2135,14 @@ mod tests {
         let Response::GetData(d) = t.ok(a, 3, &Request::GetData(pw("/a", false))) else {
             panic!()
         };
-        assert_eq!(&d.data[..], b"hi");
+        assert_eq!(d.data.as_deref(), Some(&b"hi"[..]));
         assert_eq!(d.stat.num_children, 1);
         assert_eq!(d.stat.cversion, 1);
 
         let set = |v| {
             Request::SetData(SetDataRequest {
                 path: "/a".into(),
-                data: Bytes::from_static(b"v2"),
+                data: Some(Bytes::from_static(b"v2")),
                 version: v,
             })
         };
@@ -2194,7 +2195,7 @@ mod tests {
         let ttl = |flags, ttl| {
             Request::CreateTtl(CreateTtlRequest {
                 path: "/ttl".into(),
-                data: Bytes::new(),
+                data: Some(Bytes::new()),
                 acl: Acl::open_unsafe(),
                 flags,
                 ttl,
@@ -2316,7 +2317,7 @@ mod tests {
                 },
                 MultiOp::SetData(SetDataRequest {
                     path: "/m".into(),
-                    data: Bytes::new(),
+                    data: Some(Bytes::new()),
                     version: -1,
                 }),
             ],
@@ -2404,7 +2405,7 @@ mod tests {
         // B writes; A gets one NodeDataChanged.
         let set = Request::SetData(SetDataRequest {
             path: "/w".into(),
-            data: Bytes::from_static(b"x"),
+            data: Some(Bytes::from_static(b"x")),
             version: -1,
         });
         t.ok(b, 1, &set);
@@ -2470,7 +2471,7 @@ mod tests {
             5,
             &Request::SetData(SetDataRequest {
                 path: "/r/c".into(),
-                data: Bytes::new(),
+                data: Some(Bytes::new()),
                 version: -1,
             }),
         );
@@ -2525,7 +2526,7 @@ mod tests {
             10,
             &Request::SetData(SetDataRequest {
                 path: "/d".into(),
-                data: Bytes::new(),
+                data: Some(Bytes::new()),
                 version: -1,
             }),
         );
@@ -2653,7 +2654,7 @@ mod tests {
         let Response::GetData(d) = t.ok(ro, 1, &Request::GetData(pw("/r", false))) else {
             panic!()
         };
-        assert_eq!(&d.data[..], b"data");
+        assert_eq!(d.data.as_deref(), Some(&b"data"[..]));
         assert_eq!(
             t.err(ro, 2, &Request::Create(create("/w", b"", 0))),
             ErrorCode::NotReadOnly
