@@ -73,7 +73,7 @@ fn body(resp: &Response) -> Bytes {
 
 fn get_data_reply(len: usize) -> Response {
     Response::GetData(GetDataResponse {
-        data: Bytes::from(vec![7u8; len]),
+        data: Some(Bytes::from(vec![7u8; len])),
         stat: stat(),
     })
 }
@@ -111,9 +111,10 @@ fn bench_codec(c: &mut Criterion) {
     let range = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
     match Response::decode_body(OpCode::GetData, &mut Reader::new(input.clone())) {
         Ok(Response::GetData(d)) => {
-            let p = d.data.as_ptr() as usize;
+            let data = d.data.as_deref().unwrap_or_default();
+            let p = data.as_ptr() as usize;
             assert!(
-                d.data.len() == 1024 && range.contains(&p) && range.contains(&(p + 1023)),
+                data.len() == 1024 && range.contains(&p) && range.contains(&(p + 1023)),
                 "getData decode copied the payload"
             );
             println!(
@@ -213,13 +214,13 @@ fn mixed_request(i: usize) -> Request {
         2 => Request::GetChildren2(pw("/bench")),
         3 => Request::Create2(CreateRequest {
             path: "/bench/new".into(),
-            data: Bytes::from_static(b"x"),
+            data: Some(Bytes::from_static(b"x")),
             acl: zk_proto::Acl::open_unsafe(),
             flags: 0,
         }),
         4 => Request::SetData(SetDataRequest {
             path: "/bench/a".into(),
-            data: Bytes::from_static(b"y"),
+            data: Some(Bytes::from_static(b"y")),
             version: -1,
         }),
         _ => Request::GetData(pw("/bench/small")),

@@ -21,17 +21,19 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use zk_client::blocking::{block_on, thread_waker};
 use zk_client::{DriverPoll, Io, Shared};
 use zk_proto::ConnId;
 
+mod pending;
+
+pub use pending::{Pending, Transaction};
 pub use zk_client::{
-    fourlw, retry, Acl, AddWatchMode, ClientBuilder, ClientInfo, Clock, CoarseState, CreateMode,
-    CreateOptions, Diagnostics, Error, ErrorCode, EventType, ExpiryPolicy, HostAddr, Id,
-    ListenerId, LiveCounts, ManualClock, OneshotWatch, Op, OpResult, Perms, QueuePolicy, ReadOp,
-    ReadResult, Result, SessionInfo, SessionState, Stat, StateStream, SystemClock, WatchStream,
-    WatchedEvent, WatcherType,
+    fourlw, retry, Acl, AddWatchMode, Bytes, ClientBuilder, ClientInfo, Clock, CoarseState,
+    CreateMode, CreateOptions, Data, Diagnostics, Error, ErrorCode, EventType, ExpiryPolicy,
+    HostAddr, Id, IntoData, ListenerId, LiveCounts, ManualClock, OneshotWatch, Op, OpResult, Perms,
+    QueuePolicy, ReadOp, ReadResult, Result, SessionInfo, SessionState, Stat, StateStream,
+    SystemClock, WatchStream, WatchedEvent, WatcherType,
 };
 
 /// A blocking ZooKeeper client. Cheap to clone; the session closes when the last clone is dropped.
@@ -182,6 +184,15 @@ impl Client {
         block_on(f, self.timeout).unwrap_or(Err(Error::Timeout))
     }
 
+    pub(crate) fn call_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// A transaction builder (kazoo's `transaction()`); `commit()` blocks.
+    pub fn transaction(&self) -> Transaction {
+        Transaction::new(self.inner.transaction(), self.timeout)
+    }
+
     /// The same client with another per-call timeout (`None`: wait forever). Default 30 s.
     pub fn with_timeout(&self, timeout: Option<Duration>) -> Client {
         Client {
@@ -237,14 +248,30 @@ impl Client {
     pub fn current_host(&self) -> Option<HostAddr> {
         self.inner.current_host()
     }
-    /// The version of the server the client is on (from `srvr`).
-    pub fn server_version(&self) -> Result<(u32, u32, u32)> {
+    /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
+    /// session is on (kazoo's `command()`); its text.
+    pub fn command(&self, cmd: &str) -> Result<String> {
         let host = self.current_host().ok_or(Error::NotConnected)?;
-        let text = four_letter_word(&host, "srvr", Duration::from_secs(5))?;
-        fourlw::version_of_srvr(text)
+        four_letter_word(&host, cmd, Duration::from_secs(5))
     }
-    /// Runs `op` under a retry policy, sleeping this thread between attempts.
+    /// The version of the server the client is on (numbers and full string, from `srvr`).
+    pub fn server_version(&self) -> Result<fourlw::ServerVersion> {
+        fourlw::version_of_srvr(self.command("srvr")?)
+    }
+    /// Runs `op` under the builder's command retry policy (kazoo's
+    /// `client.retry(...)`), sleeping this thread between attempts. Reads and
+    /// safe writes are repeated after connection errors; plain writes only after
+    /// errors proving nothing was applied.
     pub fn retry<T>(
+        &self,
+        kind: retry::Idempotence,
+        op: impl FnMut(&Client) -> Result<T>,
+    ) -> Result<T> {
+        let policy = self.inner.command_retry().clone();
+        self.retry_with(&policy, kind, op)
+    }
+    /// [`retry`](Client::retry) under a policy of your own.
+    pub fn retry_with<T>(
         &self,
         policy: &retry::RetryPolicy,
         kind: retry::Idempotence,

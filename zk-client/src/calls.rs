@@ -9,13 +9,13 @@ macro_rules! for_each_call {
     ($callback:ident) => {
         $callback! {
     /// See `Client::create`.
-    fn create(&self, path: &str, data: impl Into<Bytes>, mode: CreateMode) -> String;
+    fn create(&self, path: &str, data: impl IntoData, mode: CreateMode) -> String;
     /// See `Client::create_with`.
-    fn create_with(&self, path: &str, data: impl Into<Bytes>, opts: &CreateOptions) -> (String, Stat);
+    fn create_with(&self, path: &str, data: impl IntoData, opts: &CreateOptions) -> (String, Stat);
     /// See `Client::ensure_path`.
     fn ensure_path(&self, path: &str) -> ();
     /// See `Client::set_data`.
-    fn set_data(&self, path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Stat;
+    fn set_data(&self, path: &str, data: impl IntoData, version: Option<i32>) -> Stat;
     /// See `Client::delete`.
     fn delete(&self, path: &str, version: Option<i32>) -> ();
     /// See `Client::delete_recursive`.
@@ -29,9 +29,9 @@ macro_rules! for_each_call {
     /// See `Client::exists_watch`.
     fn exists_watch(&self, path: &str) -> (Option<Stat>, OneshotWatch);
     /// See `Client::get_data`.
-    fn get_data(&self, path: &str) -> (Bytes, Stat);
+    fn get_data(&self, path: &str) -> (Data, Stat);
     /// See `Client::get_data_watch`.
-    fn get_data_watch(&self, path: &str) -> (Bytes, Stat, OneshotWatch);
+    fn get_data_watch(&self, path: &str) -> (Data, Stat, OneshotWatch);
     /// See `Client::get_children`.
     fn get_children(&self, path: &str) -> Vec<String>;
     /// See `Client::get_children_stat`.
@@ -51,9 +51,9 @@ macro_rules! for_each_call {
     /// See `Client::whoami`.
     fn whoami(&self) -> Vec<ClientInfo>;
     /// See `Client::get_config`.
-    fn get_config(&self) -> (Bytes, Stat);
+    fn get_config(&self) -> (Data, Stat);
     /// See `Client::reconfig`.
-    fn reconfig(&self, joining: Option<&str>, leaving: Option<&str>, new_members: Option<&str>, from_config: i64) -> (Bytes, Stat);
+    fn reconfig(&self, joining: Option<&str>, leaving: Option<&str>, new_members: Option<&str>, from_config: i64) -> (Data, Stat);
     /// See `Client::add_watch`.
     fn add_watch(&self, path: &str, mode: AddWatchMode) -> WatchStream;
     /// See `Client::remove_watches`.
@@ -61,7 +61,7 @@ macro_rules! for_each_call {
     /// See `Client::check_watches`.
     fn check_watches(&self, path: &str, kind: WatcherType) -> ();
     /// See `Client::add_auth`.
-    fn add_auth(&self, scheme: &str, credentials: impl Into<Bytes>) -> ();
+    fn add_auth(&self, scheme: &str, credentials: impl AsRef<[u8]>) -> ();
     /// See `Client::close`.
     fn close(&self) -> ();
     /// See `Client::wait_connected`.

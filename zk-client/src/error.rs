@@ -60,6 +60,17 @@ pub enum Error {
         /// Every op's result as the server reported it.
         results: Vec<OpResult>,
     },
+    /// A retry loop gave up (tries or deadline used up); `last` is the final attempt's error.
+    RetryFailed {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        last: Box<Error>,
+    },
+    /// A retry loop was stopped by its [`Interrupt`](crate::retry::Interrupt).
+    Interrupted,
+    /// The server does not support this call (too old a version).
+    Unsupported(&'static str),
     /// A transport error outside a session (four-letter words).
     Io(String),
 }
@@ -76,6 +87,9 @@ impl Error {
             Error::InvalidPath { .. } | Error::InvalidArgument(_) => ErrorCode::BadArguments,
             Error::QueueFull | Error::OutboundFull => ErrorCode::ConnectionLoss,
             Error::Malformed(_) | Error::ReplyTooLarge { .. } => ErrorCode::MarshallingError,
+            Error::Unsupported(_) => ErrorCode::Unimplemented,
+            Error::RetryFailed { last, .. } => last.code(),
+            Error::Interrupted => ErrorCode::OperationTimeout,
             Error::WatchRemoved => ErrorCode::NoWatcher,
         }
     }
@@ -83,10 +97,13 @@ impl Error {
     /// Whether a write that failed this way may have been applied anyway: check
     /// before repeating it.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(
-            self,
-            Error::ConnectionLoss | Error::Timeout | Error::Malformed(_)
-        )
+        match self {
+            Error::RetryFailed { last, .. } => last.outcome_unknown(),
+            e => matches!(
+                e,
+                Error::ConnectionLoss | Error::Timeout | Error::Malformed(_)
+            ),
+        }
     }
 
     /// Whether repeating the call later may succeed (connection trouble, throttling).
@@ -138,6 +155,11 @@ impl fmt::Display for Error {
             Error::Malformed(s) => write!(f, "malformed reply: {s}"),
             Error::MultiFailed { index, code, .. } => write!(f, "multi op {index} failed: {code}"),
             Error::Io(s) => write!(f, "i/o error: {s}"),
+            Error::Unsupported(what) => write!(f, "not supported by this server: {what}"),
+            Error::RetryFailed { attempts, last } => {
+                write!(f, "gave up after {attempts} attempts: {last}")
+            }
+            Error::Interrupted => f.write_str("retry interrupted"),
         }
     }
 }

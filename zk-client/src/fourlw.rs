@@ -72,10 +72,44 @@ pub fn parse_stat(text: &str) -> ServerStats {
 }
 
 /// The server version from a `srvr` answer (what every adapter's `server_version` returns).
-pub fn version_of_srvr(text: String) -> crate::Result<(u32, u32, u32)> {
-    parse_stat(&text)
-        .version_tuple
-        .ok_or(crate::Error::Malformed(text))
+pub fn version_of_srvr(text: String) -> crate::Result<ServerVersion> {
+    let stats = parse_stat(&text);
+    match stats.version_tuple {
+        Some((major, minor, patch)) => Ok(ServerVersion {
+            major,
+            minor,
+            patch,
+            full: stats.version,
+        }),
+        None => Err(crate::Error::Malformed(text)),
+    }
+}
+
+/// A server's version: the numbers, and the full string `srvr` printed
+/// (`3.8.0-debian--1, built on ...`), which names the build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerVersion {
+    /// Major.
+    pub major: u32,
+    /// Minor.
+    pub minor: u32,
+    /// Patch.
+    pub patch: u32,
+    /// The whole version string.
+    pub full: String,
+}
+
+impl ServerVersion {
+    /// (major, minor, patch), for comparisons: `v.tuple() >= (3, 6, 0)`.
+    pub fn tuple(&self) -> (u32, u32, u32) {
+        (self.major, self.minor, self.patch)
+    }
+}
+
+impl std::fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.full)
+    }
 }
 
 /// `3.8.0-...` → (3, 8, 0).

@@ -10,21 +10,25 @@ mod calls;
 mod client;
 pub mod clock;
 mod core;
+mod data;
 mod error;
 pub mod fourlw;
 mod ops;
+mod requests;
 pub mod retry;
 mod slot;
+mod watch;
 
 pub use builder::ClientBuilder;
-pub use client::{
-    Client, ClientOptions, Diagnostics, ListenerId, OneshotWatch, SessionInfo, StateStream,
-    Transaction, WatchStream,
-};
+pub use bytes::Bytes;
+pub use client::{Client, ClientOptions, Diagnostics, ListenerId, SessionInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use core::{CountGuard, DriverPoll, Io, LiveCounts, ReadBuf, Shared, WatchMessage};
+pub use data::{Data, IntoData};
 pub use error::{Error, Result};
 pub use ops::{CreateOptions, Op, OpResult, ReadOp, ReadResult};
+pub use requests::Transaction;
+pub use watch::{OneshotWatch, StateStream, WatchStream};
 pub use zk_proto::{
     Acl, AddWatchMode, ClientInfo, CoarseState, CreateMode, ErrorCode, EventType, ExpiryPolicy,
     HostAddr, Id, Perms, QueuePolicy, SessionState, Stat, WatchedEvent, WatcherType,

@@ -1,6 +1,8 @@
 //! Typed operations for transactions and multi-reads.
 
 use bytes::Bytes;
+
+use crate::data::{Data, IntoData};
 use zk_proto::{
     Acl, CheckVersionRequest, CreateMode, CreateRequest, CreateTtlRequest, DeleteRequest,
     ErrorCode, MultiOp, MultiResult, OpCode, PathWatchRequest, SetDataRequest, Stat,
@@ -34,8 +36,8 @@ pub enum Op {
     Create {
         /// Path.
         path: String,
-        /// Data.
-        data: Bytes,
+        /// Data (`None`: null).
+        data: Option<Bytes>,
         /// ACL (the client default when `None`).
         acl: Option<Vec<Acl>>,
         /// Mode.
@@ -52,8 +54,8 @@ pub enum Op {
     SetData {
         /// Path.
         path: String,
-        /// Data.
-        data: Bytes,
+        /// Data (`None`: null).
+        data: Option<Bytes>,
         /// Expected version (-1 for any).
         version: i32,
     },
@@ -67,11 +69,11 @@ pub enum Op {
 }
 
 impl Op {
-    /// A persistent create with the default ACL.
-    pub fn create(path: &str, data: impl Into<Bytes>, mode: CreateMode) -> Op {
+    /// A create with the default ACL.
+    pub fn create(path: &str, data: impl IntoData, mode: CreateMode) -> Op {
         Op::Create {
             path: path.into(),
-            data: data.into(),
+            data: data.into_data(),
             acl: None,
             mode,
         }
@@ -84,10 +86,10 @@ impl Op {
         }
     }
     /// A set-data (`None`: any version).
-    pub fn set_data(path: &str, data: impl Into<Bytes>, version: Option<i32>) -> Op {
+    pub fn set_data(path: &str, data: impl IntoData, version: Option<i32>) -> Op {
         Op::SetData {
             path: path.into(),
-            data: data.into(),
+            data: data.into_data(),
             version: version.unwrap_or(-1),
         }
     }
@@ -213,7 +215,7 @@ impl ReadOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadResult {
     /// Data and Stat.
-    Data(Bytes, Stat),
+    Data(Data, Stat),
     /// Child names.
     Children(Vec<String>),
 }

@@ -2,13 +2,47 @@
 //!
 //! A read can always be repeated. A write that failed with ConnectionLoss or a
 //! timeout may have been applied, so [`Idempotence::Write`] calls are retried only
-//! after errors that prove nothing was applied (throttling, not connected, queue
-//! full); otherwise the error is returned and says the outcome is unknown.
+//! after errors that prove nothing was applied (throttling, not connected, a full
+//! queue); otherwise the error is returned as it is and says the outcome is
+//! unknown. When the policy gives up (tries or deadline used up) the result is
+//! [`Error::RetryFailed`], carrying the last error.
+//!
+//! kazoo's knobs map one to one: `max_tries` (`None` for kazoo's -1, unlimited),
+//! `delay`, `backoff`, `max_jitter`, `max_delay`, `deadline`, `ignore_expire`
+//! ([`RetryPolicy::retry_on_expiry`]) and `interrupt` ([`Interrupt`]).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+
+/// Stops a retry loop from another task or thread (kazoo's `interrupt`): the loop
+/// returns [`Error::Interrupted`] before its next attempt.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    /// A fresh, unset flag.
+    pub fn new() -> Interrupt {
+        Interrupt::default()
+    }
+    /// Asks every loop holding this flag to stop.
+    pub fn interrupt(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether it was set.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl PartialEq for Interrupt {
+    fn eq(&self, other: &Interrupt) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
 
 /// kazoo's retry knobs.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +59,12 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Give up once this much time has passed overall.
     pub deadline: Option<Duration>,
+    /// Retry reads after the session expired (kazoo's `ignore_expire`, default
+    /// true): the next attempt runs on the new session. Writes never are (an
+    /// expired session's last requests have an unknown outcome).
+    pub retry_on_expiry: bool,
+    /// Checked before every attempt after the first.
+    pub interrupt: Option<Interrupt>,
 }
 
 impl Default for RetryPolicy {
@@ -36,6 +76,8 @@ impl Default for RetryPolicy {
             max_jitter: 0.4,
             max_delay: Duration::from_secs(60),
             deadline: None,
+            retry_on_expiry: true,
+            interrupt: None,
         }
     }
 }
@@ -58,6 +100,20 @@ impl RetryPolicy {
         }
     }
 
+    /// Retries without limit (kazoo's `max_tries=-1`).
+    pub fn forever() -> RetryPolicy {
+        RetryPolicy {
+            max_tries: None,
+            ..Default::default()
+        }
+    }
+
+    /// The same policy, stopped by `flag`.
+    pub fn with_interrupt(mut self, flag: Interrupt) -> RetryPolicy {
+        self.interrupt = Some(flag);
+        self
+    }
+
     /// The delay before attempt `n` (1-based: before the second attempt is `n = 1`).
     pub fn delay_for(&self, n: u32, unit_random: f64) -> Duration {
         let base =
@@ -72,11 +128,14 @@ impl RetryPolicy {
     /// Whether to try again after `err`.
     pub fn should_retry(&self, err: &Error, kind: Idempotence) -> bool {
         match kind {
-            Idempotence::Safe => err.is_retryable(),
+            Idempotence::Safe => {
+                err.is_retryable() || (self.retry_on_expiry && matches!(err, Error::SessionExpired))
+            }
             Idempotence::Write => matches!(
                 err,
                 Error::NotConnected
                     | Error::QueueFull
+                    | Error::OutboundFull
                     | Error::Server(zk_proto::ErrorCode::ThrottledOp)
             ),
         }
@@ -101,14 +160,24 @@ impl RetryPolicy {
         // A fresh random seed per run: clients of one fleet must not retry in lockstep.
         let mut seed = crate::random_seed() | 1;
         let mut attempt = 0u32;
+        let gave_up = |attempts, last| Error::RetryFailed {
+            attempts,
+            last: Box::new(last),
+        };
         loop {
+            if attempt > 0 && self.interrupt.as_ref().is_some_and(Interrupt::is_set) {
+                return Err(Error::Interrupted);
+            }
             attempt += 1;
             let err = match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) => e,
             };
-            if !self.should_retry(&err, kind) || self.max_tries.is_some_and(|m| attempt >= m) {
+            if !self.should_retry(&err, kind) {
                 return Err(err);
+            }
+            if self.max_tries.is_some_and(|m| attempt >= m) {
+                return Err(gave_up(attempt, err));
             }
             seed ^= seed << 13;
             seed ^= seed >> 7;
@@ -116,7 +185,7 @@ impl RetryPolicy {
             let d = self.delay_for(attempt, (seed >> 11) as f64 / (1u64 << 53) as f64);
             if let Some(dl) = self.deadline {
                 if start.elapsed().saturating_add(d) > dl {
-                    return Err(err);
+                    return Err(gave_up(attempt, err));
                 }
             }
             sleep(d).await;
@@ -168,6 +237,82 @@ mod tests {
             seen.insert(slept.expect("one retry"));
         }
         assert!(seen.len() > 150, "only {} distinct delays", seen.len());
+    }
+
+    fn run_sync<T>(
+        p: &RetryPolicy,
+        kind: Idempotence,
+        mut op: impl FnMut() -> Result<T>,
+    ) -> Result<T> {
+        crate::blocking::block_on(
+            p.run(
+                kind,
+                |_| std::future::ready(()),
+                || std::future::ready(op()),
+            ),
+            None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn gives_up_with_the_last_error_and_keeps_other_errors_as_they_are() {
+        let p = RetryPolicy {
+            max_tries: Some(3),
+            ..Default::default()
+        };
+        let mut n = 0;
+        let r: Result<()> = run_sync(&p, Idempotence::Safe, || {
+            n += 1;
+            Err(Error::ConnectionLoss)
+        });
+        assert_eq!(n, 3);
+        assert_eq!(
+            r,
+            Err(Error::RetryFailed {
+                attempts: 3,
+                last: Box::new(Error::ConnectionLoss)
+            })
+        );
+        // A write's unknown outcome is never repeated, and comes back unwrapped.
+        let mut n = 0;
+        let r: Result<()> = run_sync(&p, Idempotence::Write, || {
+            n += 1;
+            Err(Error::ConnectionLoss)
+        });
+        assert_eq!((n, r), (1, Err(Error::ConnectionLoss)));
+        // Reads are retried across an expiry unless told not to.
+        let mut n = 0;
+        let r = run_sync(&p, Idempotence::Safe, || {
+            n += 1;
+            if n < 2 {
+                Err(Error::SessionExpired)
+            } else {
+                Ok(n)
+            }
+        });
+        assert_eq!(r, Ok(2));
+        let strict = RetryPolicy {
+            retry_on_expiry: false,
+            ..p.clone()
+        };
+        let r: Result<()> = run_sync(&strict, Idempotence::Safe, || Err(Error::SessionExpired));
+        assert_eq!(r, Err(Error::SessionExpired));
+    }
+
+    #[test]
+    fn unlimited_tries_until_interrupted() {
+        let flag = Interrupt::new();
+        let p = RetryPolicy::forever().with_interrupt(flag.clone());
+        let mut n = 0;
+        let r: Result<()> = run_sync(&p, Idempotence::Safe, || {
+            n += 1;
+            if n == 50 {
+                flag.interrupt();
+            }
+            Err(Error::ConnectionLoss)
+        });
+        assert_eq!((n, r), (50, Err(Error::Interrupted)));
     }
 
     #[test]

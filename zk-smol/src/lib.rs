@@ -115,13 +115,11 @@ pub async fn four_letter_word(host: &HostAddr, cmd: &str, timeout: Duration) -> 
 }
 
 /// The version of the server the client is on (from `srvr`).
-pub async fn server_version(client: &Client) -> Result<(u32, u32, u32)> {
-    let host = client.current_host().ok_or(Error::NotConnected)?;
-    let text = four_letter_word(&host, "srvr", Duration::from_secs(5)).await?;
-    fourlw::version_of_srvr(text)
+pub async fn server_version(client: &Client) -> Result<fourlw::ServerVersion> {
+    client.server_version().await
 }
 
-/// Runs `op` under a retry policy, sleeping with async-io's timer.
+/// Runs `op` under a retry policy, sleeping with smol's timer.
 pub async fn retry<T, F, Fut>(
     policy: &retry::RetryPolicy,
     kind: retry::Idempotence,
@@ -140,6 +138,68 @@ where
             op,
         )
         .await
+}
+
+/// What this adapter adds to every [`Client`]: the calls that need its runtime's
+/// I/O or timer. `use zk_smol::ClientExt;` (or the prelude) brings them in.
+pub trait ClientExt {
+    /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
+    /// session is on (kazoo's `command()`); its text.
+    fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send;
+    /// The version of the server the session is on (numbers and full string).
+    fn server_version(&self) -> impl Future<Output = Result<fourlw::ServerVersion>> + Send;
+    /// Runs `op` under the builder's command retry policy (kazoo's
+    /// `client.retry(...)`): reads and safe writes are repeated after connection
+    /// errors, plain writes only after errors proving nothing was applied.
+    fn retry<T, F, Fut>(&self, kind: retry::Idempotence, op: F) -> impl Future<Output = Result<T>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>;
+}
+
+impl ClientExt for Client {
+    fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send {
+        let host = self.current_host();
+        let cmd = cmd.to_owned();
+        async move {
+            let host = host.ok_or(Error::NotConnected)?;
+            four_letter_word(&host, &cmd, Duration::from_secs(5)).await
+        }
+    }
+
+    fn server_version(&self) -> impl Future<Output = Result<fourlw::ServerVersion>> + Send {
+        let srvr = self.command("srvr");
+        async move { fourlw::version_of_srvr(srvr.await?) }
+    }
+
+    fn retry<T, F, Fut>(&self, kind: retry::Idempotence, op: F) -> impl Future<Output = Result<T>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let policy = self.command_retry().clone();
+        async move {
+            policy
+                .run(
+                    kind,
+                    |d| async move {
+                        Timer::after(d).await;
+                    },
+                    op,
+                )
+                .await
+        }
+    }
+}
+
+/// The prelude: the client, its builder and extension trait, and the types most
+/// calls take or return.
+pub mod prelude {
+    pub use crate::ClientExt;
+    pub use zk_client::{
+        Acl, AddWatchMode, Bytes, Client, ClientBuilder, CreateMode, CreateOptions, Data, Error,
+        Result, SessionState, Stat, WatchedEvent, WatcherType,
+    };
 }
 
 /// The driver: opens and closes transports as the core says and keeps the

@@ -6,11 +6,11 @@ use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use bytes::Bytes;
+use zk_client::fourlw::ServerVersion;
 use zk_client::{
-    Acl, AddWatchMode, ClientBuilder, ClientInfo, CreateMode, CreateOptions, HostAddr,
-    OneshotWatch, Op, OpResult, ReadOp, ReadResult, Result, SessionInfo, SessionState, Stat,
-    StateStream, WatchStream, WatcherType,
+    Acl, AddWatchMode, ClientBuilder, ClientInfo, CreateMode, CreateOptions, Data, HostAddr,
+    IntoData, OneshotWatch, Op, OpResult, ReadOp, ReadResult, Result, SessionInfo, SessionState,
+    Stat, StateStream, WatchStream, WatcherType,
 };
 
 /// Runs futures of an async adapter to completion from a test thread.
@@ -24,7 +24,7 @@ pub trait Runner: Send + Sync + 'static {
     /// The adapter's four-letter-word call.
     fn four_letter(host: &HostAddr, cmd: &str) -> Result<String>;
     /// The adapter's server_version.
-    fn server_version(c: &zk_client::Client) -> Result<(u32, u32, u32)>;
+    fn server_version(c: &zk_client::Client) -> Result<ServerVersion>;
 }
 
 /// zk-tokio on a shared multi-thread runtime.
@@ -56,7 +56,7 @@ impl Runner for Tokio {
             Duration::from_secs(5),
         ))
     }
-    fn server_version(c: &zk_client::Client) -> Result<(u32, u32, u32)> {
+    fn server_version(c: &zk_client::Client) -> Result<ServerVersion> {
         tokio_rt().block_on(zk_tokio::server_version(c))
     }
 }
@@ -75,7 +75,7 @@ impl Runner for Smol {
     fn four_letter(host: &HostAddr, cmd: &str) -> Result<String> {
         smol::block_on(zk_smol::four_letter_word(host, cmd, Duration::from_secs(5)))
     }
-    fn server_version(c: &zk_client::Client) -> Result<(u32, u32, u32)> {
+    fn server_version(c: &zk_client::Client) -> Result<ServerVersion> {
         smol::block_on(zk_smol::server_version(c))
     }
 }
@@ -112,7 +112,7 @@ macro_rules! facade {
             /// The async client underneath (for pipelined load).
             fn as_async(&self) -> &zk_client::Client;
             /// The server's version.
-            fn server_version(&self) -> Result<(u32, u32, u32)>;
+            fn server_version(&self) -> Result<ServerVersion>;
             /// Adds a state listener.
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId;
             /// Removes a state listener.
@@ -133,7 +133,7 @@ macro_rules! facade {
             fn restart(&self) { self.client.restart() }
             fn abandon(&self) { self.client.abandon() }
             fn as_async(&self) -> &zk_client::Client { &self.client }
-            fn server_version(&self) -> Result<(u32, u32, u32)> { R::server_version(&self.client) }
+            fn server_version(&self) -> Result<ServerVersion> { R::server_version(&self.client) }
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { self.client.add_listener(f) }
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool { self.client.remove_listener(id) }
             $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { R::block_on(self.client.$name($($arg),*)) } )*
@@ -152,7 +152,7 @@ macro_rules! facade {
             fn restart(&self) { zk_blocking::Client::restart(self) }
             fn abandon(&self) { zk_blocking::Client::abandon(self) }
             fn as_async(&self) -> &zk_client::Client { zk_blocking::Client::as_async(self) }
-            fn server_version(&self) -> Result<(u32, u32, u32)> { zk_blocking::Client::server_version(self) }
+            fn server_version(&self) -> Result<ServerVersion> { zk_blocking::Client::server_version(self) }
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { zk_blocking::Client::add_listener(self, f) }
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool { zk_blocking::Client::remove_listener(self, id) }
             $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { zk_blocking::Client::$name(self $(, $arg)*) } )*

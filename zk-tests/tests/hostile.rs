@@ -2,7 +2,8 @@
 //! first request with garbage, an oversized or negative frame length, or a reply
 //! for the wrong xid. Every adapter must drop the connection, complete the request
 //! exactly once with ConnectionLoss (outcome unknown), never panic, and close
-//! without hanging.
+//! without hanging. A well-formed reply that is merely larger than the client's
+//! max frame fails only its own request (ReplyTooLarge) and keeps the connection.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,6 +21,10 @@ enum Misbehaviour {
     NegativeLength,
     WrongXid,
     TruncatedBody,
+    /// A well-formed 2 MiB reply to the request: bigger than the client's max frame.
+    TooLargeReply,
+    /// The same size, but for an xid nobody waits for.
+    TooLargeWrongXid,
 }
 
 fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
@@ -89,6 +94,20 @@ fn fake_server(how: Misbehaviour) -> (String, Arc<AtomicBool>) {
                             p.extend_from_slice(&0i32.to_be_bytes());
                             frame(&p)
                         }
+                        Misbehaviour::TooLargeReply | Misbehaviour::TooLargeWrongXid => {
+                            let xid = if matches!(how, Misbehaviour::TooLargeReply) {
+                                xid
+                            } else {
+                                xid + 7
+                            };
+                            let mut p = xid.to_be_bytes().to_vec();
+                            p.extend_from_slice(&9i64.to_be_bytes());
+                            p.extend_from_slice(&0i32.to_be_bytes());
+                            p.extend_from_slice(&(2i32 << 20).to_be_bytes());
+                            p.extend_from_slice(&vec![b'z'; 2 << 20]);
+                            p.extend_from_slice(&[0u8; 68]);
+                            frame(&p)
+                        }
                         Misbehaviour::TruncatedBody => {
                             // A getData reply whose Stat is cut short.
                             let mut p = xid.to_be_bytes().to_vec();
@@ -118,9 +137,38 @@ fn hostile<Z: Zk>(how: Misbehaviour) {
     let r = zk.get_data("/x");
     let ok = match how {
         Misbehaviour::TruncatedBody => matches!(r, Err(Error::Malformed(_))),
+        Misbehaviour::TooLargeReply => matches!(r, Err(Error::ReplyTooLarge { .. })),
         _ => matches!(r, Err(Error::ConnectionLoss)),
     };
     assert!(ok, "{} {how:?}: {r:?}", Z::NAME);
+    if matches!(how, Misbehaviour::TooLargeReply) {
+        // Only that request failed: the connection and the session carry on.
+        let e = r.as_ref().unwrap_err();
+        assert!(!e.outcome_unknown() && !e.is_retryable(), "{e:?}");
+        let session = zk.session().unwrap().id;
+        let mut states = zk.state_stream();
+        assert_eq!(
+            states.recv_timeout(Some(Duration::from_secs(1))),
+            Some(zk.state())
+        );
+        let r2 = zk.get_data("/y");
+        assert!(
+            matches!(r2, Err(Error::ReplyTooLarge { .. })),
+            "{} {how:?}: {r2:?}",
+            Z::NAME
+        );
+        assert_eq!(zk.state(), zk_client::SessionState::Connected);
+        assert_eq!(zk.session().unwrap().id, session);
+        assert_eq!(
+            states.wait_next(Some(Duration::from_millis(300))),
+            Err(Error::Timeout),
+            "{} {how:?}: the state changed",
+            Z::NAME
+        );
+        zk.close().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        return;
+    }
     assert!(r.as_ref().unwrap_err().outcome_unknown());
     assert!(
         t.elapsed() < Duration::from_secs(5),
@@ -149,6 +197,8 @@ fn all<Z: Zk>() {
         Misbehaviour::NegativeLength,
         Misbehaviour::WrongXid,
         Misbehaviour::TruncatedBody,
+        Misbehaviour::TooLargeReply,
+        Misbehaviour::TooLargeWrongXid,
     ] {
         hostile::<Z>(how);
     }

@@ -408,7 +408,16 @@ pub fn misc_ops<Z: Zk>() {
         Z::four_letter(&host, "bad\n"),
         Err(Error::InvalidArgument(_))
     ));
-    assert_eq!(zk.server_version().unwrap().0, 3);
+    let v = zk.server_version().unwrap();
+    assert_eq!(v.major, 3);
+    assert!(v.minor >= 5, "{v:?}");
+    // The full string names the build, as srvr printed it.
+    assert!(
+        v.full
+            .starts_with(&format!("{}.{}.{}", v.major, v.minor, v.patch)),
+        "{v:?}"
+    );
+    assert!(v.full.contains("built on"), "{v:?}");
     let (_, stat) = zk.get_config().unwrap();
     assert!(stat.czxid >= 0);
     // A standalone server without reconfigEnabled refuses reconfig with a typed error.
