@@ -62,7 +62,9 @@ impl<T> Pending<T> {
         if self.done {
             return None;
         }
-        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // Nobody waits on this poll; a waker that unparks this thread is harmless.
+        let waker = zk_client::blocking::thread_waker(std::thread::current());
+        let mut cx = Context::from_waker(&waker);
         match self.fut.as_mut().poll(&mut cx) {
             Poll::Ready(r) => {
                 self.done = true;
