@@ -30,10 +30,10 @@ mod pending;
 pub use pending::{Pending, Transaction};
 pub use zk_client::{
     fourlw, retry, Acl, AddWatchMode, Bytes, ClientBuilder, ClientInfo, Clock, CoarseState,
-    CreateMode, CreateOptions, Data, Diagnostics, Error, ErrorCode, EventType, ExpiryPolicy,
-    HostAddr, Id, IntoData, ListenerId, LiveCounts, ManualClock, OneshotWatch, Op, OpResult, Perms,
-    QueuePolicy, ReadOp, ReadResult, Result, SessionInfo, SessionState, Stat, StateStream,
-    SystemClock, WatchStream, WatchedEvent, WatcherType,
+    ConnectionEvent, CreateMode, CreateOptions, Data, Diagnostics, Error, ErrorCode, EventType,
+    ExpiryPolicy, HostAddr, Id, IntoData, ListenerId, LiveCounts, ManualClock, OneshotWatch, Op,
+    OpResult, Perms, QueuePolicy, ReadOp, ReadResult, Result, SessionInfo, SessionState, Stat,
+    StateStream, SystemClock, WatchStream, WatchedEvent, WatcherType,
 };
 
 /// A blocking ZooKeeper client. Cheap to clone; the session closes when the last clone is dropped.
@@ -227,6 +227,14 @@ impl Client {
     /// Calls `f` on every state change.
     pub fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> ListenerId {
         self.inner.add_listener(f)
+    }
+    /// Calls `f` on coarse connection events (kazoo's CONNECTED / SUSPENDED / LOST,
+    /// Curator's RECONNECTED and READ_ONLY), never twice in a row.
+    pub fn add_connection_listener(
+        &self,
+        f: impl Fn(ConnectionEvent) + Send + Sync + 'static,
+    ) -> ListenerId {
+        self.inner.add_connection_listener(f)
     }
     /// Removes a listener.
     pub fn remove_listener(&self, id: ListenerId) -> bool {

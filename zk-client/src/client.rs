@@ -57,6 +57,35 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A coarse connection event (see [`Client::add_connection_listener`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionEvent {
+    /// Connected for the first time (kazoo's and Curator's CONNECTED).
+    Connected,
+    /// Connected again after a suspension or a lost session (Curator's RECONNECTED;
+    /// kazoo reports CONNECTED).
+    Reconnected,
+    /// Connected to a read-only server (Curator's READ_ONLY).
+    ReadOnly,
+    /// The connection is gone; the session may live on (SUSPENDED).
+    Suspended,
+    /// The session is gone: expired, closed, auth failed, or unreachable (LOST).
+    Lost,
+}
+
+impl ConnectionEvent {
+    /// kazoo's three states.
+    pub fn coarse(self) -> zk_proto::CoarseState {
+        match self {
+            ConnectionEvent::Connected
+            | ConnectionEvent::Reconnected
+            | ConnectionEvent::ReadOnly => zk_proto::CoarseState::Connected,
+            ConnectionEvent::Suspended => zk_proto::CoarseState::Suspended,
+            ConnectionEvent::Lost => zk_proto::CoarseState::Lost,
+        }
+    }
+}
+
 /// A registered state listener; pass to [`Client::remove_listener`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListenerId(u64);
@@ -130,6 +159,41 @@ impl Client {
         ListenerId(self.shared().add_listener(Arc::new(f)))
     }
 
+    /// Calls `f` on kazoo's and Curator's coarse connection events (CONNECTED,
+    /// SUSPENDED, LOST; Curator's RECONNECTED and READ_ONLY), never twice in a row,
+    /// in order, on the listener thread. A new session after an expiry reports
+    /// `Lost` then `Reconnected`.
+    pub fn add_connection_listener(
+        &self,
+        f: impl Fn(ConnectionEvent) + Send + Sync + 'static,
+    ) -> ListenerId {
+        // A listener added to a client that already had a session hears the next
+        // connection as a reconnection.
+        let had_session = self.session().is_some();
+        let seen = std::sync::Mutex::new((None::<ConnectionEvent>, had_session));
+        self.add_listener(move |state| {
+            let mut g = seen.lock().unwrap_or_else(|p| p.into_inner());
+            let (last, ever_connected) = &mut *g;
+            let ev = match state {
+                SessionState::Connected if *ever_connected => ConnectionEvent::Reconnected,
+                SessionState::Connected => ConnectionEvent::Connected,
+                SessionState::ConnectedReadOnly => ConnectionEvent::ReadOnly,
+                SessionState::Suspended => ConnectionEvent::Suspended,
+                s if s.is_terminal() => ConnectionEvent::Lost,
+                _ => return,
+            };
+            if state.is_connected() {
+                *ever_connected = true;
+            }
+            if *last == Some(ev) {
+                return;
+            }
+            *last = Some(ev);
+            drop(g);
+            f(ev)
+        })
+    }
+
     /// Removes a listener; false if it was not registered.
     pub fn remove_listener(&self, id: ListenerId) -> bool {
         self.shared().remove_listener(id.0)
@@ -149,10 +213,13 @@ impl Client {
     /// Waits until the session is connected; errors if it ends first.
     pub fn wait_connected(&self) -> impl Future<Output = Result<()>> + Send + 'static {
         let mut s = self.state_stream();
+        let renews = self.shared().expiry_policy() == zk_proto::ExpiryPolicy::NewSession;
         async move {
             loop {
                 match s.next().await {
                     Some(st) if st.is_connected() => return Ok(()),
+                    // A new session follows at once under the default expiry policy.
+                    Some(SessionState::Expired) if renews => {}
                     Some(SessionState::Expired) => return Err(Error::SessionExpired),
                     Some(SessionState::AuthFailed) => return Err(Error::AuthFailed),
                     Some(SessionState::Closed) | None => return Err(Error::SessionClosed),

@@ -554,6 +554,10 @@ impl Shared {
         lock(&self.inner).session.config().hosts.clone()
     }
 
+    pub(crate) fn expiry_policy(&self) -> zk_proto::ExpiryPolicy {
+        lock(&self.inner).session.config().expiry_policy
+    }
+
     pub(crate) fn chroot(&self) -> Option<String> {
         lock(&self.inner)
             .session

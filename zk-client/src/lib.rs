@@ -21,7 +21,7 @@ mod watch;
 
 pub use builder::ClientBuilder;
 pub use bytes::Bytes;
-pub use client::{Client, ClientOptions, Diagnostics, ListenerId, SessionInfo};
+pub use client::{Client, ClientOptions, ConnectionEvent, Diagnostics, ListenerId, SessionInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use core::{CountGuard, DriverPoll, Io, LiveCounts, ReadBuf, Shared, WatchMessage};
 pub use data::{Data, IntoData};

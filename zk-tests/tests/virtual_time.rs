@@ -13,7 +13,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use zk_proto::OpCode;
 use zk_tests::simnet::SimNet;
-use zk_tokio::{Client, ClientBuilder, CreateMode, Error, LiveCounts, SessionState};
+use zk_tokio::{
+    Client, ClientBuilder, ConnectionEvent, CreateMode, Error, LiveCounts, SessionState,
+};
 
 fn builder(net: &SimNet, timeout_s: u64) -> ClientBuilder {
     ClientBuilder::new(&net.connect_string(""))
@@ -283,6 +285,63 @@ async fn read_only_probes_do_not_leak_sockets() {
     zk.close().await.unwrap();
     drop(zk);
     assert_all_released(&diag).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn coarse_connection_events_like_kazoo_and_curator() {
+    let net = SimNet::new(2);
+    let b = builder(&net, 10);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let zk = zk_tokio::connect_with(&b, net.connector()).await.unwrap();
+    zk.add_connection_listener(move |e| {
+        let _ = tx.send(e);
+    });
+    let first = zk.session().unwrap().id;
+    // Listeners added after connecting hear nothing until something changes.
+    net.cut_all();
+    // The listener thread is a real thread: wait for it in real time, yielding to
+    // the runtime's tasks (which neither sleeps nor moves the paused clock).
+    async fn next(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<ConnectionEvent>,
+    ) -> Option<ConnectionEvent> {
+        let t = std::time::Instant::now();
+        loop {
+            if let Ok(e) = rx.try_recv() {
+                return Some(e);
+            }
+            if t.elapsed() > Duration::from_secs(5) {
+                return None;
+            }
+            tokio::task::yield_now().await;
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    assert_eq!(next(&mut rx).await, Some(ConnectionEvent::Suspended));
+    zk.wait_connected().await.unwrap();
+    assert_eq!(next(&mut rx).await, Some(ConnectionEvent::Reconnected));
+    // Expired on the server: LOST, then a new session (the default policy) and RECONNECTED.
+    net.with(|c| c.expire_session(first, tokio::time::Instant::now().into_std()));
+    net.cut_all();
+    let mut seen = Vec::new();
+    while seen.last() != Some(&ConnectionEvent::Reconnected) {
+        match next(&mut rx).await {
+            Some(e) => seen.push(e),
+            None => panic!("no RECONNECTED after the expiry: {seen:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ConnectionEvent::Suspended,
+            ConnectionEvent::Lost,
+            ConnectionEvent::Reconnected
+        ]
+    );
+    assert_ne!(zk.session().unwrap().id, first);
+    // Never twice in a row.
+    zk.close().await.unwrap();
+    assert_eq!(next(&mut rx).await, Some(ConnectionEvent::Lost));
+    assert_eq!(rx.try_recv().ok(), None);
 }
 
 /// One step of a fault schedule.
