@@ -83,18 +83,34 @@ impl HostList {
 
     fn delay(&self, rng: &mut Rng) -> Duration {
         let exp = self.passes.saturating_sub(1).min(16);
-        let d = self
-            .backoff
-            .base
-            .saturating_mul(1u32 << exp)
-            .min(self.backoff.max);
+        let max = self.backoff.max;
+        let d = self.backoff.base.saturating_mul(1u32 << exp).min(max);
+        let spread = self.backoff.jitter.clamp(0.0, 1.0) * rng.unit();
         // Not `mul_f64`, which panics when `d` is near `Duration::MAX` (the extra is
         // then dropped: `d` is "never" already) or the jitter is NaN.
-        let extra = Duration::try_from_secs_f64(
-            self.backoff.jitter.clamp(0.0, 1.0) * rng.unit() * d.as_secs_f64(),
-        )
-        .unwrap_or(Duration::ZERO);
-        d.saturating_add(extra)
+        let part = |of: Duration| {
+            Duration::try_from_secs_f64(spread * of.as_secs_f64()).unwrap_or(Duration::ZERO)
+        };
+        let total = d.saturating_add(part(d));
+        if total <= max {
+            total
+        } else {
+            // `max` bounds the jitter too: at the cap the spread goes below it.
+            max.saturating_sub(part(max))
+        }
+    }
+
+    /// Full rounds over the list that failed in a row with no server reached
+    /// (a round that just ended counts at once).
+    pub fn failed_rounds(&self) -> u32 {
+        let ended = u32::from(self.failed_in_pass >= self.order.len());
+        self.passes.saturating_add(ended)
+    }
+
+    /// Forgets failed attempts and rounds: the next attempt is not delayed (a restart).
+    pub fn reset(&mut self) {
+        self.failed_in_pass = 0;
+        self.passes = 0;
     }
 
     /// An attempt failed (refused, timed out, closed before the handshake completed).

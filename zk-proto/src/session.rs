@@ -123,6 +123,12 @@ pub enum SessionState {
     AuthFailed,
     /// Closed by the caller. Terminal.
     Closed,
+    /// No server was reached in [`Config::connect_max_rounds`] full rounds over the
+    /// host list; the session stopped trying. Terminal: [`restart`](Session::restart)
+    /// tries again (a new session). The old session, if there was one, may still be
+    /// alive on the servers until it expires; [`credentials`](Session::credentials)
+    /// still returns it.
+    Unreachable,
 }
 
 impl SessionState {
@@ -130,7 +136,10 @@ impl SessionState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            SessionState::Expired | SessionState::AuthFailed | SessionState::Closed
+            SessionState::Expired
+                | SessionState::AuthFailed
+                | SessionState::Closed
+                | SessionState::Unreachable
         )
     }
 
@@ -550,6 +559,7 @@ impl Session {
             SessionState::Expired => Some(ZkError::SessionExpired),
             SessionState::AuthFailed => Some(ZkError::AuthFailed),
             SessionState::Closed => Some(ZkError::SessionClosed),
+            SessionState::Unreachable => Some(ZkError::Unreachable),
             _ if self.closing.is_some() => Some(ZkError::SessionClosed),
             _ => None,
         }
@@ -992,6 +1002,7 @@ impl Session {
         self.negotiated = None;
         self.closing = None;
         self.last_contact = None;
+        self.hosts.reset();
         self.set_state(SessionState::Connecting);
         self.next_attempt(now);
     }
@@ -1241,6 +1252,12 @@ impl Session {
             self.finish_close(now);
             return;
         }
+        if let Some(max) = self.config.connect_max_rounds {
+            if self.hosts.failed_rounds() >= max.max(1) {
+                self.terminate(SessionState::Unreachable, ZkError::Unreachable, now);
+                return;
+            }
+        }
         self.next_attempt(now);
     }
 
@@ -1311,6 +1328,8 @@ impl Session {
                 return;
             }
         };
+        // A server answered: the count of rounds without one starts again.
+        self.hosts.on_connected(host);
         if resp.timeout <= 0 {
             self.actions.push_back(Action::Disconnect { conn });
             self.link = Link::Idle { next: None };
@@ -1324,7 +1343,6 @@ impl Session {
         }
         self.negotiated = Some(Duration::from_millis(resp.timeout as u64));
         self.link = Link::Up { conn, host };
-        self.hosts.on_connected(host);
         self.last_recv = now;
         self.last_send = now;
         self.last_contact = Some(now);
