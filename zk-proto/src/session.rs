@@ -36,7 +36,7 @@ use bytes::{Bytes, BytesMut};
 use crate::config::{Config, ExpiryPolicy, HostAddr, QueuePolicy};
 use crate::error::{DecodeError, ErrorCode, UsageError, ZkError};
 use crate::frame::{write_frame, FrameDecoder, MAX_SKIPPABLE_FRAME};
-use crate::hosts::{HostList, Rng};
+use crate::hosts::{HostList, Rebalance, Rng};
 use crate::jute::{Decode, Encode, Reader};
 use crate::ops::{Request, Response};
 use crate::path::{validate_path, Chroot};
@@ -216,6 +216,11 @@ pub enum DisconnectReason {
     RequestTimeout,
     /// Moving off a read-only server to a read-write one.
     LeavingReadOnly,
+    /// Moving to another server after [`Session::update_hosts`] replaced the host
+    /// list (the current server left the list, or the list grew and this session
+    /// was picked to spread the load), or abandoning an attempt to a server that
+    /// left the list. The session is kept.
+    Rebalance,
 }
 
 /// Application-facing output.
@@ -484,12 +489,21 @@ impl Session {
         self.last_zxid
     }
 
-    /// The configuration.
+    /// The configuration. `hosts` is the current host list, as replaced by
+    /// [`update_hosts`](Session::update_hosts).
     pub fn config(&self) -> &Config {
         &self.config
     }
 
-    /// The server the session is on (or being connected to).
+    /// The current host list, in the order given (the connect string's, or the
+    /// last [`update_hosts`](Session::update_hosts)'s). Same as `config().hosts`.
+    pub fn hosts(&self) -> &[HostAddr] {
+        &self.config.hosts
+    }
+
+    /// The server the session is on (or being connected to). `None` while not
+    /// connecting, and while a closing session waits for its reply on a server that
+    /// [`update_hosts`](Session::update_hosts) removed from the list.
     pub fn current_host(&self) -> Option<&HostAddr> {
         match self.link {
             Link::Connecting { host, .. }
@@ -991,6 +1005,114 @@ impl Session {
         }
     }
 
+    /// Replaces the host list (the Java client's `updateServerList`, for an
+    /// ensemble that grew, shrank or moved). The chroot and the session stay.
+    ///
+    /// On a server, the session decides whether to move, so the load spreads over
+    /// the new list without every client moving (see
+    /// [`HostList::update`](crate::hosts::HostList::update) for the rule; the draw
+    /// comes from the session's seeded generator): if its server is no longer in
+    /// the list it moves; if the list grew it moves to one of the new servers with
+    /// probability `1 - old/new`; otherwise it stays. Moving drops the connection
+    /// ([`Event::Disconnected`] with [`DisconnectReason::Rebalance`]; requests in
+    /// flight fail with `ConnectionLoss`, as on any connection loss) and connects
+    /// to the chosen server at once; the session, its watches and credentials are
+    /// restored there as after any reconnect.
+    ///
+    /// Not on a server, the new list replaces the old for the next attempt: an
+    /// attempt under way to a server still in the list goes on, one to a server
+    /// no longer in it is abandoned (reason `Rebalance`) for the next host at once;
+    /// a backoff delay under way is kept. In a terminal state, the list is used by
+    /// the next [`restart`](Session::restart).
+    ///
+    /// Fails with [`UsageError::InvalidConnectString`] for an empty list, changing nothing.
+    pub fn update_hosts(&mut self, hosts: Vec<HostAddr>, now: Instant) -> Result<(), UsageError> {
+        let now = self.clock(now);
+        if hosts.is_empty() {
+            return Err(UsageError::InvalidConnectString("no hosts".into()));
+        }
+        let old = std::mem::replace(&mut self.config.hosts, hosts);
+        let on = match self.link {
+            Link::Up { host, .. } if self.closing.is_none() => Some(host),
+            _ => None,
+        };
+        let decision = self.hosts.update(
+            &old,
+            &self.config.hosts,
+            on,
+            self.config.randomize_hosts,
+            &mut self.rng,
+        );
+        let new = &self.config.hosts;
+        let find = |i: usize| old.get(i).and_then(|a| new.iter().position(|b| b == a));
+        // The probe's connection, if any, to a server still in the list.
+        if let Some(p) = &mut self.probe {
+            if let Some((conn, host, deadline)) = p.conn {
+                match find(host) {
+                    Some(i) => p.conn = Some((conn, i, deadline)),
+                    None => {
+                        self.actions.push_back(Action::Disconnect { conn });
+                        p.conn = None;
+                        p.next_at = later(now, p.interval);
+                    }
+                }
+            }
+        }
+        match self.link {
+            Link::Up { conn, host } => match decision {
+                Rebalance::Stay(i) => self.link = Link::Up { conn, host: i },
+                Rebalance::Move => {
+                    self.drop_link_then(now, DisconnectReason::Rebalance, true, None)
+                }
+                // Closing: stay for the reply.
+                Rebalance::Replaced => {
+                    let host = find(host).unwrap_or(usize::MAX);
+                    self.link = Link::Up { conn, host };
+                }
+            },
+            Link::Connecting {
+                conn,
+                host,
+                deadline,
+            } => match find(host) {
+                Some(host) => {
+                    self.hosts.attempting(host);
+                    self.link = Link::Connecting {
+                        conn,
+                        host,
+                        deadline,
+                    };
+                }
+                None => self.abandon_attempt(conn, now),
+            },
+            Link::Handshaking {
+                conn,
+                host,
+                deadline,
+            } => match find(host) {
+                Some(host) => {
+                    self.hosts.attempting(host);
+                    self.link = Link::Handshaking {
+                        conn,
+                        host,
+                        deadline,
+                    };
+                }
+                None => self.abandon_attempt(conn, now),
+            },
+            Link::Idle {
+                next: Some((_, at)),
+            } => {
+                let (host, _) = self.hosts.next(now, &mut self.rng);
+                self.link = Link::Idle {
+                    next: Some((host, at)),
+                };
+            }
+            Link::Idle { next: None } => {}
+        }
+        Ok(())
+    }
+
     /// Starts a brand-new session after a terminal state (keeps config and credentials).
     pub fn restart(&mut self, now: Instant) {
         let now = self.clock(now);
@@ -1257,6 +1379,23 @@ impl Session {
                 self.terminate(SessionState::Unreachable, ZkError::Unreachable, now);
                 return;
             }
+        }
+        self.next_attempt(now);
+    }
+
+    /// An attempt to a server that left the host list: not a failure of that server.
+    fn abandon_attempt(&mut self, conn: ConnId, now: Instant) {
+        self.actions.push_back(Action::Disconnect { conn });
+        self.events.push_back(Event::Disconnected {
+            conn,
+            reason: DisconnectReason::Rebalance,
+        });
+        self.rx.clear();
+        self.tx.clear();
+        self.link = Link::Idle { next: None };
+        if self.closing.is_some() {
+            self.finish_close(now);
+            return;
         }
         self.next_attempt(now);
     }
