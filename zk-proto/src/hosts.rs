@@ -252,6 +252,7 @@ impl HostList {
     pub fn reset(&mut self) {
         self.failed_in_pass = 0;
         self.passes = 0;
+        self.migration = None;
     }
 
     /// An attempt failed (refused, timed out, closed before the handshake completed).

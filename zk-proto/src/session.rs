@@ -11,7 +11,8 @@
 //!   variants [`submit_get_config`](Session::submit_get_config),
 //!   [`submit_unchrooted`](Session::submit_unchrooted)),
 //!   [`add_auth`](Session::add_auth), [`remove_watcher`](Session::remove_watcher),
-//!   [`close`](Session::close), [`restart`](Session::restart). They return `Err` only
+//!   [`update_hosts`](Session::update_hosts), [`close`](Session::close),
+//!   [`restart`](Session::restart). They return `Err` only
 //!   for local misuse, before anything is sent.
 //! * outputs, `poll_*`: [`poll_action`](Session::poll_action) (open or close a
 //!   connection), [`poll_transmit`](Session::poll_transmit) (bytes to write),
@@ -1113,7 +1114,9 @@ impl Session {
         Ok(())
     }
 
-    /// Starts a brand-new session after a terminal state (keeps config and credentials).
+    /// Starts a brand-new session after a terminal state (keeps config and
+    /// credentials), at once: the count of failed rounds
+    /// ([`Config::connect_max_rounds`]) and the backoff start again.
     pub fn restart(&mut self, now: Instant) {
         let now = self.clock(now);
         if !self.state.is_terminal() {
