@@ -55,65 +55,22 @@ enum Op {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Submit {
-        client: u8,
-        op: Op,
-        path: u8,
-    },
-    AddAuth {
-        client: u8,
-        bogus: bool,
-    },
-    RemoveWatcher {
-        client: u8,
-        pick: u16,
-    },
-    Close {
-        client: u8,
-    },
-    Advance {
-        ms: u32,
-    },
-    Reset {
-        client: u8,
-    },
-    Cut {
-        client: u8,
-        to_client: bool,
-        k: u16,
-    },
-    Partition {
-        member: u8,
-    },
-    Heal {
-        member: u8,
-    },
-    Stop {
-        member: u8,
-    },
-    Start {
-        member: u8,
-    },
-    ReadOnly {
-        member: u8,
-        ro: bool,
-    },
-    Hold {
-        member: u8,
-        hold: bool,
-    },
-    Expire {
-        client: u8,
-    },
-    Admin {
-        op: Op,
-        path: u8,
-    },
-    /// `update_hosts` to the members of the mask (never empty).
-    UpdateHosts {
-        client: u8,
-        mask: u8,
-    },
+    Submit { client: u8, op: Op, path: u8 },
+    AddAuth { client: u8, bogus: bool },
+    RemoveWatcher { client: u8, pick: u16 },
+    Close { client: u8 },
+    Advance { ms: u32 },
+    Reset { client: u8 },
+    Cut { client: u8, to_client: bool, k: u16 },
+    Partition { member: u8 },
+    Heal { member: u8 },
+    Stop { member: u8 },
+    Start { member: u8 },
+    ReadOnly { member: u8, ro: bool },
+    Hold { member: u8, hold: bool },
+    Expire { client: u8 },
+    Admin { op: Op, path: u8 },
+    UpdateHosts { client: u8, mask: u8 },
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -452,6 +409,7 @@ impl Run {
                     n.expire_session(id);
                 }
             }
+            // `update_hosts` to the members of the mask (never empty).
             Step::UpdateHosts { client, mask } => {
                 let ci = client as usize % clients;
                 let mut members: Vec<usize> =
