@@ -58,22 +58,35 @@ pub enum QueuePolicy {
     FailFast,
 }
 
-/// Backoff after a full unsuccessful pass over the host list.
+/// Backoff after a full unsuccessful pass (round) over the host list. Inside a
+/// round the hosts are tried one after another without delay; after the k-th
+/// failed round in a row the next attempt waits `base * 2^(k-1)`, at most `max`,
+/// plus the jitter.
+///
+/// The default (100 ms doubling, at most 1 s, 20 % jitter) waits at most 1 s
+/// between rounds, like the Java client (which sleeps 1 s once it has tried every
+/// server). So a client whose servers refuse connections quickly (an ensemble
+/// restarting) tries again at least once a second and is back within about half
+/// a second of the ensemble's recovery on average.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
     /// First delay.
     pub base: Duration,
-    /// Upper bound.
+    /// Upper bound on the delay, jitter included.
     pub max: Duration,
-    /// Random extra delay, up to this fraction of the delay (0.0 to 1.0).
+    /// Random spread, as a fraction of the delay (0.0 to 1.0): up to this fraction
+    /// is added to the delay, except where that would pass `max`: there the delay
+    /// is `max` less up to this fraction of `max` (so clients retrying at the cap
+    /// still spread out).
     pub jitter: f64,
 }
 
 impl Default for Backoff {
+    /// 100 ms, doubling per failed round, at most 1 s, jitter 0.2.
     fn default() -> Self {
         Backoff {
             base: Duration::from_millis(100),
-            max: Duration::from_secs(2),
+            max: Duration::from_secs(1),
             jitter: 0.2,
         }
     }
@@ -99,6 +112,13 @@ pub struct Config {
     pub connect_timeout: Option<Duration>,
     /// Delay schedule after a full pass failed.
     pub backoff: Backoff,
+    /// Give up after this many full rounds over the host list in a row in which no
+    /// server was reached (kazoo's `connection_retry` `max_tries`): the session then
+    /// becomes [`SessionState::Unreachable`](crate::SessionState::Unreachable), a
+    /// terminal state. A server is reached when it answers the handshake; that
+    /// starts the count again. `None` (the default): keep trying for ever.
+    /// `Some(0)` is taken as `Some(1)`: one round is always tried.
+    pub connect_max_rounds: Option<u32>,
     /// Requests held while disconnected.
     pub queue_limit: usize,
     /// Hold or fail requests while disconnected.
@@ -150,6 +170,7 @@ impl Config {
             randomize_hosts: true,
             connect_timeout: None,
             backoff: Backoff::default(),
+            connect_max_rounds: None,
             queue_limit: 10_000,
             queue_policy: QueuePolicy::Queue,
             expiry_policy: ExpiryPolicy::NewSession,

@@ -198,6 +198,11 @@ pub enum ZkError {
     NotConnected,
     /// The server answered, but the reply could not be decoded. The connection was dropped.
     Malformed(DecodeError),
+    /// No server was reached in [`Config::connect_max_rounds`](crate::Config::connect_max_rounds)
+    /// rounds over the host list; the session stopped trying
+    /// ([`SessionState::Unreachable`](crate::SessionState::Unreachable)). The request
+    /// was not sent.
+    Unreachable,
     /// The server answered with a reply larger than [`Config::max_frame`](crate::Config::max_frame).
     /// The reply was skipped unread; the connection and the other requests are unaffected.
     /// The request was answered, so its outcome is known (a write was applied: only
@@ -215,7 +220,9 @@ impl ZkError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ZkError::Server(c) => *c,
-            ZkError::ConnectionLoss | ZkError::NotConnected => ErrorCode::ConnectionLoss,
+            ZkError::ConnectionLoss | ZkError::NotConnected | ZkError::Unreachable => {
+                ErrorCode::ConnectionLoss
+            }
             ZkError::SessionExpired => ErrorCode::SessionExpired,
             ZkError::SessionClosed => ErrorCode::SessionExpired,
             ZkError::AuthFailed => ErrorCode::AuthFailed,
@@ -244,6 +251,9 @@ impl fmt::Display for ZkError {
             ZkError::Timeout => f.write_str("request timed out; outcome unknown"),
             ZkError::NotConnected => f.write_str("not connected"),
             ZkError::Malformed(e) => write!(f, "malformed reply: {e}"),
+            ZkError::Unreachable => {
+                f.write_str("no server could be reached; the session stopped trying")
+            }
             ZkError::ReplyTooLarge { size, max } => write!(
                 f,
                 "reply of {size} bytes is larger than the maximum frame of {max} bytes"

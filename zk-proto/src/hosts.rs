@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::Backoff;
+use crate::config::{Backoff, HostAddr};
 use crate::time::later;
 
 /// A tiny seeded PRNG (SplitMix64): determinism in tests, no dependency.
@@ -34,6 +34,10 @@ impl Rng {
 
 /// The host rotation: shuffled once, then round robin. After a full pass
 /// without a session the next attempt waits, growing per pass.
+///
+/// After [`update`](HostList::update) decided to move the session, the next
+/// attempts first follow the rebalancing order (the Java client's "reconfig
+/// mode"), then the rotation resumes.
 #[derive(Debug, Clone)]
 pub struct HostList {
     order: Vec<usize>,
@@ -41,6 +45,46 @@ pub struct HostList {
     failed_in_pass: usize,
     passes: u32,
     backoff: Backoff,
+    migration: Option<Migration>,
+}
+
+/// What [`HostList::update`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebalance {
+    /// No server to weigh (not connected): the new list simply replaces the old.
+    Replaced,
+    /// Stay on the current server, which is at this index of the new list.
+    Stay(usize),
+    /// Leave the current server: the next attempts follow the rebalancing order.
+    Move,
+}
+
+/// The hosts to try after a move: each attempt takes one of `new` (hosts that
+/// were not in the old list) with probability `prob_new`, else one of `old`,
+/// each list in rotation order; once one list is used up, the other; once both
+/// are, the plain rotation resumes.
+#[derive(Debug, Clone)]
+struct Migration {
+    old: Vec<usize>,
+    new: Vec<usize>,
+    next_old: usize,
+    next_new: usize,
+    prob_new: f64,
+}
+
+impl Migration {
+    fn pick(&mut self, rng: &mut Rng) -> Option<usize> {
+        let take_new = rng.unit() < self.prob_new;
+        if self.next_new < self.new.len() && (take_new || self.next_old >= self.old.len()) {
+            self.next_new += 1;
+            return Some(self.new[self.next_new - 1]);
+        }
+        if self.next_old < self.old.len() {
+            self.next_old += 1;
+            return Some(self.old[self.next_old - 1]);
+        }
+        None
+    }
 }
 
 impl HostList {
@@ -58,6 +102,95 @@ impl HostList {
             failed_in_pass: 0,
             passes: 0,
             backoff,
+            migration: None,
+        }
+    }
+
+    /// Replaces the list `old` by `new` (the Java client's
+    /// `StaticHostProvider.updateServerList`): the new list is shuffled (when
+    /// `shuffle`) and becomes the rotation. `current` is the index in `old` of the
+    /// server the session is on, if it is on one.
+    ///
+    /// On a server, whether to leave it so the ensemble's load stays even:
+    ///
+    /// * the current server is not in the new list: move;
+    /// * the list grew (from `o` to `n` hosts) and the server is in it: move with
+    ///   probability `1 - o/n`, and then to one of the hosts new to the list;
+    /// * the list kept its size or shrank and the server is in it: stay.
+    ///
+    /// After a move from a server that left a list that did not grow, each attempt
+    /// goes to a host that was already in the old list with probability
+    /// `k (o - n) / (n (o - k))` (`k`: hosts of the new list that were in the old
+    /// one), else to a host new to the list; after a move in a list that grew, to
+    /// the new hosts first. So every server ends up with `1/n` of the clients on
+    /// average, while as few clients as needed move.
+    ///
+    /// The rounds already failed (for the backoff) are kept; a partial round starts over.
+    pub fn update(
+        &mut self,
+        old: &[HostAddr],
+        new: &[HostAddr],
+        current: Option<usize>,
+        shuffle: bool,
+        rng: &mut Rng,
+    ) -> Rebalance {
+        // Like `new`, an empty list keeps one (dangling) index rather than none.
+        let mut order: Vec<usize> = (0..new.len().max(1)).collect();
+        if shuffle {
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+        }
+        self.order = order;
+        self.cursor = 0;
+        self.failed_in_pass = 0;
+        self.migration = None;
+        let Some(mine) = current.and_then(|c| old.get(c)) else {
+            return Rebalance::Replaced;
+        };
+        let here = new.iter().position(|h| h == mine);
+        let (was, fresh): (Vec<usize>, Vec<usize>) = self
+            .order
+            .iter()
+            .partition(|&&i| new.get(i).is_some_and(|h| old.contains(h)));
+        let (o, n, k) = (old.len(), new.len(), was.len());
+        let prob_new = if n > o {
+            match here {
+                Some(i) if rng.unit() >= 1.0 - o as f64 / n as f64 => {
+                    self.attempting(i);
+                    return Rebalance::Stay(i);
+                }
+                _ => 1.0,
+            }
+        } else {
+            if let Some(i) = here {
+                self.attempting(i);
+                return Rebalance::Stay(i);
+            }
+            // Our server left; `o > k` since it was one of the old ones.
+            let den = (n * o.saturating_sub(k)) as f64;
+            let prob_old = if den > 0.0 {
+                (k * (o - n)) as f64 / den
+            } else {
+                0.0
+            };
+            1.0 - prob_old.clamp(0.0, 1.0)
+        };
+        self.migration = Some(Migration {
+            old: was,
+            new: fresh,
+            next_old: 0,
+            next_new: 0,
+            prob_new,
+        });
+        Rebalance::Move
+    }
+
+    /// An attempt to `host` is under way (or a session is on it): the next one
+    /// goes to the host after it in the rotation.
+    pub fn attempting(&mut self, host: usize) {
+        if let Some(pos) = self.order.iter().position(|&h| h == host) {
+            self.cursor = (pos + 1) % self.order.len();
         }
     }
 
@@ -69,6 +202,14 @@ impl HostList {
     /// The next host to try and the earliest time to try it. Each failure moves
     /// on to another host, so a host that just failed is tried last.
     pub fn next(&mut self, now: Instant, rng: &mut Rng) -> (usize, Instant) {
+        if let Some(m) = &mut self.migration {
+            if let Some(host) = m.pick(rng) {
+                self.attempting(host);
+                return (host, now);
+            }
+            // Every host was tried: back to the rotation (and its backoff).
+            self.migration = None;
+        }
         let host = self.order[self.cursor % self.order.len()];
         self.cursor = (self.cursor + 1) % self.order.len();
         let delay = if self.failed_in_pass >= self.order.len() {
@@ -83,18 +224,35 @@ impl HostList {
 
     fn delay(&self, rng: &mut Rng) -> Duration {
         let exp = self.passes.saturating_sub(1).min(16);
-        let d = self
-            .backoff
-            .base
-            .saturating_mul(1u32 << exp)
-            .min(self.backoff.max);
+        let max = self.backoff.max;
+        let d = self.backoff.base.saturating_mul(1u32 << exp).min(max);
+        let spread = self.backoff.jitter.clamp(0.0, 1.0) * rng.unit();
         // Not `mul_f64`, which panics when `d` is near `Duration::MAX` (the extra is
         // then dropped: `d` is "never" already) or the jitter is NaN.
-        let extra = Duration::try_from_secs_f64(
-            self.backoff.jitter.clamp(0.0, 1.0) * rng.unit() * d.as_secs_f64(),
-        )
-        .unwrap_or(Duration::ZERO);
-        d.saturating_add(extra)
+        let part = |of: Duration| {
+            Duration::try_from_secs_f64(spread * of.as_secs_f64()).unwrap_or(Duration::ZERO)
+        };
+        let total = d.saturating_add(part(d));
+        if total <= max {
+            total
+        } else {
+            // `max` bounds the jitter too: at the cap the spread goes below it.
+            max.saturating_sub(part(max))
+        }
+    }
+
+    /// Full rounds over the list that failed in a row with no server reached
+    /// (a round that just ended counts at once).
+    pub fn failed_rounds(&self) -> u32 {
+        let ended = u32::from(self.failed_in_pass >= self.order.len());
+        self.passes.saturating_add(ended)
+    }
+
+    /// Forgets failed attempts and rounds: the next attempt is not delayed (a restart).
+    pub fn reset(&mut self) {
+        self.failed_in_pass = 0;
+        self.passes = 0;
+        self.migration = None;
     }
 
     /// An attempt failed (refused, timed out, closed before the handshake completed).
@@ -106,9 +264,8 @@ impl HostList {
     pub fn on_connected(&mut self, host: usize) {
         self.failed_in_pass = 0;
         self.passes = 0;
-        if let Some(pos) = self.order.iter().position(|&h| h == host) {
-            self.cursor = (pos + 1) % self.order.len();
-        }
+        self.migration = None;
+        self.attempting(host);
     }
 
     /// A host other than `current`, for the read-only probe, rotating.

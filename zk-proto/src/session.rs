@@ -11,7 +11,8 @@
 //!   variants [`submit_get_config`](Session::submit_get_config),
 //!   [`submit_unchrooted`](Session::submit_unchrooted)),
 //!   [`add_auth`](Session::add_auth), [`remove_watcher`](Session::remove_watcher),
-//!   [`close`](Session::close), [`restart`](Session::restart). They return `Err` only
+//!   [`update_hosts`](Session::update_hosts), [`close`](Session::close),
+//!   [`restart`](Session::restart). They return `Err` only
 //!   for local misuse, before anything is sent.
 //! * outputs, `poll_*`: [`poll_action`](Session::poll_action) (open or close a
 //!   connection), [`poll_transmit`](Session::poll_transmit) (bytes to write),
@@ -36,7 +37,7 @@ use bytes::{Bytes, BytesMut};
 use crate::config::{Config, ExpiryPolicy, HostAddr, QueuePolicy};
 use crate::error::{DecodeError, ErrorCode, UsageError, ZkError};
 use crate::frame::{write_frame, FrameDecoder, MAX_SKIPPABLE_FRAME};
-use crate::hosts::{HostList, Rng};
+use crate::hosts::{HostList, Rebalance, Rng};
 use crate::jute::{Decode, Encode, Reader};
 use crate::ops::{Request, Response};
 use crate::path::{validate_path, Chroot};
@@ -123,6 +124,12 @@ pub enum SessionState {
     AuthFailed,
     /// Closed by the caller. Terminal.
     Closed,
+    /// No server was reached in [`Config::connect_max_rounds`] full rounds over the
+    /// host list; the session stopped trying. Terminal: [`restart`](Session::restart)
+    /// tries again (a new session). The old session, if there was one, may still be
+    /// alive on the servers until it expires; [`credentials`](Session::credentials)
+    /// still returns it.
+    Unreachable,
 }
 
 impl SessionState {
@@ -130,7 +137,10 @@ impl SessionState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            SessionState::Expired | SessionState::AuthFailed | SessionState::Closed
+            SessionState::Expired
+                | SessionState::AuthFailed
+                | SessionState::Closed
+                | SessionState::Unreachable
         )
     }
 
@@ -207,6 +217,11 @@ pub enum DisconnectReason {
     RequestTimeout,
     /// Moving off a read-only server to a read-write one.
     LeavingReadOnly,
+    /// Moving to another server after [`Session::update_hosts`] replaced the host
+    /// list (the current server left the list, or the list grew and this session
+    /// was picked to spread the load), or abandoning an attempt to a server that
+    /// left the list. The session is kept.
+    Rebalance,
 }
 
 /// Application-facing output.
@@ -475,12 +490,21 @@ impl Session {
         self.last_zxid
     }
 
-    /// The configuration.
+    /// The configuration. `hosts` is the current host list, as replaced by
+    /// [`update_hosts`](Session::update_hosts).
     pub fn config(&self) -> &Config {
         &self.config
     }
 
-    /// The server the session is on (or being connected to).
+    /// The current host list, in the order given (the connect string's, or the
+    /// last [`update_hosts`](Session::update_hosts)'s). Same as `config().hosts`.
+    pub fn hosts(&self) -> &[HostAddr] {
+        &self.config.hosts
+    }
+
+    /// The server the session is on (or being connected to). `None` while not
+    /// connecting, and while a closing session waits for its reply on a server that
+    /// [`update_hosts`](Session::update_hosts) removed from the list.
     pub fn current_host(&self) -> Option<&HostAddr> {
         match self.link {
             Link::Connecting { host, .. }
@@ -550,6 +574,7 @@ impl Session {
             SessionState::Expired => Some(ZkError::SessionExpired),
             SessionState::AuthFailed => Some(ZkError::AuthFailed),
             SessionState::Closed => Some(ZkError::SessionClosed),
+            SessionState::Unreachable => Some(ZkError::Unreachable),
             _ if self.closing.is_some() => Some(ZkError::SessionClosed),
             _ => None,
         }
@@ -981,7 +1006,117 @@ impl Session {
         }
     }
 
-    /// Starts a brand-new session after a terminal state (keeps config and credentials).
+    /// Replaces the host list (the Java client's `updateServerList`, for an
+    /// ensemble that grew, shrank or moved). The chroot and the session stay.
+    ///
+    /// On a server, the session decides whether to move, so the load spreads over
+    /// the new list without every client moving (see
+    /// [`HostList::update`](crate::hosts::HostList::update) for the rule; the draw
+    /// comes from the session's seeded generator): if its server is no longer in
+    /// the list it moves; if the list grew it moves to one of the new servers with
+    /// probability `1 - old/new`; otherwise it stays. Moving drops the connection
+    /// ([`Event::Disconnected`] with [`DisconnectReason::Rebalance`]; requests in
+    /// flight fail with `ConnectionLoss`, as on any connection loss) and connects
+    /// to the chosen server at once; the session, its watches and credentials are
+    /// restored there as after any reconnect.
+    ///
+    /// Not on a server, the new list replaces the old for the next attempt: an
+    /// attempt under way to a server still in the list goes on, one to a server
+    /// no longer in it is abandoned (reason `Rebalance`) for the next host at once;
+    /// a backoff delay under way is kept. In a terminal state, the list is used by
+    /// the next [`restart`](Session::restart).
+    ///
+    /// Fails with [`UsageError::InvalidConnectString`] for an empty list, changing nothing.
+    pub fn update_hosts(&mut self, hosts: Vec<HostAddr>, now: Instant) -> Result<(), UsageError> {
+        let now = self.clock(now);
+        if hosts.is_empty() {
+            return Err(UsageError::InvalidConnectString("no hosts".into()));
+        }
+        let old = std::mem::replace(&mut self.config.hosts, hosts);
+        let on = match self.link {
+            Link::Up { host, .. } if self.closing.is_none() => Some(host),
+            _ => None,
+        };
+        let decision = self.hosts.update(
+            &old,
+            &self.config.hosts,
+            on,
+            self.config.randomize_hosts,
+            &mut self.rng,
+        );
+        let new = &self.config.hosts;
+        let find = |i: usize| old.get(i).and_then(|a| new.iter().position(|b| b == a));
+        // The probe's connection, if any, to a server still in the list.
+        if let Some(p) = &mut self.probe {
+            if let Some((conn, host, deadline)) = p.conn {
+                match find(host) {
+                    Some(i) => p.conn = Some((conn, i, deadline)),
+                    None => {
+                        self.actions.push_back(Action::Disconnect { conn });
+                        p.conn = None;
+                        p.next_at = later(now, p.interval);
+                    }
+                }
+            }
+        }
+        match self.link {
+            Link::Up { conn, host } => match decision {
+                Rebalance::Stay(i) => self.link = Link::Up { conn, host: i },
+                Rebalance::Move => {
+                    self.drop_link_then(now, DisconnectReason::Rebalance, true, None)
+                }
+                // Closing: stay for the reply.
+                Rebalance::Replaced => {
+                    let host = find(host).unwrap_or(usize::MAX);
+                    self.link = Link::Up { conn, host };
+                }
+            },
+            Link::Connecting {
+                conn,
+                host,
+                deadline,
+            } => match find(host) {
+                Some(host) => {
+                    self.hosts.attempting(host);
+                    self.link = Link::Connecting {
+                        conn,
+                        host,
+                        deadline,
+                    };
+                }
+                None => self.abandon_attempt(conn, now),
+            },
+            Link::Handshaking {
+                conn,
+                host,
+                deadline,
+            } => match find(host) {
+                Some(host) => {
+                    self.hosts.attempting(host);
+                    self.link = Link::Handshaking {
+                        conn,
+                        host,
+                        deadline,
+                    };
+                }
+                None => self.abandon_attempt(conn, now),
+            },
+            Link::Idle {
+                next: Some((_, at)),
+            } => {
+                let (host, _) = self.hosts.next(now, &mut self.rng);
+                self.link = Link::Idle {
+                    next: Some((host, at)),
+                };
+            }
+            Link::Idle { next: None } => {}
+        }
+        Ok(())
+    }
+
+    /// Starts a brand-new session after a terminal state (keeps config and
+    /// credentials), at once: the count of failed rounds
+    /// ([`Config::connect_max_rounds`]) and the backoff start again.
     pub fn restart(&mut self, now: Instant) {
         let now = self.clock(now);
         if !self.state.is_terminal() {
@@ -992,6 +1127,7 @@ impl Session {
         self.negotiated = None;
         self.closing = None;
         self.last_contact = None;
+        self.hosts.reset();
         self.set_state(SessionState::Connecting);
         self.next_attempt(now);
     }
@@ -1241,6 +1377,29 @@ impl Session {
             self.finish_close(now);
             return;
         }
+        if let Some(max) = self.config.connect_max_rounds {
+            if self.hosts.failed_rounds() >= max.max(1) {
+                self.terminate(SessionState::Unreachable, ZkError::Unreachable, now);
+                return;
+            }
+        }
+        self.next_attempt(now);
+    }
+
+    /// An attempt to a server that left the host list: not a failure of that server.
+    fn abandon_attempt(&mut self, conn: ConnId, now: Instant) {
+        self.actions.push_back(Action::Disconnect { conn });
+        self.events.push_back(Event::Disconnected {
+            conn,
+            reason: DisconnectReason::Rebalance,
+        });
+        self.rx.clear();
+        self.tx.clear();
+        self.link = Link::Idle { next: None };
+        if self.closing.is_some() {
+            self.finish_close(now);
+            return;
+        }
         self.next_attempt(now);
     }
 
@@ -1311,6 +1470,8 @@ impl Session {
                 return;
             }
         };
+        // A server answered: the count of rounds without one starts again.
+        self.hosts.on_connected(host);
         if resp.timeout <= 0 {
             self.actions.push_back(Action::Disconnect { conn });
             self.link = Link::Idle { next: None };
@@ -1324,7 +1485,6 @@ impl Session {
         }
         self.negotiated = Some(Duration::from_millis(resp.timeout as u64));
         self.link = Link::Up { conn, host };
-        self.hosts.on_connected(host);
         self.last_recv = now;
         self.last_send = now;
         self.last_contact = Some(now);

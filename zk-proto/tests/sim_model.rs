@@ -21,11 +21,12 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestCaseError};
 use zk_proto::hosts::Rng;
-use zk_proto::testing::net::{Dir, SimNet};
+use zk_proto::testing::net::{sim_hosts, Dir, SimNet};
 use zk_proto::{
     Acl, AddWatchMode, AddWatchRequest, CheckVersionRequest, ConnId, CreateRequest, DeleteRequest,
-    Event, ExpiryPolicy, MultiOp, MultiRequest, OpCode, PathRequest, PathWatchRequest, QueuePolicy,
-    Request, RequestId, SessionState, SetDataRequest, WatcherId, WatcherType, WatchesRequest,
+    DisconnectReason, Event, ExpiryPolicy, MultiOp, MultiRequest, OpCode, PathRequest,
+    PathWatchRequest, QueuePolicy, Request, RequestId, SessionState, SetDataRequest, WatcherId,
+    WatcherType, WatchesRequest,
 };
 
 /// Settle attempts in `Run::finish` before the connections must have stopped changing.
@@ -69,6 +70,7 @@ enum Step {
     Hold { member: u8, hold: bool },
     Expire { client: u8 },
     Admin { op: Op, path: u8 },
+    UpdateHosts { client: u8, mask: u8 },
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -125,7 +127,8 @@ fn step_strategy() -> impl Strategy<Value = Step> {
         2 => m.clone().prop_map(|member| Step::Start { member }),
         3 => (m.clone(), any::<bool>()).prop_map(|(member, ro)| Step::ReadOnly { member, ro }),
         1 => (m, any::<bool>()).prop_map(|(member, hold)| Step::Hold { member, hold }),
-        1 => c.prop_map(|client| Step::Expire { client }),
+        1 => c.clone().prop_map(|client| Step::Expire { client }),
+        1 => (c, any::<u8>()).prop_map(|(client, mask)| Step::UpdateHosts { client, mask }),
         30 => (write_strategy(), path).prop_map(|(op, path)| Step::Admin { op, path }),
     ]
 }
@@ -258,6 +261,9 @@ impl Run {
             .set_timeout_bounds(1000 + rng.below(3000) as i32, 40_000);
         let mut books = Vec::new();
         let all: Vec<usize> = (0..members).collect();
+        // Knobs added later draw from their own generator, so the schedules that
+        // existing seeds stand for stay the same.
+        let mut later_knobs = Rng::new(seed ^ 0x6c61_7465_725f_6b6e);
         for _ in 0..clients {
             let mut c = net.config(&all);
             c.session_timeout = Duration::from_millis(2000 + rng.below(18_000) as u64);
@@ -281,6 +287,9 @@ impl Run {
             c.set_watches_batch = if rng.below(3) == 0 { 8 } else { 128 * 1024 };
             if rng.below(4) == 0 {
                 c.connect_timeout = Some(Duration::from_millis(100 + rng.below(2000) as u64));
+            }
+            if later_knobs.below(4) == 0 {
+                c.connect_max_rounds = Some(1 + later_knobs.below(4) as u32);
             }
             books.push(Book {
                 expiry: c.expiry_policy,
@@ -399,6 +408,18 @@ impl Run {
                 if let Some(id) = n.session(client as usize % clients).session_id() {
                     n.expire_session(id);
                 }
+            }
+            // `update_hosts` to the members of the mask (never empty).
+            Step::UpdateHosts { client, mask } => {
+                let ci = client as usize % clients;
+                let mut members: Vec<usize> =
+                    (0..self.members).filter(|m| mask & (1 << m) != 0).collect();
+                if members.is_empty() {
+                    members.push(mask as usize % self.members);
+                }
+                let hosts = sim_hosts(&members);
+                n.with_session(ci, |s, now| s.update_hosts(hosts, now))
+                    .expect("a non-empty list");
             }
             Step::Admin { op, path } => {
                 let req = match op {
@@ -734,6 +755,7 @@ fn schedules_cover_states_outcomes_and_watches() {
     let mut states = BTreeSet::new();
     let mut outcomes = BTreeSet::new();
     let (mut watch_events, mut removals, mut completions) = (0usize, 0usize, 0usize);
+    let mut rebalanced = 0usize;
     let mut by_outcome = BTreeMap::new();
     let mut reasons = BTreeMap::new();
     for _ in 0..300 {
@@ -765,6 +787,10 @@ fn schedules_cover_states_outcomes_and_watches() {
                         });
                     }
                     Event::Watch { .. } => watch_events += 1,
+                    Event::Disconnected {
+                        reason: DisconnectReason::Rebalance,
+                        ..
+                    } => rebalanced += 1,
                     Event::WatcherRemoved { reason, .. } => {
                         removals += 1;
                         *reasons.entry(format!("{reason:?}")).or_insert(0usize) += 1;
@@ -776,7 +802,7 @@ fn schedules_cover_states_outcomes_and_watches() {
     }
     eprintln!("{by_outcome:?}\n{reasons:?}");
     eprintln!(
-        "coverage: {completions} completions, {watch_events} watch events, {removals} removals\n  states {states:?}\n  outcomes {outcomes:?}"
+        "coverage: {completions} completions, {watch_events} watch events, {removals} removals, {rebalanced} moves\n  states {states:?}\n  outcomes {outcomes:?}"
     );
     for s in [
         "Connected",
@@ -785,6 +811,7 @@ fn schedules_cover_states_outcomes_and_watches() {
         "Expired",
         "AuthFailed",
         "Closed",
+        "Unreachable",
     ] {
         assert!(states.contains(s), "no schedule reached {s}");
     }
@@ -795,10 +822,12 @@ fn schedules_cover_states_outcomes_and_watches() {
         "SessionClosed",
         "server NoNode",
         "server NotReadOnly",
+        "Unreachable",
     ] {
         assert!(outcomes.contains(o), "no request ended {o}: {outcomes:?}");
     }
     assert!(watch_events > 100 && removals > 100);
+    assert!(rebalanced > 0, "no session moved after update_hosts");
 }
 
 /// Regression (found by the model): a client→server cut whose byte budget only
