@@ -34,6 +34,7 @@ enum ConfigEdit {
     RequestTimeout(Duration),
     Seed(u64),
     MaxFrame(usize),
+    MaxRounds(Option<u32>),
 }
 
 impl ClientBuilder {
@@ -77,7 +78,10 @@ impl ClientBuilder {
         self.edit(ConfigEdit::ConnectTimeout(t))
     }
     /// Connection retry: delay after a full unsuccessful pass over the hosts,
-    /// doubling up to `max_delay`, with `jitter` as a fraction (kazoo's `connection_retry`).
+    /// doubling up to `max_delay` (jitter included), with `jitter` as a fraction
+    /// (kazoo's `connection_retry`). Default: 100 ms doubling to 1 s (the Java
+    /// client's), so a client is back within about half a second of a recovered
+    /// ensemble.
     pub fn connection_retry(self, delay: Duration, max_delay: Duration, jitter: f64) -> Self {
         self.edit(ConfigEdit::Backoff(Backoff {
             base: delay,
@@ -85,11 +89,20 @@ impl ClientBuilder {
             jitter,
         }))
     }
+    /// Stop after this many full rounds over the hosts without reaching any server
+    /// (kazoo's `connection_retry` `max_tries`; `None`, the default, never stops): the
+    /// state becomes `Unreachable` (kazoo's LOST) and calls fail with
+    /// `Error::Unreachable`. `restart()` starts trying again.
+    pub fn connection_max_tries(self, rounds: Option<u32>) -> Self {
+        self.edit(ConfigEdit::MaxRounds(rounds))
+    }
     /// Hold (up to `limit`) or fail requests made while disconnected.
     pub fn queue_policy(self, policy: QueuePolicy, limit: usize) -> Self {
         self.edit(ConfigEdit::Queue(policy, limit))
     }
-    /// Terminal expiry, or a new session at once (kazoo).
+    /// After an expiry: a new session at once (`NewSession`, the default, as kazoo
+    /// and Curator do; the state goes Expired, then Connecting and Connected with
+    /// a new id), or `Terminal` (Expired stays until `restart()`).
     pub fn expiry_policy(self, p: ExpiryPolicy) -> Self {
         self.edit(ConfigEdit::Expiry(p))
     }
@@ -101,7 +114,9 @@ impl ClientBuilder {
     pub fn seed(self, seed: u64) -> Self {
         self.edit(ConfigEdit::Seed(seed))
     }
-    /// Largest frame accepted from a server (default 0xfffff).
+    /// Largest frame accepted from a server (default: the server's jute.maxbuffer,
+    /// 0xfffff, plus 1 KiB for the reply header and Stat). A bigger reply fails its
+    /// own call with `Error::ReplyTooLarge` and nothing else.
     pub fn max_frame(self, bytes: usize) -> Self {
         self.edit(ConfigEdit::MaxFrame(bytes))
     }
@@ -143,6 +158,7 @@ impl ClientBuilder {
                 ConfigEdit::RequestTimeout(t) => c.request_timeout = Some(t),
                 ConfigEdit::Seed(s) => c.seed = s,
                 ConfigEdit::MaxFrame(m) => c.max_frame = m,
+                ConfigEdit::MaxRounds(r) => c.connect_max_rounds = r,
             }
         }
         Ok(c)

@@ -222,6 +222,7 @@ impl Client {
                     Some(SessionState::Expired) if renews => {}
                     Some(SessionState::Expired) => return Err(Error::SessionExpired),
                     Some(SessionState::AuthFailed) => return Err(Error::AuthFailed),
+                    Some(SessionState::Unreachable) => return Err(Error::Unreachable),
                     Some(SessionState::Closed) | None => return Err(Error::SessionClosed),
                     Some(_) => {}
                 }
@@ -229,8 +230,11 @@ impl Client {
         }
     }
 
-    /// Ends the session (its ephemerals vanish) and waits until it is closed.
-    /// closeSession goes out at once, behind every request already made.
+    /// Ends the session and waits until it is closed. When connected,
+    /// closeSession goes out at once, behind every request already made, and the
+    /// server removes the session's ephemerals. When not connected, the client
+    /// closes locally and the server expires the session (and its ephemerals)
+    /// after its timeout, as with the Java client and kazoo.
     pub fn close(&self) -> impl Future<Output = Result<()>> + Send + 'static {
         let mut s = self.state_stream();
         self.shared().close();

@@ -60,6 +60,9 @@ pub enum Error {
         /// Every op's result as the server reported it.
         results: Vec<OpResult>,
     },
+    /// No server could be reached within the connection retry limit
+    /// (`ClientBuilder::connection_max_tries`); the client stopped trying.
+    Unreachable,
     /// A retry loop gave up (tries or deadline used up); `last` is the final attempt's error.
     RetryFailed {
         /// Attempts made.
@@ -90,6 +93,7 @@ impl Error {
             Error::Unsupported(_) => ErrorCode::Unimplemented,
             Error::RetryFailed { last, .. } => last.code(),
             Error::Interrupted => ErrorCode::OperationTimeout,
+            Error::Unreachable => ErrorCode::ConnectionLoss,
             Error::WatchRemoved => ErrorCode::NoWatcher,
         }
     }
@@ -160,6 +164,9 @@ impl fmt::Display for Error {
                 write!(f, "gave up after {attempts} attempts: {last}")
             }
             Error::Interrupted => f.write_str("retry interrupted"),
+            Error::Unreachable => {
+                f.write_str("no server reached within the connection retry limit")
+            }
         }
     }
 }
@@ -178,6 +185,7 @@ impl From<ZkError> for Error {
             ZkError::NotConnected => Error::NotConnected,
             ZkError::Malformed(d) => Error::Malformed(d.to_string()),
             ZkError::ReplyTooLarge { size, max } => Error::ReplyTooLarge { size, max },
+            ZkError::Unreachable => Error::Unreachable,
             other => Error::Malformed(other.to_string()),
         }
     }

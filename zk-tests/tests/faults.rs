@@ -450,8 +450,10 @@ pub fn black_hole_failover<Z: Zk>() {
 pub fn local_expiry<Z: Zk>() {
     let server = ZkServer::start();
     let proxy = Proxy::start(server.addr());
-    let b =
-        ClientBuilder::new(&proxy.connect_string()).session_timeout(Duration::from_millis(4000));
+    // Terminal expiry, to see Expired stay; the default would open a new session at once.
+    let b = ClientBuilder::new(&proxy.connect_string())
+        .session_timeout(Duration::from_millis(4000))
+        .expiry_policy(zk_client::ExpiryPolicy::Terminal);
     let zk = Z::connect(&b).expect("connect");
     let old = zk.session().unwrap();
     let timeout = old.timeout.expect("negotiated timeout");

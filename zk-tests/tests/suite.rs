@@ -356,15 +356,24 @@ pub fn session_resume_and_chroot<Z: Zk>() {
     assert_eq!(again.session().unwrap().id, info.id);
     assert_eq!(again.get_ephemerals("/").unwrap(), vec![e.clone()]);
     again.close().unwrap();
-    // The session is closed for both now; a resume of it is refused as expired.
+    // The session is closed for both now; a resume of it is refused as expired
+    // (with terminal expiry), or answered with a new session (the default, kazoo's).
     let err = Z::connect(
-        &ClientBuilder::new(&shared_server().connect_string()).resume(info.id, info.password),
+        &ClientBuilder::new(&shared_server().connect_string())
+            .resume(info.id, info.password.clone())
+            .expiry_policy(zk_client::ExpiryPolicy::Terminal),
     );
     assert!(
         matches!(err, Err(Error::SessionExpired)),
         "{:?}",
         err.as_ref().err()
     );
+    let renewed = Z::connect(
+        &ClientBuilder::new(&shared_server().connect_string()).resume(info.id, info.password),
+    )
+    .expect("the default policy opens a new session after the refused resume");
+    assert_ne!(renewed.session().unwrap().id, info.id);
+    renewed.close().unwrap();
     let root = connect::<Z>();
     assert!(root.exists(&e).unwrap().is_none());
     // chroot
