@@ -206,6 +206,11 @@ impl Client {
         self.inner.diagnostics()
     }
 
+    /// Replaces the servers while the client runs (see `zk_client::Client::set_hosts`).
+    pub fn set_hosts(&self, hosts: &str) -> Result<()> {
+        self.inner.set_hosts(hosts)
+    }
+
     /// The chroot from the connect string, if any.
     pub fn chroot(&self) -> Option<String> {
         self.inner.chroot()

@@ -131,6 +131,14 @@ impl ClientBuilder {
         self.opts.command_retry = policy;
         self
     }
+    /// Follow the ensemble's own membership (Curator's EnsembleTracker): the client
+    /// watches `/zookeeper/config` and applies every new member list as
+    /// [`Client::set_hosts`](crate::Client::set_hosts) would, so it spreads onto
+    /// added members and never tries removed ones again. Default off.
+    pub fn follow_ensemble(mut self, on: bool) -> Self {
+        self.opts.follow_ensemble = on;
+        self
+    }
     /// How long `connect` waits for the first session (default 15 s).
     pub fn connect_deadline(mut self, t: Duration) -> Self {
         self.connect_deadline = t;
@@ -178,6 +186,9 @@ impl ClientBuilder {
     ) -> Result<(Client, std::sync::Arc<Shared>)> {
         let config = self.config()?;
         let shared = Shared::new(Session::new(config, clock.now()), clock);
+        if self.opts.follow_ensemble {
+            shared.follow_ensemble();
+        }
         Ok((
             Client::from_shared(shared.clone(), self.opts.clone()),
             shared,

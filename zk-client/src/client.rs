@@ -31,6 +31,8 @@ pub struct ClientOptions {
     pub default_acl: Vec<Acl>,
     /// The policy the adapters' `retry` helpers use by default (kazoo's `command_retry`).
     pub command_retry: crate::retry::RetryPolicy,
+    /// Follow the ensemble's own configuration (see `ClientBuilder::follow_ensemble`).
+    pub follow_ensemble: bool,
 }
 
 impl Default for ClientOptions {
@@ -38,6 +40,7 @@ impl Default for ClientOptions {
         ClientOptions {
             default_acl: Acl::open_unsafe(),
             command_retry: crate::retry::RetryPolicy::default(),
+            follow_ensemble: false,
         }
     }
 }
@@ -269,6 +272,22 @@ impl Client {
     /// The configured servers.
     pub fn hosts(&self) -> Vec<zk_proto::HostAddr> {
         self.shared().hosts()
+    }
+
+    /// Replaces the servers (`"h1:2181,h2:2181"`, no chroot) while the client runs:
+    /// the Java client's `updateServerList`. If the current server is gone the
+    /// client moves; if servers were added, a share of clients moves to them (each
+    /// with probability 1 - old/new), so load spreads without a thundering herd.
+    /// The session and its watches carry over.
+    pub fn set_hosts(&self, hosts: &str) -> Result<()> {
+        let c = zk_proto::Config::from_connect_string(hosts)?;
+        if c.chroot.root().is_some() {
+            return Err(Error::InvalidArgument(
+                "set_hosts takes hosts only; the chroot cannot change".into(),
+            ));
+        }
+        self.shared().set_hosts(c.hosts)?;
+        Ok(())
     }
 
     /// The chroot from the connect string (`"/app"` for `"host:2181/app"`), if any.

@@ -87,6 +87,15 @@ struct Inner {
     driver_deadline: Option<Instant>,
     detached: bool,
     wakers: Vec<Waker>,
+    /// Following the ensemble's own config (Curator's EnsembleTracker), when asked.
+    tracker: Option<Tracker>,
+}
+
+/// The ensemble tracker's one outstanding read and its watch.
+#[derive(Default)]
+struct Tracker {
+    call: Option<RequestId>,
+    watcher: Option<WatcherId>,
 }
 
 /// Transport work for the adapter's driver, in order.
@@ -153,7 +162,7 @@ fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 impl Inner {
     /// Drains every output of the session except transmits (the writers pull
     /// those), then wakes whoever must act on what changed.
-    fn drain(&mut self) {
+    fn drain(&mut self, now: Instant) {
         loop {
             let mut progressed = false;
             while let Some(a) = self.session.poll_action() {
@@ -179,7 +188,7 @@ impl Inner {
             }
             while let Some(e) = self.session.poll_event() {
                 progressed = true;
-                self.route(e);
+                self.route(e, now);
             }
             if !progressed {
                 break;
@@ -208,12 +217,37 @@ impl Inner {
         self.detached && self.session.state().is_terminal() && self.io.is_empty()
     }
 
-    fn route(&mut self, e: Event) {
+    fn route(&mut self, e: Event, now: Instant) {
         match e {
             Event::Completed { id, result } => {
                 if let Some(slot) = self.calls.remove(&id) {
                     self.wakers.extend(slot.fill(result));
+                } else if self.tracker.as_ref().is_some_and(|t| t.call == Some(id)) {
+                    self.tracker_reply(result, now);
                 }
+            }
+            Event::Watch { watcher, .. }
+                if self
+                    .tracker
+                    .as_ref()
+                    .is_some_and(|t| t.watcher == Some(watcher)) =>
+            {
+                // The config changed: read it again (with a new watch).
+                if let Some(t) = &mut self.tracker {
+                    t.watcher = None;
+                }
+                self.tracker_read(now);
+            }
+            Event::WatcherRemoved { watcher, .. }
+                if self
+                    .tracker
+                    .as_ref()
+                    .is_some_and(|t| t.watcher == Some(watcher)) =>
+            {
+                if let Some(t) = &mut self.tracker {
+                    t.watcher = None;
+                }
+                self.tracker_read(now);
             }
             Event::Watch { watcher, event } => {
                 let oneshot = match self.watchers.get(&watcher) {
@@ -238,6 +272,9 @@ impl Inner {
             }
             Event::StateChanged { to, .. } => {
                 tracing::debug!(state = ?to, "session state");
+                if to.is_connected() {
+                    self.tracker_read(now);
+                }
                 // A stream nobody holds any more is dropped here, not fed.
                 self.state_queues.retain(|q| Arc::strong_count(q) > 1);
                 for q in &self.state_queues {
@@ -263,6 +300,53 @@ impl Inner {
                 tracing::warn!(%code, "the server rejected the watch restore after a reconnect");
             }
             _ => {}
+        }
+    }
+
+    /// Reads the ensemble's config with a watch, unless a read or a watch is already
+    /// out (or the client does not follow the ensemble).
+    fn tracker_read(&mut self, now: Instant) {
+        let Some(t) = &self.tracker else { return };
+        if t.call.is_some() || t.watcher.is_some() || !self.session.state().is_connected() {
+            return;
+        }
+        match self.session.submit_get_config(true, now) {
+            Ok(Submitted { id, watcher }) => {
+                if let Some(t) = &mut self.tracker {
+                    t.call = Some(id);
+                    t.watcher = watcher;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "ensemble tracker: cannot read the config"),
+        }
+    }
+
+    fn tracker_reply(&mut self, result: Reply, now: Instant) {
+        if let Some(t) = &mut self.tracker {
+            t.call = None;
+        }
+        let data = match result {
+            Ok(Response::GetData(d)) => d.data.unwrap_or_default(),
+            Ok(_) => return,
+            Err(e) => {
+                // The watch went with the failed read; the next Connected reads again.
+                tracing::debug!(error = %e, "ensemble tracker: config read failed");
+                return;
+            }
+        };
+        let hosts = crate::ensemble::client_hosts(&String::from_utf8_lossy(&data));
+        if hosts.is_empty() {
+            return;
+        }
+        let mut current = self.session.hosts().to_vec();
+        let mut new = hosts.clone();
+        current.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
+        new.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
+        if current != new {
+            tracing::info!(?hosts, "ensemble tracker: new member list");
+            if let Err(e) = self.session.update_hosts(hosts, now) {
+                tracing::warn!(error = %e, "ensemble tracker: cannot apply the member list");
+            }
         }
     }
 
@@ -304,6 +388,7 @@ impl Shared {
                 driver_deadline: None,
                 detached: false,
                 wakers: Vec::new(),
+                tracker: None,
             }),
             clock,
             transports: AtomicUsize::new(0),
@@ -311,6 +396,24 @@ impl Shared {
         });
         s.with(|_, _| {});
         s
+    }
+
+    /// Follows the ensemble's configuration: reads `/zookeeper/config` with a watch
+    /// whenever connected and after each change, and applies each new member list
+    /// like [`set_hosts`](Shared::set_hosts).
+    pub fn follow_ensemble(&self) {
+        self.with(|g, now| {
+            if g.tracker.is_none() {
+                g.tracker = Some(Tracker::default());
+            }
+            g.tracker_read(now);
+        })
+    }
+
+    /// Replaces the host list (the Java client's `updateServerList`): a share of
+    /// clients moves to new members so the load spreads (see `Session::update_hosts`).
+    pub fn set_hosts(&self, hosts: Vec<HostAddr>) -> Result<(), UsageError> {
+        self.with(|g, now| g.session.update_hosts(hosts, now))
     }
 
     /// The clock the core runs on (drivers sleep against it).
@@ -324,7 +427,7 @@ impl Shared {
         // however the threads calling in are scheduled.
         let now = self.clock.now();
         let r = f(&mut g, now);
-        g.drain();
+        g.drain(now);
         let wakers = std::mem::take(&mut g.wakers);
         drop(g);
         for w in wakers {
@@ -348,12 +451,12 @@ impl Shared {
             match g.session.poll_timeout() {
                 Some(t) if t <= now => {
                     g.session.handle_timeout(now);
-                    g.drain();
+                    g.drain(now);
                 }
                 _ => break,
             }
         }
-        g.drain();
+        g.drain(now);
         io.extend(g.io.drain(..));
         let finished = g.finished();
         let poll = if finished {
@@ -551,7 +654,7 @@ impl Shared {
     }
 
     pub(crate) fn hosts(&self) -> Vec<HostAddr> {
-        lock(&self.inner).session.config().hosts.clone()
+        lock(&self.inner).session.hosts().to_vec()
     }
 
     pub(crate) fn expiry_policy(&self) -> zk_proto::ExpiryPolicy {

@@ -11,6 +11,7 @@ mod client;
 pub mod clock;
 mod core;
 mod data;
+pub mod ensemble;
 mod error;
 pub mod fourlw;
 mod ops;

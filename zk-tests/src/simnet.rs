@@ -41,6 +41,7 @@ struct State {
     /// Members whose new connections are refused before the handshake (a dead host).
     refuse: Vec<bool>,
     accepted: usize,
+    refused: usize,
 }
 
 /// A simulated ensemble reachable through [`SimNet::connector`].
@@ -60,6 +61,7 @@ impl SimNet {
                 next: 0,
                 refuse: vec![false; members],
                 accepted: 0,
+                refused: 0,
             })),
             timer: Arc::new(Notify::new()),
         };
@@ -161,6 +163,11 @@ impl SimNet {
         self.lock().pipes.len()
     }
 
+    /// Connection attempts refused so far (member down or refusing).
+    pub fn refused(&self) -> usize {
+        self.lock().refused
+    }
+
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.lock().accepted
@@ -206,6 +213,7 @@ impl Connector for SimConnector {
             if g.refuse.get(member).copied().unwrap_or(true)
                 || !g.cluster.accept(member, conn, now())
             {
+                g.refused += 1;
                 return Err(std::io::ErrorKind::ConnectionRefused.into());
             }
             g.accepted += 1;

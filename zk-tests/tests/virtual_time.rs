@@ -344,6 +344,106 @@ async fn coarse_connection_events_like_kazoo_and_curator() {
     assert_eq!(rx.try_recv().ok(), None);
 }
 
+fn set_config(net: &SimNet, members: &[usize]) {
+    let text: String = members
+        .iter()
+        .map(|m| format!("server.{}=m{m}:2888:3888:participant;m{m}:1\n", m + 1))
+        .collect();
+    net.with(|c| {
+        c.admin(
+            zk_proto::Request::SetData(zk_proto::SetDataRequest {
+                path: "/zookeeper/config".into(),
+                data: Some(text.into_bytes().into()),
+                version: -1,
+            }),
+            tokio::time::Instant::now().into_std(),
+        )
+        .expect("set the simulated config")
+    });
+}
+
+fn member_of(zk: &Client) -> Option<String> {
+    zk.current_host().map(|h| h.host)
+}
+
+#[tokio::test(start_paused = true)]
+async fn following_the_ensemble_config() {
+    let net = SimNet::new(3);
+    set_config(&net, &[0]);
+    let b = ClientBuilder::new("m0:1")
+        .session_timeout(Duration::from_secs(10))
+        .follow_ensemble(true);
+    let zk = zk_tokio::connect_with(&b, net.connector()).await.unwrap();
+    let id = zk.session().unwrap().id;
+    zk.create("/e", "", CreateMode::Ephemeral).await.unwrap();
+    // Two members join: the client learns them from the config watch.
+    set_config(&net, &[0, 1, 2]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut hosts: Vec<String> = zk.hosts().into_iter().map(|h| h.host).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["m0", "m1", "m2"]);
+    // Its member leaves: it moves, same session, and never tries m0 again.
+    set_config(&net, &[1, 2]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    zk.wait_connected().await.unwrap();
+    assert_ne!(member_of(&zk).as_deref(), Some("m0"));
+    assert_eq!(zk.session().unwrap().id, id);
+    assert!(zk.exists("/e").await.unwrap().is_some());
+    // m0 refuses from now on: a client that still tried it would fail an attempt there.
+    net.refuse(0, true);
+    let before = net.accepted();
+    let mut states = zk.state_stream();
+    assert_eq!(states.next().await, Some(SessionState::Connected));
+    for round in 0..20 {
+        net.cut_all();
+        assert_eq!(states.next().await, Some(SessionState::Suspended));
+        assert_eq!(
+            states.next().await,
+            Some(SessionState::Connected),
+            "round {round}: a failed attempt (m0?) came first"
+        );
+        assert_ne!(member_of(&zk).as_deref(), Some("m0"));
+    }
+    assert_eq!(net.accepted(), before + 20);
+    assert_eq!(net.refused(), 0, "the removed member was tried");
+    zk.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_hosts_rebalances_a_share_of_clients() {
+    let net = SimNet::new(4);
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        let b = ClientBuilder::new("m0:1,m1:1,m2:1").session_timeout(Duration::from_secs(10));
+        clients.push(zk_tokio::connect_with(&b, net.connector()).await.unwrap());
+    }
+    let ids: Vec<i64> = clients.iter().map(|c| c.session().unwrap().id).collect();
+    for c in &clients {
+        c.set_hosts("m0:1,m1:1,m2:1,m3:1").unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut on_new = 0;
+    for (c, id) in clients.iter().zip(&ids) {
+        c.wait_connected().await.unwrap();
+        assert_eq!(
+            c.session().unwrap().id,
+            *id,
+            "a moved client lost its session"
+        );
+        on_new += usize::from(member_of(c).as_deref() == Some("m3"));
+    }
+    // 1 - 3/4 of them move, all to the new member: about 50 of 200.
+    assert!(
+        (25..=75).contains(&on_new),
+        "{on_new} of 200 moved to the new member"
+    );
+    assert!(clients[0].set_hosts("m0:1/chroot").is_err());
+    assert!(clients[0].set_hosts("").is_err());
+    for c in clients {
+        c.close().await.unwrap();
+    }
+}
+
 /// One step of a fault schedule.
 #[derive(Debug, Clone)]
 enum Step {
