@@ -976,6 +976,36 @@ fn retry_async<R: Ext>() {
 // Instantiation
 
 /// The tests for every adapter, plus the adapter's own (`$extra`).
+/// kazoo's connection_retry max_tries: with no server to reach, the client stops
+/// after that many rounds (Unreachable, kazoo's LOST) instead of trying forever, and
+/// a restart tries again.
+fn connection_max_tries_gives_up<Z: Zk>() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = dead.local_addr().unwrap();
+    drop(dead);
+    let t = Instant::now();
+    let r = Z::connect(
+        &ClientBuilder::new(&addr.to_string())
+            .connection_max_tries(Some(3))
+            .connect_deadline(Duration::from_secs(20)),
+    );
+    assert!(matches!(r, Err(Error::Unreachable)), "{}: {:?}", Z::NAME, r.err());
+    // Three rounds with the default backoff (100 ms, 200 ms, ...) take well under 5 s.
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "{}: {:?}",
+        Z::NAME,
+        t.elapsed()
+    );
+    // With no limit the same connect keeps trying until its deadline.
+    let t = Instant::now();
+    let r = Z::connect(
+        &ClientBuilder::new(&addr.to_string()).connect_deadline(Duration::from_millis(1500)),
+    );
+    assert!(matches!(r, Err(Error::Timeout)), "{}: {:?}", Z::NAME, r.err());
+    assert!(t.elapsed() >= Duration::from_millis(1400));
+}
+
 macro_rules! api {
     ($m:ident, $z:ty, $other:ty, { $($extra:item)* }) => {
         mod $m {
@@ -986,6 +1016,10 @@ macro_rules! api {
             #[test]
             fn null_and_empty_data() {
                 run(&name("null_and_empty_data"), super::null_and_empty_data::<$z, $other>)
+            }
+            #[test]
+            fn connection_max_tries_gives_up() {
+                run(&name("connection_max_tries_gives_up"), super::connection_max_tries_gives_up::<$z>)
             }
             #[test]
             fn expiry_makes_a_new_session() {
