@@ -415,6 +415,115 @@ pub fn run_zk_tokio(spec: &Spec) -> Measured {
     })
 }
 
+/// zk-tokio as `#[tokio::main]` gives it (the default multi-threaded runtime),
+/// with W2 and W3 written the way a user would: the calls send their requests when
+/// made, so a window is a queue of plain futures, awaited oldest first (replies
+/// come back in that order), with no spawning and no join machinery.
+pub fn run_zk_tokio_mt(spec: &Spec) -> Measured {
+    let b = builder(target(spec), session_timeout(spec));
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async {
+        if spec.workload == Workload::W5 {
+            return w5(spec, || async {
+                zk_tokio::connect(&b).await.map_err(|e| e.to_string())
+            })
+            .await;
+        }
+        let c = match zk_tokio::connect(&b).await {
+            Ok(c) => c,
+            Err(e) => return failed(e),
+        };
+        match spec.workload {
+            Workload::W2 => natural_window(spec, |_| c.get_data(READ_NODE)).await,
+            Workload::W3 => {
+                let paths = w3_paths(spec);
+                let data = payload(spec.size);
+                natural_window(spec, |i| {
+                    c.create(&paths[i], &data[..], zk_client::CreateMode::Persistent)
+                })
+                .await
+            }
+            _ => run_async(&c, spec).await,
+        }
+    })
+}
+
+/// A window of eager futures: keep `window` calls in flight by awaiting the oldest.
+async fn natural_window<T, F, Fut>(spec: &Spec, mut call: F) -> Measured
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = zk_client::Result<T>>,
+{
+    let mut lat = Vec::with_capacity(spec.n);
+    let m = Meter::start(spec.clk_tck);
+    let mut q = std::collections::VecDeque::with_capacity(spec.window);
+    for i in 0..spec.n {
+        if q.len() == spec.window {
+            let (t, f): (Instant, Fut) = q.pop_front().unwrap();
+            if let Err(e) = f.await {
+                return failed(e);
+            }
+            lat.push(t.elapsed());
+        }
+        q.push_back((Instant::now(), call(i)));
+    }
+    while let Some((t, f)) = q.pop_front() {
+        if let Err(e) = f.await {
+            return failed(e);
+        }
+        lat.push(t.elapsed());
+    }
+    m.finish(spec.n as u64, lat)
+}
+
+/// zk-blocking with kazoo's `*_async` calls for W2 and W3: one thread keeps the
+/// window of `Pending` handles and waits for the oldest.
+pub fn run_zk_blocking_async(spec: &Spec) -> Measured {
+    let b = builder(target(spec), session_timeout(spec));
+    if !matches!(spec.workload, Workload::W2 | Workload::W3) {
+        return run_zk_blocking(spec);
+    }
+    let c = match zk_blocking::connect(&b) {
+        Ok(c) => c.with_timeout(None),
+        Err(e) => return failed(e),
+    };
+    let paths = w3_paths(spec);
+    let data = payload(spec.size);
+    if spec.workload == Workload::W2 {
+        pending_window(spec, |_| c.get_async(READ_NODE))
+    } else {
+        pending_window(spec, |i| {
+            c.create_async(&paths[i], &data[..], zk_client::CreateMode::Persistent)
+        })
+    }
+}
+
+fn pending_window<T>(
+    spec: &Spec,
+    mut call: impl FnMut(usize) -> zk_blocking::Pending<T>,
+) -> Measured {
+    let mut lat = Vec::with_capacity(spec.n);
+    let m = Meter::start(spec.clk_tck);
+    let mut q = std::collections::VecDeque::with_capacity(spec.window);
+    for i in 0..spec.n {
+        if q.len() == spec.window {
+            let (t, p): (Instant, zk_blocking::Pending<T>) = q.pop_front().unwrap();
+            if let Err(e) = p.wait() {
+                return failed(e);
+            }
+            lat.push(t.elapsed());
+        }
+        q.push_back((Instant::now(), call(i)));
+    }
+    while let Some((t, p)) = q.pop_front() {
+        if let Err(e) = p.wait() {
+            return failed(e);
+        }
+        lat.push(t.elapsed());
+    }
+    m.finish(spec.n as u64, lat)
+}
+
 pub fn run_zk_smol(spec: &Spec) -> Measured {
     let b = builder(target(spec), session_timeout(spec));
     smol::block_on(async {

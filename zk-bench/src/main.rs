@@ -36,8 +36,10 @@ pub const READ_NODE: &str = "/bench/r";
 pub const CLIENTS: &[&str] = &[
     "floor",
     "zk-tokio",
+    "zk-tokio-mt",
     "zk-smol",
     "zk-blocking",
+    "zk-blocking-async",
     "zookeeper-client",
 ];
 
@@ -236,6 +238,8 @@ fn child_main(args: &[String]) {
     let m = match spec.client.as_str() {
         "floor" => clients::run_floor(&spec),
         "zk-tokio" => clients::run_zk_tokio(&spec),
+        "zk-tokio-mt" => clients::run_zk_tokio_mt(&spec),
+        "zk-blocking-async" => clients::run_zk_blocking_async(&spec),
         "zk-smol" => clients::run_zk_smol(&spec),
         "zk-blocking" => clients::run_zk_blocking(&spec),
         "zookeeper-client" => clients::run_zookeeper_client(&spec),

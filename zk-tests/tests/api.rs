@@ -989,7 +989,12 @@ fn connection_max_tries_gives_up<Z: Zk>() {
             .connection_max_tries(Some(3))
             .connect_deadline(Duration::from_secs(20)),
     );
-    assert!(matches!(r, Err(Error::Unreachable)), "{}: {:?}", Z::NAME, r.err());
+    assert!(
+        matches!(r, Err(Error::Unreachable)),
+        "{}: {:?}",
+        Z::NAME,
+        r.err()
+    );
     // Three rounds with the default backoff (100 ms, 200 ms, ...) take well under 5 s.
     assert!(
         t.elapsed() < Duration::from_secs(5),
@@ -1002,7 +1007,12 @@ fn connection_max_tries_gives_up<Z: Zk>() {
     let r = Z::connect(
         &ClientBuilder::new(&addr.to_string()).connect_deadline(Duration::from_millis(1500)),
     );
-    assert!(matches!(r, Err(Error::Timeout)), "{}: {:?}", Z::NAME, r.err());
+    assert!(
+        matches!(r, Err(Error::Timeout)),
+        "{}: {:?}",
+        Z::NAME,
+        r.err()
+    );
     assert!(t.elapsed() >= Duration::from_millis(1400));
 }
 
