@@ -117,6 +117,8 @@ macro_rules! facade {
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId;
             /// Removes a state listener.
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool;
+            /// Adds a coarse connection listener.
+            fn add_connection_listener(&self, f: impl Fn(zk_client::ConnectionEvent) + Send + Sync + 'static) -> zk_client::ListenerId;
             $( #[allow(missing_docs)] fn $name(&self $(, $arg: $ty)*) -> Result<$ret>; )*
         }
 
@@ -136,6 +138,7 @@ macro_rules! facade {
             fn server_version(&self) -> Result<ServerVersion> { R::server_version(&self.client) }
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { self.client.add_listener(f) }
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool { self.client.remove_listener(id) }
+            fn add_connection_listener(&self, f: impl Fn(zk_client::ConnectionEvent) + Send + Sync + 'static) -> zk_client::ListenerId { self.client.add_connection_listener(f) }
             $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { R::block_on(self.client.$name($($arg),*)) } )*
         }
 
@@ -155,6 +158,7 @@ macro_rules! facade {
             fn server_version(&self) -> Result<ServerVersion> { zk_blocking::Client::server_version(self) }
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { zk_blocking::Client::add_listener(self, f) }
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool { zk_blocking::Client::remove_listener(self, id) }
+            fn add_connection_listener(&self, f: impl Fn(zk_client::ConnectionEvent) + Send + Sync + 'static) -> zk_client::ListenerId { zk_blocking::Client::add_connection_listener(self, f) }
             $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { zk_blocking::Client::$name(self $(, $arg)*) } )*
         }
     };

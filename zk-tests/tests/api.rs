@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use zk_client::fourlw::ServerVersion;
 use zk_client::retry::{Idempotence, Interrupt, RetryPolicy};
 use zk_client::{
-    Acl, AddWatchMode, ClientBuilder, CreateMode, CreateOptions, Data, Error, ErrorCode, Op,
-    OpResult, Perms, ReadOp, ReadResult, Result, SessionState,
+    Acl, AddWatchMode, ClientBuilder, ConnectionEvent, CreateMode, CreateOptions, Data, Error,
+    ErrorCode, Op, OpResult, Perms, ReadOp, ReadResult, Result, SessionState,
 };
 use zk_tests::facade::{AsyncZk, BlockingZk, Runner, Smol, SmolZk, Tokio, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
@@ -584,6 +584,10 @@ fn expiry_makes_a_new_session<Z: Zk>() {
         Some(SessionState::Connected)
     );
 
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ev2 = events.clone();
+    a.add_connection_listener(move |e| ev2.lock().unwrap().push(e));
+
     // Curator's KillSession, directly on the server, while the client's traffic is held.
     proxy.black_hole(true);
     let resume = ClientBuilder::new(&cs).resume(old.id, old.password.clone());
@@ -643,6 +647,24 @@ fn expiry_makes_a_new_session<Z: Zk>() {
         Z::NAME
     );
     assert_eq!(a.state(), SessionState::Connected);
+    // kazoo's and Curator's view of the same: LOST, then (Curator) RECONNECTED.
+    let t = Instant::now();
+    while events.lock().unwrap().last() != Some(&ConnectionEvent::Reconnected)
+        && t.elapsed() < Duration::from_secs(5)
+    {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let ev = events.lock().unwrap().clone();
+    assert!(
+        ev.ends_with(&[ConnectionEvent::Lost, ConnectionEvent::Reconnected]),
+        "{}: connection events {ev:?}",
+        Z::NAME
+    );
+    assert!(
+        ev.windows(2).all(|w| w[0] != w[1]),
+        "{}: repeats in {ev:?}",
+        Z::NAME
+    );
     let new = a.session().unwrap();
     assert_ne!(new.id, old.id, "a new session");
     assert_ne!(new.id, 0);
