@@ -117,6 +117,10 @@ macro_rules! facade {
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId;
             /// Removes a state listener.
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool;
+            /// Replaces the host list.
+            fn set_hosts(&self, hosts: &str) -> Result<()>;
+            /// The configured hosts.
+            fn hosts(&self) -> Vec<HostAddr>;
             /// Adds a coarse connection listener.
             fn add_connection_listener(&self, f: impl Fn(zk_client::ConnectionEvent) + Send + Sync + 'static) -> zk_client::ListenerId;
             $( #[allow(missing_docs)] fn $name(&self $(, $arg: $ty)*) -> Result<$ret>; )*
@@ -139,6 +143,8 @@ macro_rules! facade {
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { self.client.add_listener(f) }
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool { self.client.remove_listener(id) }
             fn add_connection_listener(&self, f: impl Fn(zk_client::ConnectionEvent) + Send + Sync + 'static) -> zk_client::ListenerId { self.client.add_connection_listener(f) }
+            fn set_hosts(&self, hosts: &str) -> Result<()> { self.client.set_hosts(hosts) }
+            fn hosts(&self) -> Vec<HostAddr> { self.client.hosts() }
             $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { R::block_on(self.client.$name($($arg),*)) } )*
         }
 
@@ -159,6 +165,8 @@ macro_rules! facade {
             fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> zk_client::ListenerId { zk_blocking::Client::add_listener(self, f) }
             fn remove_listener(&self, id: zk_client::ListenerId) -> bool { zk_blocking::Client::remove_listener(self, id) }
             fn add_connection_listener(&self, f: impl Fn(zk_client::ConnectionEvent) + Send + Sync + 'static) -> zk_client::ListenerId { zk_blocking::Client::add_connection_listener(self, f) }
+            fn set_hosts(&self, hosts: &str) -> Result<()> { zk_blocking::Client::set_hosts(self, hosts) }
+            fn hosts(&self) -> Vec<HostAddr> { zk_blocking::Client::as_async(self).hosts() }
             $( fn $name(&self $(, $arg: $ty)*) -> Result<$ret> { zk_blocking::Client::$name(self $(, $arg)*) } )*
         }
     };

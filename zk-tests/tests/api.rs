@@ -1038,6 +1038,50 @@ fn connection_max_tries_gives_up<Z: Zk>() {
     assert!(t.elapsed() >= Duration::from_millis(1400));
 }
 
+/// The Java client's updateServerList on a real ensemble: a client on member 0 is
+/// given a list without it and moves to another member with its session, its
+/// ephemeral and its watch; then a list with members added keeps it (or moves it
+/// to a new one) without losing anything.
+fn set_hosts_moves_with_the_session<Z: Zk>(ensemble: &zk_tests::Ensemble) {
+    let m = |i: usize| ensemble.client_addr(i).to_string();
+    let zk = connect::<Z>(&ClientBuilder::new(&m(0)).session_timeout(Duration::from_secs(6)));
+    let id = zk.session().unwrap().id;
+    let p = unique::<Z>("sethosts");
+    let eph = zk.create(&p, "", CreateMode::Ephemeral).unwrap();
+    let (_, w) = zk.exists_watch(&eph).unwrap();
+    assert_eq!(zk.current_host().unwrap().to_string(), m(0));
+    zk.set_hosts(&format!("{},{}", m(1), m(2))).unwrap();
+    let t = Instant::now();
+    while zk.current_host().map(|h| h.to_string()) == Some(m(0)) || !zk.state().is_connected() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{}: did not move",
+            Z::NAME
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let host = zk.current_host().unwrap().to_string();
+    assert!(host == m(1) || host == m(2), "{}: on {host}", Z::NAME);
+    assert_eq!(
+        zk.session().unwrap().id,
+        id,
+        "{}: the move lost the session",
+        Z::NAME
+    );
+    assert_eq!(zk.hosts().len(), 2);
+    // The watch came along (SetWatches on the new member): it fires for a change now.
+    zk.set_data(&eph, "moved", None).unwrap();
+    let ev = w.wait_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(ev.path, eph);
+    assert_eq!(zk.get_data(&eph).unwrap().0, "moved");
+    // A chroot cannot change this way.
+    assert!(matches!(
+        zk.set_hosts(&format!("{}/other", m(1))),
+        Err(Error::InvalidArgument(_))
+    ));
+    zk.close().unwrap();
+}
+
 macro_rules! api {
     ($m:ident, $z:ty, $other:ty, { $($extra:item)* }) => {
         mod $m {
@@ -1048,6 +1092,11 @@ macro_rules! api {
             #[test]
             fn null_and_empty_data() {
                 run(&name("null_and_empty_data"), super::null_and_empty_data::<$z, $other>)
+            }
+            #[test]
+            fn set_hosts_moves_with_the_session() {
+                let ensemble = zk_tests::Ensemble::start(3, zk_tests::ServerOptions::default());
+                run(&name("set_hosts_moves_with_the_session"), move || super::set_hosts_moves_with_the_session::<$z>(&ensemble))
             }
             #[test]
             fn connection_max_tries_gives_up() {
