@@ -68,6 +68,18 @@ struct Writer {
     waker: Option<Waker>,
     /// Bytes for this transport that came out of the session while polling for another.
     pending: VecDeque<Bytes>,
+    /// The socket itself, when the adapter lends it for writes from the caller's thread.
+    direct: Option<Arc<dyn TryWrite>>,
+    /// The writer task holds bytes it has not finished writing: nothing may be
+    /// written past them.
+    in_flight: bool,
+}
+
+/// A transport the core may write to without blocking, from whichever thread
+/// submits a request (see [`Shared::lend_socket`]).
+pub trait TryWrite: Send + Sync + 'static {
+    /// Writes what the socket takes now: the count written, or `WouldBlock`.
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize>;
 }
 
 struct Inner {
@@ -195,8 +207,22 @@ impl Inner {
             }
         }
         if self.session.wants_transmit() {
+            // A lone request (nothing else outstanding: a sequential caller) is written
+            // from this thread when the writer is idle, saving the hand-off to it.
+            // Bursts stay with the writer, which sends what piled up in one write.
+            if self.session.outstanding() <= 1 {
+                self.write_direct(now);
+            }
+        }
+        if self.session.wants_transmit() {
             for w in self.writers.values_mut() {
                 self.wakers.extend(w.waker.take());
+            }
+        } else {
+            for w in self.writers.values_mut() {
+                if !w.pending.is_empty() {
+                    self.wakers.extend(w.waker.take());
+                }
             }
         }
         let wake_driver = !self.io.is_empty()
@@ -360,6 +386,45 @@ impl Inner {
         }
     }
 
+    /// Writes the session's bytes straight to a lent socket whose writer is idle;
+    /// what the socket does not take now stays queued for the writer.
+    fn write_direct(&mut self, now: Instant) {
+        if !self
+            .writers
+            .values()
+            .any(|w| w.direct.is_some() && !w.in_flight && w.pending.is_empty())
+        {
+            return;
+        }
+        while let Some(t) = self.session.poll_transmit(now) {
+            if let Some(w) = self.writers.get_mut(&t.conn) {
+                w.pending.push_back(t.data);
+            }
+        }
+        for w in self.writers.values_mut() {
+            let Some(sock) = w.direct.clone() else {
+                continue;
+            };
+            if w.in_flight {
+                continue;
+            }
+            while let Some(chunk) = w.pending.front_mut() {
+                match sock.try_write(chunk) {
+                    Ok(n) if n == chunk.len() => {
+                        w.pending.pop_front();
+                    }
+                    Ok(n) => {
+                        // The socket is full: the writer finishes this when it can.
+                        bytes::Buf::advance(chunk, n);
+                        break;
+                    }
+                    // WouldBlock, or an error the writer will meet and report.
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
     fn on_finish(&mut self) {
         // Nothing can reach these any more: end them so their readers see the end.
         for q in self.state_queues.drain(..) {
@@ -489,6 +554,8 @@ impl Shared {
             let Some(w) = g.writers.get_mut(&conn) else {
                 return Poll::Ready(None);
             };
+            // Asking again means the previous bytes are written.
+            w.in_flight = !w.pending.is_empty();
             match w.pending.len() {
                 0 => {
                     w.waker = Some(cx.waker().clone());
@@ -504,6 +571,17 @@ impl Shared {
                 }
             }
         })
+    }
+
+    /// Lends the core a non-blocking handle on `conn`'s socket, so a request made
+    /// while the writer is idle is written from the caller's thread, with no
+    /// hand-off (writes stay in order: nothing is written past bytes the writer
+    /// holds). Call before [`connected`](Shared::connected).
+    pub fn lend_socket(&self, conn: ConnId, sock: Arc<dyn TryWrite>) {
+        let mut g = lock(&self.inner);
+        if let Some(w) = g.writers.get_mut(&conn) {
+            w.direct = Some(sock);
+        }
     }
 
     /// The transport connected.

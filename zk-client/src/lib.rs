@@ -24,7 +24,7 @@ pub use builder::ClientBuilder;
 pub use bytes::Bytes;
 pub use client::{Client, ClientOptions, ConnectionEvent, Diagnostics, ListenerId, SessionInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use core::{CountGuard, DriverPoll, Io, LiveCounts, ReadBuf, Shared, WatchMessage};
+pub use core::{CountGuard, DriverPoll, Io, LiveCounts, ReadBuf, Shared, TryWrite, WatchMessage};
 pub use data::{Data, IntoData};
 pub use error::{Error, Result};
 pub use ops::{CreateOptions, Op, OpResult, ReadOp, ReadResult};

@@ -35,8 +35,30 @@ use zk_proto::ConnId;
 pub use zk_client::*;
 
 /// A byte stream to a server: plain TCP, or TLS from a connector of your own.
-pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {}
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+    /// For the adapter: whether this is a plain `TcpStream` (which it drives
+    /// without a hand-off per request).
+    fn as_any(&self) -> &dyn std::any::Any;
+    /// For the adapter: the stream as `Any`, to take a plain `TcpStream` back.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
+/// A plain TCP socket lent to the core for writes from the caller's thread.
+struct TcpSocket(Arc<TcpStream>);
+
+impl TryWrite for TcpSocket {
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.try_write(buf)
+    }
+}
 
 /// The future a [`Connector`] returns.
 pub type ConnectFuture = Pin<Box<dyn Future<Output = std::io::Result<Box<dyn Stream>>> + Send>>;
@@ -184,6 +206,50 @@ pub mod prelude {
     };
 }
 
+/// A plain TCP connection: the socket is shared by the reader, the writer and the
+/// core (which writes a lone request from the caller's thread when the writer is
+/// idle), all through `&TcpStream`'s non-blocking calls.
+async fn run_tcp(shared: &Arc<Shared>, conn: ConnId, sock: Arc<TcpStream>) {
+    shared.lend_socket(conn, Arc::new(TcpSocket(sock.clone())));
+    shared.connected(conn);
+    let reader = async {
+        let mut buf = ReadBuf::default();
+        loop {
+            if sock.readable().await.is_err() {
+                return;
+            }
+            match sock.try_read(buf.space()) {
+                Ok(0) => return,
+                Ok(n) => {
+                    shared.input(conn, &buf.space()[..n]);
+                    buf.after_read(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let writer = async {
+        while let Some(bytes) = std::future::poll_fn(|cx| shared.poll_write(conn, cx)).await {
+            let mut off = 0;
+            while off < bytes.len() {
+                if sock.writable().await.is_err() {
+                    return;
+                }
+                match sock.try_write(&bytes[off..]) {
+                    Ok(n) => off += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = reader => {}
+        _ = writer => {}
+    }
+}
+
 /// The driver: opens and closes transports as the core says and keeps the
 /// session's timer. It never touches a socket itself, so nothing it waits on can
 /// stall the clock (see the driver contract in `zk_client::Shared`).
@@ -257,6 +323,13 @@ async fn run_conn(
         }
     };
     let _open = shared.transport_guard();
+    if stream.as_any().is::<TcpStream>() {
+        if let Ok(tcp) = stream.into_any().downcast::<TcpStream>() {
+            run_tcp(&shared, conn, Arc::new(*tcp)).await;
+        }
+        shared.disconnected(conn);
+        return;
+    }
     shared.connected(conn);
     let (mut rd, mut wr) = tokio::io::split(stream);
     let sh = shared.clone();
