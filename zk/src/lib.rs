@@ -1,0 +1,75 @@
+//! A ZooKeeper client for Rust, on the runtime you pick: the one crate to put in
+//! `Cargo.toml`.
+//!
+//! ```toml
+//! [dependencies]
+//! zk = { version = "0.1", features = ["tokio"] }   # or "smol", "blocking"
+//! ```
+//!
+//! The API is the same on every runtime (it is written once, in `zk-client`); each
+//! feature adds one adapter module that owns the sockets and timers:
+//!
+//! | feature | module | connect |
+//! |---|---|---|
+//! | `tokio` (default) | [`tokio`] | `zk::tokio::connect(&builder).await` |
+//! | `smol` | [`smol`] | `zk::smol::connect(&builder).await` |
+//! | `blocking` | [`blocking`] | `zk::blocking::connect(&builder)` |
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn demo() -> zk::Result<()> {
+//! use zk::prelude::*;
+//! let zk = zk::tokio::connect(&ClientBuilder::new("127.0.0.1:2181/app")).await?;
+//! zk.ensure_path("/config").await?;
+//! let (data, stat, watch) = zk.get_data_watch("/config").await?;
+//! println!("{} bytes at version {}", data.len(), stat.version);
+//! zk.close().await
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub use zk_client::*;
+
+/// The protocol state machine underneath (sans I/O), for the curious and for tests.
+pub use zk_proto as proto;
+
+/// The client on tokio.
+#[cfg(feature = "tokio")]
+pub use zk_tokio as tokio;
+
+/// The client on smol / async-io.
+#[cfg(feature = "smol")]
+pub use zk_smol as smol;
+
+/// Blocking calls on std threads.
+#[cfg(feature = "blocking")]
+pub use zk_blocking as blocking;
+
+/// What most programs use: the builder, the client, data and errors, and the
+/// enabled adapters' extension traits.
+pub mod prelude {
+    #[cfg(feature = "smol")]
+    pub use zk_smol::ClientExt as SmolClientExt;
+    #[cfg(feature = "tokio")]
+    pub use zk_tokio::ClientExt;
+    pub use zk_client::{
+        Acl, AddWatchMode, Bytes, Client, ClientBuilder, ConnectionEvent, CreateMode,
+        CreateOptions, Data, Error, Result, SessionState, Stat, WatchedEvent, WatcherType,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every enabled adapter is reachable through this crate under one name.
+    #[test]
+    fn adapters_are_reachable() {
+        let b = crate::ClientBuilder::new("127.0.0.1:1");
+        assert!(b.config().is_ok());
+        #[cfg(feature = "tokio")]
+        let _ = crate::tokio::connect;
+        #[cfg(feature = "smol")]
+        let _ = crate::smol::connect;
+        #[cfg(feature = "blocking")]
+        let _ = crate::blocking::connect;
+    }
+}
