@@ -24,7 +24,7 @@
 //!
 //! * [`SimNet::cut`]: from now on deliver only the next `k` bytes in one direction,
 //!   then close both sides (the client sees `handle_disconnected`, the server
-//!   `handle_closed`). [`SimNet::reset`] does it at once.
+//!   `handle_closed`). `SimNet::reset` does it at once.
 //! * [`SimNet::partition`]: connects to the member hang (neither connected nor
 //!   refused: the client's connect timeout decides); established connections are
 //!   black-holed: nothing delivered either way, nothing closed. A black-holed
