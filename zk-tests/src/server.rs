@@ -14,6 +14,10 @@
 //! what cleans up after [`shared_server`], which lives in a static and is never dropped.
 //!
 //! ZooKeeper missing is a loud panic naming the fix, never a skip.
+//!
+//! [`Ensemble::start_reconfigurable`] starts an ensemble for dynamic reconfiguration
+//! (`reconfigEnabled`, members in the dynamic `server.N=...;client` form, a super user or
+//! `skipACL` for `reconfig`); [`Ensemble::add_member`] starts a joiner for a client to add.
 
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
@@ -1200,7 +1204,8 @@ impl Ensemble {
         )
     }
 
-    /// Number of members.
+    /// Number of members started (joiners from [`add_member`](Ensemble::add_member) and
+    /// members removed by a `reconfig` included).
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -1210,7 +1215,7 @@ impl Ensemble {
         self.nodes.is_empty()
     }
 
-    /// `"127.0.0.1:p1,127.0.0.1:p2,..."` in member order.
+    /// `"127.0.0.1:p1,127.0.0.1:p2,..."` in member order (every member started so far).
     pub fn connect_string(&self) -> String {
         let hosts: Vec<String> = self.nodes.iter().map(|n| n.addr().to_string()).collect();
         hosts.join(",")
