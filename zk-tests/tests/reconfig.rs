@@ -132,7 +132,7 @@ fn follower_load(client: zk_client::Client, i: usize, stop: Arc<AtomicBool>) -> 
 struct Track {
     /// (ms since start, host) at each change of `current_host()`.
     hosts: Vec<(u128, Option<u16>)>,
-    /// When `hosts()` first no longer listed the removed member (after it was listed 4).
+    /// When `hosts()` first no longer listed the removed member (having listed it before).
     learnt_removal: Option<Instant>,
     /// Samples on the removed member after `learnt_removal`.
     back_on_removed: usize,
@@ -602,6 +602,36 @@ fn super_digest_is_zookeepers() {
         zk_tests::server::super_digest("super", SUPER_PASSWORD),
         "super:lK75jTNcA+U9vtVEw5vB51mj/w4="
     );
+}
+
+/// `ReconfigAccess::SkipAcl`: a client without credentials may reconfig. A one-member
+/// ensemble (`standaloneEnabled=false`) gains an observer.
+#[test]
+fn skip_acl_lets_any_client_add_an_observer() {
+    let _serial = serial();
+    let t0 = Instant::now();
+    let mut ens =
+        Ensemble::start_reconfigurable(1, ServerOptions::default(), ReconfigAccess::SkipAcl);
+    assert_eq!(ens.mode(0).as_deref(), Some("leader"));
+    let zk = TokioZk::connect(&ClientBuilder::new(&ens.connect_string())).expect("connect");
+    let observer = ens.add_member(Role::Observer);
+    let spec = ens.server_spec(observer);
+    assert!(spec.contains(":observer;"), "{spec}");
+    let (cfg, _) = zk
+        .reconfig(Some(&spec), None, None, -1)
+        .expect("reconfig without credentials under skipACL");
+    let cfg = config_text(&cfg);
+    assert!(cfg.contains(&spec), "{cfg}");
+    assert!(
+        ens.wait_for_mode(observer, "observer", Duration::from_secs(20)),
+        "the joiner did not become an observer: mode {:?}\n{}",
+        ens.mode(observer),
+        ens.log_tail(observer)
+    );
+    let membership = ens.membership().expect("membership");
+    assert!(membership.contains(&spec), "{membership}");
+    zk.close().unwrap();
+    println!("[skipACL] 1 member + observer {spec} in {:?}", t0.elapsed());
 }
 
 #[test]
