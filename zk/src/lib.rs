@@ -48,14 +48,14 @@ pub use zk_blocking as blocking;
 /// What most programs use: the builder, the client, data and errors, and the
 /// enabled adapters' extension traits.
 pub mod prelude {
-    #[cfg(feature = "smol")]
-    pub use zk_smol::ClientExt as SmolClientExt;
-    #[cfg(feature = "tokio")]
-    pub use zk_tokio::ClientExt;
     pub use zk_client::{
         Acl, AddWatchMode, Bytes, Client, ClientBuilder, ConnectionEvent, CreateMode,
         CreateOptions, Data, Error, Result, SessionState, Stat, WatchedEvent, WatcherType,
     };
+    #[cfg(feature = "smol")]
+    pub use zk_smol::ClientExt as SmolClientExt;
+    #[cfg(feature = "tokio")]
+    pub use zk_tokio::ClientExt;
 }
 
 #[cfg(test)]
