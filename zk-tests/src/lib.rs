@@ -1,11 +1,13 @@
-//! Integration-test support for the `zk-*` crates: real ZooKeeper 3.8 servers and ensembles
-//! on loopback (see [`server`]).
+//! The project's integration suites against real ZooKeeper 3.8 servers and
+//! ensembles, for every adapter. The servers, proxy and simulated ensemble come
+//! from the same test kit users get ([`zk_testkit`]); [`facade`] is the one
+//! blocking face over the three adapters that lets each suite be written once.
 //!
 //! The tests never skip: if ZooKeeper is not installed they fail with the command that fixes it.
 
-pub mod server;
-
-pub use server::{four_letter_word, shared_server, Ensemble, ServerOptions, ZkServer};
 pub mod facade;
-pub mod proxy;
-pub mod simnet;
+pub use zk_testkit::{ensemble, proxy, server, simnet};
+pub use zk_testkit::{
+    four_letter_word, kill_session, shared_server, Ensemble, ReconfigAccess, Role, ServerOptions,
+    ZkServer,
+};
