@@ -1102,7 +1102,7 @@ proptest! {
         let max = 20;
         let mut stream = stream_of(&before, &[]);
         stream.extend_from_slice(&(big as i32).to_be_bytes());
-        stream.extend(std::iter::repeat(0xab).take(big));
+        stream.extend(std::iter::repeat_n(0xab, big));
         stream.extend_from_slice(&stream_of(&after, &[]));
         let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
         points.push(0);

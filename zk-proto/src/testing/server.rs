@@ -1248,7 +1248,7 @@ impl SimCluster {
                         self.close_conn(cid, true);
                         return;
                     }
-                    s.passwd == req.passwd && s.local_to.map_or(true, |m| m == member)
+                    s.passwd == req.passwd && s.local_to.is_none_or(|m| m == member)
                 }
                 None if ro => {
                     self.close_conn(cid, true);

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""The MSRV the workspace declares must be at least every library dependency's.
+
+No older toolchain can be installed here (only package registries are reachable),
+so the declaration is checked against what the locked dependencies declare, and
+clippy's incompatible_msrv lint (run with -D warnings) checks our own use of std
+against it.
+"""
+import json
+import subprocess
+import sys
+
+LIBS = {"zk-proto", "zk-client", "zk-tokio", "zk-smol", "zk-blocking", "zk", "zk-testkit"}
+
+
+def ver(v):
+    return tuple(int(x) for x in v.split("."))
+
+
+meta = json.loads(
+    subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--locked"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+)
+pkgs = {p["id"]: p for p in meta["packages"]}
+nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
+declared = {pkgs[i].get("rust_version") for i in pkgs if pkgs[i]["name"] in LIBS}
+if len(declared) != 1 or None in declared:
+    sys.exit(f"library crates declare different or no rust-version: {declared}")
+msrv = declared.pop()
+stack = [i for i in pkgs if pkgs[i]["name"] in LIBS]
+seen = set()
+too_new = []
+while stack:
+    i = stack.pop()
+    if i in seen:
+        continue
+    seen.add(i)
+    rv = pkgs[i].get("rust_version")
+    if rv and ver(rv) > ver(msrv):
+        too_new.append(f"{pkgs[i]['name']} {pkgs[i]['version']} needs {rv}")
+    for d in nodes[i]["deps"]:
+        if any(k["kind"] in (None, "normal") for k in d["dep_kinds"]):
+            stack.append(d["pkg"])
+if too_new:
+    sys.exit(f"declared MSRV {msrv} is below what the dependencies need: " + ", ".join(too_new))
+print(f"MSRV {msrv}: {len(seen)} library crates and dependencies agree")
