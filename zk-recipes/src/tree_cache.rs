@@ -167,6 +167,20 @@ struct CacheShared {
 /// * A node's Stat is as of its last read: exact once changes stop.
 /// * The root need not exist: the mirror is empty until it is created.
 ///
+/// # ZooKeeper 3.6 to 3.8: one watch mode per path and connection
+///
+/// Before 3.9 a server keeps **one** watch mode per path for each connection
+/// (ZOOKEEPER-4466): a one-shot watch that the *same client* sets on the cache's
+/// **root path itself** (a [`DataWatch`](crate::DataWatch) or
+/// [`ChildrenWatch`](crate::ChildrenWatch) of the root, a `get_data_watch` of
+/// it) silently replaces the persistent recursive watch, and the first time it
+/// fires the server drops it: changes below the root are then no longer
+/// reported, until the next reconnection re-reads the tree. Watches on other
+/// paths (descendants included) do not interfere. On such a server either watch
+/// the root from another client, or set
+/// [`persistent_watch: false`](TreeCacheOptions::persistent_watch) (one-shot
+/// watches on every node, which mix with other one-shot watches freely).
+///
 /// # Limits and backpressure
 ///
 /// * [`max_nodes`](TreeCacheOptions::max_nodes) bounds the mirror; past it the
