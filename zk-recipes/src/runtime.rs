@@ -212,10 +212,11 @@ pub(crate) fn launch<F>(
     impl<E: FnOnce(Option<Error>)> Drop for End<E> {
         fn drop(&mut self) {
             let reason = self.reason.take();
+            // The reason is in place before a reader can see the end.
+            self.control.finish(reason.clone());
             if let Some(f) = self.on_end.take() {
-                f(reason.clone());
+                f(reason);
             }
-            self.control.finish(reason);
         }
     }
     let task = async move {
