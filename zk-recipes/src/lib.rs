@@ -144,3 +144,65 @@ fn call_guarded(control: &Control, path: &str, f: impl FnOnce() -> bool) -> bool
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn a_panicking_callback_is_contained_and_stop_waits_for_a_running_one() {
+        let c = Control::new();
+        assert!(!call_guarded(&c, "/p", || panic!("expected by the test")));
+        assert!(call_guarded(&c, "/p", || true));
+        // stop() from another thread waits for the callback in progress.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (c2, k2) = (c.clone(), calls.clone());
+        let t = std::thread::spawn(move || {
+            call_guarded(&c2, "/p", || {
+                std::thread::sleep(Duration::from_millis(100));
+                k2.fetch_add(1, Ordering::SeqCst);
+                true
+            })
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        c.stop();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "stop returned during a callback"
+        );
+        assert!(t.join().unwrap());
+        // None after it; a stop from inside a callback does not wait for itself.
+        assert!(!call_guarded(&c, "/p", || unreachable!()));
+        let c3 = Control::new();
+        let inner = c3.clone();
+        assert!(call_guarded(&c3, "/p", move || {
+            inner.stop();
+            true
+        }));
+        assert!(c3.is_stopped());
+    }
+
+    #[test]
+    fn a_dropped_task_still_ends_the_watcher() {
+        let c = Control::new();
+        let ended = Arc::new(AtomicUsize::new(0));
+        let e2 = ended.clone();
+        // A spawner that drops the task unrun (an executor shutting down).
+        let drop_it = Spawner::new(drop);
+        runtime::launch(
+            &drop_it,
+            "test",
+            c.clone(),
+            move |_| {
+                e2.fetch_add(1, Ordering::SeqCst);
+            },
+            async { None },
+        );
+        assert!(c.wait_finished(Some(Duration::from_secs(1))));
+        assert_eq!(ended.load(Ordering::SeqCst), 1);
+        let h = WatchHandle::new(c);
+        assert!(h.is_finished() && h.end_reason().is_none());
+    }
+}

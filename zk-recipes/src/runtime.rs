@@ -219,12 +219,13 @@ pub(crate) fn launch<F>(
             }
         }
     }
+    // Made before the task, so that a task dropped unpolled still ends the watcher.
+    let mut end = End {
+        control,
+        on_end: Some(on_end),
+        reason: None,
+    };
     let task = async move {
-        let mut end = End {
-            control,
-            on_end: Some(on_end),
-            reason: None,
-        };
         end.reason = body.await;
         if let Some(e) = &end.reason {
             tracing::debug!(watcher = name, error = %e, "watcher ended");
