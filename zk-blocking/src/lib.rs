@@ -35,6 +35,9 @@ pub use zk_client::{
     OpResult, Perms, QueuePolicy, ReadOp, ReadResult, Result, SessionInfo, SessionState, Stat,
     StateStream, SystemClock, WatchStream, WatchedEvent, WatcherType,
 };
+/// Watch recipes (DataWatch, ChildrenWatch, TreeCache), blocking through their
+/// `recv_timeout` forms; pass `client.as_async()` to their constructors.
+pub use zk_recipes as recipes;
 
 /// A blocking ZooKeeper client. Cheap to clone; the session closes when the last clone is dropped.
 #[derive(Clone, Debug)]

@@ -33,6 +33,8 @@ use tokio::task::JoinHandle;
 use zk_proto::ConnId;
 
 pub use zk_client::*;
+/// Watch recipes (DataWatch, ChildrenWatch, TreeCache): see `zk_recipes`.
+pub use zk_recipes as recipes;
 
 /// A byte stream to a server: plain TCP, or TLS from a connector of your own.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {

@@ -14,6 +14,7 @@
 //! | `tokio` (default) | [`tokio`] | `zk::tokio::connect(&builder).await` |
 //! | `smol` | [`smol`] | `zk::smol::connect(&builder).await` |
 //! | `blocking` | [`blocking`] | `zk::blocking::connect(&builder)` |
+//! | `recipes` | [`recipes`] | `DataWatch`, `ChildrenWatch`, `TreeCache` |
 //!
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
@@ -44,6 +45,10 @@ pub use zk_smol as smol;
 /// Blocking calls on std threads.
 #[cfg(feature = "blocking")]
 pub use zk_blocking as blocking;
+
+/// kazoo's and Curator's watchers and caches: DataWatch, ChildrenWatch, TreeCache.
+#[cfg(feature = "recipes")]
+pub use zk_recipes as recipes;
 
 /// What most programs use: the builder, the client, data and errors, and the
 /// enabled adapters' extension traits.

@@ -1,0 +1,311 @@
+//! zk-recipes' watchers through the whole zk-tokio stack against zk-proto's
+//! simulated ensemble, on tokio's paused clock (see `virtual_time.rs`): random
+//! fault schedules (writes from outside, cut connections, stopped members,
+//! expired sessions, idle time), after which the last value a DataWatch reported
+//! equals the simulator's, and a TreeCache equals the simulated tree node by node.
+//!
+//! The watchers' loops run as tokio tasks here (`Spawner::new(tokio::spawn)`),
+//! so everything, the watchers included, follows the virtual clock.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use zk_proto::{Acl, CreateRequest, DeleteRequest, Request, SetDataRequest};
+use zk_tests::simnet::SimNet;
+use zk_tokio::recipes::{DataUpdate, DataWatch, Spawner, TreeCache, TreeCacheOptions};
+use zk_tokio::{Bytes, ClientBuilder, CreateMode, Data};
+
+const ROOT: &str = "/t";
+/// The node the DataWatch watches (created and deleted by the schedules).
+const WATCHED: &str = "/t/k0";
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+fn tokio_spawner() -> Spawner {
+    Spawner::new(|t| {
+        tokio::spawn(t);
+    })
+}
+
+/// One step of a fault schedule.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Set a node's data (if it exists).
+    Set(u8, u8),
+    /// Create a node (its parent first, if missing).
+    Create(u8),
+    /// Delete a node (and its children first).
+    Delete(u8),
+    /// Close every connection from the server side.
+    Cut,
+    /// Stop member `m`.
+    Stop(u8),
+    /// Start every member again.
+    StartAll,
+    /// Expire the watching client's session.
+    Expire,
+    /// Let virtual time pass.
+    Wait(u16),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        5 => (0u8..8, any::<u8>()).prop_map(|(n, v)| Step::Set(n, v)),
+        3 => (0u8..8).prop_map(Step::Create),
+        2 => (0u8..8).prop_map(Step::Delete),
+        2 => Just(Step::Cut),
+        1 => (0u8..3).prop_map(Step::Stop),
+        1 => Just(Step::StartAll),
+        1 => Just(Step::Expire),
+        3 => (1u16..15_000).prop_map(Step::Wait),
+    ]
+}
+
+/// Node `n` of the schedule's little tree: `/t/k0`..`/t/k3`, and `/t/k0/j4`..
+/// below the first (so deletes and re-creates reach two levels).
+fn node(n: u8) -> String {
+    if n < 4 {
+        format!("{ROOT}/k{n}")
+    } else {
+        format!("{ROOT}/k0/j{n}")
+    }
+}
+
+fn admin(net: &SimNet, req: Request) {
+    let _ = net.with(|c| c.admin(req, now()));
+}
+
+fn create(net: &SimNet, path: &str, data: &str) {
+    admin(
+        net,
+        Request::Create2(CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::copy_from_slice(data.as_bytes())),
+            acl: Acl::open_unsafe(),
+            flags: CreateMode::Persistent.flags(),
+        }),
+    );
+}
+
+fn delete(net: &SimNet, path: &str) {
+    admin(
+        net,
+        Request::Delete(DeleteRequest {
+            path: path.into(),
+            version: -1,
+        }),
+    );
+}
+
+fn exists(net: &SimNet, path: &str) -> bool {
+    net.with(|c| c.get(path).is_some())
+}
+
+/// The simulated subtree at [`ROOT`]: data and version by path.
+fn sim_tree(net: &SimNet) -> BTreeMap<String, (Data, i32)> {
+    net.with(|c| {
+        c.paths()
+            .into_iter()
+            .filter(|p| p == ROOT || p.starts_with(&format!("{ROOT}/")))
+            .filter_map(|p| c.get(&p).map(|(d, s)| (p, (Data::from(d), s.version))))
+            .collect()
+    })
+}
+
+fn cache_tree(cache: &TreeCache) -> BTreeMap<String, (Data, i32)> {
+    cache
+        .snapshot()
+        .into_iter()
+        .map(|(p, (d, s))| (p, (d, s.version)))
+        .collect()
+}
+
+fn sim_value(net: &SimNet) -> Option<(Data, i32)> {
+    net.with(|c| c.get(WATCHED).map(|(d, s)| (Data::from(d), s.version)))
+}
+
+fn reported(u: &DataUpdate) -> Option<(Data, i32)> {
+    u.data.clone().zip(u.stat.map(|s| s.version))
+}
+
+async fn run_schedule(steps: Vec<Step>, persistent: bool) {
+    let net = SimNet::new(3);
+    create(&net, ROOT, "root");
+    create(&net, WATCHED, "first");
+    let b = ClientBuilder::new(&net.connect_string(""))
+        .session_timeout(Duration::from_secs(10))
+        .connect_deadline(Duration::from_secs(60));
+    let zk = zk_tokio::connect_with(&b, net.connector())
+        .await
+        .expect("connect to the simulated ensemble");
+    let mut dw = DataWatch::with_spawner(&zk, WATCHED, &tokio_spawner()).unwrap();
+    let cache = TreeCache::with_options(
+        &zk,
+        ROOT,
+        TreeCacheOptions {
+            persistent_watch: persistent,
+            event_capacity: 0,
+            spawner: tokio_spawner(),
+            ..TreeCacheOptions::default()
+        },
+    )
+    .unwrap();
+    let mut last: Option<DataUpdate> = None;
+    let take = |dw: &mut DataWatch, last: &mut Option<DataUpdate>| {
+        while let Some(u) = dw.try_next() {
+            *last = Some(u);
+        }
+    };
+    for s in steps {
+        match s {
+            Step::Set(n, v) => {
+                let p = node(n);
+                admin(
+                    &net,
+                    Request::SetData(SetDataRequest {
+                        path: p,
+                        data: Some(Bytes::from(format!("v{v}"))),
+                        version: -1,
+                    }),
+                );
+            }
+            Step::Create(n) => {
+                let p = node(n);
+                if n >= 4 && !exists(&net, WATCHED) {
+                    create(&net, WATCHED, "again");
+                }
+                create(&net, &p, "new");
+            }
+            Step::Delete(n) => {
+                let p = node(n);
+                if n == 0 {
+                    for j in 4..8 {
+                        delete(&net, &node(j));
+                    }
+                }
+                delete(&net, &p);
+            }
+            Step::Cut => {
+                net.cut_all();
+            }
+            Step::Stop(m) => net.with(|c| c.stop_member(m as usize, now())),
+            Step::StartAll => net.with(|c| {
+                for m in 0..3 {
+                    c.start_member(m, now());
+                }
+            }),
+            Step::Expire => {
+                if let Some(s) = zk.session() {
+                    net.with(|c| c.expire_session(s.id, now()));
+                }
+            }
+            Step::Wait(ms) => tokio::time::sleep(Duration::from_millis(ms as u64)).await,
+        }
+        take(&mut dw, &mut last);
+    }
+    net.with(|c| {
+        for m in 0..3 {
+            c.start_member(m, now());
+        }
+    });
+    // Settle: everything converges within bounded virtual time.
+    let want_value = sim_value(&net);
+    let want_tree = sim_tree(&net);
+    let mut settled = false;
+    for _ in 0..3000 {
+        take(&mut dw, &mut last);
+        let value_ok = last.as_ref().map(reported) == Some(want_value.clone());
+        if value_ok && cache.is_initialized() && cache_tree(&cache) == want_tree {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        settled,
+        "did not settle (persistent watch: {persistent}):\n  DataWatch last {:?}, simulator {:?}\n  cache {:?}\n  tree  {:?}\n  state {:?}",
+        last.as_ref().map(reported),
+        want_value,
+        cache_tree(&cache),
+        want_tree,
+        zk.state()
+    );
+    assert!(dw.end_reason().is_none() && cache.error().is_none());
+    drop((dw, cache));
+    let diag = zk.diagnostics();
+    // Dropped watchers let go of their registrations.
+    for _ in 0..1000 {
+        let c = diag.counts();
+        if c.watch_queues == 0 && c.session_watches == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let c = diag.counts();
+    assert_eq!(
+        (c.watch_queues, c.session_watches),
+        (0, 0),
+        "watch registrations left after the watchers were dropped"
+    );
+    tokio::time::timeout(Duration::from_secs(60), zk.close())
+        .await
+        .expect("close hung")
+        .unwrap();
+}
+
+fn run(steps: Vec<Step>, persistent: bool) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(run_schedule(steps, persistent));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
+    /// Random fault schedules: the DataWatch's last report is the simulator's
+    /// final value, and the TreeCache (persistent recursive watch, or one-shot
+    /// watches on every node) equals the simulated tree.
+    #[test]
+    fn watchers_converge_under_fault_schedules(
+        steps in proptest::collection::vec(step(), 1..30),
+        persistent in any::<bool>(),
+    ) {
+        run(steps, persistent);
+    }
+}
+
+/// A fixed schedule of each fault kind, both TreeCache modes.
+#[test]
+fn every_fault_once() {
+    for persistent in [true, false] {
+        run(
+            vec![
+                Step::Set(0, 1),
+                Step::Create(5),
+                Step::Cut,
+                Step::Set(0, 2),
+                Step::Set(5, 3),
+                Step::Wait(3000),
+                Step::Stop(0),
+                Step::Delete(0),
+                Step::Wait(5000),
+                Step::Expire,
+                Step::Create(0),
+                Step::Set(0, 4),
+                Step::Create(6),
+                Step::Wait(100),
+                Step::StartAll,
+                Step::Set(6, 5),
+            ],
+            persistent,
+        );
+    }
+}
