@@ -39,6 +39,10 @@ use crate::clock::Clock;
 use crate::slot::{Queue, Slot};
 
 pub(crate) type Reply = Result<Response, ZkError>;
+
+/// States a `StateStream` keeps unread before it drops the oldest: a stream held
+/// but never read stays small however long the connection flaps.
+const STATE_QUEUE_CAP: usize = 64;
 /// A submitted call's reply slot, and its watch registration if it asked for one.
 pub(crate) type Registered = (
     Arc<Slot<Reply>>,
@@ -750,7 +754,7 @@ impl Shared {
 
     pub(crate) fn state_queue(&self) -> Arc<Queue<SessionState>> {
         let mut g = lock(&self.inner);
-        let q = Queue::new();
+        let q = Queue::bounded(STATE_QUEUE_CAP);
         let st = g.session.state();
         q.push(st);
         g.state_queues.retain(|q| Arc::strong_count(q) > 1);

@@ -56,6 +56,8 @@ impl<V> Slot<V> {
 
 struct QueueState<V> {
     items: VecDeque<V>,
+    /// Most items kept; the oldest go first past it (`usize::MAX`: no bound).
+    cap: usize,
     closed: bool,
     waker: Option<Waker>,
     /// Threads blocked in `wait_next`: the condvar is only signalled for them
@@ -71,9 +73,16 @@ pub(crate) struct Queue<V> {
 
 impl<V> Queue<V> {
     pub(crate) fn new() -> Arc<Self> {
+        Queue::bounded(usize::MAX)
+    }
+
+    /// A queue that keeps only the newest `cap` items, for values where the latest
+    /// matters more than the history (session states): an unread stream stays small.
+    pub(crate) fn bounded(cap: usize) -> Arc<Self> {
         Arc::new(Queue {
             state: Mutex::new(QueueState {
                 items: VecDeque::new(),
+                cap: cap.max(1),
                 closed: false,
                 waker: None,
                 blocked: 0,
@@ -86,6 +95,9 @@ impl<V> Queue<V> {
         let mut s = lock(&self.state);
         if s.closed {
             return None;
+        }
+        if s.items.len() >= s.cap {
+            s.items.pop_front();
         }
         s.items.push_back(v);
         if s.blocked > 0 {
@@ -165,5 +177,33 @@ impl<V> Future for NextFuture<'_, V> {
     type Output = Option<V>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<V>> {
         self.0.poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bounded queue nobody reads keeps only the newest items (state streams).
+    #[test]
+    fn a_bounded_queue_keeps_the_newest() {
+        let q = Queue::bounded(64);
+        for i in 0..1000 {
+            q.push(i);
+        }
+        let mut got = Vec::new();
+        while let Some(Some(v)) = q.try_next() {
+            got.push(v);
+        }
+        assert_eq!(got, (936..1000).collect::<Vec<_>>());
+        let unbounded = Queue::new();
+        for i in 0..1000 {
+            unbounded.push(i);
+        }
+        let mut n = 0;
+        while let Some(Some(_)) = unbounded.try_next() {
+            n += 1;
+        }
+        assert_eq!(n, 1000);
     }
 }
