@@ -149,7 +149,9 @@ impl Client {
         self.shared().state()
     }
 
-    /// A stream of state changes, starting with the current state.
+    /// A stream of state changes, starting with the current state. It ends with
+    /// `Closed`. A stream that is held but not read keeps only the newest 64
+    /// states (the oldest are dropped), so it never grows without bound.
     pub fn state_stream(&self) -> StateStream {
         StateStream {
             queue: self.shared().state_queue(),
