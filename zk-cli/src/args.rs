@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "zkcli",
     version,
+    args_override_self = true,
     about = "A ZooKeeper command-line client.",
     long_about = "A ZooKeeper command-line client. With a command it runs that one command \
                   and exits; with none it opens an interactive shell (history in \
@@ -62,7 +63,9 @@ pub struct GlobalOpts {
     no_binary_name = true,
     disable_version_flag = true,
     override_usage = "<COMMAND> [ARGS]",
-    help_template = "{usage-heading} {usage}\n\n{all-args}"
+    before_help = "Type a command as on the zkcli command line (without zkcli and its \
+                   global options); quit, exit or Ctrl-D leaves.",
+    help_template = "{before-help}{usage-heading} {usage}\n\n{all-args}"
 )]
 pub struct ShellLine {
     /// The command.

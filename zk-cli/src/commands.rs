@@ -456,7 +456,14 @@ fn config(conn: &mut Connection, p: &mut Printer) -> Result<(), CliError> {
 }
 
 fn four_letter_word(cmd: &str, conn: &mut Connection, p: &mut Printer) -> Result<(), CliError> {
-    let text = conn.four_letter_word(cmd)?;
+    let cmd = cmd.to_ascii_lowercase();
+    let text = conn.four_letter_word(&cmd)?;
+    if text.is_empty() {
+        // What a server does with a word it does not know.
+        return Err(CliError::NoAnswer(format!(
+            "no answer to {cmd:?} (a word the server does not know?)"
+        )));
+    }
     if p.json() {
         p.doc(&json!({ "command": cmd, "output": text }))?;
     } else {

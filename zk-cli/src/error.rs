@@ -37,6 +37,8 @@ pub enum CliError {
     },
     /// An argument clap accepted but the command cannot use (a bad ACL, ...).
     Usage(String),
+    /// The server closed without answering (an unknown four-letter word).
+    NoAnswer(String),
     /// Writing the output failed (other than a closed pipe, which ends quietly).
     Output(std::io::Error),
 }
@@ -65,7 +67,7 @@ impl CliError {
                 _ => EXIT_CONNECTION,
             },
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Output(_) => EXIT_ZK,
+            CliError::NoAnswer(_) | CliError::Output(_) => EXIT_ZK,
         }
     }
 
@@ -75,6 +77,7 @@ impl CliError {
             CliError::Zk { err, .. } => error_kind(err),
             CliError::Connect { .. } => "ConnectionFailed".into(),
             CliError::Usage(_) => "Usage".into(),
+            CliError::NoAnswer(_) => "NoAnswer".into(),
             CliError::Output(_) => "Output".into(),
         }
     }
@@ -175,7 +178,7 @@ impl fmt::Display for CliError {
                 ),
                 e => write!(f, "cannot connect to {hosts}: {e}"),
             },
-            CliError::Usage(m) => f.write_str(m),
+            CliError::Usage(m) | CliError::NoAnswer(m) => f.write_str(m),
             CliError::Output(e) => write!(f, "writing output: {e}"),
         }
     }

@@ -11,18 +11,23 @@ use zk_blocking::{Data, Stat, WatchedEvent};
 pub struct Printer {
     json: bool,
     out: Box<dyn Write>,
-    terminal: bool,
+    /// End raw data with a newline (on a terminal, and in the shell).
+    data_newline: bool,
 }
 
 impl Printer {
     /// Writes to stdout.
     pub fn stdout(json: bool) -> Printer {
-        let terminal = io::stdout().is_terminal();
         Printer {
             json,
             out: Box::new(io::stdout()),
-            terminal,
+            data_newline: io::stdout().is_terminal(),
         }
+    }
+
+    /// For the shell: data always ends its line, so the next output starts one.
+    pub fn end_data_lines(&mut self) {
+        self.data_newline = true;
     }
 
     /// Whether to write JSON.
@@ -58,10 +63,11 @@ impl Printer {
     }
 
     /// Node data for a human: the bytes as they are, then a newline if stdout is
-    /// a terminal or `more` follows (so the prompt, or the Stat, starts a line).
+    /// a terminal, in the shell, or if `more` follows (so the prompt, or the
+    /// Stat, starts a line).
     pub fn data(&mut self, d: &Data, more: bool) -> io::Result<()> {
         self.raw(d)?;
-        if (self.terminal || more) && !d.is_empty() {
+        if (self.data_newline || more) && !d.is_empty() {
             self.raw(b"\n")?;
         }
         Ok(())

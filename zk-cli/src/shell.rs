@@ -25,6 +25,7 @@ pub fn history_path() -> Option<PathBuf> {
 
 /// Runs the shell until `quit` or end of input; the exit code.
 pub fn run(mut conn: Connection, p: &mut Printer) -> i32 {
+    p.end_data_lines();
     // Connect up front, so the prompt's state means something and a bad server
     // is reported before anything is typed.
     if let Err(e) = conn.client() {
