@@ -49,7 +49,9 @@ pub struct GlobalOpts {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
     pub connect_timeout: Option<Duration>,
     /// Credentials sent at connect, as SCHEME:CREDENTIAL (digest:user:password); repeatable.
-    #[arg(long, value_name = "SCHEME:CREDENTIAL", value_parser = parse_auth, global = true)]
+    /// Unlike the other options it goes before the command: clap keeps only one side's
+    /// occurrences of an option allowed on both.
+    #[arg(long, value_name = "SCHEME:CREDENTIAL", value_parser = parse_auth)]
     pub auth: Vec<(String, String)>,
     /// Machine output: one JSON document per command (one per event for watches).
     #[arg(long, global = true)]
@@ -250,7 +252,8 @@ pub struct AddauthArgs {
     /// The scheme (digest, ...).
     pub scheme: String,
     /// The credential (user:password for digest).
-    pub auth: String,
+    #[arg(value_name = "AUTH")]
+    pub credential: String,
 }
 
 /// `4lw CMD`.
@@ -299,6 +302,42 @@ mod tests {
     fn clap_definitions_are_consistent() {
         Cli::command().debug_assert();
         ShellLine::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_do_not_clash_with_command_arguments() {
+        // A global `--auth` once shared its id with addauth's AUTH argument.
+        let cli = Cli::try_parse_from([
+            "zkcli",
+            "--auth",
+            "digest:a:b",
+            "addauth",
+            "digest",
+            "u:p",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.auth, [("digest".to_string(), "a:b".to_string())]);
+        assert!(cli.global.json);
+        match cli.command {
+            Some(Command::Addauth(a)) => assert_eq!(
+                (a.scheme.as_str(), a.credential.as_str()),
+                ("digest", "u:p")
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A later --server wins; --auth adds up, and goes before the command.
+        let cli = Cli::try_parse_from([
+            "zkcli", "-z", "a:1", "--auth", "x:1", "--auth", "y:2", "ls", "/", "-z", "b:2",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.server, "b:2");
+        assert_eq!(
+            cli.global.auth,
+            [("x".into(), "1".into()), ("y".into(), "2".into())]
+        );
+        assert!(Cli::try_parse_from(["zkcli", "ls", "/", "--auth", "y:2"]).is_err());
+        assert!(Cli::try_parse_from(["zkcli"]).unwrap().command.is_none());
     }
 
     #[test]

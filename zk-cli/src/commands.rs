@@ -410,7 +410,7 @@ fn setacl(a: &SetaclArgs, conn: &mut Connection, p: &mut Printer) -> Result<(), 
 
 fn addauth(a: &AddauthArgs, conn: &mut Connection, p: &mut Printer) -> Result<(), CliError> {
     let zk = conn.client()?;
-    zk.add_auth(&a.scheme, a.auth.as_bytes())
+    zk.add_auth(&a.scheme, a.credential.as_bytes())
         .map_err(CliError::call)?;
     if p.json() {
         p.doc(&json!({ "scheme": a.scheme, "added": true }))?;

@@ -55,6 +55,14 @@ impl Connection {
         Ok(self.client.as_ref().expect("just connected"))
     }
 
+    /// Ends the session, if one was opened (so its ephemeral nodes go now, not
+    /// a session timeout after the process is gone).
+    pub fn close(&mut self) {
+        if let Some(c) = self.client.take() {
+            let _ = c.with_timeout(Some(Duration::from_secs(2))).close();
+        }
+    }
+
     /// The client if one is open.
     pub fn existing(&self) -> Option<&Client> {
         self.client.as_ref()

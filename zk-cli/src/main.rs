@@ -22,17 +22,15 @@ fn main() {
     let cli = Cli::parse();
     interrupt::install();
     let mut p = Printer::stdout(cli.global.json);
-    let conn = Connection::new(cli.global.clone());
+    let mut conn = Connection::new(cli.global.clone());
     let code = match &cli.command {
-        Some(cmd) => {
-            let mut conn = conn;
-            match commands::run(cmd, &mut conn, &mut p).and_then(|()| Ok(p.flush()?)) {
-                Ok(()) => EXIT_OK,
-                Err(e) => report(&e, &mut p),
-            }
-        }
-        None => shell::run(conn, &mut p),
+        Some(cmd) => match commands::run(cmd, &mut conn, &mut p).and_then(|()| Ok(p.flush()?)) {
+            Ok(()) => EXIT_OK,
+            Err(e) => report(&e, &mut p),
+        },
+        None => shell::run(&mut conn, &mut p),
     };
+    conn.close();
     std::process::exit(code);
 }
 

@@ -24,7 +24,7 @@ pub fn history_path() -> Option<PathBuf> {
 }
 
 /// Runs the shell until `quit` or end of input; the exit code.
-pub fn run(mut conn: Connection, p: &mut Printer) -> i32 {
+pub fn run(conn: &mut Connection, p: &mut Printer) -> i32 {
     p.end_data_lines();
     // Connect up front, so the prompt's state means something and a bad server
     // is reported before anything is typed.
@@ -44,7 +44,7 @@ pub fn run(mut conn: Connection, p: &mut Printer) -> i32 {
         let _ = editor.load_history(h);
     }
     loop {
-        let line = match editor.readline(&prompt(&conn)) {
+        let line = match editor.readline(&prompt(conn)) {
             Ok(l) => l,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
@@ -62,7 +62,7 @@ pub fn run(mut conn: Connection, p: &mut Printer) -> i32 {
                 eprintln!("zkcli: cannot save history to {}: {e}", h.display());
             }
         }
-        match run_line(&line, &mut conn, p) {
+        match run_line(&line, conn, p) {
             LineOutcome::Quit => break,
             LineOutcome::Continue => {}
         }
