@@ -218,6 +218,41 @@ impl Drop for Running {
     }
 }
 
+/// Sets a node's data every 100 ms on a thread of its own, until dropped
+/// (for a watcher whose registration the test cannot see).
+struct Changer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Changer {
+    fn start(zk: zk_blocking::Client, path: &'static str) -> Changer {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut i = 0;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                zk.set_data(path, format!("c{i}"), None).unwrap();
+                i += 1;
+                thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Changer {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Changer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 fn lines(s: &str) -> Vec<&str> {
     s.lines().collect()
 }
@@ -816,6 +851,20 @@ fn interactive_shell_through_a_pty() {
     s.send_line("get /nope").unwrap();
     s.exp_string("zkcli: NoNode: /nope").expect("errors print");
     s.exp_string("]> ").expect("and the shell goes on");
+    // Ctrl-C ends a watch and gives the prompt back.
+    s.send_line("create /w").unwrap();
+    s.exp_string("]> ").unwrap();
+    s.send_line("watch /w").unwrap();
+    let changer = Changer::start(env.client(), "/w");
+    s.exp_string("NodeDataChanged /w")
+        .expect("the watch prints events");
+    drop(changer);
+    s.send_control('c').unwrap();
+    s.exp_string("]> ")
+        .expect("Ctrl-C stops the watch, not the shell");
+    s.send_line("4lw ruok").unwrap();
+    s.exp_string("imok").unwrap();
+    s.exp_string("]> ").unwrap();
     s.send_line("quit").unwrap();
     s.exp_eof().expect("quit ends the shell");
     match s.process().wait().unwrap() {
@@ -839,6 +888,20 @@ fn interactive_shell_through_a_pty() {
     s.exp_string("]> ").unwrap();
     s.send_control('d').unwrap();
     s.exp_eof().expect("Ctrl-D ends the shell");
+    match s.process().wait().unwrap() {
+        rexpect::process::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 0),
+        other => panic!("{other:?}"),
+    }
+
+    // A one-shot watch on a terminal: Ctrl-C is its normal end, exit 0.
+    let mut cmd = env.command(&["watch", "/w"]);
+    cmd.env("TERM", "xterm");
+    let mut s = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+    let changer = Changer::start(env.client(), "/w");
+    s.exp_string("NodeDataChanged /w").unwrap();
+    drop(changer);
+    s.send_control('c').unwrap();
+    s.exp_eof().unwrap();
     match s.process().wait().unwrap() {
         rexpect::process::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 0),
         other => panic!("{other:?}"),
