@@ -45,7 +45,15 @@ impl Run {
 struct Env {
     /// `127.0.0.1:port/zkcli-NAME`.
     hosts: String,
+    /// This test's scratch directory (the shell's history file goes there).
+    dir: PathBuf,
     history: PathBuf,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl Env {
@@ -65,6 +73,7 @@ impl Env {
         Env {
             hosts: format!("{connect_string}{root}"),
             history: dir.join("history"),
+            dir,
         }
     }
 
@@ -825,6 +834,18 @@ fn shell_reads_lines_from_a_pipe_and_goes_on_after_errors() {
         "{r:?}"
     );
     assert!(!r.stderr.contains("/never"), "exit stops the shell: {r:?}");
+    // --json holds for every line: one document each, errors included.
+    let r = env.run_input(&["--json"], "get /p\nget /nope\nls /\n");
+    assert_eq!(r.code, 0, "{r:?}");
+    let docs: Vec<Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 3, "{r:?}");
+    assert_eq!(docs[0]["data"], "two words");
+    assert_eq!(docs[1]["error"]["kind"], "NoNode");
+    assert_eq!(docs[2]["children"], serde_json::json!(["p"]));
     // End of input leaves with 0 as well; help lists the commands.
     let r = env.run_input(&[], "help\n");
     assert_eq!(r.code, 0);
