@@ -297,6 +297,10 @@ fn create_then_get() {
     // The same node seen by the library.
     let (data, _) = env.client().get_data("/x").unwrap();
     assert_eq!(data, "hi");
+    // $ZK_HOSTS stands in for -z.
+    let mut c = bare_command(&env.history);
+    c.env("ZK_HOSTS", &env.hosts).args(["get", "/x"]);
+    assert_eq!(run(c, None).ok().stdout, "hi");
     // A second create is NodeExists.
     let r = env.run(&["create", "/x", "again"]);
     assert_eq!(r.code, 1, "{r:?}");
