@@ -10,11 +10,12 @@ import json
 import subprocess
 import sys
 
-LIBS = {"zk-proto", "zk-client", "zk-recipes", "zk-tokio", "zk-smol", "zk-blocking", "zk", "zk-testkit"}
+LIBS = {"zk-proto", "zk-client", "zk-recipes", "zk-tokio", "zk-smol", "zk-blocking", "zk", "zk-testkit", "zk-cli"}
 
 
 def ver(v):
-    return tuple(int(x) for x in v.split("."))
+    parts = [int(x) for x in v.split(".")]
+    return tuple(parts + [0] * (3 - len(parts)))
 
 
 meta = json.loads(
