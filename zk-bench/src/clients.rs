@@ -420,8 +420,19 @@ pub fn run_zk_tokio(spec: &Spec) -> Measured {
 /// made, so a window is a queue of plain futures, awaited oldest first (replies
 /// come back in that order), with no spawning and no join machinery.
 pub fn run_zk_tokio_mt(spec: &Spec) -> Measured {
-    let b = builder(target(spec), session_timeout(spec));
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    run_zk_tokio_natural(spec, rt)
+}
+
+/// zk-tokio on a current-thread runtime with W2 and W3 written as
+/// [`run_zk_tokio_mt`] writes them: the natural form beside the hand-tuned
+/// window (`zk-tokio`) on the same runtime.
+pub fn run_zk_tokio_ct_natural(spec: &Spec) -> Measured {
+    run_zk_tokio_natural(spec, tokio_rt())
+}
+
+fn run_zk_tokio_natural(spec: &Spec, rt: tokio::runtime::Runtime) -> Measured {
+    let b = builder(target(spec), session_timeout(spec));
     rt.block_on(async {
         if spec.workload == Workload::W5 {
             return w5(spec, || async {
