@@ -125,6 +125,15 @@ impl Client {
     // ------------------------------------------------------------ writes
 
     /// Creates a node; returns its path (with the sequence suffix for sequential modes).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::CreateMode;
+    /// zk.create("/app", "", CreateMode::Persistent).await?;
+    /// let me = zk.create("/app/worker-", "host-1", CreateMode::EphemeralSequential).await?;
+    /// assert!(me.starts_with("/app/worker-"));
+    /// # Ok(()) }
+    /// ```
     pub fn create(
         &self,
         path: &str,
@@ -136,6 +145,19 @@ impl Client {
     }
 
     /// Creates a node with options; returns its path and Stat.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{Acl, CreateMode, CreateOptions};
+    /// let opts = CreateOptions {
+    ///     mode: CreateMode::Persistent,
+    ///     acl: Some(Acl::read_unsafe()),
+    ///     make_parents: true,
+    /// };
+    /// let (path, stat) = zk.create_with("/a/b/c", "v", &opts).await?;
+    /// assert_eq!((path.as_str(), stat.version), ("/a/b/c", 0));
+    /// # Ok(()) }
+    /// ```
     pub fn create_with(
         &self,
         path: &str,
@@ -237,6 +259,14 @@ impl Client {
     }
 
     /// Sets a node's data (`None`: any version); returns the new Stat.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// let (_, stat) = zk.get_data("/config").await?;
+    /// // Only if nobody wrote in between (BadVersion otherwise).
+    /// zk.set_data("/config", b"v2", Some(stat.version)).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn set_data(
         &self,
         path: &str,
@@ -257,6 +287,16 @@ impl Client {
     }
 
     /// Deletes a node (`None`: any version).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// match zk.delete("/old", None).await {
+    ///     Ok(()) => {}
+    ///     Err(e) if e.is_no_node() => {} // already gone
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn delete(
         &self,
         path: &str,
@@ -339,6 +379,20 @@ impl Client {
 
     /// Runs writes atomically. On failure nothing is applied and
     /// [`Error::MultiFailed`] says which op failed, with every op's result.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{CreateMode, Op};
+    /// let results = zk
+    ///     .multi(vec![
+    ///         Op::check("/config", 3),
+    ///         Op::set_data("/config", "v4", Some(3)),
+    ///         Op::create("/config/history-", "v3", CreateMode::PersistentSequential),
+    ///     ])
+    ///     .await?;
+    /// assert_eq!(results.len(), 3);
+    /// # Ok(()) }
+    /// ```
     pub fn multi(
         &self,
         ops: Vec<Op>,
@@ -395,6 +449,16 @@ impl Client {
 
     /// Like [`exists`](Client::exists), leaving a watch: fires on create if missing,
     /// on change or delete if present.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// let (stat, watch) = zk.exists_watch("/ready").await?;
+    /// if stat.is_none() {
+    ///     let event = watch.await?; // NodeCreated
+    ///     println!("{event:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn exists_watch(
         &self,
         path: &str,
@@ -407,6 +471,17 @@ impl Client {
     }
 
     /// The node's data (null kept apart from empty: see [`Data`]) and Stat.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// let (data, stat) = zk.get_data("/config").await?;
+    /// if data.is_null() {
+    ///     println!("null data, version {}", stat.version);
+    /// } else {
+    ///     println!("{} bytes: {:?}", data.len(), data.to_str());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn get_data(
         &self,
         path: &str,
@@ -451,6 +526,14 @@ impl Client {
     }
 
     /// Child names and Stat, leaving a watch for the next child change or delete.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// let (mut children, _, watch) = zk.get_children_watch("/workers").await?;
+    /// children.sort();
+    /// println!("{children:?}; next change: {:?}", watch.await?);
+    /// # Ok(()) }
+    /// ```
     pub fn get_children_watch(
         &self,
         path: &str,
@@ -587,6 +670,16 @@ impl Client {
 
     /// A persistent (or persistent-recursive) watch, delivered as a stream (3.6+;
     /// an older server answers [`Error::Unsupported`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::AddWatchMode;
+    /// let mut events = zk.add_watch("/app", AddWatchMode::PersistentRecursive).await?;
+    /// while let Some(e) = events.next().await {
+    ///     println!("{:?} {}", e.event_type, e.path);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn add_watch(
         &self,
         path: &str,
