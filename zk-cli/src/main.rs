@@ -1,5 +1,8 @@
 //! `zkcli`: a ZooKeeper command-line client on zk-blocking. One command per
 //! run, or an interactive shell when no command is given.
+// The argument docs are clap's help text (`HOST:PORT[/chroot]` and the like), not
+// rustdoc markup: brackets there are not links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 mod acl;
 mod args;
