@@ -485,9 +485,20 @@ fn run_conn(
         .spawn(move || write_loop(sh, conn, wr));
     if writer.is_ok() {
         let mut buf = zk_client::ReadBuf::default();
-        while let Ok(n @ 1..) = rd.read(buf.space()) {
-            shared.input(conn, &buf.space()[..n]);
-            buf.after_read(n);
+        loop {
+            match rd.read(buf.space()) {
+                Ok(0) => break,
+                Ok(n) => {
+                    shared.input(conn, &buf.space()[..n]);
+                    buf.after_read(n);
+                }
+                Err(e) => {
+                    // Kept only while the session handshake is not done (a TLS alert
+                    // after the handshake, a reset).
+                    shared.report_connect_error(conn, format!("{host}: {e}"));
+                    break;
+                }
+            }
         }
     }
     if let Some(t) = lock(&handles).remove(&conn) {

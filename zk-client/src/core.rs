@@ -655,14 +655,21 @@ impl Shared {
         self.with(|g, now| g.session.handle_connected(conn, now))
     }
 
-    /// Why an attempt to open `conn` failed (a refused connect, a TLS handshake
-    /// error, a timeout): kept as [`Client::last_connect_error`](crate::Client::last_connect_error).
-    /// Call before [`connect_failed`](Shared::connect_failed) (or
-    /// [`disconnected`](Shared::disconnected)). Name the host in `cause`; never
-    /// put a secret in it.
+    /// Why the transport `conn` failed (a refused connect, a TLS handshake error
+    /// or alert, a timeout, a read error). Kept as
+    /// [`Client::last_connect_error`](crate::Client::last_connect_error) if `conn`
+    /// is an attempt that has not reached a session (errors of an established
+    /// connection, or of an attempt the session already gave up on, are ignored),
+    /// so adapters may report every transport error. Call before
+    /// [`connect_failed`](Shared::connect_failed) or
+    /// [`disconnected`](Shared::disconnected). Name the host in `cause`; never put
+    /// a secret in it.
     pub fn report_connect_error(&self, conn: ConnId, cause: String) {
-        tracing::debug!(conn = conn.0, %cause, "connection attempt failed");
-        lock(&self.inner).last_connect_error = Some((conn, cause));
+        let mut g = lock(&self.inner);
+        if g.attempts.iter().any(|(c, _)| *c == conn) {
+            tracing::debug!(conn = conn.0, %cause, "connection attempt failed");
+            g.last_connect_error = Some((conn, cause));
+        }
     }
 
     /// The cause of the latest failed connection attempt (see

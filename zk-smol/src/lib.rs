@@ -215,6 +215,17 @@ pub async fn four_letter_word_with(
     .await
 }
 
+/// An I/O error as the last-connect-error text: a TLS error named as `zk_tls` does.
+fn describe_io(e: &std::io::Error) -> String {
+    #[cfg(feature = "tls")]
+    if e.get_ref()
+        .is_some_and(|i| i.is::<zk_tls::rustls::Error>() || i.is::<zk_tls::TlsError>())
+    {
+        return zk_tls::TlsError::from_io(e).to_string();
+    }
+    e.to_string()
+}
+
 /// The connector a client was connected with ([`connect_with`] keeps it), or plain TCP.
 fn connector_of(client: &Client) -> Arc<dyn Connector> {
     client
@@ -389,7 +400,7 @@ async fn run_conn(
     let stream = match future::or(connecting, timed_out).await {
         Some(Ok(s)) => s,
         Some(Err(e)) => {
-            shared.report_connect_error(conn, format!("{host}: {e}"));
+            shared.report_connect_error(conn, format!("{host}: {}", describe_io(&e)));
             shared.connect_failed(conn);
             return;
         }
@@ -413,7 +424,13 @@ async fn run_conn(
         let mut buf = ReadBuf::default();
         loop {
             match rd.read(buf.space()).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(e) => {
+                    // Kept only while the session handshake is not done (a TLS alert
+                    // after the handshake, a reset).
+                    sh.report_connect_error(conn, format!("{host}: {}", describe_io(&e)));
+                    break;
+                }
                 Ok(n) => {
                     sh.input(conn, &buf.space()[..n]);
                     buf.after_read(n);
