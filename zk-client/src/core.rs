@@ -471,14 +471,17 @@ impl Inner {
         }
         let why = match reason {
             R::Rebalance => return,
-            R::Closed => "the server closed the connection before the ZooKeeper handshake                           completed (a plain client on a TLS port? a server refusing sessions?)"
+            R::Closed => "the server closed the connection before the ZooKeeper handshake \
+                          completed (a plain client on a TLS port? a server refusing sessions?)"
                 .to_string(),
             R::ConnectTimeout => format!(
-                "no ZooKeeper handshake within the connect timeout of {:?} (a plain client on a                  TLS port, a TLS client on a plain port, or a server that does not answer?)",
+                "no ZooKeeper handshake within the connect timeout of {:?} (a plain client on a \
+                 TLS port, a TLS client on a plain port, or a server that does not answer?)",
                 self.session.connect_timeout()
             ),
             R::Malformed(e) => format!(
-                "the server's handshake reply is not ZooKeeper's protocol ({e}; a plain client on                  a TLS port?)"
+                "the server's handshake reply is not ZooKeeper's protocol ({e}; a plain client on \
+                 a TLS port?)"
             ),
             other => format!("{other:?}"),
         };

@@ -167,9 +167,15 @@ pub struct TlsServerOptions {
 impl std::fmt::Debug for TlsServerOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsServerOptions")
-            .field("cert_chain_pem", &format_args!("{} bytes", self.cert_chain_pem.len()))
+            .field(
+                "cert_chain_pem",
+                &format_args!("{} bytes", self.cert_chain_pem.len()),
+            )
             .field("key_pem", &format_args!("<redacted>"))
-            .field("trusted_ca_pem", &format_args!("{} bytes", self.trusted_ca_pem.len()))
+            .field(
+                "trusted_ca_pem",
+                &format_args!("{} bytes", self.trusted_ca_pem.len()),
+            )
             .field("client_auth", &self.client_auth)
             .field("hostname_verification", &self.hostname_verification)
             .finish()

@@ -564,26 +564,37 @@ impl TlsError {
                 CertificateError::UnknownIssuer => TlsError::UnknownCa,
                 CertificateError::Expired => TlsError::Expired(String::new()),
                 CertificateError::ExpiredContext { time, not_after } => TlsError::Expired(format!(
-                    " (not after {} s since 1970, now {} s)",
-                    not_after.as_secs(),
-                    time.as_secs()
+                    " (valid until {}, now {})",
+                    utc(not_after.as_secs()),
+                    utc(time.as_secs())
                 )),
                 CertificateError::NotValidYet => TlsError::NotYetValid(String::new()),
                 CertificateError::NotValidYetContext { time, not_before } => {
                     TlsError::NotYetValid(format!(
-                        " (not before {} s since 1970, now {} s)",
-                        not_before.as_secs(),
-                        time.as_secs()
+                        " (valid from {}, now {})",
+                        utc(not_before.as_secs()),
+                        utc(time.as_secs())
                     ))
                 }
                 CertificateError::NotValidForName => TlsError::WrongHostName(String::new()),
                 CertificateError::NotValidForNameContext {
                     expected,
                     presented,
-                } => TlsError::WrongHostName(format!(
-                    ": expected {expected:?}, the certificate names {}",
-                    presented.join(", ")
-                )),
+                } => {
+                    let names: Vec<String> = presented
+                        .iter()
+                        .map(|p| {
+                            p.strip_prefix("DnsName(\"")
+                                .and_then(|n| n.strip_suffix("\")"))
+                                .map_or_else(|| p.clone(), str::to_owned)
+                        })
+                        .collect();
+                    TlsError::WrongHostName(format!(
+                        ": dialled {}, the certificate names {}",
+                        expected.to_str(),
+                        names.join(", ")
+                    ))
+                }
                 CertificateError::Revoked => TlsError::Revoked,
                 other => TlsError::BadCertificate(format!("{other:?}")),
             },
@@ -622,6 +633,27 @@ impl TlsError {
     pub fn handshake_failed(e: io::Error) -> io::Error {
         TlsError::from_io(&e).into()
     }
+}
+
+/// `YYYY-MM-DD hh:mm:ss UTC` for seconds since 1970 (days to civil date: H. Hinnant's algorithm).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Checks the chain and dates, accepts any name (kazoo's `check_hostname=False`).
@@ -786,6 +818,13 @@ mod tests {
             .danger_accept_invalid_certs_for_tests()
             .client_config()
             .is_ok());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(978_307_200), "2001-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400 + 3661), "2000-02-29 01:01:01 UTC");
     }
 
     #[test]
