@@ -19,7 +19,7 @@
 //! * `shutdown` only shuts the socket down, which wakes a blocked read or write;
 //!   it takes no lock.
 //!
-//! The handshake runs in [`Connector::connect`](crate::Connector::connect), on
+//! The handshake runs in [`Connector::connect`], on
 //! the connecting thread, with socket timeouts set to what is left of the
 //! per-attempt connect timeout, so a TLS client pointed at a server that never
 //! answers gives up in time.
