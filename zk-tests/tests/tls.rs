@@ -713,6 +713,9 @@ fn no_secret_in_debug_output_or_logs() {
         z2.close().unwrap();
         zk.close().unwrap();
         let logs = logs.0.lock().unwrap().clone();
+        // The capture did see the client's events, the failed attempt's cause among them.
+        assert!(logs.contains("connection attempt failed"), "{logs}");
+        assert!(logs.contains("session state"), "{logs}");
         texts.insert("logs", logs);
         // The session password as Debug would print it (bytes) and as text.
         let pw_bytes = format!("{:?}", &password[..]);
@@ -754,6 +757,25 @@ fn zk_tokio_connect_fail(opts: &TlsOptions) -> Error {
         Ok(_) => panic!("a TLS connect to the plain port succeeded"),
         Err(e) => e,
     }
+}
+
+/// The system's roots load (ca-certificates comes with the JVM the servers need), and do not
+/// vouch for a private CA's server: the connect fails naming the unknown issuer.
+#[test]
+fn system_roots_are_opt_in_and_do_not_trust_a_private_ca() {
+    run("system_roots", || {
+        let e = failing_connect::<BlockingZk>(
+            &good().secure_connect_string(),
+            Some(TlsOptions::new().system_roots()),
+        );
+        assert_names(&e, &["not signed by a trusted CA"]);
+        // Together with the private CA it connects.
+        let zk: BlockingZk = tls_connect(
+            &good().secure_connect_string(),
+            TlsOptions::new().system_roots().ca_pem(&pki().ca),
+        );
+        zk.close().unwrap();
+    });
 }
 
 /// Bad TLS options fail before any connection, naming the cause.
