@@ -87,6 +87,16 @@ pub struct AsyncZk<R: Runner> {
     _r: std::marker::PhantomData<R>,
 }
 
+impl<R: Runner> AsyncZk<R> {
+    /// A client connected some other way (TLS, a connector of the test's own).
+    pub fn new(client: zk_client::Client) -> Self {
+        AsyncZk {
+            client,
+            _r: std::marker::PhantomData,
+        }
+    }
+}
+
 macro_rules! facade {
     ($( $(#[$m:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
         /// What the suite needs of a client, blocking.

@@ -113,6 +113,7 @@ fn options_reach_the_server() {
         tick_time_ms: 500,
         extra_cfg: vec!["globalOutstandingLimit=777".to_string()],
         extra_jvm_flags: vec!["-Dzk.tests.marker=42".to_string()],
+        ..ServerOptions::default()
     });
     let args = jvm_args(server.pid().unwrap());
     assert!(args.iter().any(|a| a == "-Dreadonlymode.enabled=true"));

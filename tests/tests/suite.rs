@@ -450,7 +450,12 @@ pub fn lifecycle<Z: Zk>() {
         &ClientBuilder::new(&format!("127.0.0.1:{port}"))
             .connect_deadline(Duration::from_millis(800)),
     );
-    assert!(matches!(r, Err(Error::Timeout)), "{:?}", r.as_ref().err());
+    // The error names the last attempt's cause (issue 14): ConnectFailed, not a bare Timeout.
+    assert!(
+        matches!(&r, Err(Error::ConnectFailed(c)) if c.contains(&port.to_string()) && c.contains("refused")),
+        "{:?}",
+        r.as_ref().err()
+    );
     assert!(t.elapsed() < Duration::from_secs(5));
     let zk = connect::<Z>();
     let mut states = zk.state_stream();

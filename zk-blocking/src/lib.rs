@@ -26,14 +26,17 @@ use zk_client::{DriverPoll, Io, Shared};
 use zk_proto::ConnId;
 
 mod pending;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use pending::{Pending, Transaction};
 pub use zk_client::{
-    fourlw, retry, Acl, AddWatchMode, Bytes, ClientBuilder, ClientInfo, Clock, CoarseState,
-    ConnectionEvent, CreateMode, CreateOptions, Data, Diagnostics, Error, ErrorCode, EventType,
-    ExpiryPolicy, HostAddr, Id, IntoData, ListenerId, LiveCounts, ManualClock, OneshotWatch, Op,
-    OpResult, Perms, QueuePolicy, ReadOp, ReadResult, Result, SessionInfo, SessionState, Stat,
-    StateStream, SystemClock, WatchStream, WatchedEvent, WatcherType,
+    acl, fourlw, make_acl, make_digest_acl, make_digest_acl_credential, retry, Acl, AddWatchMode,
+    Bytes, ClientBuilder, ClientInfo, Clock, CoarseState, ConnectionEvent, CreateMode,
+    CreateOptions, Data, Diagnostics, Error, ErrorCode, EventType, ExpiryPolicy, HostAddr, Id,
+    IntoData, ListenerId, LiveCounts, ManualClock, OneshotWatch, Op, OpResult, Perms, QueuePolicy,
+    ReadOp, ReadResult, Result, SessionInfo, SessionState, Stat, StateStream, SystemClock,
+    WatchStream, WatchedEvent, WatcherType,
 };
 /// Watch recipes (DataWatch, ChildrenWatch, TreeCache), blocking through their
 /// `recv_timeout` forms; pass `client.as_async()` to their constructors.
@@ -77,16 +80,22 @@ pub struct TcpConnector;
 
 impl Connector for TcpConnector {
     fn connect(&self, host: &HostAddr, timeout: Duration) -> std::io::Result<Box<dyn Transport>> {
-        let addrs: Vec<SocketAddr> = (host.host.as_str(), host.port).to_socket_addrs()?.collect();
-        if addrs.is_empty() {
-            return Err(std::io::Error::other(format!(
-                "{host} resolved to no address"
-            )));
-        }
-        let s = connect_any(&addrs, timeout)?;
-        let _ = s.set_nodelay(true);
-        Ok(Box::new(s))
+        Ok(Box::new(tcp_connect(host, timeout)?))
     }
+}
+
+/// A TCP connection to `host` (every address it resolves to, in turn) within
+/// `timeout`, Nagle off.
+pub(crate) fn tcp_connect(host: &HostAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = (host.host.as_str(), host.port).to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "{host} resolved to no address"
+        )));
+    }
+    let s = connect_any(&addrs, timeout)?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
 }
 
 /// Tries each address in turn until one connects, all within `timeout` overall
@@ -120,12 +129,17 @@ pub fn connect(builder: &ClientBuilder) -> Result<Client> {
 
 /// [`connect`] over a transport of your own, on a clock of your own (the system
 /// clock normally; a [`ManualClock`] runs the driver's timers on virtual time).
+/// The client keeps `connector`: [`Client::command`] (four-letter words) goes
+/// over it too. When the deadline passes without a session the error is
+/// [`Error::ConnectFailed`] naming the last attempt's cause (or
+/// [`Error::Timeout`] if no attempt had failed yet).
 pub fn connect_with(
     builder: &ClientBuilder,
     connector: Arc<dyn Connector>,
     clock: Arc<dyn Clock>,
 ) -> Result<Client> {
     let (inner, shared) = builder.build_on(clock)?;
+    shared.set_adapter_data(Arc::new(connector.clone()));
     std::thread::Builder::new()
         .name("zk-driver".into())
         .spawn(move || drive(shared, connector))
@@ -136,8 +150,74 @@ pub fn connect_with(
             timeout: Some(Duration::from_secs(30)),
         }),
         Some(Err(e)) => Err(e),
-        None => Err(Error::Timeout),
+        None => Err(inner.connect_deadline_error()),
     }
+}
+
+/// [`connect`] over TLS (rustls's blocking connection over std sockets): every
+/// host is dialled with `tls`, its certificate checked as the options say (see
+/// `zk_tls`). Bad options (an unreadable PEM, no roots) are
+/// `Error::InvalidArgument` naming the cause.
+#[cfg(feature = "tls")]
+pub fn connect_tls(builder: &ClientBuilder, tls: tls::TlsOptions) -> Result<Client> {
+    let connector =
+        tls::TlsConnector::new(&tls).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    connect_with(builder, Arc::new(connector), Arc::new(SystemClock))
+}
+
+/// [`four_letter_word`] over a connector of your own (TLS: ZooKeeper answers
+/// four-letter words on its secure port too). `timeout` bounds the whole
+/// exchange: a watchdog thread shuts the transport down when it passes.
+pub fn four_letter_word_with(
+    connector: &dyn Connector,
+    host: &HostAddr,
+    cmd: &str,
+    timeout: Duration,
+) -> Result<String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if !fourlw::valid_command(cmd) {
+        return Err(Error::InvalidArgument(format!(
+            "not a four-letter word: {cmd:?}"
+        )));
+    }
+    let io_err = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Error::Timeout,
+        _ => Error::Io(format!("{host}: {e}")),
+    };
+    let mut t = connector.connect(host, timeout).map_err(io_err)?;
+    let killer = t.try_clone_box().map_err(io_err)?;
+    let fired = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let flag = fired.clone();
+    let watchdog = std::thread::Builder::new()
+        .name("zk-4lw-timeout".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(timeout) {
+                flag.store(true, Ordering::SeqCst);
+                killer.shutdown();
+            }
+        })
+        .map_err(|e| Error::Io(e.to_string()))?;
+    let exchange = (|| -> std::io::Result<Vec<u8>> {
+        t.write_all(cmd.as_bytes())?;
+        t.flush()?;
+        let mut out = Vec::new();
+        match t.read_to_end(&mut out) {
+            Ok(_) => Ok(out),
+            // A TLS peer that closes without close_notify, after its answer.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => Ok(out),
+            Err(e) => Err(e),
+        }
+    })();
+    drop(stop);
+    let _ = watchdog.join();
+    if fired.load(Ordering::SeqCst) {
+        return Err(Error::Timeout);
+    }
+    exchange
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
+        .map_err(io_err)
 }
 
 /// Runs a four-letter word (`ruok`, `srvr`, `mntr`, ...) against one server; returns its text.
@@ -265,10 +345,23 @@ impl Client {
         self.inner.current_host()
     }
     /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
-    /// session is on (kazoo's `command()`); its text.
+    /// session is on (kazoo's `command()`), over the client's own connector (TLS
+    /// when the client uses TLS); its text.
     pub fn command(&self, cmd: &str) -> Result<String> {
         let host = self.current_host().ok_or(Error::NotConnected)?;
-        four_letter_word(&host, cmd, Duration::from_secs(5))
+        let connector = self
+            .inner
+            .adapter_data()
+            .and_then(|d| d.downcast_ref::<Arc<dyn Connector>>().cloned());
+        match connector {
+            Some(c) => four_letter_word_with(&*c, &host, cmd, Duration::from_secs(5)),
+            None => four_letter_word(&host, cmd, Duration::from_secs(5)),
+        }
+    }
+    /// Why the latest connection attempt failed (see
+    /// `zk_client::Client::last_connect_error`).
+    pub fn last_connect_error(&self) -> Option<String> {
+        self.inner.last_connect_error()
     }
     /// The version of the server the client is on (numbers and full string, from `srvr`).
     pub fn server_version(&self) -> Result<fourlw::ServerVersion> {
@@ -374,9 +467,13 @@ fn run_conn(
         let handle = rd.try_clone_box()?;
         Ok((rd, wr, handle))
     });
-    let Ok((mut rd, wr, handle)) = opened else {
-        shared.connect_failed(conn);
-        return;
+    let (mut rd, wr, handle) = match opened {
+        Ok(t) => t,
+        Err(e) => {
+            shared.report_connect_error(conn, format!("{host}: {e}"));
+            shared.connect_failed(conn);
+            return;
+        }
     };
     let _open = shared.transport_guard();
     lock(&handles).insert(conn, handle);
@@ -388,9 +485,20 @@ fn run_conn(
         .spawn(move || write_loop(sh, conn, wr));
     if writer.is_ok() {
         let mut buf = zk_client::ReadBuf::default();
-        while let Ok(n @ 1..) = rd.read(buf.space()) {
-            shared.input(conn, &buf.space()[..n]);
-            buf.after_read(n);
+        loop {
+            match rd.read(buf.space()) {
+                Ok(0) => break,
+                Ok(n) => {
+                    shared.input(conn, &buf.space()[..n]);
+                    buf.after_read(n);
+                }
+                Err(e) => {
+                    // Kept only while the session handshake is not done (a TLS alert
+                    // after the handshake, a reset).
+                    shared.report_connect_error(conn, format!("{host}: {e}"));
+                    break;
+                }
+            }
         }
     }
     if let Some(t) = lock(&handles).remove(&conn) {

@@ -20,7 +20,7 @@ pub struct ClientBuilder {
     pub connect_deadline: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum ConfigEdit {
     SessionTimeout(Duration),
     Resume(i64, Bytes),
@@ -35,6 +35,27 @@ enum ConfigEdit {
     Seed(u64),
     MaxFrame(usize),
     MaxRounds(Option<u32>),
+}
+
+/// Secrets (a resumed session's password, credentials) are not printed.
+impl std::fmt::Debug for ConfigEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigEdit::SessionTimeout(t) => f.debug_tuple("SessionTimeout").field(t).finish(),
+            ConfigEdit::Resume(id, _) => write!(f, "Resume({id:#x}, <redacted>)"),
+            ConfigEdit::Auth(scheme, _) => write!(f, "Auth({scheme:?}, <redacted>)"),
+            ConfigEdit::ReadOnly(b) => f.debug_tuple("ReadOnly").field(b).finish(),
+            ConfigEdit::Randomize(b) => f.debug_tuple("Randomize").field(b).finish(),
+            ConfigEdit::ConnectTimeout(t) => f.debug_tuple("ConnectTimeout").field(t).finish(),
+            ConfigEdit::Backoff(b) => f.debug_tuple("Backoff").field(b).finish(),
+            ConfigEdit::Queue(p, l) => f.debug_tuple("Queue").field(p).field(l).finish(),
+            ConfigEdit::Expiry(p) => f.debug_tuple("Expiry").field(p).finish(),
+            ConfigEdit::RequestTimeout(t) => f.debug_tuple("RequestTimeout").field(t).finish(),
+            ConfigEdit::Seed(s) => f.debug_tuple("Seed").field(s).finish(),
+            ConfigEdit::MaxFrame(m) => f.debug_tuple("MaxFrame").field(m).finish(),
+            ConfigEdit::MaxRounds(r) => f.debug_tuple("MaxRounds").field(r).finish(),
+        }
+    }
 }
 
 impl ClientBuilder {
@@ -193,5 +214,33 @@ impl ClientBuilder {
             Client::from_shared(shared.clone(), self.opts.clone()),
             shared,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_prints_no_secret() {
+        let secret = "s3cr3t-Pa55word";
+        let b = ClientBuilder::new("127.0.0.1:2181")
+            .auth("digest", format!("bob:{secret}"))
+            .resume(0x1234, secret.as_bytes().to_vec());
+        for dbg in [format!("{b:?}"), format!("{:?}", b.config().unwrap())] {
+            assert!(!dbg.contains(secret), "{dbg}");
+            assert!(dbg.contains("redacted"), "{dbg}");
+        }
+        let info = crate::SessionInfo {
+            id: 7,
+            password: Bytes::from(secret.as_bytes().to_vec()),
+            timeout: None,
+            last_zxid: 0,
+        };
+        let dbg = format!("{info:?}");
+        assert!(!dbg.contains(secret) && !dbg.contains("115, 51"), "{dbg}");
+        let session = zk_proto::Session::new(b.config().unwrap(), std::time::Instant::now());
+        let dbg = format!("{session:?}");
+        assert!(!dbg.contains(secret), "{dbg}");
     }
 }

@@ -113,7 +113,8 @@ impl std::fmt::Debug for Diagnostics {
 }
 
 /// Session identity, to resume the session elsewhere (kazoo's `client_id`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` does not print the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     /// Session id.
     pub id: i64,
@@ -123,6 +124,20 @@ pub struct SessionInfo {
     pub timeout: Option<Duration>,
     /// Last zxid seen.
     pub last_zxid: i64,
+}
+
+impl std::fmt::Debug for SessionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionInfo")
+            .field("id", &format_args!("{:#x}", self.id))
+            .field(
+                "password",
+                &format_args!("<redacted {} bytes>", self.password.len()),
+            )
+            .field("timeout", &self.timeout)
+            .field("last_zxid", &self.last_zxid)
+            .finish()
+    }
 }
 
 impl Client {
@@ -264,6 +279,30 @@ impl Client {
     /// The command retry policy set on the builder.
     pub fn command_retry(&self) -> &crate::retry::RetryPolicy {
         &self.opts.command_retry
+    }
+
+    /// Why the latest connection attempt failed, naming the host and the cause
+    /// (refused, timed out, a TLS error such as an unknown CA or a wrong host name,
+    /// a plain client on a TLS port), as the adapter or the handshake saw it.
+    /// `None` until an attempt fails; kept after a later success, until the next
+    /// failure replaces it. `connect()` puts it in
+    /// [`Error::ConnectFailed`](crate::Error::ConnectFailed) when its deadline passes.
+    pub fn last_connect_error(&self) -> Option<String> {
+        self.shared().last_connect_error()
+    }
+
+    /// What the adapter keeps with the client (see `Shared::set_adapter_data`).
+    pub fn adapter_data(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.shared().adapter_data()
+    }
+
+    /// The error for a `connect()` whose deadline passed: [`Error::ConnectFailed`]
+    /// with the last attempt's cause, or [`Error::Timeout`] if none failed yet.
+    pub fn connect_deadline_error(&self) -> Error {
+        match self.last_connect_error() {
+            Some(cause) => Error::ConnectFailed(cause),
+            None => Error::Timeout,
+        }
     }
 
     /// The server the session is on or connecting to.

@@ -105,7 +105,15 @@ struct Inner {
     wakers: Vec<Waker>,
     /// Following the ensemble's own config (Curator's EnsembleTracker), when asked.
     tracker: Option<Tracker>,
+    /// The hosts of the latest connection attempts not yet connected (a few; for
+    /// naming the host in a failed attempt's cause).
+    attempts: VecDeque<(ConnId, HostAddr)>,
+    /// The cause of the latest failed connection attempt, and which attempt.
+    last_connect_error: Option<(ConnId, String)>,
 }
+
+/// How many attempts' hosts the core remembers.
+const ATTEMPTS_KEPT: usize = 8;
 
 /// The ensemble tracker's one outstanding read and its watch.
 #[derive(Default)]
@@ -169,6 +177,8 @@ pub struct Shared {
     clock: Arc<dyn Clock>,
     transports: AtomicUsize,
     drivers: AtomicUsize,
+    /// What the adapter keeps with the client (its connector, for four-letter words).
+    adapter_data: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -186,6 +196,10 @@ impl Inner {
                 match a {
                     Action::Connect { conn, host } => {
                         self.writers.insert(conn, Writer::default());
+                        if self.attempts.len() >= ATTEMPTS_KEPT {
+                            self.attempts.pop_front();
+                        }
+                        self.attempts.push_back((conn, host.clone()));
                         let timeout = self.session.connect_timeout();
                         self.io.push_back(Io::Connect {
                             conn,
@@ -303,6 +317,8 @@ impl Inner {
             Event::StateChanged { to, .. } => {
                 tracing::debug!(state = ?to, "session state");
                 if to.is_connected() {
+                    // The attempt that got here succeeded; older ones are over.
+                    self.attempts.clear();
                     self.tracker_read(now);
                 }
                 // A stream nobody holds any more is dropped here, not fed.
@@ -324,6 +340,7 @@ impl Inner {
             }
             Event::Disconnected { conn, reason } => {
                 tracing::info!(conn = conn.0, ?reason, "connection dropped");
+                self.attempt_ended(conn, &reason);
             }
             Event::RestoreFailed { code } => {
                 // Its watchers were told one by one (WatcherRemoved, NotSet).
@@ -437,6 +454,43 @@ impl Inner {
         self.listeners.clear();
         self.listener_tx = None;
     }
+
+    /// A connection ended: if it was an attempt that never reached a session, its
+    /// cause becomes the last connect error, unless the adapter already named a
+    /// more precise one for it (a TLS or socket error).
+    fn attempt_ended(&mut self, conn: ConnId, reason: &zk_proto::DisconnectReason) {
+        use zk_proto::DisconnectReason as R;
+        let Some(i) = self.attempts.iter().position(|(c, _)| *c == conn) else {
+            return;
+        };
+        let Some((_, host)) = self.attempts.remove(i) else {
+            return;
+        };
+        if self
+            .last_connect_error
+            .as_ref()
+            .is_some_and(|(c, _)| *c == conn)
+        {
+            return;
+        }
+        let why = match reason {
+            R::Rebalance => return,
+            R::Closed => "the server closed the connection before the ZooKeeper handshake \
+                          completed (a plain client on a TLS port? a server refusing sessions?)"
+                .to_string(),
+            R::ConnectTimeout => format!(
+                "no ZooKeeper handshake within the connect timeout of {:?} (a plain client on a \
+                 TLS port, a TLS client on a plain port, or a server that does not answer?)",
+                self.session.connect_timeout()
+            ),
+            R::Malformed(e) => format!(
+                "the server's handshake reply is not ZooKeeper's protocol ({e}; a plain client on \
+                 a TLS port?)"
+            ),
+            other => format!("{other:?}"),
+        };
+        self.last_connect_error = Some((conn, format!("{host}: {why}")));
+    }
 }
 
 impl Shared {
@@ -458,10 +512,13 @@ impl Shared {
                 detached: false,
                 wakers: Vec::new(),
                 tracker: None,
+                attempts: VecDeque::new(),
+                last_connect_error: None,
             }),
             clock,
             transports: AtomicUsize::new(0),
             drivers: AtomicUsize::new(0),
+            adapter_data: std::sync::OnceLock::new(),
         });
         s.with(|_, _| {});
         s
@@ -483,6 +540,18 @@ impl Shared {
     /// clients moves to new members so the load spreads (see `Session::update_hosts`).
     pub fn set_hosts(&self, hosts: Vec<HostAddr>) -> Result<(), UsageError> {
         self.with(|g, now| g.session.update_hosts(hosts, now))
+    }
+
+    /// Keeps a value of the adapter's with the client, once (later calls are
+    /// ignored): zk-tokio and zk-smol keep their connector here, so that
+    /// four-letter words go over the same transport (TLS) as the session.
+    pub fn set_adapter_data(&self, data: Arc<dyn std::any::Any + Send + Sync>) {
+        let _ = self.adapter_data.set(data);
+    }
+
+    /// What [`set_adapter_data`](Shared::set_adapter_data) kept.
+    pub fn adapter_data(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.adapter_data.get().cloned()
     }
 
     /// The clock the core runs on (drivers sleep against it).
@@ -591,6 +660,32 @@ impl Shared {
     /// The transport connected.
     pub fn connected(&self, conn: ConnId) {
         self.with(|g, now| g.session.handle_connected(conn, now))
+    }
+
+    /// Why the transport `conn` failed (a refused connect, a TLS handshake error
+    /// or alert, a timeout, a read error). Kept as
+    /// [`Client::last_connect_error`](crate::Client::last_connect_error) if `conn`
+    /// is an attempt that has not reached a session (errors of an established
+    /// connection, or of an attempt the session already gave up on, are ignored),
+    /// so adapters may report every transport error. Call before
+    /// [`connect_failed`](Shared::connect_failed) or
+    /// [`disconnected`](Shared::disconnected). Name the host in `cause`; never put
+    /// a secret in it.
+    pub fn report_connect_error(&self, conn: ConnId, cause: String) {
+        let mut g = lock(&self.inner);
+        if g.attempts.iter().any(|(c, _)| *c == conn) {
+            tracing::debug!(conn = conn.0, %cause, "connection attempt failed");
+            g.last_connect_error = Some((conn, cause));
+        }
+    }
+
+    /// The cause of the latest failed connection attempt (see
+    /// [`report_connect_error`](Shared::report_connect_error)).
+    pub fn last_connect_error(&self) -> Option<String> {
+        lock(&self.inner)
+            .last_connect_error
+            .as_ref()
+            .map(|(_, s)| s.clone())
     }
 
     /// The transport could not connect.

@@ -76,6 +76,9 @@ pub enum Error {
     Unsupported(&'static str),
     /// A transport error outside a session (four-letter words).
     Io(String),
+    /// `connect()` reached its deadline without a session; this is the last
+    /// attempt's cause (host and reason: refused, timed out, a TLS error...).
+    ConnectFailed(String),
 }
 
 impl Error {
@@ -93,7 +96,7 @@ impl Error {
             Error::Unsupported(_) => ErrorCode::Unimplemented,
             Error::RetryFailed { last, .. } => last.code(),
             Error::Interrupted => ErrorCode::OperationTimeout,
-            Error::Unreachable => ErrorCode::ConnectionLoss,
+            Error::Unreachable | Error::ConnectFailed(_) => ErrorCode::ConnectionLoss,
             Error::WatchRemoved => ErrorCode::NoWatcher,
         }
     }
@@ -117,6 +120,7 @@ impl Error {
             Error::ConnectionLoss
                 | Error::Timeout
                 | Error::NotConnected
+                | Error::ConnectFailed(_)
                 | Error::Server(ErrorCode::ThrottledOp)
         )
     }
@@ -167,6 +171,7 @@ impl fmt::Display for Error {
             Error::Unreachable => {
                 f.write_str("no server reached within the connection retry limit")
             }
+            Error::ConnectFailed(cause) => write!(f, "could not connect: {cause}"),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! its [`Shared`] core with their own I/O and re-export the API.
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod blocking;
 mod builder;
 mod calls;
@@ -20,6 +21,7 @@ pub mod retry;
 mod slot;
 mod watch;
 
+pub use acl::{make_acl, make_digest_acl, make_digest_acl_credential};
 pub use builder::ClientBuilder;
 pub use bytes::Bytes;
 pub use client::{Client, ClientOptions, ConnectionEvent, Diagnostics, ListenerId, SessionInfo};

@@ -93,7 +93,8 @@ impl Default for Backoff {
 }
 
 /// Everything a [`Session`](crate::session::Session) needs to know up front.
-#[derive(Debug, Clone)]
+/// Its `Debug` prints neither the resumed session's password nor the credentials.
+#[derive(Clone)]
 pub struct Config {
     /// Servers, in connect-string order.
     pub hosts: Vec<HostAddr>,
@@ -156,6 +157,44 @@ pub struct Config {
     pub client_side_expiry: bool,
     /// Paths (in characters) per SetWatches frame; the Java client uses 128 KiB.
     pub set_watches_batch: usize,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth: Vec<String> = self
+            .auth
+            .iter()
+            .map(|(scheme, _)| format!("{scheme}:<redacted>"))
+            .collect();
+        f.debug_struct("Config")
+            .field("hosts", &self.hosts)
+            .field("chroot", &self.chroot)
+            .field("session_timeout", &self.session_timeout)
+            .field("read_only", &self.read_only)
+            .field("seed", &self.seed)
+            .field("randomize_hosts", &self.randomize_hosts)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("backoff", &self.backoff)
+            .field("connect_max_rounds", &self.connect_max_rounds)
+            .field("queue_limit", &self.queue_limit)
+            .field("queue_policy", &self.queue_policy)
+            .field("expiry_policy", &self.expiry_policy)
+            .field(
+                "resume",
+                &self
+                    .resume
+                    .as_ref()
+                    .map(|(id, _)| format!("{id:#x} (password redacted)")),
+            )
+            .field("auth", &auth)
+            .field("max_frame", &self.max_frame)
+            .field("max_outbound", &self.max_outbound)
+            .field("close_timeout", &self.close_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("client_side_expiry", &self.client_side_expiry)
+            .field("set_watches_batch", &self.set_watches_batch)
+            .finish()
+    }
 }
 
 impl Config {

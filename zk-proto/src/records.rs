@@ -96,7 +96,8 @@ impl Acl {
 }
 
 /// The first frame a client sends on a connection (no request header).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Its `Debug` does not print the password.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ConnectRequest {
     /// Always 0.
     pub protocol_version: i32,
@@ -110,6 +111,40 @@ pub struct ConnectRequest {
     pub passwd: Bytes,
     /// Whether a read-only server is acceptable. `None`: the byte is not sent (pre-3.4 clients).
     pub read_only: Option<bool>,
+}
+
+/// `<redacted N bytes>` for a secret in `Debug` output.
+struct Redacted(usize);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<redacted {} bytes>", self.0)
+    }
+}
+
+impl std::fmt::Debug for ConnectRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectRequest")
+            .field("protocol_version", &self.protocol_version)
+            .field("last_zxid_seen", &self.last_zxid_seen)
+            .field("timeout", &self.timeout)
+            .field("session_id", &self.session_id)
+            .field("passwd", &Redacted(self.passwd.len()))
+            .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConnectResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectResponse")
+            .field("protocol_version", &self.protocol_version)
+            .field("timeout", &self.timeout)
+            .field("session_id", &self.session_id)
+            .field("passwd", &Redacted(self.passwd.len()))
+            .field("read_only", &self.read_only)
+            .finish()
+    }
 }
 
 impl Encode for ConnectRequest {
@@ -138,7 +173,8 @@ impl Decode for ConnectRequest {
 }
 
 /// The first frame a server sends (no reply header).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Its `Debug` does not print the password.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ConnectResponse {
     /// Always 0.
     pub protocol_version: i32,
@@ -459,16 +495,44 @@ record! {
     }
 }
 
-record! {
-    /// auth (100), xid -4.
-    pub struct AuthPacket {
-        /// Always 0.
-        pub auth_type: i32,
-        /// The scheme (`digest`, ...).
-        pub scheme: String,
-        /// The credentials (`user:password` for digest).
-        pub auth: Bytes,
+/// auth (100), xid -4. Its `Debug` does not print the credentials.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct AuthPacket {
+    /// Always 0.
+    pub auth_type: i32,
+    /// The scheme (`digest`, ...).
+    pub scheme: String,
+    /// The credentials (`user:password` for digest).
+    pub auth: Bytes,
+}
+
+impl std::fmt::Debug for AuthPacket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthPacket")
+            .field("auth_type", &self.auth_type)
+            .field("scheme", &self.scheme)
+            .field("auth", &Redacted(self.auth.len()))
+            .finish()
     }
+}
+
+impl Encode for AuthPacket {
+    fn encode(&self, buf: &mut BytesMut) {
+        self.auth_type.encode(buf);
+        self.scheme.encode(buf);
+        self.auth.encode(buf);
+    }
+}
+impl Decode for AuthPacket {
+    fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+        Ok(AuthPacket {
+            auth_type: Decode::decode(r)?,
+            scheme: Decode::decode(r)?,
+            auth: Decode::decode(r)?,
+        })
+    }
+    const MIN_SIZE: usize =
+        <i32 as Decode>::MIN_SIZE + <String as Decode>::MIN_SIZE + <Bytes as Decode>::MIN_SIZE;
 }
 
 record! {

@@ -358,7 +358,7 @@ struct Probe {
 }
 
 /// A ZooKeeper client session, without I/O. See the module docs for the polling contract.
-#[derive(Debug)]
+/// Its `Debug` prints no secret (no session password, no credentials, no buffered bytes).
 pub struct Session {
     config: Config,
     state: SessionState,
@@ -397,6 +397,23 @@ pub struct Session {
     actions: VecDeque<Action>,
     now: Instant,
     fired: Vec<WatcherId>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .field("link", &self.link)
+            .field("session_id", &self.session.as_ref().map(|(id, _)| *id))
+            .field("negotiated", &self.negotiated)
+            .field("last_zxid", &self.last_zxid)
+            .field("inflight", &self.inflight.len())
+            .field("queued", &self.queued.len())
+            .field("credentials", &self.creds.len())
+            .field("watches", &self.watches.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {

@@ -71,49 +71,167 @@ pub async fn connect(builder: &ClientBuilder) -> Result<Client> {
 
 /// [`connect`] over a transport of your own, on a clock of your own (the system
 /// clock normally; a [`ManualClock`] runs the whole client on virtual time).
+/// The client keeps `connector`: [`ClientExt::command`] (four-letter words) goes
+/// over it too. When the deadline passes without a session the error is
+/// [`Error::ConnectFailed`] naming the last attempt's cause (or
+/// [`Error::Timeout`] if no attempt had failed yet).
 pub async fn connect_with(
     builder: &ClientBuilder,
     connector: Arc<dyn Connector>,
     clock: Arc<dyn Clock>,
 ) -> Result<Client> {
     let (client, shared) = builder.build_on(clock)?;
+    shared.set_adapter_data(Arc::new(connector.clone()));
     smol::spawn(drive(shared, connector)).detach();
     let deadline = builder.connect_deadline;
-    future::or(client.wait_connected(), async {
-        match std::time::Instant::now().checked_add(deadline) {
-            Some(at) => {
-                Timer::at(at).await;
+    let timed_out = future::or(
+        async {
+            client.wait_connected().await?;
+            Ok::<bool, Error>(false)
+        },
+        async {
+            match std::time::Instant::now().checked_add(deadline) {
+                Some(at) => {
+                    Timer::at(at).await;
+                }
+                None => future::pending::<()>().await,
             }
-            None => future::pending::<()>().await,
-        }
-        Err(Error::Timeout)
-    })
-    .await
-    .map(|()| client)
+            Ok(true)
+        },
+    )
+    .await?;
+    if timed_out {
+        return Err(client.connect_deadline_error());
+    }
+    Ok(client)
 }
 
-/// Runs a four-letter word (`ruok`, `srvr`, `mntr`, ...) against one server; returns its text.
+/// [`connect`] over TLS (futures-rustls), on the system clock: every host is
+/// dialled with `tls`, its certificate checked as the options say (see
+/// `zk_tls`). Bad options (an unreadable PEM, no roots) are
+/// `Error::InvalidArgument` naming the cause.
+#[cfg(feature = "tls")]
+pub async fn connect_tls(builder: &ClientBuilder, tls: tls::TlsOptions) -> Result<Client> {
+    let connector =
+        tls::TlsConnector::new(&tls).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    connect_with(builder, Arc::new(connector), Arc::new(SystemClock)).await
+}
+
+/// TLS connectors (the `tls` feature): futures-rustls over an async-io `TcpStream`.
+#[cfg(feature = "tls")]
+pub mod tls {
+    use std::sync::Arc;
+
+    use smol::net::TcpStream;
+    pub use zk_tls::{TlsConfig, TlsError, TlsOptions};
+
+    use crate::{ConnectFuture, Connector, HostAddr, Stream};
+
+    /// Dials each host over TCP, then runs the TLS handshake; a failed handshake is
+    /// an `io::Error` wrapping the [`TlsError`] that names it. The driver bounds
+    /// the whole attempt by the per-attempt connect timeout.
+    #[derive(Debug, Clone)]
+    pub struct TlsConnector {
+        tls: TlsConfig,
+    }
+
+    impl TlsConnector {
+        /// Builds the rustls configuration from `opts` (reads its PEM files now).
+        pub fn new(opts: &TlsOptions) -> Result<TlsConnector, TlsError> {
+            Ok(TlsConnector {
+                tls: TlsConfig::new(opts)?,
+            })
+        }
+
+        /// A connector from a configuration built already.
+        pub fn from_config(tls: TlsConfig) -> TlsConnector {
+            TlsConnector { tls }
+        }
+    }
+
+    impl Connector for TlsConnector {
+        fn connect(&self, host: HostAddr) -> ConnectFuture {
+            let tls = self.tls.clone();
+            Box::pin(async move {
+                let name = tls.server_name_for(&host.host)?;
+                let tcp = TcpStream::connect((host.host.as_str(), host.port)).await?;
+                tcp.set_nodelay(true)?;
+                let stream = futures_rustls::TlsConnector::from(tls.client_config())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(TlsError::handshake_failed)?;
+                Ok(Box::new(stream) as Box<dyn Stream>)
+            })
+        }
+    }
+
+    /// For `Arc<dyn Connector>` call sites.
+    impl From<TlsConnector> for Arc<dyn Connector> {
+        fn from(c: TlsConnector) -> Self {
+            Arc::new(c)
+        }
+    }
+}
+
+/// Runs a four-letter word (`ruok`, `srvr`, `mntr`, ...) against one server over
+/// plain TCP; returns its text.
 pub async fn four_letter_word(host: &HostAddr, cmd: &str, timeout: Duration) -> Result<String> {
+    four_letter_word_with(&TcpConnector, host, cmd, timeout).await
+}
+
+/// [`four_letter_word`] over a connector of your own (TLS: ZooKeeper answers
+/// four-letter words on its secure port too).
+pub async fn four_letter_word_with(
+    connector: &dyn Connector,
+    host: &HostAddr,
+    cmd: &str,
+    timeout: Duration,
+) -> Result<String> {
     if !fourlw::valid_command(cmd) {
         return Err(Error::InvalidArgument(format!(
             "not a four-letter word: {cmd:?}"
         )));
     }
     let io = async {
-        let mut s = TcpStream::connect((host.host.as_str(), host.port)).await?;
+        let mut s = connector.connect(host.clone()).await?;
         s.write_all(cmd.as_bytes()).await?;
+        s.flush().await?;
         let mut out = Vec::new();
-        s.read_to_end(&mut out).await?;
+        match s.read_to_end(&mut out).await {
+            Ok(_) => {}
+            // A TLS peer that closes without close_notify, after its answer.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
+            Err(e) => return Err(e),
+        }
         Ok::<_, std::io::Error>(String::from_utf8_lossy(&out).into_owned())
     };
     future::or(
-        async { io.await.map_err(|e| Error::Io(e.to_string())) },
+        async { io.await.map_err(|e| Error::Io(format!("{host}: {e}"))) },
         async {
             Timer::after(timeout).await;
             Err(Error::Timeout)
         },
     )
     .await
+}
+
+/// An I/O error as the last-connect-error text: a TLS error named as `zk_tls` does.
+fn describe_io(e: &std::io::Error) -> String {
+    #[cfg(feature = "tls")]
+    if e.get_ref()
+        .is_some_and(|i| i.is::<zk_tls::rustls::Error>() || i.is::<zk_tls::TlsError>())
+    {
+        return zk_tls::TlsError::from_io(e).to_string();
+    }
+    e.to_string()
+}
+
+/// The connector a client was connected with ([`connect_with`] keeps it), or plain TCP.
+fn connector_of(client: &Client) -> Arc<dyn Connector> {
+    client
+        .adapter_data()
+        .and_then(|d| d.downcast_ref::<Arc<dyn Connector>>().cloned())
+        .unwrap_or_else(|| Arc::new(TcpConnector))
 }
 
 /// The version of the server the client is on (from `srvr`).
@@ -146,7 +264,8 @@ where
 /// I/O or timer. `use zk_smol::ClientExt;` (or the prelude) brings them in.
 pub trait ClientExt {
     /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
-    /// session is on (kazoo's `command()`); its text.
+    /// session is on (kazoo's `command()`), over the client's own connector (TLS
+    /// when the client uses TLS); its text.
     fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send;
     /// The version of the server the session is on (numbers and full string).
     fn server_version(&self) -> impl Future<Output = Result<fourlw::ServerVersion>> + Send;
@@ -163,9 +282,10 @@ impl ClientExt for Client {
     fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send {
         let host = self.current_host();
         let cmd = cmd.to_owned();
+        let connector = connector_of(self);
         async move {
             let host = host.ok_or(Error::NotConnected)?;
-            four_letter_word(&host, &cmd, Duration::from_secs(5)).await
+            four_letter_word_with(&*connector, &host, &cmd, Duration::from_secs(5)).await
         }
     }
 
@@ -267,7 +387,7 @@ async fn run_conn(
     host: HostAddr,
     timeout: Duration,
 ) {
-    let connecting = async { connector.connect(host).await.ok() };
+    let connecting = async { Some(connector.connect(host.clone()).await) };
     let timed_out = async {
         match std::time::Instant::now().checked_add(timeout) {
             Some(at) => {
@@ -277,9 +397,24 @@ async fn run_conn(
         }
         None
     };
-    let Some(stream) = future::or(connecting, timed_out).await else {
-        shared.connect_failed(conn);
-        return;
+    let stream = match future::or(connecting, timed_out).await {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            shared.report_connect_error(conn, format!("{host}: {}", describe_io(&e)));
+            shared.connect_failed(conn);
+            return;
+        }
+        None => {
+            shared.report_connect_error(
+                conn,
+                format!(
+                    "{host}: no connection within the connect timeout of {timeout:?} \
+                     (TCP connect, plus the TLS handshake for a TLS connector)"
+                ),
+            );
+            shared.connect_failed(conn);
+            return;
+        }
     };
     let _open = shared.transport_guard();
     shared.connected(conn);
@@ -289,7 +424,13 @@ async fn run_conn(
         let mut buf = ReadBuf::default();
         loop {
             match rd.read(buf.space()).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(e) => {
+                    // Kept only while the session handshake is not done (a TLS alert
+                    // after the handshake, a reset).
+                    sh.report_connect_error(conn, format!("{host}: {}", describe_io(&e)));
+                    break;
+                }
                 Ok(n) => {
                     sh.input(conn, &buf.space()[..n]);
                     buf.after_read(n);

@@ -41,4 +41,7 @@ pub mod simnet;
 
 pub use ensemble::{Ensemble, ReconfigAccess, Role};
 pub use kill::kill_session;
-pub use server::{four_letter_word, shared_server, ServerOptions, ZkServer};
+pub use server::{
+    four_letter_word, pkcs12_keystore, shared_server, ClientAuth, ServerOptions, TlsServerOptions,
+    ZkServer,
+};

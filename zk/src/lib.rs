@@ -15,6 +15,7 @@
 //! | `smol` | [`smol`] | `zk::smol::connect(&builder).await` |
 //! | `blocking` | [`blocking`] | `zk::blocking::connect(&builder)` |
 //! | `recipes` | [`recipes`] | `DataWatch`, `ChildrenWatch`, `TreeCache` |
+//! | `tls` | [`tls`] | `zk::tokio::connect_tls(&builder, zk::tls::TlsOptions::new().ca_file("ca.pem"))` (and on `smol`, `blocking`) |
 //!
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
@@ -50,6 +51,12 @@ pub use zk_blocking as blocking;
 #[cfg(feature = "recipes")]
 pub use zk_recipes as recipes;
 
+/// TLS options (`TlsOptions`, `TlsError`; kazoo's `use_ssl`, `ca`, `certfile`,
+/// `keyfile`, `verify_certs`, `check_hostname` mapped in its docs). Each enabled
+/// adapter gets `connect_tls` and a `tls::TlsConnector`.
+#[cfg(feature = "tls")]
+pub use zk_tls as tls;
+
 /// What most programs use: the builder, the client, data and errors, and the
 /// enabled adapters' extension traits.
 pub mod prelude {
@@ -76,5 +83,13 @@ mod tests {
         let _ = crate::smol::connect;
         #[cfg(feature = "blocking")]
         let _ = crate::blocking::connect;
+        #[cfg(all(feature = "tls", feature = "tokio"))]
+        let _ = crate::tokio::connect_tls;
+        #[cfg(all(feature = "tls", feature = "smol"))]
+        let _ = crate::smol::connect_tls;
+        #[cfg(all(feature = "tls", feature = "blocking"))]
+        let _ = crate::blocking::connect_tls;
+        #[cfg(feature = "tls")]
+        let _ = crate::tls::TlsOptions::new();
     }
 }
