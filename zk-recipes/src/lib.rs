@@ -42,7 +42,9 @@
 #![warn(missing_docs)]
 
 mod children_watch;
+mod common;
 mod data_watch;
+mod lock;
 mod mailbox;
 mod runtime;
 mod tree;
@@ -54,6 +56,7 @@ use std::time::Duration;
 
 pub use children_watch::{ChildrenUpdate, ChildrenWatch, ChildrenWatchOptions};
 pub use data_watch::{DataUpdate, DataWatch};
+pub use lock::{Holding, Lock, LockGuard, LockOptions};
 pub use runtime::{Spawner, Task};
 pub use tree_cache::{TreeCache, TreeCacheError, TreeCacheOptions, TreeEvent};
 
