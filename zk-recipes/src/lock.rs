@@ -53,6 +53,9 @@ pub(crate) struct LockCore {
     listed: Vec<String>,
     spawner: Spawner,
     cancel: Cancel,
+    /// The path is known to exist (kazoo's `assured_path`): later acquisitions
+    /// skip `ensure_path` until a create answers NoNode.
+    assured: AtomicBool,
 }
 
 impl LockCore {
@@ -88,6 +91,7 @@ impl LockCore {
             listed,
             spawner: opts.spawner,
             cancel: Cancel::default(),
+            assured: AtomicBool::new(false),
         }))
     }
 
@@ -291,8 +295,9 @@ impl Attempt {
                 Err(e) => return Err(e),
             }
         }
-        if !*ensured {
+        if !*ensured && !core.assured.load(Ordering::SeqCst) {
             core.client.ensure_path(&core.path).await?;
+            core.assured.store(true, Ordering::SeqCst);
             *ensured = true;
         }
         match self.create().await {
@@ -305,6 +310,7 @@ impl Attempt {
             // The parent went (a container, or deleted): make it again.
             Err(Error::Server(ErrorCode::NoNode)) => {
                 *ensured = false;
+                core.assured.store(false, Ordering::SeqCst);
                 lock(&self.st).create_tried = false;
                 Ok(Step::Again)
             }
@@ -790,6 +796,12 @@ impl LockGuard {
     /// The sequence number of the holder's node.
     pub fn sequence(&self) -> i64 {
         self.seq
+    }
+
+    /// The id of the session that holds the lock (its node is that session's
+    /// ephemeral).
+    pub fn session_id(&self) -> i64 {
+        self.session
     }
 
     /// The holder's node.

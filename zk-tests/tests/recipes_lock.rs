@@ -10,15 +10,16 @@
 
 mod recipes_common;
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use recipes_common::{eventually, run, unique, Adapter, WAIT};
-use zk_client::{ClientBuilder, Error};
+use zk_client::{ClientBuilder, Error, SessionState};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
+use zk_tests::proxy::Proxy;
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::{Holding, Lock, LockGuard, LockOptions};
 
@@ -297,6 +298,114 @@ fn holder_expiry_hands_over<Z: Adapter>() {
     zb.close().unwrap();
 }
 
+/// The connection is cut right after the create went out (its answer lost):
+/// the acquisition adopts its node by prefix instead of queueing twice. Then an
+/// acquisition dropped while disconnected has its node removed once the
+/// connection is back.
+fn cut_during_acquisition<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let path = unique("cut", Z::NAME);
+    let proxy = Arc::new(Proxy::start(shared_server().addr()));
+    let zh = Z::connect_to(&cs);
+    let za = Z::connect_to(&proxy.connect_string());
+    let suspensions = Arc::new(AtomicUsize::new(0));
+    // Armed: the next suspension also stops the proxy forwarding anything.
+    let hole_on_cut = Arc::new(AtomicBool::new(false));
+    let (s2, p2, h2) = (suspensions.clone(), proxy.clone(), hole_on_cut.clone());
+    let listener = za.add_listener(move |s| {
+        if s == SessionState::Suspended {
+            if h2.swap(false, Ordering::SeqCst) {
+                p2.black_hole(true);
+            }
+            s2.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let session = za.session().unwrap().id;
+    let holder = Lock::new(zh.as_async(), &path, "holder").unwrap();
+    let g = acquire::<Z>(&holder);
+    let la = Lock::new(za.as_async(), &path, "a").unwrap();
+    // Once refused, the lock knows its path exists: the next acquisition's
+    // first request is its create.
+    assert!(Z::exec(la.try_acquire()).unwrap().is_none());
+    // The next bytes from the server (the create's answer) cut the connection.
+    proxy.cut_after(0);
+    let l2 = la.clone();
+    let waiter = thread::spawn(move || l2.acquire_blocking(Some(Duration::from_secs(60))));
+    eventually(WAIT, "the waiter's node", || {
+        children(&zh, &path).len() == 2
+    });
+    eventually(WAIT, "the cut", || suspensions.load(Ordering::SeqCst) == 1);
+    eventually(WAIT, "reconnected", || {
+        za.state() == SessionState::Connected
+    });
+    thread::sleep(Duration::from_millis(500));
+    let kids = children(&zh, &path);
+    assert_eq!(
+        kids.len(),
+        2,
+        "queued twice after the lost answer: {kids:?}"
+    );
+    assert_eq!(za.session().unwrap().id, session, "the session changed");
+    release::<Z>(g);
+    let ga = waiter
+        .join()
+        .unwrap()
+        .unwrap()
+        .expect("the waiter got the lock");
+    assert_eq!(ga.node_path(), format!("{path}/{}", kids[1]));
+    release::<Z>(ga);
+
+    // Dropped while the connection is down: removed once it is back.
+    let g = acquire::<Z>(&holder);
+    let l2 = la.clone();
+    let waiter = thread::spawn(move || {
+        zk_client::blocking::block_on(l2.acquire(), Some(Duration::from_secs(1))).is_none()
+    });
+    eventually(WAIT, "the waiter's node", || {
+        children(&zh, &path).len() == 2
+    });
+    proxy.black_hole(true);
+    proxy.cut_all();
+    assert!(waiter.join().unwrap(), "the acquisition was not dropped");
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(children(&zh, &path).len(), 2, "removed while cut off?");
+    proxy.black_hole(false);
+    eventually(WAIT, "the dropped acquisition's node removed", || {
+        children(&zh, &path).len() == 1
+    });
+    assert_eq!(za.session().unwrap().id, session, "the session changed");
+
+    // Dropped after a create whose answer was lost, while still cut off: once
+    // back, the cleanup finds the node by its prefix and removes it.
+    hole_on_cut.store(true, Ordering::SeqCst);
+    proxy.cut_after(0);
+    let l2 = la.clone();
+    let waiter = thread::spawn(move || {
+        zk_client::blocking::block_on(l2.acquire(), Some(Duration::from_secs(1))).is_none()
+    });
+    eventually(WAIT, "the second cut", || {
+        suspensions.load(Ordering::SeqCst) == 3
+    });
+    assert!(waiter.join().unwrap(), "the acquisition was not dropped");
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        children(&zh, &path).len(),
+        2,
+        "the create was not applied, or its node removed while cut off"
+    );
+    proxy.black_hole(false);
+    eventually(WAIT, "the node found by prefix and removed", || {
+        children(&zh, &path).len() == 1
+    });
+    assert_eq!(za.session().unwrap().id, session, "the session changed");
+    release::<Z>(g);
+    assert!(children(&zh, &path).is_empty());
+    zh.delete(&path, None).unwrap();
+    za.remove_listener(listener);
+    za.close().unwrap();
+    zh.close().unwrap();
+}
+
 /// A Curator-style contender (`_c_<uuid>-lock-<seq>`) blocks us only with the
 /// `-lock-` extra pattern; foreign children are ignored.
 fn extra_patterns<Z: Adapter>() {
@@ -368,6 +477,13 @@ macro_rules! lock_suite {
                 run(
                     &name("holder_expiry_hands_over"),
                     super::holder_expiry_hands_over::<$z>,
+                )
+            }
+            #[test]
+            fn cut_during_acquisition() {
+                run(
+                    &name("cut_during_acquisition"),
+                    super::cut_during_acquisition::<$z>,
                 )
             }
             #[test]
