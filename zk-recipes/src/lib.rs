@@ -44,6 +44,7 @@
 mod children_watch;
 mod common;
 mod data_watch;
+mod election;
 mod lock;
 mod mailbox;
 mod runtime;
@@ -56,6 +57,7 @@ use std::time::Duration;
 
 pub use children_watch::{ChildrenUpdate, ChildrenWatch, ChildrenWatchOptions};
 pub use data_watch::{DataUpdate, DataWatch};
+pub use election::{Election, Leadership};
 pub use lock::{Holding, Lock, LockGuard, LockOptions};
 pub use runtime::{Spawner, Task};
 pub use tree_cache::{TreeCache, TreeCacheError, TreeCacheOptions, TreeEvent};

@@ -519,7 +519,7 @@ impl AttemptGuard {
             czxid: held.czxid,
             session: held.session,
             lost: Arc::new(AtomicBool::new(false)),
-            released: false,
+            released: AtomicBool::new(false),
         }
     }
 }
@@ -767,7 +767,7 @@ pub struct LockGuard {
     czxid: i64,
     session: i64,
     lost: Arc<AtomicBool>,
-    released: bool,
+    released: AtomicBool,
 }
 
 impl std::fmt::Debug for LockGuard {
@@ -888,8 +888,15 @@ impl LockGuard {
     /// Releases the lock: deletes the node, through connection losses (a
     /// node already gone, e.g. with an expired session, is fine). Errors only if
     /// the client can never reconnect before the delete went through.
-    pub fn release(mut self) -> impl Future<Output = Result<()>> + Send + 'static {
-        self.released = true;
+    pub fn release(self) -> impl Future<Output = Result<()>> + Send + 'static {
+        self.release_shared()
+    }
+
+    /// [`release`](LockGuard::release) through a shared reference (for the
+    /// recipes that hand the guard out by reference, like an election's
+    /// leadership). Releasing twice is harmless.
+    pub(crate) fn release_shared(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+        self.released.store(true, Ordering::SeqCst);
         let (c, path) = (self.core.client.clone(), self.node_path());
         let session = self.session;
         async move {
@@ -933,7 +940,7 @@ fn status_of(c: &Client, session: i64, lost: &AtomicBool) -> Holding {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        if self.released {
+        if self.released.load(Ordering::SeqCst) {
             return;
         }
         let l = Leftover {

@@ -1,4 +1,4 @@
-//! zk-recipes' Lock through the whole zk-tokio stack against zk-proto's
+//! zk-recipes' Lock (and Election, a Lock underneath) through the whole zk-tokio stack against zk-proto's
 //! simulated 3-member ensemble, on tokio's paused clock: three clients loop
 //! acquire / hold / release, some acquisitions cancelled by a timeout (the
 //! future dropped, also while disconnected), under random fault schedules (cut
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use zk_tests::simnet::SimNet;
-use zk_tokio::recipes::{Lock, LockOptions, Spawner};
+use zk_tokio::recipes::{Election, Lock, LockOptions, Spawner};
 use zk_tokio::ClientBuilder;
 
 const PATH: &str = "/t/lock";
@@ -84,6 +84,75 @@ fn round() -> impl Strategy<Value = Round> {
 /// Who holds the lock, by their own account: (worker, session id).
 type Holders = Arc<Mutex<Vec<(usize, i64)>>>;
 
+/// Worker `me` (session `mine`) holds the lock: nobody else may, unless one of
+/// the two sessions is already gone on the servers.
+fn enter(net: &SimNet, holders: &Holders, violations: &Mutex<Vec<String>>, me: usize, mine: i64) {
+    let mut h = holders.lock().unwrap();
+    net.with(|c| {
+        if c.session_alive(mine) {
+            for (w, s) in h.iter() {
+                if *w != me && c.session_alive(*s) {
+                    violations.lock().unwrap().push(format!(
+                        "w{me} (session {mine:#x}) holds it while w{w} (session {s:#x}) does"
+                    ));
+                }
+            }
+        }
+    });
+    h.push((me, mine));
+}
+
+/// The same as [`worker`] through an Election: each round is one `run`, the
+/// leader function is the critical section, and a cancelling round calls
+/// `cancel()` after its time (which withdraws a waiting candidate only).
+async fn candidate(
+    net: SimNet,
+    zk: zk_client::Client,
+    me: usize,
+    rounds: Vec<Round>,
+    holders: Holders,
+    violations: Arc<Mutex<Vec<String>>>,
+) -> usize {
+    let e = Election::with_options(
+        &zk,
+        PATH,
+        LockOptions {
+            identifier: Some(format!("c{me}")),
+            spawner: tokio_spawner(),
+            ..LockOptions::default()
+        },
+    )
+    .unwrap();
+    let mut led = 0;
+    for r in rounds {
+        let canceller = r.cancel_after.map(|ms| {
+            let e = e.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms as u64)).await;
+                e.cancel();
+            })
+        });
+        let (n, h, v) = (net.clone(), holders.clone(), violations.clone());
+        let hold = Duration::from_millis(r.hold as u64);
+        let term = e.run(|l| async move {
+            enter(&n, &h, &v, me, l.session_id());
+            tokio::time::sleep(hold).await;
+            h.lock().unwrap().retain(|(w, _)| *w != me);
+        });
+        let r = tokio::time::timeout(Duration::from_secs(3600), term)
+            .await
+            .unwrap_or_else(|_| panic!("c{me}: a run did not resolve in an hour"))
+            .expect("a run failed");
+        if let Some(c) = canceller {
+            c.abort();
+        }
+        if r.is_some() {
+            led += 1;
+        }
+    }
+    led
+}
+
 async fn worker(
     net: SimNet,
     zk: zk_client::Client,
@@ -128,22 +197,7 @@ async fn worker(
                 g.session_id()
             );
         }
-        {
-            let mut h = holders.lock().unwrap();
-            let mine = g.session_id();
-            net.with(|c| {
-                if c.session_alive(mine) {
-                    for (w, s) in h.iter() {
-                        if *w != me && c.session_alive(*s) {
-                            violations.lock().unwrap().push(format!(
-                                "w{me} (session {mine:#x}) acquired while w{w} (session {s:#x}) held it"
-                            ));
-                        }
-                    }
-                }
-            });
-            h.push((me, mine));
-        }
+        enter(&net, &holders, &violations, me, g.session_id());
         tokio::time::sleep(Duration::from_millis(r.hold as u64)).await;
         holders.lock().unwrap().retain(|(w, _)| *w != me);
         tokio::time::timeout(Duration::from_secs(3600), g.release())
@@ -154,7 +208,7 @@ async fn worker(
     acquired
 }
 
-async fn run_schedule(faults: Vec<Fault>, plans: Vec<Vec<Round>>) -> usize {
+async fn run_schedule(faults: Vec<Fault>, plans: Vec<Vec<Round>>, election: bool) -> usize {
     let net = SimNet::new(3);
     let b = ClientBuilder::new(&net.connect_string(""))
         .session_timeout(Duration::from_secs(10))
@@ -173,14 +227,19 @@ async fn run_schedule(faults: Vec<Fault>, plans: Vec<Vec<Round>>) -> usize {
         .into_iter()
         .enumerate()
         .map(|(i, rounds)| {
-            tokio::spawn(worker(
+            let args = (
                 net.clone(),
                 clients[i].clone(),
                 i,
                 rounds,
                 holders.clone(),
                 violations.clone(),
-            ))
+            );
+            if election {
+                tokio::spawn(candidate(args.0, args.1, args.2, args.3, args.4, args.5))
+            } else {
+                tokio::spawn(worker(args.0, args.1, args.2, args.3, args.4, args.5))
+            }
         })
         .collect();
     for f in faults {
@@ -241,13 +300,13 @@ async fn run_schedule(faults: Vec<Fault>, plans: Vec<Vec<Round>>) -> usize {
     acquired
 }
 
-fn run(faults: Vec<Fault>, plans: Vec<Vec<Round>>) -> usize {
+fn run(faults: Vec<Fault>, plans: Vec<Vec<Round>>, election: bool) -> usize {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .unwrap()
-        .block_on(run_schedule(faults, plans))
+        .block_on(run_schedule(faults, plans, election))
 }
 
 proptest! {
@@ -261,7 +320,16 @@ proptest! {
         faults in proptest::collection::vec(fault(), 1..25),
         plans in proptest::collection::vec(proptest::collection::vec(round(), 1..6), CLIENTS),
     ) {
-        run(faults, plans);
+        run(faults, plans, false);
+    }
+
+    /// The same schedules against three Election candidates.
+    #[test]
+    fn election_holds_under_fault_schedules(
+        faults in proptest::collection::vec(fault(), 1..25),
+        plans in proptest::collection::vec(proptest::collection::vec(round(), 1..6), CLIENTS),
+    ) {
+        run(faults, plans, true);
     }
 }
 
@@ -284,25 +352,28 @@ fn every_fault_once() {
             },
         ]
     };
-    let t = std::time::Instant::now();
-    let n = run(
-        vec![
-            Fault::Wait(500),
-            Fault::Cut,
-            Fault::Wait(100),
-            Fault::Expire(0),
-            Fault::Stop(0),
-            Fault::Stop(1),
-            Fault::Wait(3000),
-            Fault::StartAll,
-            Fault::Cut,
-            Fault::Expire(1),
-            Fault::Wait(12_000),
-        ],
-        vec![plan(Some(10)), plan(Some(700)), plan(None)],
-    );
-    println!(
-        "every_fault_once: {n} acquisitions in {:?} (wall clock)",
-        t.elapsed()
-    );
+    for election in [false, true] {
+        let t = std::time::Instant::now();
+        let n = run(
+            vec![
+                Fault::Wait(500),
+                Fault::Cut,
+                Fault::Wait(100),
+                Fault::Expire(0),
+                Fault::Stop(0),
+                Fault::Stop(1),
+                Fault::Wait(3000),
+                Fault::StartAll,
+                Fault::Cut,
+                Fault::Expire(1),
+                Fault::Wait(12_000),
+            ],
+            vec![plan(Some(10)), plan(Some(700)), plan(None)],
+            election,
+        );
+        println!(
+            "every_fault_once (election: {election}): {n} terms in {:?} (wall clock)",
+            t.elapsed()
+        );
+    }
 }
