@@ -43,6 +43,7 @@
 
 mod children_watch;
 mod common;
+mod counter;
 mod data_watch;
 mod election;
 mod lock;
@@ -56,6 +57,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use children_watch::{ChildrenUpdate, ChildrenWatch, ChildrenWatchOptions};
+pub use counter::{Change, Counter, CounterValue};
 pub use data_watch::{DataUpdate, DataWatch};
 pub use election::{Election, Leadership};
 pub use lock::{Holding, Lock, LockGuard, LockOptions};
