@@ -60,7 +60,7 @@ pub use children_watch::{ChildrenUpdate, ChildrenWatch, ChildrenWatchOptions};
 pub use counter::{Change, Counter, CounterValue};
 pub use data_watch::{DataUpdate, DataWatch};
 pub use election::{Election, Leadership};
-pub use lock::{Holding, Lock, LockGuard, LockOptions};
+pub use lock::{Holding, Lock, LockGuard, LockOptions, ReadLock, WriteLock};
 pub use runtime::{Spawner, Task};
 pub use tree_cache::{TreeCache, TreeCacheError, TreeCacheOptions, TreeEvent};
 
