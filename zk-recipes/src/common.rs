@@ -34,6 +34,34 @@ pub(crate) fn uuid_hex() -> String {
     format!("{hi:016x}{lo:016x}")
 }
 
+/// Python's `repr(bytes)`: what kazoo writes when it is handed bytes as an
+/// identifier (`str(b"x")` is `"b'x'"`), e.g. for a Semaphore's inner lock.
+pub(crate) fn py_bytes_repr(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut s = String::from("b");
+    s.push(quote);
+    for &c in b {
+        match c {
+            b'\\' => s.push_str("\\\\"),
+            b'\t' => s.push_str("\\t"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            c if c as char == quote => {
+                s.push('\\');
+                s.push(quote);
+            }
+            0x20..=0x7e => s.push(c as char),
+            c => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push(quote);
+    s
+}
+
 /// The system clock (the recipes' timeouts are wall-clock durations).
 #[allow(clippy::disallowed_methods)]
 pub(crate) fn now() -> Instant {
@@ -343,6 +371,15 @@ mod tests {
             Some(-12)
         );
         assert_eq!(contender_seq("_c_0f-a-b-lock-0000000012", &lock), None);
+    }
+
+    #[test]
+    fn python_bytes_repr() {
+        assert_eq!(py_bytes_repr(b"sem-c"), "b'sem-c'");
+        assert_eq!(py_bytes_repr(b""), "b''");
+        assert_eq!(py_bytes_repr(b"it's"), "b\"it's\"");
+        assert_eq!(py_bytes_repr(b"a'\"b"), "b'a\\'\"b'");
+        assert_eq!(py_bytes_repr("é\n\\".as_bytes()), "b'\\xc3\\xa9\\n\\\\'");
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod election;
 mod lock;
 mod mailbox;
 mod runtime;
+mod semaphore;
 mod tree;
 mod tree_cache;
 mod watch_set;
@@ -62,6 +63,7 @@ pub use data_watch::{DataUpdate, DataWatch};
 pub use election::{Election, Leadership};
 pub use lock::{Holding, Lock, LockGuard, LockOptions, ReadLock, WriteLock};
 pub use runtime::{Spawner, Task};
+pub use semaphore::{Semaphore, SemaphoreLease};
 pub use tree_cache::{TreeCache, TreeCacheError, TreeCacheOptions, TreeEvent};
 
 use runtime::Control;

@@ -97,6 +97,10 @@ impl LockCore {
         }))
     }
 
+    pub(crate) fn spawner(&self) -> &Spawner {
+        &self.spawner
+    }
+
     pub(crate) fn acquire(
         self: &Arc<Self>,
         wait: Wait,
@@ -410,7 +414,7 @@ fn own_seq(node: &str, prefix: &str) -> Result<i64> {
 
 /// What a cleanup needs: the node if known, the create in flight, and whether
 /// a create of unknown outcome means the node must be looked for by prefix.
-struct Leftover {
+pub(crate) struct Leftover {
     client: Client,
     path: String,
     prefix: String,
@@ -475,7 +479,19 @@ impl Leftover {
         }
     }
 
-    fn spawn(self, spawner: &Spawner) {
+    /// A known node `parent/name` to remove.
+    pub(crate) fn node(client: &Client, parent: &str, name: &str) -> Leftover {
+        Leftover {
+            client: client.clone(),
+            path: parent.to_owned(),
+            prefix: String::new(),
+            node: Some(name.to_owned()),
+            pending: None,
+            search: false,
+        }
+    }
+
+    pub(crate) fn spawn(self, spawner: &Spawner) {
         spawner.spawn(
             "zk-lock-cleanup",
             Box::pin(async move {
@@ -659,7 +675,7 @@ impl Lock {
         &self.core.path
     }
 
-    fn of_kind(
+    pub(crate) fn of_kind(
         client: &Client,
         path: &str,
         opts: LockOptions,
@@ -792,6 +808,20 @@ impl std::fmt::Debug for LockGuard {
 }
 
 impl LockGuard {
+    /// A guard for a node that `core`'s path holds for this session (a
+    /// semaphore's lease): released, watched and cleaned up like a lock's.
+    pub(crate) fn adopt(core: Arc<LockCore>, node: String, czxid: i64, session: i64) -> LockGuard {
+        LockGuard {
+            core,
+            node,
+            seq: 0,
+            czxid,
+            session,
+            lost: Arc::new(AtomicBool::new(false)),
+            released: AtomicBool::new(false),
+        }
+    }
+
     /// The fencing token of this tenure: the czxid (creation zxid) of the
     /// holder's node. zxids grow with every write across the whole ensemble
     /// (also across leader changes), and a later holder's node was created after
