@@ -41,6 +41,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod barrier;
 mod children_watch;
 mod common;
 mod counter;
@@ -57,6 +58,7 @@ mod watch_set;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use barrier::{Barrier, DoubleBarrier};
 pub use children_watch::{ChildrenUpdate, ChildrenWatch, ChildrenWatchOptions};
 pub use counter::{Change, Counter, CounterValue};
 pub use data_watch::{DataUpdate, DataWatch};
