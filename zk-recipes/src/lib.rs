@@ -63,6 +63,7 @@
 //! | [`Queue`], [`LockingQueue`] | `Queue`, `LockingQueue` | real server (every adapter), kazoo 2.11 |
 //! | [`Party`], [`ShallowParty`] | `Party`, `ShallowParty` | real server (every adapter), kazoo 2.11 |
 //! | [`NonBlockingLease`], [`MultiNonBlockingLease`] | same names | real server (every adapter), kazoo 2.11 |
+//! | [`SetPartitioner`] | `SetPartitioner` | real server (every adapter), kazoo 2.11 |
 //!
 //! What we add to kazoo's: **fencing tokens** ([`LockGuard::fencing_token`],
 //! [`Leadership::fencing_token`]: the holder node's czxid, larger for every new
@@ -91,6 +92,7 @@ mod election;
 mod lease;
 mod lock;
 mod mailbox;
+mod partitioner;
 mod party;
 mod queue;
 mod runtime;
@@ -109,6 +111,9 @@ pub use data_watch::{DataUpdate, DataWatch};
 pub use election::{Election, Leadership};
 pub use lease::{MultiNonBlockingLease, NonBlockingLease};
 pub use lock::{Holding, Lock, LockGuard, LockOptions, ReadLock, WriteLock};
+pub use partitioner::{
+    default_partition, PartitionFn, PartitionState, PartitionerOptions, SetPartitioner,
+};
 pub use party::{Party, ShallowParty};
 pub use queue::{LockingQueue, Queue, DEFAULT_PRIORITY};
 pub use runtime::{Spawner, Task};
