@@ -1,0 +1,306 @@
+//! zk-recipes' [`Election`] against a real ZooKeeper 3.8 server, for every
+//! adapter: one leader at a time among 5 candidates (fencing tokens rising,
+//! `contenders()` naming the leader first), a leader whose session is killed
+//! learns it from its `Leadership` and the next candidate leads, and `cancel`
+//! withdraws a waiting candidate without touching the leader. Module `kazoo`:
+//! a kazoo 2.11 `Election` and ours on the same path agree on the leader and
+//! the order of candidates (`ZK_KAZOO_PYTHON`; fails without it).
+
+mod recipes_common;
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
+use zk_tests::kill_session;
+use zk_tests::server::shared_server;
+use zk_tokio::recipes::{Election, Holding, Leadership};
+
+fn kids<Z: Zk>(zk: &Z, path: &str) -> usize {
+    zk.get_children(path).map(|k| k.len()).unwrap_or(0)
+}
+
+/// Runs one term: the leader function is `f` (given the identifier's view).
+fn term<Z: Adapter, T: Send>(e: &Election, f: impl FnOnce(&Leadership) -> T + Send) -> Option<T> {
+    if Z::NAME == "blocking" {
+        e.run_blocking(f).unwrap()
+    } else {
+        Z::exec(e.run(|l| async move { f(&l) })).unwrap()
+    }
+}
+
+fn one_leader_at_a_time<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let path = unique("elect", Z::NAME);
+    let leading = Arc::new(AtomicUsize::new(0));
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let last_token = Arc::new(AtomicI64::new(i64::MIN));
+    let bad = Arc::new(Mutex::new(Vec::<String>::new()));
+    let terms = Arc::new(AtomicUsize::new(0));
+    let candidates: Vec<_> = (0..5)
+        .map(|c| {
+            let (cs, path) = (cs.clone(), path.clone());
+            let (leading, overlaps, last_token, bad, terms) = (
+                leading.clone(),
+                overlaps.clone(),
+                last_token.clone(),
+                bad.clone(),
+                terms.clone(),
+            );
+            thread::spawn(move || {
+                let zk = Z::connect_to(&cs);
+                let me = format!("cand{c}");
+                let e = Election::new(zk.as_async(), &path, &me).unwrap();
+                let e2 = e.clone();
+                for _ in 0..3 {
+                    let led = term::<Z, _>(&e, |l| {
+                        if leading.fetch_add(1, Ordering::SeqCst) != 0 {
+                            overlaps.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if last_token.swap(l.fencing_token(), Ordering::SeqCst) >= l.fencing_token()
+                        {
+                            bad.lock().unwrap().push("token went down".into());
+                        }
+                        let first = e2.contenders_blocking().unwrap();
+                        if first.first() != Some(&me) {
+                            bad.lock()
+                                .unwrap()
+                                .push(format!("{me} leads but {first:?}"));
+                        }
+                        assert_eq!(l.status(), Holding::Held);
+                        thread::sleep(Duration::from_millis(5));
+                        leading.fetch_sub(1, Ordering::SeqCst);
+                        terms.fetch_add(1, Ordering::SeqCst);
+                    });
+                    assert!(led.is_some());
+                }
+                zk.close().unwrap();
+            })
+        })
+        .collect();
+    for c in candidates {
+        c.join().expect("a candidate panicked");
+    }
+    assert_eq!(terms.load(Ordering::SeqCst), 15);
+    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two leaders at once");
+    let bad = bad.lock().unwrap().clone();
+    assert!(bad.is_empty(), "{bad:?}");
+    let zk = Z::connect_to(&cs);
+    assert_eq!(kids(&zk, &path), 0);
+    zk.delete(&path, None).unwrap();
+    zk.close().unwrap();
+}
+
+fn leader_expiry_hands_over<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let path = unique("elect-expiry", Z::NAME);
+    let za = Z::connect_for(&cs, Duration::from_secs(4));
+    let zb = Z::connect_to(&cs);
+    let ea = Election::new(za.as_async(), &path, "a").unwrap();
+    let eb = Election::new(zb.as_async(), &path, "b").unwrap();
+    let (tok_tx, tok_rx) = mpsc::channel();
+    let a = thread::spawn(move || {
+        // The leader waits until its leadership is lost.
+        ea.run_blocking(|l| {
+            tok_tx.send(l.fencing_token()).unwrap();
+            zk_client::blocking::block_on(l.lost(), Some(Duration::from_secs(60))).is_some()
+        })
+        .unwrap()
+    });
+    let token_a = tok_rx.recv_timeout(WAIT).expect("a did not lead");
+    let (tx, rx) = mpsc::channel();
+    let b = thread::spawn(move || {
+        term::<Z, _>(&eb, |l| {
+            tx.send(l.fencing_token()).unwrap();
+        })
+    });
+    eventually(WAIT, "b's candidate node", || kids(&zb, &path) == 2);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "two leaders"
+    );
+    let t = Instant::now();
+    kill_session(&cs, &za.session().unwrap(), WAIT).unwrap();
+    let token_b = rx.recv_timeout(WAIT).expect("b did not take over");
+    assert!(token_b > token_a);
+    assert_eq!(a.join().unwrap(), Some(true), "a was not told it lost");
+    println!(
+        "[{}] Election: b led {:?} after a's session was killed",
+        Z::NAME,
+        t.elapsed()
+    );
+    assert!(b.join().unwrap().is_some());
+    eventually(WAIT, "no candidates left", || kids(&zb, &path) == 0);
+    zb.delete(&path, None).unwrap();
+    za.close().unwrap();
+    zb.close().unwrap();
+}
+
+fn cancel_withdraws<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let path = unique("elect-cancel", Z::NAME);
+    let (za, zb) = (Z::connect_to(&cs), Z::connect_to(&cs));
+    let ea = Election::new(za.as_async(), &path, "a").unwrap();
+    let eb = Election::new(zb.as_async(), &path, "b").unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (led_tx, led_rx) = mpsc::channel();
+    let ea2 = ea.clone();
+    let a = thread::spawn(move || {
+        term::<Z, _>(&ea2, move |l| {
+            led_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            l.status()
+        })
+    });
+    led_rx.recv_timeout(WAIT).expect("a did not lead");
+    let eb2 = eb.clone();
+    let b = thread::spawn(move || term::<Z, _>(&eb2, |_| ()));
+    eventually(WAIT, "b's candidate node", || kids(&za, &path) == 2);
+    assert_eq!(Z::exec(ea.contenders()).unwrap(), ["a", "b"]);
+    eb.cancel();
+    assert_eq!(b.join().unwrap(), None, "a cancelled candidate led");
+    assert_eq!(kids(&za, &path), 1, "the cancelled candidate's node stayed");
+    // Cancelling a leader's election does not interrupt it.
+    ea.cancel();
+    go_tx.send(()).unwrap();
+    assert_eq!(a.join().unwrap(), Some(Holding::Held));
+    assert_eq!(kids(&za, &path), 0);
+    za.delete(&path, None).unwrap();
+    za.close().unwrap();
+    zb.close().unwrap();
+}
+
+macro_rules! election_suite {
+    ($m:ident, $z:ty) => {
+        mod $m {
+            use super::*;
+            fn name(t: &str) -> String {
+                format!("{}::{t}", stringify!($m))
+            }
+            #[test]
+            fn one_leader_at_a_time() {
+                run(
+                    &name("one_leader_at_a_time"),
+                    super::one_leader_at_a_time::<$z>,
+                )
+            }
+            #[test]
+            fn leader_expiry_hands_over() {
+                run(
+                    &name("leader_expiry_hands_over"),
+                    super::leader_expiry_hands_over::<$z>,
+                )
+            }
+            #[test]
+            fn cancel_withdraws() {
+                run(&name("cancel_withdraws"), super::cancel_withdraws::<$z>)
+            }
+        }
+    };
+}
+
+election_suite!(tokio, TokioZk);
+election_suite!(smol, SmolZk);
+election_suite!(blocking, BlockingZk);
+
+// ============================================================================ kazoo
+
+/// kazoo's Election and ours on one path: one leader at a time, in the order
+/// the candidates joined, and both sides list the same candidates.
+mod kazoo {
+    use super::*;
+    use recipes_common::{js, js_list, Kazoo};
+
+    /// A kazoo candidate `name` that leads until `objs['go_<name>']` is set.
+    fn join_kazoo(kz: &mut Kazoo, path: &str, name: &str) -> u64 {
+        kz.run(&format!(
+            "objs['e_{name}'] = zk.Election({p}, {n})\nobjs['go_{name}'] = threading.Event()",
+            p = js(path),
+            n = js(name)
+        ));
+        kz.spawn(&format!(
+            "def lead():\n    say('leader {name}')\n    objs['go_{name}'].wait(60)\n    say('resigned {name}')\n\
+             objs['e_{name}'].run(lead)\nresult = 'done'"
+        ))
+    }
+
+    #[test]
+    fn kazoo_and_ours_agree_on_the_leader() {
+        run("kazoo_and_ours_agree_on_the_leader", body)
+    }
+
+    fn body() {
+        let cs = shared_server().connect_string();
+        let mut kz = Kazoo::start(&cs);
+        let zk = TokioZk::connect_to(&cs);
+        let path = unique("kazoo-elect", "tokio");
+        let ours = Election::new(zk.as_async(), &path, "rs").unwrap();
+
+        // kazoo leads first; ours waits behind it.
+        let k1 = join_kazoo(&mut kz, &path, "py1");
+        kz.event("py1 leading", |e| e == "leader py1");
+        let (tx, rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let o = ours.clone();
+        let mine = thread::spawn(move || {
+            TokioZk::exec(o.run(|l| async move {
+                tx.send(l.fencing_token()).unwrap();
+                let _ = go_rx.recv_timeout(Duration::from_secs(60));
+            }))
+            .unwrap()
+        });
+        eventually(WAIT, "our candidate node", || kids(&zk, &path) == 2);
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "two leaders"
+        );
+        assert_eq!(TokioZk::exec(ours.contenders()).unwrap(), ["py1", "rs"]);
+        assert_eq!(
+            kz.run("result = objs['e_py1'].contenders()"),
+            js_list(&["py1", "rs"])
+        );
+        // kazoo resigns: ours leads; a second kazoo candidate queues behind.
+        kz.run("objs['go_py1'].set()");
+        kz.event("py1 resigned", |e| e == "resigned py1");
+        assert_eq!(kz.finished(k1, WAIT), Some(Ok(js("done"))));
+        rx.recv_timeout(WAIT).expect("ours did not lead");
+        let k2 = join_kazoo(&mut kz, &path, "py2");
+        eventually(WAIT, "kazoo's candidate node", || kids(&zk, &path) == 2);
+        assert_eq!(TokioZk::exec(ours.contenders()).unwrap(), ["rs", "py2"]);
+        assert_eq!(
+            kz.run("result = objs['e_py2'].contenders()"),
+            js_list(&["rs", "py2"])
+        );
+        assert!(
+            kz.finished(k2, Duration::from_millis(300)).is_none(),
+            "kazoo leads while we do"
+        );
+        // Ours resigns: kazoo leads.
+        go_tx.send(()).unwrap();
+        assert!(mine.join().unwrap().is_some());
+        kz.event("py2 leading", |e| e == "leader py2");
+        // Ours waits again and is cancelled: its node goes, kazoo keeps leading.
+        let o = ours.clone();
+        let waiting = thread::spawn(move || o.run_blocking(|_| ()).unwrap());
+        eventually(WAIT, "our candidate node", || kids(&zk, &path) == 2);
+        assert_eq!(
+            kz.run("result = objs['e_py2'].contenders()"),
+            js_list(&["py2", "rs"])
+        );
+        ours.cancel();
+        assert_eq!(waiting.join().unwrap(), None);
+        assert_eq!(
+            kz.run("result = objs['e_py2'].contenders()"),
+            js_list(&["py2"])
+        );
+        kz.run("objs['go_py2'].set()");
+        assert_eq!(kz.finished(k2, WAIT), Some(Ok(js("done"))));
+        assert_eq!(kids(&zk, &path), 0);
+        drop(kz);
+        zk.delete_recursive(&path).unwrap();
+        zk.close().unwrap();
+    }
+}
