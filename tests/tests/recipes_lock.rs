@@ -498,6 +498,79 @@ lock_suite!(tokio, TokioZk);
 lock_suite!(smol, SmolZk);
 lock_suite!(blocking, BlockingZk);
 
+// ============================================================================ ensemble
+
+/// kill -9 of the ensemble member the holder is on: the holder's session moves
+/// to another member and keeps the lock (Suspended, then Held again, same
+/// token); the waiter does not get it until the holder releases. Once per
+/// adapter, on one 3-member ensemble.
+#[test]
+fn holder_member_killed_in_ensemble() {
+    run("holder_member_killed_in_ensemble", || {
+        let mut ens = zk_tests::Ensemble::start(3, zk_tests::ServerOptions::default());
+        member_killed::<TokioZk>(&mut ens);
+        member_killed::<SmolZk>(&mut ens);
+        member_killed::<BlockingZk>(&mut ens);
+    })
+}
+
+fn member_killed<Z: Adapter>(ens: &mut zk_tests::Ensemble) {
+    let cs = ens.connect_string();
+    let path = unique("ensemble", Z::NAME);
+    let (zh, zw) = (
+        Z::connect_for(&cs, Duration::from_secs(20)),
+        Z::connect_for(&cs, Duration::from_secs(20)),
+    );
+    let holder = Lock::new(zh.as_async(), &path, "holder").unwrap();
+    let g = acquire::<Z>(&holder);
+    let token = g.fencing_token();
+    let waiter_lock = Lock::new(zw.as_async(), &path, "waiter").unwrap();
+    let w2 = waiter_lock.clone();
+    let waiter = thread::spawn(move || w2.acquire_blocking(Some(Duration::from_secs(90))));
+    eventually(WAIT, "the waiter's node", || {
+        children(&zh, &path).len() == 2
+    });
+    let port = zh.current_host().unwrap().port;
+    let victim = (0..ens.len())
+        .find(|&i| ens.client_addr(i).port() == port)
+        .expect("the holder is on a member");
+    let t = Instant::now();
+    ens.kill(victim);
+    eventually(WAIT, "the holder suspended", || {
+        g.status() == Holding::Suspended || zh.current_host().map(|h| h.port) != Some(port)
+    });
+    eventually(
+        Duration::from_secs(40),
+        "the holder back on another member",
+        || g.status() == Holding::Held && zh.current_host().map(|h| h.port) != Some(port),
+    );
+    println!(
+        "[{}] Lock: holder's member {victim} killed, held again after {:?}",
+        Z::NAME,
+        t.elapsed()
+    );
+    thread::sleep(Duration::from_millis(500));
+    assert!(!waiter.is_finished(), "the waiter took a lock still held");
+    assert_eq!(g.fencing_token(), token);
+    release::<Z>(g);
+    let gw = waiter
+        .join()
+        .unwrap()
+        .unwrap()
+        .expect("the waiter after the release");
+    assert!(gw.fencing_token() > token);
+    release::<Z>(gw);
+    ens.start_member(victim);
+    eventually(
+        Duration::from_secs(30),
+        "the killed member serving again",
+        || ens.mode(victim).is_some(),
+    );
+    zh.delete(&path, None).unwrap();
+    zh.close().unwrap();
+    zw.close().unwrap();
+}
+
 // ============================================================================ kazoo
 
 /// A real kazoo 2.11 process and our Lock on the same path: each waits for the
