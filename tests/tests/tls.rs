@@ -691,6 +691,9 @@ fn no_secret_in_debug_output_or_logs() {
         let b = ClientBuilder::new(&good().secure_connect_string())
             .auth("digest", format!("bob:{SECRET}"));
         texts.insert("ClientBuilder", format!("{b:?}"));
+        let with_sasl = b.clone().sasl_digest_md5("bob", SECRET);
+        texts.insert("ClientBuilder(sasl)", format!("{with_sasl:?}"));
+        texts.insert("Config(sasl)", format!("{:?}", with_sasl.config().unwrap()));
         texts.insert("Config", format!("{:?}", b.config().unwrap()));
         let zk = zk_blocking::connect_tls(&b, opts.clone()).unwrap();
         zk.add_auth("digest", format!("carol:{SECRET}")).unwrap();

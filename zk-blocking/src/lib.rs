@@ -35,8 +35,8 @@ pub use zk_client::{
     Bytes, ClientBuilder, ClientInfo, Clock, CoarseState, ConnectionEvent, CreateMode,
     CreateOptions, Data, Diagnostics, Error, ErrorCode, EventType, ExpiryPolicy, HostAddr, Id,
     IntoData, ListenerId, LiveCounts, ManualClock, OneshotWatch, Op, OpResult, Perms, QueuePolicy,
-    ReadOp, ReadResult, Result, SessionInfo, SessionState, Stat, StateStream, SystemClock,
-    WatchStream, WatchedEvent, WatcherType,
+    ReadOp, ReadResult, Result, SaslConfig, SessionInfo, SessionState, Stat, StateStream,
+    SystemClock, WatchStream, WatchedEvent, WatcherType,
 };
 /// Watch recipes (DataWatch, ChildrenWatch, TreeCache), blocking through their
 /// `recv_timeout` forms; pass `client.as_async()` to their constructors.

@@ -35,6 +35,7 @@ enum ConfigEdit {
     Seed(u64),
     MaxFrame(usize),
     MaxRounds(Option<u32>),
+    Sasl(zk_proto::sasl::SaslConfig),
 }
 
 /// Secrets (a resumed session's password, credentials) are not printed.
@@ -54,6 +55,8 @@ impl std::fmt::Debug for ConfigEdit {
             ConfigEdit::Seed(s) => f.debug_tuple("Seed").field(s).finish(),
             ConfigEdit::MaxFrame(m) => f.debug_tuple("MaxFrame").field(m).finish(),
             ConfigEdit::MaxRounds(r) => f.debug_tuple("MaxRounds").field(r).finish(),
+            // SaslConfig's Debug redacts the password.
+            ConfigEdit::Sasl(c) => f.debug_tuple("Sasl").field(c).finish(),
         }
     }
 }
@@ -85,6 +88,19 @@ impl ClientBuilder {
     /// Credentials sent at every connect (`("digest", "user:pass")`).
     pub fn auth(self, scheme: &str, credentials: impl Into<Bytes>) -> Self {
         self.edit(ConfigEdit::Auth(scheme.into(), credentials.into()))
+    }
+    /// SASL authentication on every connection, before anything else is sent
+    /// (kazoo's `sasl_options`): `SaslConfig::digest_md5("bob", "secret")` for
+    /// ZooKeeper's DigestLoginModule. A refusal ends the session as `AuthFailed`
+    /// (`connect()` fails with `Error::AuthFailed`; the reason is in
+    /// `Client::last_connect_error`). Nodes of the user are `sasl:<user>` in ACLs.
+    pub fn sasl(self, config: zk_proto::sasl::SaslConfig) -> Self {
+        self.edit(ConfigEdit::Sasl(config))
+    }
+    /// [`sasl`](ClientBuilder::sasl) with DIGEST-MD5 (kazoo's
+    /// `sasl_options={"mechanism": "DIGEST-MD5", "username": ..., "password": ...}`).
+    pub fn sasl_digest_md5(self, username: &str, password: &str) -> Self {
+        self.sasl(zk_proto::sasl::SaslConfig::digest_md5(username, password))
     }
     /// Accept read-only servers (default false).
     pub fn read_only(self, allowed: bool) -> Self {
@@ -188,6 +204,7 @@ impl ClientBuilder {
                 ConfigEdit::Seed(s) => c.seed = s,
                 ConfigEdit::MaxFrame(m) => c.max_frame = m,
                 ConfigEdit::MaxRounds(r) => c.connect_max_rounds = r,
+                ConfigEdit::Sasl(s) => c.sasl = Some(s),
             }
         }
         Ok(c)
@@ -226,6 +243,7 @@ mod tests {
         let secret = "s3cr3t-Pa55word";
         let b = ClientBuilder::new("127.0.0.1:2181")
             .auth("digest", format!("bob:{secret}"))
+            .sasl_digest_md5("bob", secret)
             .resume(0x1234, secret.as_bytes().to_vec());
         for dbg in [format!("{b:?}"), format!("{:?}", b.config().unwrap())] {
             assert!(!dbg.contains(secret), "{dbg}");

@@ -342,6 +342,14 @@ impl Inner {
                 tracing::info!(conn = conn.0, ?reason, "connection dropped");
                 self.attempt_ended(conn, &reason);
             }
+            Event::SaslFailed { reason } => {
+                tracing::warn!(%reason, "SASL authentication failed");
+                let host = self
+                    .session
+                    .current_host()
+                    .map_or_else(String::new, |h| format!("{h}: "));
+                self.last_connect_error = Some((ConnId(u64::MAX), format!("{host}{reason}")));
+            }
             Event::RestoreFailed { code } => {
                 // Its watchers were told one by one (WatcherRemoved, NotSet).
                 tracing::warn!(%code, "the server rejected the watch restore after a reconnect");

@@ -37,6 +37,7 @@ pub use zk_proto::{
     HostAddr, Id, Perms, QueuePolicy, SessionState, Stat, WatchedEvent, WatcherType,
 };
 
+pub use zk_proto::sasl::{SaslConfig, SaslMechanism};
 pub use zk_proto::time::later;
 
 /// A random seed per call: the std hasher's per-process random keys, mixed with

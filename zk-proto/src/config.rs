@@ -131,6 +131,9 @@ pub struct Config {
     pub resume: Option<(i64, Bytes)>,
     /// Credentials sent at each connect (scheme, auth).
     pub auth: Vec<(String, Bytes)>,
+    /// SASL authentication run on every connection right after the handshake,
+    /// before anything else is sent (kazoo's `sasl_options`). `None` by default.
+    pub sasl: Option<crate::sasl::SaslConfig>,
     /// Largest frame (reply) accepted from a server, in bytes after the length prefix.
     /// Default [`DEFAULT_MAX_FRAME`]: the server's `jute.maxbuffer` plus room for a
     /// reply header and Stat, so the largest node a default server accepts can be read.
@@ -187,6 +190,7 @@ impl std::fmt::Debug for Config {
                     .map(|(id, _)| format!("{id:#x} (password redacted)")),
             )
             .field("auth", &auth)
+            .field("sasl", &self.sasl)
             .field("max_frame", &self.max_frame)
             .field("max_outbound", &self.max_outbound)
             .field("close_timeout", &self.close_timeout)
@@ -215,6 +219,7 @@ impl Config {
             expiry_policy: ExpiryPolicy::NewSession,
             resume: None,
             auth: Vec::new(),
+            sasl: None,
             max_frame: DEFAULT_MAX_FRAME,
             max_outbound: DEFAULT_MAX_OUTBOUND,
             close_timeout: Duration::from_secs(2),

@@ -17,6 +17,7 @@ pub mod jute;
 pub mod ops;
 pub mod path;
 pub mod records;
+pub mod sasl;
 pub mod session;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -43,7 +43,7 @@ use crate::ops::{Request, Response};
 use crate::path::{validate_path, Chroot};
 use crate::records::{
     AuthPacket, ConnectRequest, ConnectResponse, MultiOp, MultiResult, PathWatchRequest,
-    ReplyHeader, RequestHeader, SetWatches, SetWatches2, WatcherEvent, WatchesRequest,
+    ReplyHeader, RequestHeader, SaslPacket, SetWatches, SetWatches2, WatcherEvent, WatchesRequest,
 };
 use crate::time::later;
 use crate::types::{AddWatchMode, CreateMode, EventType, OpCode, WatcherType};
@@ -256,6 +256,12 @@ pub enum Event {
         /// Why.
         reason: RemovalReason,
     },
+    /// SASL authentication failed on a connection (the server refused it, or its
+    /// answer did not verify); the state becomes `AuthFailed` right after.
+    SaslFailed {
+        /// Why, in words (never a secret).
+        reason: String,
+    },
     /// A connection was dropped (diagnostics; the state change, if any, is reported separately).
     Disconnected {
         /// Which.
@@ -288,6 +294,16 @@ enum Origin {
     User(RequestId),
     Close,
     Internal,
+    /// A SASL token; its reply feeds the exchange.
+    Sasl,
+}
+
+/// A SASL exchange running on the current connection, before anything else is sent.
+#[derive(Debug)]
+struct SaslRun {
+    exchange: crate::sasl::SaslExchange,
+    /// Whether the handshake said the server is read-only (applied once SASL is done).
+    read_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -393,6 +409,8 @@ pub struct Session {
     last_contact: Option<Instant>,
     closing: Option<Instant>,
     probe: Option<Probe>,
+    /// SASL in progress on the current connection (requests wait meanwhile).
+    sasl: Option<SaslRun>,
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
     now: Instant,
@@ -467,6 +485,7 @@ impl Session {
             last_contact: None,
             closing: None,
             probe: None,
+            sasl: None,
             events: VecDeque::new(),
             actions: VecDeque::new(),
             now,
@@ -878,7 +897,7 @@ impl Session {
             });
             return Ok(Submitted { id, watcher });
         }
-        if matches!(self.link, Link::Up { .. }) {
+        if self.ready() {
             self.send_user(id, req, watch, !chroot, now);
         } else {
             match self.config.queue_policy {
@@ -927,7 +946,7 @@ impl Session {
         }
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        let up = matches!(self.link, Link::Up { .. });
+        let up = self.ready();
         let idx = match self
             .creds
             .iter()
@@ -970,8 +989,7 @@ impl Session {
             });
             // A watch request on the same path still in flight will arm the server's
             // watch again; removing it now would wipe that one too.
-            if last && matches!(self.link, Link::Up { .. }) && !self.path_has_pending_intent(&path)
-            {
+            if last && self.ready() && !self.path_has_pending_intent(&path) {
                 let req = Request::RemoveWatches(WatchesRequest {
                     path,
                     watcher_type: WatcherType::Any,
@@ -1388,6 +1406,7 @@ impl Session {
         }
         self.rx.clear();
         self.tx.clear();
+        self.sasl = None;
         self.hosts.on_failure();
         self.link = Link::Idle { next: None };
         if self.closing.is_some() {
@@ -1444,6 +1463,7 @@ impl Session {
         self.events.push_back(Event::Disconnected { conn, reason });
         self.rx.clear();
         self.tx.clear();
+        self.sasl = None;
         self.link = Link::Idle { next: None };
         self.ping_inflight = false;
         self.set_watches_inflight.clear();
@@ -1505,6 +1525,76 @@ impl Session {
         self.last_recv = now;
         self.last_send = now;
         self.last_contact = Some(now);
+        if let Some(cfg) = &self.config.sasl {
+            // SASL before anything else; the rest follows when it succeeds.
+            let cnonce = format!("{:016x}{:016x}", self.rng.next_u64(), self.rng.next_u64());
+            let exchange = crate::sasl::SaslExchange::new(cfg, cnonce);
+            let token = exchange.initial();
+            self.sasl = Some(SaslRun {
+                exchange,
+                read_only,
+            });
+            self.send_sasl(token, now);
+            return;
+        }
+        self.session_ready(read_only, now);
+    }
+
+    /// Sends one SASL token (a normal xid; the server answers it at once, and
+    /// nothing else is outstanding meanwhile).
+    fn send_sasl(&mut self, token: Bytes, now: Instant) {
+        let xid = self.next_xid();
+        self.send_frame(xid, &Request::Sasl(SaslPacket { token }));
+        self.inflight.push_back(InFlight {
+            xid,
+            op: OpCode::Sasl,
+            origin: Origin::Sasl,
+            watch: None,
+            sent_at: now,
+            remove_type: None,
+            unchrooted: false,
+        });
+    }
+
+    /// A SASL reply: the next token, the end of the exchange, or its failure.
+    fn on_sasl_reply(&mut self, err: ErrorCode, r: &mut Reader, now: Instant) {
+        let Some(run) = &mut self.sasl else {
+            return;
+        };
+        let step = if !err.is_ok() {
+            Err(format!(
+                "the server refused SASL {} authentication ({err})",
+                self.config.sasl.as_ref().map_or("", |c| c.mechanism_name())
+            ))
+        } else {
+            match SaslPacket::decode(r) {
+                Ok(p) => run.exchange.step(&p.token),
+                Err(e) => Err(format!("malformed SASL reply: {e}")),
+            }
+        };
+        match step {
+            Ok(Some(token)) => self.send_sasl(token, now),
+            Ok(None) => {
+                let read_only = run.read_only;
+                self.sasl = None;
+                self.session_ready(read_only, now);
+            }
+            Err(reason) => {
+                self.sasl = None;
+                self.events.push_back(Event::SaslFailed { reason });
+                self.terminate(SessionState::AuthFailed, ZkError::AuthFailed, now);
+            }
+        }
+    }
+
+    /// Whether requests go out now: connected, and no SASL exchange running.
+    fn ready(&self) -> bool {
+        matches!(self.link, Link::Up { .. }) && self.sasl.is_none()
+    }
+
+    /// The handshake (and SASL, if any) is done: credentials, watches, what waited,
+    /// then the state.
+    fn session_ready(&mut self, read_only: bool, now: Instant) {
         // Credentials first, then watches, then what waited: the order the Java client uses.
         for i in 0..self.creds.len() {
             let c = &mut self.creds[i];
@@ -1621,6 +1711,10 @@ impl Session {
                 let Some(f) = self.inflight.pop_front() else {
                     return;
                 };
+                if f.origin == Origin::Sasl {
+                    self.on_sasl_reply(header.err, &mut r, now);
+                    return;
+                }
                 if header.zxid > 0 {
                     self.last_zxid = self.last_zxid.max(header.zxid);
                 }
@@ -1784,7 +1878,7 @@ impl Session {
         };
         let still_needed =
             !self.watches.ids_at(path, kinds).is_empty() || self.path_has_pending_intent(path);
-        if !still_needed && matches!(self.link, Link::Up { .. }) {
+        if !still_needed && self.ready() {
             let req = Request::RemoveWatches(WatchesRequest {
                 path: path.to_owned(),
                 watcher_type: wt,
@@ -1873,6 +1967,7 @@ impl Session {
         self.link = Link::Idle { next: None };
         self.rx.clear();
         self.tx.clear();
+        self.sasl = None;
         self.stop_probe();
         self.ping_inflight = false;
         self.set_watches_inflight.clear();

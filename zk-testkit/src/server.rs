@@ -86,8 +86,8 @@ rm -rf "$2"
 [ -n "$3" ] && rmdir "$3" 2>/dev/null
 exit 0"#;
 
-/// Options of a server or of every member of an ensemble.
-#[derive(Clone, Debug)]
+/// Options of a server or of every member of an ensemble. `Debug` prints no password.
+#[derive(Clone)]
 pub struct ServerOptions {
     /// `-Dzookeeper.extendedTypesEnabled=true` (TTL nodes). Default true.
     pub extended_types: bool,
@@ -105,6 +105,26 @@ pub struct ServerOptions {
     /// TLS on a second, secure client port (`secureClientPort`, the Netty connection factory).
     /// Standalone servers ([`ZkServer`]) only; an [`Ensemble`] ignores it. Default none.
     pub tls: Option<TlsServerOptions>,
+    /// SASL DIGEST-MD5 users (name, password): a JAAS file with ZooKeeper's `DigestLoginModule`
+    /// (`-Djava.security.auth.login.config`) and the SASL auth provider in zoo.cfg. Clients
+    /// that authenticate as `bob` are `sasl:bob` in ACLs. Standalone servers only; an
+    /// [`Ensemble`] ignores it. Default none.
+    pub sasl_users: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let users: Vec<&str> = self.sasl_users.iter().map(|(u, _)| u.as_str()).collect();
+        f.debug_struct("ServerOptions")
+            .field("extended_types", &self.extended_types)
+            .field("read_only_mode", &self.read_only_mode)
+            .field("tick_time_ms", &self.tick_time_ms)
+            .field("extra_cfg", &self.extra_cfg)
+            .field("extra_jvm_flags", &self.extra_jvm_flags)
+            .field("tls", &self.tls)
+            .field("sasl_users", &users)
+            .finish()
+    }
 }
 
 impl Default for ServerOptions {
@@ -116,6 +136,7 @@ impl Default for ServerOptions {
             extra_cfg: Vec::new(),
             extra_jvm_flags: Vec::new(),
             tls: None,
+            sasl_users: Vec::new(),
         }
     }
 }
@@ -835,7 +856,27 @@ impl ZkServer {
     pub fn start_with(opts: ServerOptions) -> ZkServer {
         install();
         let dir = make_temp_dir("server");
-        let node = Node::new(dir, opts.jvm_flags(), None);
+        let mut flags = opts.jvm_flags();
+        if !opts.sasl_users.is_empty() {
+            let jaas = dir.join("server_jaas.conf");
+            let users: Vec<String> = opts
+                .sasl_users
+                .iter()
+                .map(|(user, password)| format!("  user_{user}=\"{password}\""))
+                .collect();
+            let text = format!(
+                "Server {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n{};\n}};\n",
+                users.join("\n")
+            );
+            fs::write(&jaas, text)
+                .unwrap_or_else(|e| panic!("zk-tests: cannot write {}: {e}", jaas.display()));
+            // Before the caller's flags, which may override it.
+            flags.insert(
+                0,
+                format!("-Djava.security.auth.login.config={}", jaas.display()),
+            );
+        }
+        let node = Node::new(dir, flags, None);
         // From here on a panic drops `server`, which kills the JVM and removes the directory.
         let mut server = ZkServer {
             opts,
@@ -866,6 +907,12 @@ impl ZkServer {
         let mut cfg = self
             .opts
             .base_cfg(&self.node.data_dir(), self.node.client_port);
+        if !self.opts.sasl_users.is_empty() {
+            cfg.push(
+                "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+                    .to_string(),
+            );
+        }
         if let Some(port) = self.secure_port {
             cfg.push(format!("secureClientPort={port}"));
             cfg.push("secureClientPortAddress=127.0.0.1".to_string());

@@ -1,0 +1,247 @@
+//! SASL DIGEST-MD5 against a real ZooKeeper 3.8 server (JAAS `DigestLoginModule`), for every
+//! adapter: a user authenticates on connect and is `sasl:<user>` in ACLs, an anonymous client
+//! gets NoAuth on that user's node, a wrong password ends in AuthFailed, the exchange is
+//! replayed after a cut (the ACL still lets the user in), and SASL over TLS works too.
+
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use zk_client::{
+    make_acl, ClientBuilder, CreateMode, CreateOptions, Error, ErrorCode, Perms, Result,
+    SessionState,
+};
+use zk_tests::facade::{AsyncZk, BlockingZk, Runner, Smol, SmolZk, Tokio, TokioZk, Zk};
+use zk_tests::proxy::Proxy;
+use zk_tests::server::{ClientAuth, ServerOptions, TlsServerOptions, ZkServer};
+use zk_tls::TlsOptions;
+
+const TEST_LIMIT: Duration = Duration::from_secs(150);
+const WAIT: Duration = Duration::from_secs(10);
+
+fn run(name: &str, body: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
+        })
+        .expect("spawn the test body");
+    match rx.recv_timeout(TEST_LIMIT) {
+        Ok(Ok(())) => {}
+        Ok(Err(p)) => resume_unwind(p),
+        Err(_) => panic!("{name}: WATCHDOG: the test did not finish within {TEST_LIMIT:?}"),
+    }
+}
+
+fn unique<Z: Zk>(tag: &str) -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "/sasl-{tag}-{}-{}-{}",
+        Z::NAME,
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+trait SaslZk: Zk {
+    fn connect_tls(b: &ClientBuilder, tls: TlsOptions) -> Result<Self>;
+}
+
+impl SaslZk for TokioZk {
+    fn connect_tls(b: &ClientBuilder, tls: TlsOptions) -> Result<Self> {
+        Tokio::block_on(zk_tokio::connect_tls(b, tls)).map(AsyncZk::new)
+    }
+}
+
+impl SaslZk for SmolZk {
+    fn connect_tls(b: &ClientBuilder, tls: TlsOptions) -> Result<Self> {
+        Smol::block_on(zk_smol::connect_tls(b, tls)).map(AsyncZk::new)
+    }
+}
+
+impl SaslZk for BlockingZk {
+    fn connect_tls(b: &ClientBuilder, tls: TlsOptions) -> Result<Self> {
+        zk_blocking::connect_tls(b, tls)
+    }
+}
+
+/// A CA's PEM, and a server certificate (chain) and key for 127.0.0.1 from it.
+fn certs() -> &'static (String, String, String) {
+    static CERTS: OnceLock<(String, String, String)> = OnceLock::new();
+    CERTS.get_or_init(|| {
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "sasl test CA");
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let issuer = Issuer::from_params(&ca, &ca_key);
+        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        leaf.distinguished_name
+            .push(DnType::CommonName, "zk-sasl-server");
+        let key = KeyPair::generate().unwrap();
+        let cert = leaf.signed_by(&key, &issuer).unwrap().pem();
+        (
+            ca_pem.clone(),
+            format!("{cert}{ca_pem}"),
+            key.serialize_pem(),
+        )
+    })
+}
+
+/// One server with two SASL users, on a plain and a TLS port.
+fn server() -> &'static ZkServer {
+    static S: OnceLock<ZkServer> = OnceLock::new();
+    S.get_or_init(|| {
+        let (ca, cert, key) = certs();
+        ZkServer::start_with(ServerOptions {
+            sasl_users: vec![
+                ("bob".into(), "bobsecret".into()),
+                ("carol".into(), "carolsecret".into()),
+            ],
+            tls: Some(TlsServerOptions::new(cert, key, ca, ClientAuth::None)),
+            ..ServerOptions::default()
+        })
+    })
+}
+
+fn as_user(user: &str, password: &str) -> ClientBuilder {
+    ClientBuilder::new(&server().connect_string()).sasl_digest_md5(user, password)
+}
+
+macro_rules! sasl_tests {
+    ($($name:ident),* $(,)?) => {
+        mod tokio_sasl { $( #[test] fn $name() { super::run(stringify!($name), super::$name::<super::TokioZk>) } )* }
+        mod smol_sasl { $( #[test] fn $name() { super::run(stringify!($name), super::$name::<super::SmolZk>) } )* }
+        mod blocking_sasl { $( #[test] fn $name() { super::run(stringify!($name), super::$name::<super::BlockingZk>) } )* }
+    };
+}
+
+sasl_tests!(
+    user_is_known_by_its_sasl_id,
+    wrong_password_is_auth_failed,
+    replayed_after_a_cut,
+    sasl_over_tls,
+);
+
+fn user_is_known_by_its_sasl_id<Z: SaslZk>() {
+    let bob = Z::connect(&as_user("bob", "bobsecret")).unwrap();
+    assert_eq!(bob.state(), SessionState::Connected);
+    let ids = bob.whoami().unwrap();
+    assert!(
+        ids.iter()
+            .any(|i| i.auth_scheme == "sasl" && i.user == "bob"),
+        "{ids:?}"
+    );
+    let path = unique::<Z>("acl");
+    bob.create_with(
+        &path,
+        "bob's",
+        &CreateOptions {
+            acl: Some(vec![make_acl("sasl", "bob", Perms::ALL)]),
+            ..CreateOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(&bob.get_data(&path).unwrap().0[..], b"bob's");
+    // Anonymous, and another SASL user: NoAuth.
+    let anon = Z::connect(&ClientBuilder::new(&server().connect_string())).unwrap();
+    assert_eq!(
+        anon.get_data(&path).unwrap_err(),
+        Error::Server(ErrorCode::NoAuth)
+    );
+    let carol = Z::connect(&as_user("carol", "carolsecret")).unwrap();
+    assert_eq!(
+        carol.get_data(&path).unwrap_err(),
+        Error::Server(ErrorCode::NoAuth)
+    );
+    bob.delete(&path, None).unwrap();
+    for c in [bob, anon, carol] {
+        c.close().unwrap();
+    }
+}
+
+fn wrong_password_is_auth_failed<Z: SaslZk>() {
+    let t = Instant::now();
+    let r = Z::connect(&as_user("bob", "not-bobs-password").connect_deadline(WAIT));
+    match r {
+        Err(Error::AuthFailed) => {}
+        Err(e) => panic!("{}: expected AuthFailed, got {e:?}", Z::NAME),
+        Ok(_) => panic!("{}: a wrong password connected", Z::NAME),
+    }
+    assert!(
+        t.elapsed() < WAIT,
+        "AuthFailed at once, not at the deadline"
+    );
+    // An unknown user too.
+    assert!(matches!(
+        Z::connect(&as_user("mallory", "x").connect_deadline(WAIT)),
+        Err(Error::AuthFailed)
+    ));
+}
+
+fn replayed_after_a_cut<Z: SaslZk>() {
+    let proxy = Proxy::start(server().addr());
+    let bob = Z::connect(
+        &ClientBuilder::new(&proxy.connect_string())
+            .sasl_digest_md5("bob", "bobsecret")
+            .session_timeout(Duration::from_secs(20)),
+    )
+    .unwrap();
+    let id = bob.session().unwrap().id;
+    let path = unique::<Z>("cut");
+    bob.create_with(
+        &path,
+        "x",
+        &CreateOptions {
+            mode: CreateMode::Persistent,
+            acl: Some(vec![make_acl("sasl", "bob", Perms::ALL)]),
+            ..CreateOptions::default()
+        },
+    )
+    .unwrap();
+    let mut states = bob.state_stream();
+    proxy.cut_all();
+    let t = Instant::now();
+    let mut seen = Vec::new();
+    while !(seen.contains(&SessionState::Suspended)
+        && seen.last() == Some(&SessionState::Connected))
+    {
+        assert!(t.elapsed() < WAIT, "no reconnect: {seen:?}");
+        if let Some(s) = states.recv_timeout(Some(Duration::from_millis(50))) {
+            seen.push(s);
+        }
+    }
+    assert_eq!(bob.session().unwrap().id, id);
+    // The new connection authenticated again: the node is still bob's to read.
+    assert_eq!(&bob.get_data(&path).unwrap().0[..], b"x");
+    assert!(bob
+        .whoami()
+        .unwrap()
+        .iter()
+        .any(|i| i.auth_scheme == "sasl" && i.user == "bob"));
+    bob.delete(&path, None).unwrap();
+    bob.close().unwrap();
+}
+
+fn sasl_over_tls<Z: SaslZk>() {
+    let bob = Z::connect_tls(
+        &ClientBuilder::new(&server().secure_connect_string()).sasl_digest_md5("bob", "bobsecret"),
+        TlsOptions::new().ca_pem(&certs().0),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", Z::NAME));
+    assert!(bob
+        .whoami()
+        .unwrap()
+        .iter()
+        .any(|i| i.auth_scheme == "sasl" && i.user == "bob"));
+    bob.close().unwrap();
+}

@@ -1,0 +1,269 @@
+//! SASL in the session, against a hand-scripted DIGEST-MD5 server: the exchange runs right
+//! after the handshake and before anything else (requests made meanwhile wait), the state
+//! becomes Connected only when it succeeds, a refusal ends the session as AuthFailed with a
+//! reason, and every reconnect runs it again.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use md5::{Digest, Md5};
+use zk_proto::frame::{write_frame, FrameDecoder};
+use zk_proto::jute::{Decode, Encode, Reader};
+use zk_proto::records::{ConnectResponse, PathWatchRequest, ReplyHeader, RequestHeader, Stat};
+use zk_proto::sasl::SaslConfig;
+use zk_proto::{
+    Action, Config, ConnId, ErrorCode, Event, HostAddr, OpCode, Request, SaslPacket, Session,
+    SessionState,
+};
+
+#[allow(clippy::disallowed_methods)] // a test needs some instant to start from
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn frame(f: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    write_frame(&mut b, f);
+    b.to_vec()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The server side of DIGEST-MD5 for user `bob` / `pw`, as the Java server computes it.
+fn rspauth(response: &str, nonce: &str) -> String {
+    let field = |k: &str| {
+        let at = response.find(&format!("{k}=")).expect(k) + k.len() + 1;
+        let rest = &response[at..];
+        if let Some(q) = rest.strip_prefix('"') {
+            q[..q.find('"').unwrap()].to_string()
+        } else {
+            rest.split(',').next().unwrap().to_string()
+        }
+    };
+    let cnonce = field("cnonce");
+    assert_eq!(field("digest-uri"), "zookeeper/zk-sasl-md5");
+    assert_eq!(field("username"), "bob");
+    assert_eq!(field("realm"), "zk-sasl-md5");
+    assert_eq!(field("nonce"), nonce);
+    let mut a1 = Md5::digest(b"bob:zk-sasl-md5:pw").to_vec();
+    a1.extend_from_slice(format!(":{nonce}:{cnonce}").as_bytes());
+    let ha1 = hex(&Md5::digest(&a1));
+    let kd = |a2: &str| {
+        let ha2 = hex(&Md5::digest(a2.as_bytes()));
+        hex(&Md5::digest(
+            format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}").as_bytes(),
+        ))
+    };
+    assert_eq!(
+        field("response"),
+        kd("AUTHENTICATE:zookeeper/zk-sasl-md5"),
+        "the client's digest response"
+    );
+    kd(":zookeeper/zk-sasl-md5")
+}
+
+struct Peer {
+    s: Session,
+    conn: ConnId,
+    now: Instant,
+    events: Vec<Event>,
+}
+
+impl Peer {
+    fn new() -> Peer {
+        let now = t0();
+        let mut c = Config::new(vec![HostAddr {
+            host: "h0".into(),
+            port: 2181,
+        }]);
+        c.sasl = Some(SaslConfig::digest_md5("bob", "pw"));
+        let s = Session::new(c, now);
+        let mut p = Peer {
+            s,
+            conn: ConnId(0),
+            now,
+            events: Vec::new(),
+        };
+        p.handshake();
+        p
+    }
+
+    /// Connects the transport and answers the ConnectRequest.
+    fn handshake(&mut self) {
+        let conn = loop {
+            match self.s.poll_action() {
+                Some(Action::Connect { conn, .. }) => break conn,
+                Some(_) => {}
+                None => {
+                    self.now += Duration::from_secs(1);
+                    self.s.handle_timeout(self.now);
+                }
+            }
+        };
+        self.conn = conn;
+        self.s.handle_connected(conn, self.now);
+        assert!(
+            self.s.poll_transmit(self.now).is_some(),
+            "the ConnectRequest"
+        );
+        let resp = frame(|b| {
+            ConnectResponse {
+                protocol_version: 0,
+                timeout: 10_000,
+                session_id: 42,
+                passwd: Bytes::from_static(&[1; 16]),
+                read_only: Some(false),
+            }
+            .encode(b)
+        });
+        self.s.handle_input(conn, &resp, self.now);
+    }
+
+    /// Every request frame sent so far: (xid, op, the SASL token if it is one).
+    fn sent(&mut self) -> Vec<(i32, OpCode, Option<Bytes>)> {
+        let mut dec = FrameDecoder::new(1 << 20);
+        while let Some(t) = self.s.poll_transmit(self.now) {
+            dec.push(&t.data);
+        }
+        let mut out = Vec::new();
+        while let Some(f) = dec.next_frame().unwrap() {
+            let mut r = Reader::new(f);
+            let h = RequestHeader::decode(&mut r).unwrap();
+            let token = (h.op == OpCode::Sasl).then(|| SaslPacket::decode(&mut r).unwrap().token);
+            out.push((h.xid, h.op, token));
+        }
+        out
+    }
+
+    fn sasl_reply(&mut self, xid: i32, err: ErrorCode, token: &[u8]) {
+        let f = frame(|b| {
+            ReplyHeader { xid, zxid: 0, err }.encode(b);
+            SaslPacket {
+                token: Bytes::copy_from_slice(token),
+            }
+            .encode(b);
+        });
+        self.s.handle_input(self.conn, &f, self.now);
+    }
+
+    fn events(&mut self) -> &[Event] {
+        while let Some(e) = self.s.poll_event() {
+            self.events.push(e);
+        }
+        &self.events
+    }
+
+    /// Runs the whole exchange; returns the requests sent after it.
+    fn authenticate(&mut self, nonce: &str) -> Vec<(i32, OpCode, Option<Bytes>)> {
+        let sent = self.sent();
+        assert_eq!(
+            sent.len(),
+            1,
+            "only the first SASL token goes out: {sent:?}"
+        );
+        let (xid, op, token) = &sent[0];
+        assert_eq!(*op, OpCode::Sasl);
+        assert!(
+            token.as_ref().unwrap().is_empty(),
+            "DIGEST-MD5 starts with an empty token"
+        );
+        // Connecting (first connection) or Suspended (a reconnect): not connected yet.
+        assert!(!self.s.state().is_connected(), "{:?}", self.s.state());
+        let challenge = format!(
+            "realm=\"zk-sasl-md5\",nonce=\"{nonce}\",charset=utf-8,algorithm=md5-sess,qop=\"auth\""
+        );
+        self.sasl_reply(*xid, ErrorCode::Ok, challenge.as_bytes());
+        let sent = self.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let (xid, op, token) = &sent[0];
+        assert_eq!(*op, OpCode::Sasl);
+        let response = String::from_utf8(token.as_ref().unwrap().to_vec()).unwrap();
+        let rsp = rspauth(&response, nonce);
+        assert!(!self.s.state().is_connected(), "{:?}", self.s.state());
+        self.sasl_reply(*xid, ErrorCode::Ok, format!("rspauth={rsp}").as_bytes());
+        self.sent()
+    }
+}
+
+#[test]
+fn sasl_runs_first_and_requests_wait_for_it() {
+    let mut p = Peer::new();
+    // A request made during the exchange waits for it.
+    let id =
+        p.s.submit(
+            Request::GetData(PathWatchRequest {
+                path: "/x".into(),
+                watch: false,
+            }),
+            p.now,
+        )
+        .unwrap()
+        .id;
+    let after = p.authenticate("nonce-1");
+    assert_eq!(p.s.state(), SessionState::Connected);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].1, OpCode::GetData);
+    // Its reply completes it.
+    let reply = frame(|b| {
+        ReplyHeader {
+            xid: after[0].0,
+            zxid: 5,
+            err: ErrorCode::Ok,
+        }
+        .encode(b);
+        Bytes::from_static(b"v").encode(b);
+        Stat::default().encode(b);
+    });
+    p.s.handle_input(p.conn, &reply, p.now);
+    assert!(p
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Completed { id: i, result: Ok(_) } if *i == id)));
+    // A reconnect runs the exchange again before anything else.
+    p.s.handle_disconnected(p.conn, p.now);
+    p.handshake();
+    assert_ne!(p.s.state(), SessionState::Connected);
+    let after = p.authenticate("nonce-2");
+    assert!(after.is_empty(), "{after:?}");
+    assert_eq!(p.s.state(), SessionState::Connected);
+}
+
+#[test]
+fn a_refusal_is_auth_failed_with_a_reason() {
+    let mut p = Peer::new();
+    let sent = p.sent();
+    p.sasl_reply(sent[0].0, ErrorCode::AuthFailed, b"");
+    assert_eq!(p.s.state(), SessionState::AuthFailed);
+    let reason = p
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::SaslFailed { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("a SaslFailed event");
+    assert!(reason.contains("refused SASL DIGEST-MD5"), "{reason}");
+}
+
+#[test]
+fn a_server_that_does_not_know_the_password_is_refused() {
+    let mut p = Peer::new();
+    let sent = p.sent();
+    p.sasl_reply(
+        sent[0].0,
+        ErrorCode::Ok,
+        b"realm=\"zk-sasl-md5\",nonce=\"n\",charset=utf-8,algorithm=md5-sess,qop=\"auth\"",
+    );
+    let sent = p.sent();
+    p.sasl_reply(
+        sent[0].0,
+        ErrorCode::Ok,
+        b"rspauth=0123456789abcdef0123456789abcdef",
+    );
+    assert_eq!(p.s.state(), SessionState::AuthFailed);
+    assert!(p.events().iter().any(
+        |e| matches!(e, Event::SaslFailed { reason } if reason.contains("rspauth does not match"))
+    ));
+}
