@@ -535,6 +535,31 @@ fn pending_window<T>(
     m.finish(spec.n as u64, lat)
 }
 
+/// zk-smol with W2 and W3 written the natural way (plain eager futures awaited
+/// oldest first, no spawning), beside the hand-tuned `zk-smol` row.
+pub fn run_zk_smol_natural(spec: &Spec) -> Measured {
+    if !matches!(spec.workload, Workload::W2 | Workload::W3) {
+        return run_zk_smol(spec);
+    }
+    let b = builder(target(spec), session_timeout(spec));
+    smol::block_on(async {
+        let c = match zk_smol::connect(&b).await {
+            Ok(c) => c,
+            Err(e) => return failed(e),
+        };
+        if spec.workload == Workload::W2 {
+            natural_window(spec, |_| c.get_data(READ_NODE)).await
+        } else {
+            let paths = w3_paths(spec);
+            let data = payload(spec.size);
+            natural_window(spec, |i| {
+                c.create(&paths[i], &data[..], zk_client::CreateMode::Persistent)
+            })
+            .await
+        }
+    })
+}
+
 pub fn run_zk_smol(spec: &Spec) -> Measured {
     let b = builder(target(spec), session_timeout(spec));
     smol::block_on(async {

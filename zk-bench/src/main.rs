@@ -39,6 +39,7 @@ pub const CLIENTS: &[&str] = &[
     "zk-tokio-mt",
     "zk-tokio-natural",
     "zk-smol",
+    "zk-smol-natural",
     "zk-blocking",
     "zk-blocking-async",
     "zookeeper-client",
@@ -243,6 +244,7 @@ fn child_main(args: &[String]) {
         "zk-tokio-natural" => clients::run_zk_tokio_ct_natural(&spec),
         "zk-blocking-async" => clients::run_zk_blocking_async(&spec),
         "zk-smol" => clients::run_zk_smol(&spec),
+        "zk-smol-natural" => clients::run_zk_smol_natural(&spec),
         "zk-blocking" => clients::run_zk_blocking(&spec),
         "zookeeper-client" => clients::run_zookeeper_client(&spec),
         other => {
