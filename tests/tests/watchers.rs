@@ -59,8 +59,11 @@ fn unique<Z: Zk>(tag: &str) -> String {
 }
 
 fn connect<Z: Zk>(connect_string: &str) -> Z {
+    // 30 s: a server restart on a loaded 2-core machine (SIGTERM, JVM start) can
+    // take longer than 10 s, and the restart test is about surviving with the same
+    // session, not about the session timeout.
     let b = ClientBuilder::new(connect_string)
-        .session_timeout(Duration::from_secs(10))
+        .session_timeout(Duration::from_secs(30))
         .connect_deadline(WAIT);
     Z::connect(&b).unwrap_or_else(|e| panic!("{}: connect to {connect_string}: {e:?}", Z::NAME))
 }
