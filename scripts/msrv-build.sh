@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds every published crate (libraries, the kit and zkcli) with the declared
+# Builds every library crate (and the kit) with the declared
 # minimum Rust version, a real 1.85 toolchain: Debian bookworm's rustc-web and
 # cargo-web at 1.85.0 (installed under /usr/bin beside rustup's toolchain, which
 # stays the default). Installs them when missing (needs root, as CI has).
@@ -25,5 +25,5 @@ fi
 target="${CARGO_TARGET_DIR:-target}/msrv"
 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc CARGO_TARGET_DIR="$target" /usr/bin/cargo build --locked \
   -p zk-proto -p zk-client -p zk-recipes -p zk-tls -p zk-tokio -p zk-smol -p zk-blocking -p zk \
-  -p zk-testkit -p zk-cli --all-features
-echo "msrv-build: every published crate builds with $(/usr/bin/rustc --version)"
+  -p zk-testkit --all-features
+echo "msrv-build: every library crate builds with $(/usr/bin/rustc --version)"
