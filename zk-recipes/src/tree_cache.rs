@@ -705,11 +705,14 @@ impl Looper {
             return;
         };
         match ev.event_type {
-            EventType::NodeCreated => {
+            // A deleted node may be back before the read: a new node under the
+            // same name, whose children the old listing's watch knows nothing
+            // of. Read it whole, as if created.
+            EventType::NodeCreated | EventType::NodeDeleted => {
                 let p = key.path().to_owned();
                 self.enqueue_walk(p, false);
             }
-            EventType::NodeDeleted | EventType::NodeDataChanged => {
+            EventType::NodeDataChanged => {
                 self.enqueue(Key::Data(key.path().to_owned()), false, false)
             }
             EventType::NodeChildrenChanged => {
