@@ -92,8 +92,8 @@ impl ClientBuilder {
     /// SASL authentication on every connection, before anything else is sent
     /// (kazoo's `sasl_options`): `SaslConfig::digest_md5("bob", "secret")` for
     /// ZooKeeper's DigestLoginModule. A refusal ends the session as `AuthFailed`
-    /// (`connect()` fails with `Error::AuthFailed`; the reason is in
-    /// `Client::last_connect_error`). Nodes of the user are `sasl:<user>` in ACLs.
+    /// (`connect()` fails with `Error::SaslFailed` giving the host and the
+    /// reason). Nodes of the user are `sasl:<user>` in ACLs.
     pub fn sasl(self, config: zk_proto::sasl::SaslConfig) -> Self {
         self.edit(ConfigEdit::Sasl(config))
     }

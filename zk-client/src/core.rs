@@ -110,6 +110,9 @@ struct Inner {
     attempts: VecDeque<(ConnId, HostAddr)>,
     /// The cause of the latest failed connection attempt, and which attempt.
     last_connect_error: Option<(ConnId, String)>,
+    /// Why SASL was refused (host and reason), until the next restart: what
+    /// `connect()` reports for an AuthFailed session.
+    sasl_failure: Option<String>,
 }
 
 /// How many attempts' hosts the core remembers.
@@ -344,11 +347,16 @@ impl Inner {
             }
             Event::SaslFailed { reason } => {
                 tracing::warn!(%reason, "SASL authentication failed");
+                // The session has let go of the host by now; the attempt that
+                // reached the exchange is the latest one.
                 let host = self
                     .session
                     .current_host()
+                    .or_else(|| self.attempts.back().map(|(_, h)| h))
                     .map_or_else(String::new, |h| format!("{h}: "));
-                self.last_connect_error = Some((ConnId(u64::MAX), format!("{host}{reason}")));
+                let why = format!("{host}{reason}");
+                self.sasl_failure = Some(why.clone());
+                self.last_connect_error = Some((ConnId(u64::MAX), why));
             }
             Event::RestoreFailed { code } => {
                 // Its watchers were told one by one (WatcherRemoved, NotSet).
@@ -522,6 +530,7 @@ impl Shared {
                 tracker: None,
                 attempts: VecDeque::new(),
                 last_connect_error: None,
+                sasl_failure: None,
             }),
             clock,
             transports: AtomicUsize::new(0),
@@ -811,7 +820,15 @@ impl Shared {
     }
 
     pub(crate) fn restart(&self) {
-        self.with(|g, now| g.session.restart(now))
+        self.with(|g, now| {
+            g.sasl_failure = None;
+            g.session.restart(now)
+        })
+    }
+
+    /// Why SASL authentication was refused, if that is how the session ended.
+    pub(crate) fn sasl_failure(&self) -> Option<String> {
+        lock(&self.inner).sasl_failure.clone()
     }
 
     pub(crate) fn detach(&self) {

@@ -20,6 +20,11 @@ pub enum Error {
     SessionClosed,
     /// The server rejected the credentials; the session is over.
     AuthFailed,
+    /// SASL authentication was refused (a wrong password, an unknown user, a
+    /// server reply that did not verify): the host and the server's or the
+    /// mechanism's reason. The session is over (state `AuthFailed`), so
+    /// retrying with the same credentials will not help; `connect()` returns it.
+    SaslFailed(String),
     /// No answer within the call's timeout. A write may or may not have been applied.
     Timeout,
     /// Not connected, and the queue policy says fail fast.
@@ -88,7 +93,7 @@ impl Error {
             Error::Server(c) | Error::MultiFailed { code: c, .. } => *c,
             Error::ConnectionLoss | Error::NotConnected | Error::Io(_) => ErrorCode::ConnectionLoss,
             Error::SessionExpired | Error::SessionClosed => ErrorCode::SessionExpired,
-            Error::AuthFailed => ErrorCode::AuthFailed,
+            Error::AuthFailed | Error::SaslFailed(_) => ErrorCode::AuthFailed,
             Error::Timeout => ErrorCode::OperationTimeout,
             Error::InvalidPath { .. } | Error::InvalidArgument(_) => ErrorCode::BadArguments,
             Error::QueueFull | Error::OutboundFull => ErrorCode::ConnectionLoss,
@@ -144,6 +149,7 @@ impl fmt::Display for Error {
             Error::SessionExpired => f.write_str("session expired"),
             Error::SessionClosed => f.write_str("client closed"),
             Error::AuthFailed => f.write_str("authentication failed"),
+            Error::SaslFailed(why) => write!(f, "SASL authentication failed: {why}"),
             Error::Timeout => f.write_str("timed out (outcome unknown)"),
             Error::NotConnected => f.write_str("not connected"),
             Error::InvalidPath { path, reason } => write!(f, "invalid path {path:?}: {reason}"),
