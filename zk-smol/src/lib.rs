@@ -123,7 +123,7 @@ pub mod tls {
     use std::sync::Arc;
 
     use smol::net::TcpStream;
-    pub use zk_tls::{TlsConfig, TlsError, TlsOptions};
+    pub use zk_tls::{TlsConfig, TlsError, TlsHosts, TlsOptions};
 
     use crate::{ConnectFuture, Connector, HostAddr, Stream};
 
@@ -132,26 +132,37 @@ pub mod tls {
     /// the whole attempt by the per-attempt connect timeout.
     #[derive(Debug, Clone)]
     pub struct TlsConnector {
-        tls: TlsConfig,
+        hosts: TlsHosts,
     }
 
     impl TlsConnector {
         /// Builds the rustls configuration from `opts` (reads its PEM files now).
         pub fn new(opts: &TlsOptions) -> Result<TlsConnector, TlsError> {
             Ok(TlsConnector {
-                tls: TlsConfig::new(opts)?,
+                hosts: TlsHosts::new(opts)?,
             })
         }
 
         /// A connector from a configuration built already.
         pub fn from_config(tls: TlsConfig) -> TlsConnector {
-            TlsConnector { tls }
+            TlsConnector {
+                hosts: TlsHosts::from_config(tls),
+            }
+        }
+
+        /// Settings per host: TLS with its own options, or plain TCP, for the
+        /// hosts `hosts` names (see [`TlsHosts::parse`] for `tls://` and
+        /// `tcp://` in a connect string).
+        pub fn per_host(hosts: TlsHosts) -> TlsConnector {
+            TlsConnector { hosts }
         }
     }
 
     impl Connector for TlsConnector {
         fn connect(&self, host: HostAddr) -> ConnectFuture {
-            let tls = self.tls.clone();
+            let Some(tls) = self.hosts.for_host(&host.host, host.port).cloned() else {
+                return crate::TcpConnector.connect(host);
+            };
             Box::pin(async move {
                 let name = tls.server_name_for(&host.host)?;
                 let tcp = TcpStream::connect((host.host.as_str(), host.port)).await?;

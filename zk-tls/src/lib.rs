@@ -17,6 +17,13 @@
 //! # let _ = opts;
 //! ```
 //!
+//! # Per host
+//!
+//! [`TlsHosts`] gives hosts their own options, or plain TCP (a cluster half way
+//! to its secure port, members with certificates from different CAs); the
+//! connect string can say it with `tls://` and `tcp://` prefixes
+//! ([`TlsHosts::parse`]). Each adapter's `TlsConnector::per_host` takes it.
+//!
 //! # Defaults
 //!
 //! The server's certificate must chain to one of the roots you give (PEM, or the
@@ -60,6 +67,9 @@
 //! `TlsOptions`' `Debug` never prints key material (only whether a key is set),
 //! and no error carries it.
 #![warn(missing_docs)]
+
+mod hosts;
+pub use hosts::TlsHosts;
 
 use std::fmt;
 use std::io;
