@@ -11,6 +11,8 @@
 //! zk.close().await
 //! # }) }
 //! ```
+//!
+#![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
 use std::collections::HashMap;
