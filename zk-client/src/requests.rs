@@ -738,6 +738,15 @@ impl Client {
     }
 
     /// Paths of this session's ephemeral nodes under a plain string prefix (`/` for all).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// // What this session would lose if it expired now:
+    /// for path in zk.get_ephemerals("/app/").await? {
+    ///     println!("{path}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn get_ephemerals(
         &self,
         prefix: &str,
@@ -770,6 +779,14 @@ impl Client {
     }
 
     /// The identities the server associates with this connection (3.7+).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// for id in zk.whoami().await? {
+    ///     println!("{} {}", id.auth_scheme, id.user); // e.g. "ip 127.0.0.1", "digest alice"
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn whoami(&self) -> impl Future<Output = Result<Vec<ClientInfo>>> + Send + 'static {
         let f = self.send(Request::WhoAmI);
         async move {
@@ -783,6 +800,14 @@ impl Client {
     /// The ensemble configuration (the server's `/zookeeper/config`, outside any
     /// chroot) and its Stat. A plain `get_data("/zookeeper/config")` under a chroot
     /// reads the chrooted node of that name instead, as every other call does.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// let (config, _) = zk.get_config().await?;
+    /// let members = zk_client::ensemble::client_hosts(config.to_str().unwrap_or(""));
+    /// println!("{} members: {members:?}", members.len());
+    /// # Ok(()) }
+    /// ```
     pub fn get_config(&self) -> impl Future<Output = Result<(Data, Stat)>> + Send + 'static {
         let f = match self.shared().submit_config() {
             Ok((slot, _)) => ReplyFuture::Waiting(slot),
