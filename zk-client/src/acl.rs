@@ -17,6 +17,14 @@ use zk_proto::{Acl, Id, Perms};
 /// the credential `user:password` that `add_auth("digest", ...)` sends (kazoo's
 /// `make_digest_acl_credential`). ZooKeeper splits the credential at its first
 /// `:`, so `user` must not contain one.
+///
+/// ```
+/// // The same digest ZooKeeper's DigestAuthenticationProvider.generateDigest prints:
+/// assert_eq!(
+///     zk_client::make_digest_acl_credential("super", "secret"),
+///     "super:lK75jTNcA+U9vtVEw5vB51mj/w4="
+/// );
+/// ```
 pub fn make_digest_acl_credential(user: &str, password: &str) -> String {
     format!(
         "{user}:{}",
@@ -26,6 +34,15 @@ pub fn make_digest_acl_credential(user: &str, password: &str) -> String {
 
 /// A `digest` ACL entry for `user` with `password` (kazoo's `make_digest_acl`,
 /// with the permissions as one [`Perms`] instead of five flags).
+///
+/// ```
+/// use zk_client::{make_digest_acl, Perms};
+/// // kazoo: make_digest_acl("alice", "pw", read=True, write=True)
+/// let acl = make_digest_acl("alice", "pw", Perms::READ | Perms::WRITE);
+/// assert_eq!(acl.id.scheme, "digest");
+/// assert!(acl.id.id.starts_with("alice:"));
+/// assert_eq!(acl.perms, Perms::READ | Perms::WRITE);
+/// ```
 pub fn make_digest_acl(user: &str, password: &str, perms: Perms) -> Acl {
     make_acl("digest", &make_digest_acl_credential(user, password), perms)
 }
@@ -33,6 +50,12 @@ pub fn make_digest_acl(user: &str, password: &str, perms: Perms) -> Acl {
 /// An ACL entry for any scheme (kazoo's `make_acl`): `("world", "anyone")`,
 /// `("ip", "10.0.0.0/8")`, `("x509", "CN=client,O=example")`, `("sasl", "bob")`,
 /// `("auth", "")`, or `("digest", credential)`.
+///
+/// ```
+/// use zk_client::{make_acl, Perms};
+/// let lan_reads = make_acl("ip", "10.0.0.0/8", Perms::READ);
+/// assert_eq!((lan_reads.id.scheme.as_str(), lan_reads.id.id.as_str()), ("ip", "10.0.0.0/8"));
+/// ```
 pub fn make_acl(scheme: &str, credential: &str, perms: Perms) -> Acl {
     Acl::new(perms, scheme, credential)
 }
@@ -63,7 +86,16 @@ pub fn read_acl_unsafe() -> Vec<Acl> {
     Acl::read_unsafe()
 }
 
-/// Everything for the creator's authenticated ids (`CREATOR_ALL_ACL`).
+/// Everything for the creator's authenticated ids (`CREATOR_ALL_ACL`). A create
+/// with it fails with `InvalidAcl` unless the client has authenticated
+/// (`add_auth`, SASL or a TLS client certificate).
+///
+/// ```
+/// use zk_client::{acl, Perms};
+/// let acl = acl::creator_all_acl();
+/// assert_eq!(acl[0].id, acl::auth_ids());
+/// assert_eq!(acl[0].perms, Perms::ALL);
+/// ```
 pub fn creator_all_acl() -> Vec<Acl> {
     Acl::creator_all()
 }
