@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_client::{
-    Acl, ClientBuilder, CreateMode, Error, ErrorCode, Perms, SessionState, Stat, WatcherType,
+    Acl, AddWatchMode, ClientBuilder, CreateMode, Error, ErrorCode, EventType, Perms, SessionState,
+    Stat, WatcherType,
 };
 use zk_tests::facade::{AsyncZk, BlockingZk, Runner, SmolZk, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
@@ -1254,6 +1255,48 @@ fn dropped_watch_future_removes_server_watch<Z: Adapter>() {
     );
 }
 
+/// A persistent watch nobody reads keeps at most `watch_backlog` events; the next
+/// one ends it: the stream yields what it holds, then `None` with `overflowed()`,
+/// and the server no longer holds the watch.
+fn unread_persistent_watch_is_bounded<Z: Adapter>() {
+    let addr = shared_server().addr();
+    let zk: Z = connect_to(&ClientBuilder::new(&shared_server().connect_string()).watch_backlog(8));
+    let p = unique::<Z>("backlog");
+    zk.create(&p, "", CreateMode::Persistent).unwrap();
+    let mut w = zk.add_watch(&p, AddWatchMode::Persistent).unwrap();
+    assert!(
+        watched_paths(addr).contains(&p),
+        "{}: the persistent watch is on the server",
+        Z::NAME
+    );
+    for i in 0..20 {
+        zk.set_data(&p, format!("{i}"), None).unwrap();
+    }
+    // Answers come in order: every event was delivered before this one's reply.
+    zk.exists(&p).unwrap();
+    let mut events = 0;
+    while let Ok(Some(ev)) = w.recv_timeout(Some(Duration::from_secs(5))) {
+        assert_eq!(ev.event_type, EventType::NodeDataChanged);
+        events += 1;
+    }
+    assert_eq!(events, 8, "{}: the backlog's events, then the end", Z::NAME);
+    assert!(w.overflowed(), "{}: the stream says it overflowed", Z::NAME);
+    let t = Instant::now();
+    while watched_paths(addr).contains(&p) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{}: the server still holds the overflowed watch on {p} (wchp)",
+            Z::NAME
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        zk.check_watches(&p, WatcherType::Any),
+        Err(Error::Server(ErrorCode::NoWatcher))
+    );
+    zk.close().unwrap();
+}
+
 // =============================================================================================
 
 macro_rules! reliability {
@@ -1329,6 +1372,14 @@ macro_rules! reliability {
                     &name("remove_watches_oneshot_reports_removed"),
                     false,
                     super::remove_watches_oneshot_reports_removed::<$z>,
+                )
+            }
+            #[test]
+            fn unread_persistent_watch_is_bounded() {
+                run(
+                    &name("unread_persistent_watch_is_bounded"),
+                    false,
+                    super::unread_persistent_watch_is_bounded::<$z>,
                 )
             }
             #[test]

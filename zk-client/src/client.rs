@@ -33,6 +33,9 @@ pub struct ClientOptions {
     pub command_retry: crate::retry::RetryPolicy,
     /// Follow the ensemble's own configuration (see `ClientBuilder::follow_ensemble`).
     pub follow_ensemble: bool,
+    /// Events a persistent watch keeps unread before it ends as overflowed (see
+    /// `ClientBuilder::watch_backlog`).
+    pub watch_backlog: usize,
 }
 
 impl Default for ClientOptions {
@@ -41,6 +44,7 @@ impl Default for ClientOptions {
             default_acl: Acl::open_unsafe(),
             command_retry: crate::retry::RetryPolicy::default(),
             follow_ensemble: false,
+            watch_backlog: crate::core::DEFAULT_WATCH_BACKLOG,
         }
     }
 }
