@@ -30,8 +30,10 @@ use zk_proto::ConnId;
 mod pending;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod weak;
 
 pub use pending::{Pending, Transaction};
+pub use weak::WeakClient;
 pub use zk_client::{
     acl, fourlw, make_acl, make_digest_acl, make_digest_acl_credential, retry, Acl, AddWatchMode,
     Bytes, ClientBuilder, ClientInfo, Clock, CoarseState, ConnectionEvent, CreateMode,

@@ -24,7 +24,9 @@ mod watch;
 pub use acl::{make_acl, make_digest_acl, make_digest_acl_credential};
 pub use builder::ClientBuilder;
 pub use bytes::Bytes;
-pub use client::{Client, ClientOptions, ConnectionEvent, Diagnostics, ListenerId, SessionInfo};
+pub use client::{
+    Client, ClientOptions, ConnectionEvent, Diagnostics, ListenerId, SessionInfo, WeakClient,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use core::{CountGuard, DriverPoll, Io, LiveCounts, ReadBuf, Shared, TryWrite, WatchMessage};
 pub use data::{Data, IntoData};
