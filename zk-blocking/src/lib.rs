@@ -28,6 +28,7 @@ use zk_client::{DriverPoll, Io, Shared};
 use zk_proto::ConnId;
 
 mod pending;
+mod runtime;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod weak;
@@ -153,6 +154,9 @@ pub fn connect_with(
 ) -> Result<Client> {
     let (inner, shared) = builder.build_on(clock)?;
     shared.set_adapter_data(Arc::new(connector.clone()));
+    shared.set_runtime(Arc::new(runtime::BlockingRuntime {
+        connector: connector.clone(),
+    }));
     std::thread::Builder::new()
         .name("zk-driver".into())
         .spawn(move || drive(shared, connector))

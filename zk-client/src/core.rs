@@ -189,6 +189,7 @@ pub struct Shared {
     drivers: AtomicUsize,
     /// What the adapter keeps with the client (its connector, for four-letter words).
     adapter_data: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+    runtime: std::sync::OnceLock<Arc<dyn crate::runtime::Runtime>>,
 }
 
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -556,6 +557,7 @@ impl Shared {
             transports: AtomicUsize::new(0),
             drivers: AtomicUsize::new(0),
             adapter_data: std::sync::OnceLock::new(),
+            runtime: std::sync::OnceLock::new(),
         });
         s.with(|_, _| {});
         s
@@ -584,6 +586,17 @@ impl Shared {
     /// four-letter words go over the same transport (TLS) as the session.
     pub fn set_adapter_data(&self, data: Arc<dyn std::any::Any + Send + Sync>) {
         let _ = self.adapter_data.set(data);
+    }
+
+    /// The adapter's timer and four-letter words for this client (see
+    /// [`Runtime`](crate::runtime::Runtime)); the first registration stays.
+    pub fn set_runtime(&self, rt: Arc<dyn crate::runtime::Runtime>) {
+        let _ = self.runtime.set(rt);
+    }
+
+    /// What [`set_runtime`](Shared::set_runtime) registered.
+    pub fn runtime(&self) -> Option<Arc<dyn crate::runtime::Runtime>> {
+        self.runtime.get().cloned()
     }
 
     /// What [`set_adapter_data`](Shared::set_adapter_data) kept.

@@ -18,6 +18,7 @@ pub mod fourlw;
 mod ops;
 mod requests;
 pub mod retry;
+pub mod runtime;
 mod slot;
 mod watch;
 
