@@ -354,6 +354,28 @@ fn blocking_async_pipelining() {
     }
     assert!(zk.get_children(&b).unwrap().is_empty());
     zk.delete(&b, None).unwrap();
+
+    // add_auth_async: the credential is in force once it is answered, and the node a
+    // digest ACL guards is this client's, not another's.
+    let guarded = format!("{b}-guarded");
+    zk.add_auth_async("digest", "pipeliner:pw").wait().unwrap();
+    let opts = CreateOptions {
+        acl: Some(vec![zk_client::make_digest_acl(
+            "pipeliner",
+            "pw",
+            Perms::ALL,
+        )]),
+        ..CreateOptions::mode(CreateMode::Persistent)
+    };
+    zk.create_with(&guarded, "g", &opts).unwrap();
+    let stranger = connect_shared::<BlockingZk>();
+    assert_eq!(
+        stranger.get_data(&guarded).unwrap_err(),
+        Error::Server(ErrorCode::NoAuth)
+    );
+    assert_eq!(&zk.get_data(&guarded).unwrap().0[..], b"g");
+    zk.delete(&guarded, None).unwrap();
+    stranger.close().unwrap();
     zk.close().unwrap();
 }
 

@@ -153,6 +153,11 @@ async_calls! {
     fn sync_async => sync(&self, path: &str) -> String;
     /// [`multi`](Client::multi), sent now.
     fn multi_async => multi(&self, ops: Vec<Op>) -> Vec<OpResult>;
+    /// [`add_auth`](Client::add_auth), sent now (kazoo's `add_auth_async`).
+    fn add_auth_async => add_auth(&self, scheme: &str, credentials: impl AsRef<[u8]>) -> ();
+    /// [`reconfig`](Client::reconfig), sent now (kazoo's `reconfig` has no async form; the
+    /// Java client's `reconfig` with a callback).
+    fn reconfig_async => reconfig(&self, joining: Option<&str>, leaving: Option<&str>, new_members: Option<&str>, from_config: i64) -> (Data, Stat);
 }
 
 /// Collects ops and commits them atomically (kazoo's `transaction()`).
