@@ -1526,15 +1526,28 @@ impl Session {
         self.last_send = now;
         self.last_contact = Some(now);
         if let Some(cfg) = &self.config.sasl {
-            // SASL before anything else; the rest follows when it succeeds.
+            // SASL before anything else; the rest follows when it succeeds. The
+            // server is named by the host this connection reached (a mechanism
+            // like GSSAPI derives `zookeeper/<host>` from it).
             let cnonce = format!("{:016x}{:016x}", self.rng.next_u64(), self.rng.next_u64());
-            let exchange = crate::sasl::SaslExchange::new(cfg, cnonce);
-            let token = exchange.initial();
-            self.sasl = Some(SaslRun {
-                exchange,
-                read_only,
-            });
-            self.send_sasl(token, now);
+            let connected = self.config.hosts.get(host).map_or("", |h| h.host.as_str());
+            match crate::sasl::SaslExchange::start(cfg, connected, cnonce) {
+                Ok((exchange, token)) => {
+                    self.sasl = Some(SaslRun {
+                        exchange,
+                        read_only,
+                    });
+                    self.send_sasl(token, now);
+                }
+                Err(e) => {
+                    // The mechanism cannot even start (no credentials, unknown
+                    // principal): no other server would change that.
+                    self.events.push_back(Event::SaslFailed {
+                        reason: format!("SASL {}: {e}", cfg.mechanism_name()),
+                    });
+                    self.terminate(SessionState::AuthFailed, ZkError::AuthFailed, now);
+                }
+            }
             return;
         }
         self.session_ready(read_only, now);
@@ -1568,7 +1581,12 @@ impl Session {
             ))
         } else {
             match SaslPacket::decode(r) {
-                Ok(p) => run.exchange.step(&p.token),
+                Ok(p) => run.exchange.step(&p.token).map_err(|e| {
+                    format!(
+                        "SASL {}: {e}",
+                        self.config.sasl.as_ref().map_or("", |c| c.mechanism_name())
+                    )
+                }),
                 Err(e) => Err(format!("malformed SASL reply: {e}")),
             }
         };
