@@ -63,7 +63,7 @@ impl CliError {
             CliError::Zk { err, .. } => error_exit_code(err),
             CliError::Connect { err, .. } => match err {
                 Error::InvalidArgument(_) | Error::InvalidPath { .. } => EXIT_USAGE,
-                Error::AuthFailed => EXIT_ZK,
+                Error::AuthFailed | Error::SaslFailed(_) => EXIT_ZK,
                 _ => EXIT_CONNECTION,
             },
             CliError::Usage(_) => EXIT_USAGE,
@@ -135,7 +135,7 @@ pub fn error_kind(err: &Error) -> String {
         Error::ConnectionLoss => "ConnectionLoss".into(),
         Error::SessionExpired => "SessionExpired".into(),
         Error::SessionClosed => "SessionClosed".into(),
-        Error::AuthFailed => "AuthFailed".into(),
+        Error::AuthFailed | Error::SaslFailed(_) => "AuthFailed".into(),
         Error::Timeout => "Timeout".into(),
         Error::NotConnected => "NotConnected".into(),
         Error::InvalidPath { .. } => "InvalidPath".into(),

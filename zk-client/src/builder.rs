@@ -92,8 +92,9 @@ impl ClientBuilder {
     /// SASL authentication on every connection, before anything else is sent
     /// (kazoo's `sasl_options`): `SaslConfig::digest_md5("bob", "secret")` for
     /// ZooKeeper's DigestLoginModule. A refusal ends the session as `AuthFailed`
-    /// (`connect()` fails with `Error::AuthFailed`; the reason is in
-    /// `Client::last_connect_error`). Nodes of the user are `sasl:<user>` in ACLs.
+    /// (`connect()` fails with `Error::SaslFailed` naming the host and the cause;
+    /// the same words are in `Client::last_connect_error`). Nodes of the user are
+    /// `sasl:<user>` in ACLs.
     pub fn sasl(self, config: zk_proto::sasl::SaslConfig) -> Self {
         self.edit(ConfigEdit::Sasl(config))
     }
@@ -101,6 +102,18 @@ impl ClientBuilder {
     /// `sasl_options={"mechanism": "DIGEST-MD5", "username": ..., "password": ...}`).
     pub fn sasl_digest_md5(self, username: &str, password: &str) -> Self {
         self.sasl(zk_proto::sasl::SaslConfig::digest_md5(username, password))
+    }
+    /// [`sasl`](ClientBuilder::sasl) with GSSAPI (Kerberos; the `gssapi` feature):
+    /// kazoo's `sasl_options={"mechanism": "GSSAPI", "service": s, "principal": p}`
+    /// is `sasl_gssapi(GssapiOptions::new().service_name(s).client_principal(p))`.
+    /// The server is `zookeeper/<the host connected to>` unless the options say
+    /// otherwise (see [`crate::gssapi`] for the Java client's equivalents); tickets
+    /// and keys come from the Kerberos library's cache or client keytab. Missing
+    /// credentials or an unknown principal end the session as `AuthFailed`:
+    /// `connect()` fails with `Error::SaslFailed` and the library's reason.
+    #[cfg(feature = "gssapi")]
+    pub fn sasl_gssapi(self, options: crate::gssapi::GssapiOptions) -> Self {
+        self.sasl(options.sasl_config())
     }
     /// Accept read-only servers (default false).
     pub fn read_only(self, allowed: bool) -> Self {

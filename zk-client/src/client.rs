@@ -234,6 +234,7 @@ impl Client {
     pub fn wait_connected(&self) -> impl Future<Output = Result<()>> + Send + 'static {
         let mut s = self.state_stream();
         let renews = self.shared().expiry_policy() == zk_proto::ExpiryPolicy::NewSession;
+        let shared = self.shared().clone();
         async move {
             loop {
                 match s.next().await {
@@ -241,7 +242,10 @@ impl Client {
                     // A new session follows at once under the default expiry policy.
                     Some(SessionState::Expired) if renews => {}
                     Some(SessionState::Expired) => return Err(Error::SessionExpired),
-                    Some(SessionState::AuthFailed) => return Err(Error::AuthFailed),
+                    Some(SessionState::AuthFailed) => {
+                        // A SASL refusal names its cause; other auth failures cannot.
+                        return Err(shared.sasl_failure().map_or(Error::AuthFailed, Error::SaslFailed));
+                    }
                     Some(SessionState::Unreachable) => return Err(Error::Unreachable),
                     Some(SessionState::Closed) | None => return Err(Error::SessionClosed),
                     Some(_) => {}

@@ -110,6 +110,8 @@ struct Inner {
     attempts: VecDeque<(ConnId, HostAddr)>,
     /// The cause of the latest failed connection attempt, and which attempt.
     last_connect_error: Option<(ConnId, String)>,
+    /// Why SASL failed, when it ended the session (host and the mechanism's words).
+    sasl_failure: Option<String>,
 }
 
 /// How many attempts' hosts the core remembers.
@@ -348,7 +350,9 @@ impl Inner {
                     .session
                     .current_host()
                     .map_or_else(String::new, |h| format!("{h}: "));
-                self.last_connect_error = Some((ConnId(u64::MAX), format!("{host}{reason}")));
+                let cause = format!("{host}{reason}");
+                self.sasl_failure = Some(cause.clone());
+                self.last_connect_error = Some((ConnId(u64::MAX), cause));
             }
             Event::RestoreFailed { code } => {
                 // Its watchers were told one by one (WatcherRemoved, NotSet).
@@ -522,6 +526,7 @@ impl Shared {
                 tracker: None,
                 attempts: VecDeque::new(),
                 last_connect_error: None,
+                sasl_failure: None,
             }),
             clock,
             transports: AtomicUsize::new(0),
@@ -694,6 +699,11 @@ impl Shared {
             .last_connect_error
             .as_ref()
             .map(|(_, s)| s.clone())
+    }
+
+    /// Why SASL authentication ended the session, if it did (host and cause).
+    pub fn sasl_failure(&self) -> Option<String> {
+        lock(&self.inner).sasl_failure.clone()
     }
 
     /// The transport could not connect.

@@ -79,6 +79,12 @@ pub enum Error {
     /// `connect()` reached its deadline without a session; this is the last
     /// attempt's cause (host and reason: refused, timed out, a TLS error...).
     ConnectFailed(String),
+    /// `connect()` (or `wait_connected`) saw SASL authentication end the session:
+    /// the host and the cause in the mechanism's words (a wrong password, no
+    /// Kerberos credentials, an unknown principal, the server's refusal). Not
+    /// retryable: the same credentials fail again. Calls on that session fail with
+    /// [`Error::AuthFailed`].
+    SaslFailed(String),
 }
 
 impl Error {
@@ -88,7 +94,7 @@ impl Error {
             Error::Server(c) | Error::MultiFailed { code: c, .. } => *c,
             Error::ConnectionLoss | Error::NotConnected | Error::Io(_) => ErrorCode::ConnectionLoss,
             Error::SessionExpired | Error::SessionClosed => ErrorCode::SessionExpired,
-            Error::AuthFailed => ErrorCode::AuthFailed,
+            Error::AuthFailed | Error::SaslFailed(_) => ErrorCode::AuthFailed,
             Error::Timeout => ErrorCode::OperationTimeout,
             Error::InvalidPath { .. } | Error::InvalidArgument(_) => ErrorCode::BadArguments,
             Error::QueueFull | Error::OutboundFull => ErrorCode::ConnectionLoss,
@@ -172,6 +178,7 @@ impl fmt::Display for Error {
                 f.write_str("no server reached within the connection retry limit")
             }
             Error::ConnectFailed(cause) => write!(f, "could not connect: {cause}"),
+            Error::SaslFailed(cause) => write!(f, "SASL authentication failed: {cause}"),
         }
     }
 }
