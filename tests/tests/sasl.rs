@@ -175,7 +175,10 @@ fn wrong_password_is_auth_failed<Z: SaslZk>() {
     match r {
         // The cause is named: the server refused DIGEST-MD5.
         Err(Error::SaslFailed(why)) if why.contains("DIGEST-MD5") => {}
-        Err(e) => panic!("{}: expected SaslFailed naming DIGEST-MD5, got {e:?}", Z::NAME),
+        Err(e) => panic!(
+            "{}: expected SaslFailed naming DIGEST-MD5, got {e:?}",
+            Z::NAME
+        ),
         Ok(_) => panic!("{}: a wrong password connected", Z::NAME),
     }
     assert!(

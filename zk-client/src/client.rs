@@ -244,7 +244,9 @@ impl Client {
                     Some(SessionState::Expired) => return Err(Error::SessionExpired),
                     Some(SessionState::AuthFailed) => {
                         // A SASL refusal names its cause; other auth failures cannot.
-                        return Err(shared.sasl_failure().map_or(Error::AuthFailed, Error::SaslFailed));
+                        return Err(shared
+                            .sasl_failure()
+                            .map_or(Error::AuthFailed, Error::SaslFailed));
                     }
                     Some(SessionState::Unreachable) => return Err(Error::Unreachable),
                     Some(SessionState::Closed) | None => return Err(Error::SessionClosed),

@@ -346,11 +346,8 @@ impl Inner {
             }
             Event::SaslFailed { reason } => {
                 tracing::warn!(%reason, "SASL authentication failed");
-                let host = self
-                    .session
-                    .current_host()
-                    .map_or_else(String::new, |h| format!("{h}: "));
-                let cause = format!("{host}{reason}");
+                // The reason names the host (the session ended, so it has none now).
+                let cause = reason.clone();
                 self.sasl_failure = Some(cause.clone());
                 self.last_connect_error = Some((ConnId(u64::MAX), cause));
             }

@@ -256,10 +256,11 @@ pub enum Event {
         /// Why.
         reason: RemovalReason,
     },
-    /// SASL authentication failed on a connection (the server refused it, or its
-    /// answer did not verify); the state becomes `AuthFailed` right after.
+    /// SASL authentication failed on a connection (the server refused it, its
+    /// answer did not verify, or the mechanism could not start: no credentials, an
+    /// unknown principal); the state becomes `AuthFailed` right after.
     SaslFailed {
-        /// Why, in words (never a secret).
+        /// `host:port: ` and why, in words (never a secret).
         reason: String,
     },
     /// A connection was dropped (diagnostics; the state change, if any, is reported separately).
@@ -1542,8 +1543,13 @@ impl Session {
                 Err(e) => {
                     // The mechanism cannot even start (no credentials, unknown
                     // principal): no other server would change that.
+                    let at = self.config.hosts.get(host).map(|h| h.to_string());
                     self.events.push_back(Event::SaslFailed {
-                        reason: format!("SASL {}: {e}", cfg.mechanism_name()),
+                        reason: format!(
+                            "{}: SASL {}: {e}",
+                            at.unwrap_or_default(),
+                            cfg.mechanism_name()
+                        ),
                     });
                     self.terminate(SessionState::AuthFailed, ZkError::AuthFailed, now);
                 }
@@ -1599,7 +1605,10 @@ impl Session {
             }
             Err(reason) => {
                 self.sasl = None;
-                self.events.push_back(Event::SaslFailed { reason });
+                let at = self.current_host().map(|h| h.to_string());
+                self.events.push_back(Event::SaslFailed {
+                    reason: format!("{}: {reason}", at.unwrap_or_default()),
+                });
                 self.terminate(SessionState::AuthFailed, ZkError::AuthFailed, now);
             }
         }

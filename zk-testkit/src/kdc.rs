@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::server::{
-    free_port, lock, loopback, make_temp_dir, spawn_watchdog, Running, KerberosServerOptions,
+    free_port, lock, loopback, make_temp_dir, spawn_watchdog, KerberosServerOptions, Running,
     START_ATTEMPTS,
 };
 
