@@ -7,8 +7,9 @@
 //! * the Java client's naming options work: `zookeeper/<host>` by default (host-based, as the
 //!   library canonicalizes it), without canonicalization, a whole server principal, a service
 //!   name;
+//! * credentials from a ticket cache (`kinit`) work as well as from the client keytab;
 //! * a cut connection reconnects and runs the exchange again (the ACL still lets the user in);
-//! * an unknown client principal (no credentials), an unknown server principal, a server
+//! * an unknown client principal or a destroyed ticket (no credentials), an unknown server principal, a server
 //!   without the principal's key and a wrong service name all fail `connect()` with
 //!   `Error::SaslFailed` naming the cause, well within the connect deadline.
 //!
@@ -46,6 +47,10 @@ const WAIT: Duration = Duration::from_secs(10);
 struct World {
     kdc: Kdc,
     server: ZkServer,
+    /// The DIR credential cache collection (`KRB5CCNAME`).
+    ccache: PathBuf,
+    /// Carol's keytab, for `kinit` only (not the client keytab).
+    carol_keytab: PathBuf,
 }
 
 static WORLD: OnceLock<World> = OnceLock::new();
@@ -232,6 +237,24 @@ fn fails_naming<Z: Zk>(what: &str, b: &ClientBuilder, needles: &[&str]) {
     );
 }
 
+/// Carol has no key in the client keytab: only a ticket that `kinit` put in the cache
+/// collection. Without it (after `kdestroy`) she has no credentials.
+fn ticket_cache_credentials<Z: Zk>() {
+    let w = world();
+    let carol = w.kdc.principal("carol");
+    let cache = format!("DIR::{}/tkt-carol", w.ccache.display());
+    w.kdc.kinit("carol", &w.carol_keytab, &cache);
+    let c = Z::connect(&as_user(&carol, GssapiOptions::new())).unwrap();
+    assert_eq!(sasl_id(&c), carol);
+    c.close().unwrap();
+    w.kdc.kdestroy(&cache);
+    fails_naming::<Z>(
+        "a user whose ticket was destroyed",
+        &as_user(&carol, GssapiOptions::new()),
+        &["no Kerberos credentials", "carol@EXAMPLE.COM"],
+    );
+}
+
 fn no_credentials_for_the_client<Z: Zk>() {
     // No key for this principal in the client keytab, and no ticket in the cache.
     let nobody = world().kdc.principal("nobody");
@@ -300,6 +323,7 @@ kerberos_tests!(
     user_is_known_by_its_sasl_id,
     naming_options,
     replayed_after_a_cut,
+    ticket_cache_credentials,
     no_credentials_for_the_client,
     unknown_server_principal,
     server_without_the_key,
@@ -314,6 +338,7 @@ fn set_up() -> World {
     let client_keytab = kdc.dir().join("clients.keytab");
     kdc.add_to_keytab("alice", &client_keytab);
     kdc.add_to_keytab("bob", &client_keytab);
+    let carol_keytab = kdc.add_keytab("carol");
     let ccache: PathBuf = kdc.dir().join("ccache");
     std::fs::create_dir_all(&ccache).unwrap();
     // The Kerberos library reads these from the environment: set once, before any thread
@@ -325,7 +350,12 @@ fn set_up() -> World {
         kerberos: Some(kerberos),
         ..ServerOptions::default()
     });
-    World { kdc, server }
+    World {
+        kdc,
+        server,
+        ccache,
+        carol_keytab,
+    }
 }
 
 fn run_one(name: &str, body: fn()) -> Result<(), String> {

@@ -304,6 +304,23 @@ impl Kdc {
         self.kadmin(&format!("addprinc -pw {password} {principal}"));
     }
 
+    /// `kinit` as principal `name` from its `keytab` into credential cache `ccache` (e.g.
+    /// `DIR::/path/tkt-carol`, one cache of a DIR collection), as a user's ticket cache.
+    pub fn kinit(&self, name: &str, keytab: &Path, ccache: &str) {
+        let principal = self.principal(name);
+        let keytab = keytab.display().to_string();
+        krb5_tool(
+            &self.dir,
+            "kinit",
+            &["-k", "-t", &keytab, "-c", ccache, &principal],
+        );
+    }
+
+    /// `kdestroy` of credential cache `ccache`.
+    pub fn kdestroy(&self, ccache: &str) {
+        krb5_tool(&self.dir, "kdestroy", &["-q", "-c", ccache]);
+    }
+
     /// One `kadmin.local` query against the realm's database.
     pub fn kadmin(&self, query: &str) -> String {
         let out = krb5_tool(&self.dir, "kadmin.local", &["-r", &self.realm, "-q", query]);
