@@ -6,7 +6,7 @@
 //!   `sasl:<id>` is the user's to read, and an anonymous client and another user get NoAuth;
 //! * the Java client's naming options work: `zookeeper/<host>` by default (host-based, as the
 //!   library canonicalizes it), without canonicalization, a whole server principal, a service
-//!   name;
+//!   name, a fixed server host name;
 //! * credentials from a ticket cache (`kinit`) work as well as from the client keytab;
 //! * a cut connection reconnects and runs the exchange again (the ACL still lets the user in);
 //! * an unknown client principal or a destroyed ticket (no credentials), an unknown server principal, a server
@@ -34,6 +34,7 @@ use zk_client::gssapi::GssapiOptions;
 use zk_client::{
     make_acl, ClientBuilder, CreateMode, CreateOptions, Error, ErrorCode, Perms, SessionState,
 };
+use zk_proto::sasl::ServerHost;
 use zk_testkit::{Kdc, ServerOptions, ZkServer};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
@@ -164,6 +165,19 @@ fn naming_options<Z: Zk>() {
         assert!(sasl_id(&zk).starts_with("alice"), "{}: {what}", Z::NAME);
         zk.close().unwrap();
     }
+    // The server's host name fixed in the SASL configuration, whatever address is dialled.
+    let mut named = GssapiOptions::new()
+        .client_principal(&alice())
+        .sasl_config();
+    named.server_host = ServerHost::Named("localhost".into());
+    let zk = Z::connect(
+        &ClientBuilder::new(&world().server.connect_string())
+            .sasl(named)
+            .connect_deadline(WAIT),
+    )
+    .unwrap_or_else(|e| panic!("{}: ServerHost::Named: {e}", Z::NAME));
+    assert!(sasl_id(&zk).starts_with("alice"));
+    zk.close().unwrap();
 }
 
 fn replayed_after_a_cut<Z: Zk>() {

@@ -45,6 +45,7 @@
 //! | `zookeeper.sasl.client.username` (default `zookeeper`) | `service` | [`GssapiOptions::service_name`] |
 //! | `zookeeper.sasl.client.canonicalize.hostname` (default true) | — | [`GssapiOptions::canonicalize_hostname`] |
 //! | `zookeeper.server.principal` | — | [`GssapiOptions::server_principal`] |
+//! | `zookeeper.server.realm` | — | the realm in [`GssapiOptions::server_principal`], or krb5.conf's `domain_realm` for the host |
 //! | JAAS `Client` section's `principal` | `principal` | [`GssapiOptions::client_principal`] |
 //! | JAAS `keyTab` / `useTicketCache` | — | `KRB5_CLIENT_KTNAME` / `KRB5CCNAME` |
 //! | `java.security.krb5.conf` | — | `KRB5_CONFIG` |
