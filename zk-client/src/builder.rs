@@ -111,6 +111,15 @@ impl ClientBuilder {
     /// and keys come from the Kerberos library's cache or client keytab. Missing
     /// credentials or an unknown principal end the session as `AuthFailed`:
     /// `connect()` fails with `Error::SaslFailed` and the library's reason.
+    ///
+    /// ```no_run
+    /// use zk_client::{gssapi::GssapiOptions, ClientBuilder};
+    /// // KRB5_CONFIG and KRB5_CLIENT_KTNAME (or a kinit'ed cache) set before the program starts.
+    /// let builder = ClientBuilder::new("zk1.example.com:2181,zk2.example.com:2181")
+    ///     .sasl_gssapi(GssapiOptions::new().client_principal("alice@EXAMPLE.COM"));
+    /// // zk_tokio::connect(&builder).await?: each member is zookeeper/zkN.example.com.
+    /// # let _ = builder;
+    /// ```
     #[cfg(feature = "gssapi")]
     pub fn sasl_gssapi(self, options: crate::gssapi::GssapiOptions) -> Self {
         self.sasl(options.sasl_config())
