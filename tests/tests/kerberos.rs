@@ -391,20 +391,71 @@ fn run_one(name: &str, body: fn()) -> Result<(), String> {
     }
 }
 
+/// What libtest's arguments ask for, as far as this runner understands them: name
+/// filters, `--skip NAME`, `--exact`, `--list`, `--ignored` (there are none here); flags
+/// that take a value (`--test-threads 2`) have it skipped; other flags are ignored.
+#[derive(Default)]
+struct Args {
+    filters: Vec<String>,
+    skips: Vec<String>,
+    exact: bool,
+    list: bool,
+    ignored_only: bool,
+}
+
+impl Args {
+    fn parse() -> Args {
+        let mut a = Args::default();
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--skip" => a.skips.extend(it.next()),
+                "--exact" => a.exact = true,
+                "--list" => a.list = true,
+                "--ignored" => a.ignored_only = true,
+                "--test-threads" | "--format" | "--color" | "--logfile" | "-Z"
+                | "--shuffle-seed" => {
+                    it.next();
+                }
+                f if f.starts_with('-') => {}
+                _ => a.filters.push(arg),
+            }
+        }
+        a
+    }
+
+    fn matches(&self, name: &str, pattern: &str) -> bool {
+        if self.exact {
+            name == pattern
+        } else {
+            name.contains(pattern)
+        }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        !self.ignored_only
+            && (self.filters.is_empty() || self.filters.iter().any(|f| self.matches(name, f)))
+            && !self.skips.iter().any(|s| self.matches(name, s))
+    }
+}
+
 fn main() {
-    // Arguments that are not flags filter by name, like libtest's.
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let args = Args::parse();
     let all = tests();
     let total = all.len();
-    let chosen: Vec<Test> = all
-        .into_iter()
-        .filter(|(n, _)| filters.is_empty() || filters.iter().any(|f| n.contains(f.as_str())))
-        .collect();
+    if args.list {
+        for (name, _) in all.iter().filter(|(n, _)| args.wants(n)) {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let chosen: Vec<Test> = all.into_iter().filter(|(n, _)| args.wants(n)).collect();
     let filtered = total - chosen.len();
     println!("\nrunning {} tests", chosen.len());
+    if chosen.is_empty() {
+        println!("\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; {filtered} filtered out; finished in 0.00s\n");
+        return;
+    }
     let started = Instant::now();
     if WORLD.set(set_up()).is_err() {
         unreachable!("set up once");
