@@ -31,7 +31,7 @@ use zk_client::{
 use zk_tests::facade::{AsyncZk, BlockingZk, Runner, Smol, SmolZk, Tokio, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
 use zk_tests::server::{ClientAuth, ServerOptions, TlsServerOptions, ZkServer};
-use zk_tls::TlsOptions;
+use zk_tls::{TlsHosts, TlsOptions};
 
 // =============================================================================================
 // Harness
@@ -85,6 +85,7 @@ fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) 
 /// What the TLS suite needs of an adapter beyond the facade.
 trait TlsZk: Zk {
     fn connect_tls(b: &ClientBuilder, tls: TlsOptions) -> Result<Self>;
+    fn connect_per_host(b: &ClientBuilder, hosts: TlsHosts) -> Result<Self>;
     fn command(&self, cmd: &str) -> Result<String>;
     fn last_connect_error(&self) -> Option<String>;
 }
@@ -92,6 +93,10 @@ trait TlsZk: Zk {
 impl TlsZk for TokioZk {
     fn connect_tls(b: &ClientBuilder, tls: TlsOptions) -> Result<Self> {
         Tokio::block_on(zk_tokio::connect_tls(b, tls)).map(AsyncZk::new)
+    }
+    fn connect_per_host(b: &ClientBuilder, hosts: TlsHosts) -> Result<Self> {
+        let c = zk_tokio::tls::TlsConnector::per_host(hosts);
+        Tokio::block_on(zk_tokio::connect_with(b, c.into())).map(AsyncZk::new)
     }
     fn command(&self, cmd: &str) -> Result<String> {
         Tokio::block_on(zk_tokio::ClientExt::command(&self.client, cmd))
@@ -105,6 +110,15 @@ impl TlsZk for SmolZk {
     fn connect_tls(b: &ClientBuilder, tls: TlsOptions) -> Result<Self> {
         Smol::block_on(zk_smol::connect_tls(b, tls)).map(AsyncZk::new)
     }
+    fn connect_per_host(b: &ClientBuilder, hosts: TlsHosts) -> Result<Self> {
+        let c = zk_smol::tls::TlsConnector::per_host(hosts);
+        Smol::block_on(zk_smol::connect_with(
+            b,
+            c.into(),
+            std::sync::Arc::new(zk_client::SystemClock),
+        ))
+        .map(AsyncZk::new)
+    }
     fn command(&self, cmd: &str) -> Result<String> {
         Smol::block_on(zk_smol::ClientExt::command(&self.client, cmd))
     }
@@ -116,6 +130,10 @@ impl TlsZk for SmolZk {
 impl TlsZk for BlockingZk {
     fn connect_tls(b: &ClientBuilder, tls: TlsOptions) -> Result<Self> {
         zk_blocking::connect_tls(b, tls)
+    }
+    fn connect_per_host(b: &ClientBuilder, hosts: TlsHosts) -> Result<Self> {
+        let c = zk_blocking::tls::TlsConnector::per_host(hosts);
+        zk_blocking::connect_with(b, c.into(), std::sync::Arc::new(zk_client::SystemClock))
     }
     fn command(&self, cmd: &str) -> Result<String> {
         zk_blocking::Client::command(self, cmd)
@@ -295,6 +313,7 @@ tls_tests!(
     unknown_ca,
     handshake_never_answered,
     bad_host_first_then_a_good_one,
+    per_host_settings,
     mutual_tls_and_the_x509_scheme,
     digest_acl_helpers_against_the_server,
 );
@@ -502,6 +521,55 @@ fn bad_host_first_then_a_good_one<Z: TlsZk>() {
     assert!(last.contains(&expired().secure_connect_string()), "{last}");
     assert!(last.contains("expired"), "{last}");
     zk.close().unwrap();
+}
+
+/// `tcp://` and `tls://` in the connect string: one session over a plain port,
+/// then moved (`set_hosts`) to the same server's TLS port; and options per host
+/// overriding the default, for better (the right name) and for worse.
+fn per_host_settings<Z: TlsZk>() {
+    let plain = good().connect_string();
+    let secure = good().secure_connect_string();
+    let (hosts, table) =
+        TlsHosts::parse(&format!("tcp://{plain},tls://{secure}"), &trust_ca(), false).unwrap();
+    assert_eq!(hosts, format!("{plain},{secure}"));
+    let zk = Z::connect_per_host(&ClientBuilder::new(&plain), table)
+        .unwrap_or_else(|e| panic!("{}: {e}", Z::NAME));
+    let path = unique::<Z>("per-host");
+    zk.create(&path, b"x", CreateMode::Ephemeral).unwrap();
+    let id = zk.session().unwrap().id;
+    zk.set_hosts(&secure).unwrap();
+    wait_until(WAIT, "the move to the TLS port", || {
+        (zk.current_host().map(|h| h.port) == good().secure_port() && zk.state().is_connected())
+            .then_some(())
+    });
+    assert_eq!(zk.session().unwrap().id, id, "the session moved with it");
+    assert_eq!(&zk.get_data(&path).unwrap().0[..], b"x");
+    zk.close().unwrap();
+
+    // The default checks a name the certificate lacks; the entry for this host fixes it.
+    let bad_default = trust_ca().server_name("zk.example.invalid");
+    let table = TlsHosts::new(&bad_default)
+        .unwrap()
+        .host(&secure, &trust_ca())
+        .unwrap();
+    let zk = Z::connect_per_host(&ClientBuilder::new(&secure), table)
+        .unwrap_or_else(|e| panic!("{}: {e}", Z::NAME));
+    assert!(zk.exists("/").unwrap().is_some());
+    zk.close().unwrap();
+
+    // And the reverse: an entry's own options apply to its host, and fail it.
+    let table = TlsHosts::new(&trust_ca())
+        .unwrap()
+        .host(&secure, &bad_default)
+        .unwrap();
+    let b = ClientBuilder::new(&secure)
+        .connect_timeout(ATTEMPT)
+        .connect_deadline(DEADLINE);
+    match Z::connect_per_host(&b, table) {
+        Err(Error::ConnectFailed(cause)) => assert_names(&cause, &["wrong host name"]),
+        Err(e) => panic!("{}: expected ConnectFailed, got {e:?}", Z::NAME),
+        Ok(_) => panic!("{}: connected with the wrong name", Z::NAME),
+    }
 }
 
 fn mutual_tls_and_the_x509_scheme<Z: TlsZk>() {

@@ -1,8 +1,8 @@
 //! ZooKeeper client with blocking calls, on std threads and no async runtime.
 //!
-//! Each client has one driver thread (connects, writes, timers) and one reader
-//! thread per open connection. The calls are `zk-client`'s, run to completion on
-//! the calling thread, each bounded by the client's call timeout.
+//! Each client has one driver thread (connections and timers) and, per open
+//! connection, a reader and a writer thread. The calls are `zk-client`'s, run to
+//! completion on the calling thread, each bounded by the client's call timeout.
 //!
 //! ```no_run
 //! use zk_blocking::{ClientBuilder, CreateMode};
@@ -12,6 +12,8 @@
 //! zk.set_data("/greeting", "bye", Some(stat.version)).unwrap();
 //! println!("{:?} then {:?}", data, watch.wait_timeout(None));
 //! ```
+//!
+#![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
 use std::collections::HashMap;
@@ -127,6 +129,15 @@ fn connect_any(addrs: &[SocketAddr], timeout: Duration) -> std::io::Result<TcpSt
 }
 
 /// Connects and waits (up to the builder's connect deadline) for a session.
+///
+/// ```no_run
+/// use zk_blocking::{ClientBuilder, Error};
+/// match zk_blocking::connect(&ClientBuilder::new("127.0.0.1:2181/app")) {
+///     Ok(zk) => println!("session {:#x}", zk.session().unwrap().id),
+///     Err(Error::ConnectFailed(cause)) => eprintln!("no session: {cause}"),
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// ```
 pub fn connect(builder: &ClientBuilder) -> Result<Client> {
     connect_with(builder, Arc::new(TcpConnector), Arc::new(SystemClock))
 }
@@ -281,6 +292,17 @@ impl Client {
     }
 
     /// The same client with another per-call timeout (`None`: wait forever). Default 30 s.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_blocking::Client) {
+    /// use std::time::Duration;
+    /// let quick = zk.with_timeout(Some(Duration::from_millis(500)));
+    /// match quick.exists("/health") {
+    ///     Err(zk_blocking::Error::Timeout) => println!("no answer within 500 ms"),
+    ///     other => println!("{other:?}"),
+    /// }
+    /// # }
+    /// ```
     pub fn with_timeout(&self, timeout: Option<Duration>) -> Client {
         Client {
             inner: self.inner.clone(),
@@ -303,7 +325,14 @@ impl Client {
         self.inner.chroot()
     }
 
-    /// The async client underneath (for code that mixes both styles).
+    /// The async client underneath (for code that mixes both styles, and for the
+    /// recipes, which take a `zk_client::Client`).
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_blocking::Client) -> zk_blocking::Result<()> {
+    /// let lock = zk_blocking::recipes::Lock::new(zk.as_async(), "/app/lock", "worker-1")?;
+    /// # let _ = lock; Ok(()) }
+    /// ```
     pub fn as_async(&self) -> &zk_client::Client {
         &self.inner
     }
@@ -351,6 +380,15 @@ impl Client {
     /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
     /// session is on (kazoo's `command()`), over the client's own connector (TLS
     /// when the client uses TLS); its text.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_blocking::Client) -> zk_blocking::Result<()> {
+    /// use zk_blocking::fourlw;
+    /// assert!(fourlw::parse_ruok(&zk.command("ruok")?));
+    /// let mntr = fourlw::parse_mntr(&zk.command("mntr")?);
+    /// println!("{:?} znodes", mntr.get("zk_znode_count"));
+    /// # Ok(()) }
+    /// ```
     pub fn command(&self, cmd: &str) -> Result<String> {
         let host = self.current_host().ok_or(Error::NotConnected)?;
         let connector = self
@@ -375,6 +413,19 @@ impl Client {
     /// `client.retry(...)`), sleeping this thread between attempts. Reads and
     /// safe writes are repeated after connection errors; plain writes only after
     /// errors proving nothing was applied.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_blocking::Client) -> zk_blocking::Result<()> {
+    /// use zk_blocking::retry::Idempotence;
+    /// use zk_blocking::CreateMode;
+    /// let children = zk.retry(Idempotence::Safe, |zk| zk.get_children("/workers"))?;
+    /// // A plain create is not repeated after ConnectionLoss (it may exist now):
+    /// match zk.retry(Idempotence::Write, |zk| zk.create("/job", "", CreateMode::Persistent)) {
+    ///     Err(e) if e.outcome_unknown() => println!("check whether /job exists: {e}"),
+    ///     other => println!("{other:?}"),
+    /// }
+    /// # let _ = children; Ok(()) }
+    /// ```
     pub fn retry<T>(
         &self,
         kind: retry::Idempotence,
@@ -384,6 +435,18 @@ impl Client {
         self.retry_with(&policy, kind, op)
     }
     /// [`retry`](Client::retry) under a policy of your own.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_blocking::Client) -> zk_blocking::Result<()> {
+    /// use std::time::Duration;
+    /// use zk_blocking::retry::{Idempotence, RetryPolicy};
+    /// let patient = RetryPolicy {
+    ///     deadline: Some(Duration::from_secs(60)),
+    ///     ..RetryPolicy::forever()
+    /// };
+    /// zk.retry_with(&patient, Idempotence::Safe, |zk| zk.sync("/"))?;
+    /// # Ok(()) }
+    /// ```
     pub fn retry_with<T>(
         &self,
         policy: &retry::RetryPolicy,

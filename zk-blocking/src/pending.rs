@@ -19,6 +19,18 @@ type Boxed<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 /// A request already sent, whose result is collected with [`wait`](Pending::wait)
 /// (kazoo's `IAsyncResult.get()`). Dropping it discards the result; the request
 /// still completes on the server, and a watch it would have set is removed.
+///
+/// ```no_run
+/// # fn demo(zk: &zk_blocking::Client) -> zk_blocking::Result<()> {
+/// use zk_blocking::CreateMode;
+/// // Both requests are on the wire before either answer is awaited.
+/// let created = zk.create_async("/jobs/job-", "payload", CreateMode::PersistentSequential);
+/// let listed = zk.get_children_async("/jobs");
+/// let path = created.wait()?;
+/// let children = listed.wait()?; // sent after the create, so it lists the new job
+/// assert!(children.iter().any(|c| path.ends_with(c.as_str())));
+/// # Ok(()) }
+/// ```
 #[must_use = "the request is sent; wait() gives its result"]
 pub struct Pending<T> {
     fut: Boxed<T>,
@@ -52,12 +64,37 @@ impl<T> Pending<T> {
 
     /// Blocks for the result, at most `timeout` (`None`: no limit). On timeout the
     /// result is lost (`Err(Timeout)`); the request may still complete on the server.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_blocking::Client) {
+    /// use std::time::Duration;
+    /// let p = zk.get_async("/config");
+    /// match p.wait_timeout(Some(Duration::from_millis(200))) {
+    ///     Ok((data, _)) => println!("{data:?}"),
+    ///     Err(zk_blocking::Error::Timeout) => println!("slow server; the read was not repeated"),
+    ///     Err(e) => println!("{e}"),
+    /// }
+    /// # }
+    /// ```
     pub fn wait_timeout(self, timeout: Option<Duration>) -> Result<T> {
         block_on(self.fut, timeout).unwrap_or(Err(Error::Timeout))
     }
 
     /// The result if it is already there (kazoo's `ready()` plus `get()`), without
     /// blocking; `None` while the request is in flight. Returns it only once.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_blocking::Client) {
+    /// let mut p = zk.exists_async("/ready");
+    /// loop {
+    ///     if let Some(result) = p.try_get() {
+    ///         println!("exists: {:?}", result.map(|s| s.is_some()));
+    ///         break;
+    ///     }
+    ///     // ... other work ...
+    /// }
+    /// # }
+    /// ```
     pub fn try_get(&mut self) -> Option<Result<T>> {
         if self.done {
             return None;
@@ -119,6 +156,24 @@ async_calls! {
 }
 
 /// Collects ops and commits them atomically (kazoo's `transaction()`).
+///
+/// ```no_run
+/// # fn demo(zk: &zk_blocking::Client) -> zk_blocking::Result<()> {
+/// use zk_blocking::{CreateMode, Error, ErrorCode, OpResult};
+/// let tx = zk
+///     .transaction()
+///     .create("/app/a", "", CreateMode::Persistent)
+///     .create("/app/b", "", CreateMode::Persistent);
+/// match tx.commit() {
+///     Ok(results) => assert!(matches!(results[0], OpResult::Create { .. })),
+///     // Neither node was created:
+///     Err(Error::MultiFailed { index, code: ErrorCode::NodeExists, .. }) => {
+///         println!("op {index} exists already")
+///     }
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
 pub struct Transaction {
     inner: zk_client::Transaction,
     timeout: Option<Duration>,

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
-pub use zk_tls::{TlsConfig, TlsError, TlsOptions};
+pub use zk_tls::{TlsConfig, TlsError, TlsHosts, TlsOptions};
 
 use crate::{Connector, HostAddr, Transport};
 
@@ -39,20 +39,29 @@ use crate::{Connector, HostAddr, Transport};
 /// [`TlsError`] that names it.
 #[derive(Debug, Clone)]
 pub struct TlsConnector {
-    tls: TlsConfig,
+    hosts: TlsHosts,
 }
 
 impl TlsConnector {
     /// Builds the rustls configuration from `opts` (reads its PEM files now).
     pub fn new(opts: &TlsOptions) -> Result<TlsConnector, TlsError> {
         Ok(TlsConnector {
-            tls: TlsConfig::new(opts)?,
+            hosts: TlsHosts::new(opts)?,
         })
     }
 
     /// A connector from a configuration built already.
     pub fn from_config(tls: TlsConfig) -> TlsConnector {
-        TlsConnector { tls }
+        TlsConnector {
+            hosts: TlsHosts::from_config(tls),
+        }
+    }
+
+    /// Settings per host: TLS with its own options, or plain TCP, for the hosts
+    /// `hosts` names (see [`TlsHosts::parse`] for `tls://` and `tcp://` in a
+    /// connect string).
+    pub fn per_host(hosts: TlsHosts) -> TlsConnector {
+        TlsConnector { hosts }
     }
 }
 
@@ -66,8 +75,11 @@ impl From<TlsConnector> for Arc<dyn Connector> {
 impl Connector for TlsConnector {
     #[allow(clippy::disallowed_methods)]
     fn connect(&self, host: &HostAddr, timeout: Duration) -> io::Result<Box<dyn Transport>> {
+        let Some(tls) = self.hosts.for_host(&host.host, host.port) else {
+            return crate::TcpConnector.connect(host, timeout);
+        };
         let deadline = Instant::now().checked_add(timeout);
-        let mut conn = self.tls.connection(&host.host)?;
+        let mut conn = tls.connection(&host.host)?;
         let sock = crate::tcp_connect(host, timeout)?;
         handshake(&mut conn, &sock, deadline)?;
         Ok(Box::new(TlsTransport {

@@ -11,6 +11,31 @@ use crate::core::Shared;
 use crate::error::Result;
 
 /// Builds a client. Every adapter's `connect` takes one.
+///
+/// The options have kazoo's names where kazoo has them (`KazooClient(hosts=...,
+/// timeout=..., read_only=..., auth_data=..., connection_retry=...,
+/// command_retry=..., default_acl=...)`); building touches no network.
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_client::{ClientBuilder, ExpiryPolicy, QueuePolicy};
+/// let builder = ClientBuilder::new("zk1:2181,zk2:2181,zk3:2181/app")
+///     .session_timeout(Duration::from_secs(30))         // kazoo's timeout=30
+///     .auth("digest", "alice:secret")                    // auth_data=[("digest", ...)]
+///     .connection_retry(Duration::from_millis(100), Duration::from_secs(5), 0.3)
+///     .queue_policy(QueuePolicy::FailFast, 0)            // fail calls made while disconnected
+///     .expiry_policy(ExpiryPolicy::NewSession)           // the default, as in kazoo
+///     .connect_deadline(Duration::from_secs(5));         // connect() gives up after 5 s
+/// let config = builder.config().unwrap();
+/// assert_eq!(config.hosts.len(), 3);
+/// assert_eq!(config.chroot.root(), Some("/app"));
+/// assert_eq!(config.session_timeout, Duration::from_secs(30));
+/// // A bad connect string is refused before anything is sent:
+/// assert!(matches!(
+///     ClientBuilder::new("zk1:notaport").config(),
+///     Err(zk_client::Error::InvalidArgument(_))
+/// ));
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     connect_string: String,
@@ -63,6 +88,14 @@ impl std::fmt::Debug for ConfigEdit {
 
 impl ClientBuilder {
     /// Hosts as `"h1:2181,h2:2181/optional/chroot"`.
+    ///
+    /// With a chroot, every path the client sends is under it and every path it
+    /// gets back (replies, watch events) has it stripped:
+    ///
+    /// ```
+    /// let b = zk_client::ClientBuilder::new("127.0.0.1:2181/app/prod");
+    /// assert_eq!(b.config().unwrap().chroot.root(), Some("/app/prod"));
+    /// ```
     pub fn new(connect_string: &str) -> ClientBuilder {
         ClientBuilder {
             connect_string: connect_string.to_owned(),
@@ -82,6 +115,17 @@ impl ClientBuilder {
         self.edit(ConfigEdit::SessionTimeout(t))
     }
     /// Resume a session from its id and password (kazoo's `client_id`).
+    ///
+    /// ```no_run
+    /// # fn demo(old: &zk_client::Client) {
+    /// let info = old.session().expect("a session");
+    /// let builder = zk_client::ClientBuilder::new("127.0.0.1:2181")
+    ///     .resume(info.id, info.password)
+    ///     // If the session is gone by then, connect() fails with Error::SessionExpired
+    ///     // (under the default NewSession policy it would open a new session instead).
+    ///     .expiry_policy(zk_client::ExpiryPolicy::Terminal);
+    /// # let _ = builder; }
+    /// ```
     pub fn resume(self, id: i64, password: impl Into<Bytes>) -> Self {
         self.edit(ConfigEdit::Resume(id, password.into()))
     }
@@ -92,14 +136,27 @@ impl ClientBuilder {
     /// SASL authentication on every connection, before anything else is sent
     /// (kazoo's `sasl_options`): `SaslConfig::digest_md5("bob", "secret")` for
     /// ZooKeeper's DigestLoginModule. A refusal ends the session as `AuthFailed`
-    /// (`connect()` fails with `Error::SaslFailed` naming the host and the cause;
-    /// the same words are in `Client::last_connect_error`). Nodes of the user are
-    /// `sasl:<user>` in ACLs.
+    /// (`connect()` fails with `Error::SaslFailed` giving the host and the
+    /// reason). Nodes of the user are `sasl:<user>` in ACLs.
+    ///
+    /// ```
+    /// use zk_client::{ClientBuilder, SaslConfig};
+    /// let b = ClientBuilder::new("127.0.0.1:2181").sasl(SaslConfig::digest_md5("bob", "secret"));
+    /// assert!(b.config().unwrap().sasl.is_some());
+    /// ```
     pub fn sasl(self, config: zk_proto::sasl::SaslConfig) -> Self {
         self.edit(ConfigEdit::Sasl(config))
     }
     /// [`sasl`](ClientBuilder::sasl) with DIGEST-MD5 (kazoo's
     /// `sasl_options={"mechanism": "DIGEST-MD5", "username": ..., "password": ...}`).
+    ///
+    /// ```
+    /// use zk_client::{acl, ClientBuilder, Perms};
+    /// let b = ClientBuilder::new("127.0.0.1:2181").sasl_digest_md5("bob", "secret");
+    /// // Nodes only bob may touch:
+    /// let bobs = vec![acl::make_acl("sasl", "bob", Perms::ALL)];
+    /// # let _ = (b, bobs);
+    /// ```
     pub fn sasl_digest_md5(self, username: &str, password: &str) -> Self {
         self.sasl(zk_proto::sasl::SaslConfig::digest_md5(username, password))
     }
@@ -141,6 +198,15 @@ impl ClientBuilder {
     /// (kazoo's `connection_retry`). Default: 100 ms doubling to 1 s (the Java
     /// client's), so a client is back within about half a second of a recovered
     /// ensemble.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // kazoo's connection_retry=KazooRetry(max_tries=10, delay=0.5, max_delay=30, max_jitter=0.2):
+    /// let b = zk_client::ClientBuilder::new("zk1:2181,zk2:2181")
+    ///     .connection_retry(Duration::from_millis(500), Duration::from_secs(30), 0.2)
+    ///     .connection_max_tries(Some(10));
+    /// assert_eq!(b.config().unwrap().connect_max_rounds, Some(10));
+    /// ```
     pub fn connection_retry(self, delay: Duration, max_delay: Duration, jitter: f64) -> Self {
         self.edit(ConfigEdit::Backoff(Backoff {
             base: delay,
@@ -162,6 +228,13 @@ impl ClientBuilder {
     /// After an expiry: a new session at once (`NewSession`, the default, as kazoo
     /// and Curator do; the state goes Expired, then Connecting and Connected with
     /// a new id), or `Terminal` (Expired stays until `restart()`).
+    ///
+    /// ```
+    /// use zk_client::{ClientBuilder, ExpiryPolicy};
+    /// // The Java client's behaviour: an expired session is the end of this client.
+    /// let b = ClientBuilder::new("127.0.0.1:2181").expiry_policy(ExpiryPolicy::Terminal);
+    /// assert_eq!(b.config().unwrap().expiry_policy, ExpiryPolicy::Terminal);
+    /// ```
     pub fn expiry_policy(self, p: ExpiryPolicy) -> Self {
         self.edit(ConfigEdit::Expiry(p))
     }
@@ -186,6 +259,17 @@ impl ClientBuilder {
     }
     /// The retry policy for commands run through the adapters' `retry` helpers
     /// (kazoo's `command_retry`; default: 5 tries from 100 ms, doubling, 40 % jitter).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_client::retry::RetryPolicy;
+    /// let b = zk_client::ClientBuilder::new("127.0.0.1:2181").command_retry(RetryPolicy {
+    ///     max_tries: Some(10),
+    ///     deadline: Some(Duration::from_secs(20)),
+    ///     ..RetryPolicy::default()
+    /// });
+    /// # let _ = b;
+    /// ```
     pub fn command_retry(mut self, policy: crate::retry::RetryPolicy) -> Self {
         self.opts.command_retry = policy;
         self
@@ -199,6 +283,22 @@ impl ClientBuilder {
         self
     }
     /// How long `connect` waits for the first session (default 15 s).
+    /// When it passes, `connect` fails with `Error::ConnectFailed` naming the last
+    /// attempt's host and cause (or `Error::Timeout` if no attempt had failed yet).
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use std::time::Duration;
+    /// use zk_client::{ClientBuilder, Error};
+    /// # async fn connect(_: &ClientBuilder) -> zk_client::Result<zk_client::Client> { unimplemented!() }
+    /// let b = ClientBuilder::new("10.0.0.7:2181").connect_deadline(Duration::from_secs(3));
+    /// match connect(&b).await { // zk_tokio::connect, zk_smol::connect, ...
+    ///     Ok(_zk) => {}
+    ///     Err(Error::ConnectFailed(cause)) => eprintln!("{cause}"), // "10.0.0.7:2181: connection refused ..."
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// # }
+    /// ```
     pub fn connect_deadline(mut self, t: Duration) -> Self {
         self.connect_deadline = t;
         self

@@ -8,63 +8,63 @@
 macro_rules! for_each_call {
     ($callback:ident) => {
         $callback! {
-    /// See `Client::create`.
+    /// See [`zk_client::Client::create`].
     fn create(&self, path: &str, data: impl IntoData, mode: CreateMode) -> String;
-    /// See `Client::create_with`.
+    /// See [`zk_client::Client::create_with`].
     fn create_with(&self, path: &str, data: impl IntoData, opts: &CreateOptions) -> (String, Stat);
-    /// See `Client::ensure_path`.
+    /// See [`zk_client::Client::ensure_path`].
     fn ensure_path(&self, path: &str) -> ();
-    /// See `Client::set_data`.
+    /// See [`zk_client::Client::set_data`].
     fn set_data(&self, path: &str, data: impl IntoData, version: Option<i32>) -> Stat;
-    /// See `Client::delete`.
+    /// See [`zk_client::Client::delete`].
     fn delete(&self, path: &str, version: Option<i32>) -> ();
-    /// See `Client::delete_recursive`.
+    /// See [`zk_client::Client::delete_recursive`].
     fn delete_recursive(&self, path: &str) -> ();
-    /// See `Client::set_acl`.
+    /// See [`zk_client::Client::set_acl`].
     fn set_acl(&self, path: &str, acl: Vec<Acl>, version: Option<i32>) -> Stat;
-    /// See `Client::multi`.
+    /// See [`zk_client::Client::multi`].
     fn multi(&self, ops: Vec<Op>) -> Vec<OpResult>;
-    /// See `Client::exists`.
+    /// See [`zk_client::Client::exists`].
     fn exists(&self, path: &str) -> Option<Stat>;
-    /// See `Client::exists_watch`.
+    /// See [`zk_client::Client::exists_watch`].
     fn exists_watch(&self, path: &str) -> (Option<Stat>, OneshotWatch);
-    /// See `Client::get_data`.
+    /// See [`zk_client::Client::get_data`].
     fn get_data(&self, path: &str) -> (Data, Stat);
-    /// See `Client::get_data_watch`.
+    /// See [`zk_client::Client::get_data_watch`].
     fn get_data_watch(&self, path: &str) -> (Data, Stat, OneshotWatch);
-    /// See `Client::get_children`.
+    /// See [`zk_client::Client::get_children`].
     fn get_children(&self, path: &str) -> Vec<String>;
-    /// See `Client::get_children_stat`.
+    /// See [`zk_client::Client::get_children_stat`].
     fn get_children_stat(&self, path: &str) -> (Vec<String>, Stat);
-    /// See `Client::get_children_watch`.
+    /// See [`zk_client::Client::get_children_watch`].
     fn get_children_watch(&self, path: &str) -> (Vec<String>, Stat, OneshotWatch);
-    /// See `Client::get_acl`.
+    /// See [`zk_client::Client::get_acl`].
     fn get_acl(&self, path: &str) -> (Vec<Acl>, Stat);
-    /// See `Client::sync`.
+    /// See [`zk_client::Client::sync`].
     fn sync(&self, path: &str) -> String;
-    /// See `Client::multi_read`.
+    /// See [`zk_client::Client::multi_read`].
     fn multi_read(&self, ops: Vec<ReadOp>) -> Vec<Result<ReadResult>>;
-    /// See `Client::get_ephemerals`.
+    /// See [`zk_client::Client::get_ephemerals`].
     fn get_ephemerals(&self, prefix: &str) -> Vec<String>;
-    /// See `Client::get_all_children_number`.
+    /// See [`zk_client::Client::get_all_children_number`].
     fn get_all_children_number(&self, path: &str) -> i32;
-    /// See `Client::whoami`.
+    /// See [`zk_client::Client::whoami`].
     fn whoami(&self) -> Vec<ClientInfo>;
-    /// See `Client::get_config`.
+    /// See [`zk_client::Client::get_config`].
     fn get_config(&self) -> (Data, Stat);
-    /// See `Client::reconfig`.
+    /// See [`zk_client::Client::reconfig`].
     fn reconfig(&self, joining: Option<&str>, leaving: Option<&str>, new_members: Option<&str>, from_config: i64) -> (Data, Stat);
-    /// See `Client::add_watch`.
+    /// See [`zk_client::Client::add_watch`].
     fn add_watch(&self, path: &str, mode: AddWatchMode) -> WatchStream;
-    /// See `Client::remove_watches`.
+    /// See [`zk_client::Client::remove_watches`].
     fn remove_watches(&self, path: &str, kind: WatcherType) -> ();
-    /// See `Client::check_watches`.
+    /// See [`zk_client::Client::check_watches`].
     fn check_watches(&self, path: &str, kind: WatcherType) -> ();
-    /// See `Client::add_auth`.
+    /// See [`zk_client::Client::add_auth`].
     fn add_auth(&self, scheme: &str, credentials: impl AsRef<[u8]>) -> ();
-    /// See `Client::close`.
+    /// See [`zk_client::Client::close`].
     fn close(&self) -> ();
-    /// See `Client::wait_connected`.
+    /// See [`zk_client::Client::wait_connected`].
     fn wait_connected(&self) -> ();
         }
     };

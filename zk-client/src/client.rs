@@ -78,6 +78,13 @@ pub enum ConnectionEvent {
 
 impl ConnectionEvent {
     /// kazoo's three states.
+    ///
+    /// ```
+    /// use zk_client::{CoarseState, ConnectionEvent};
+    /// assert_eq!(ConnectionEvent::Reconnected.coarse(), CoarseState::Connected);
+    /// assert_eq!(ConnectionEvent::Suspended.coarse(), CoarseState::Suspended);
+    /// assert_eq!(ConnectionEvent::Lost.coarse(), CoarseState::Lost);
+    /// ```
     pub fn coarse(self) -> zk_proto::CoarseState {
         match self {
             ConnectionEvent::Connected
@@ -160,6 +167,16 @@ impl Client {
     // ------------------------------------------------------------ state
 
     /// The current session state.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_client::Client) {
+    /// use zk_client::CoarseState;
+    /// // kazoo's `zk.connected`:
+    /// let connected = zk.state().is_connected();
+    /// // kazoo's `zk.state` (CONNECTED / SUSPENDED / LOST):
+    /// let coarse: CoarseState = zk.state().coarse();
+    /// # let _ = (connected, coarse); }
+    /// ```
     pub fn state(&self) -> SessionState {
         self.shared().state()
     }
@@ -167,6 +184,22 @@ impl Client {
     /// A stream of state changes, starting with the current state. It ends with
     /// `Closed`. A stream that is held but not read keeps only the newest 64
     /// states (the oldest are dropped), so it never grows without bound.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) {
+    /// use zk_client::SessionState;
+    /// let mut states = zk.state_stream();
+    /// while let Some(state) = states.next().await {
+    ///     match state {
+    ///         SessionState::Suspended => println!("connection lost; the session may live on"),
+    ///         SessionState::Expired => println!("session gone: ephemerals and watches with it"),
+    ///         SessionState::Connected => println!("connected"),
+    ///         other => println!("{other:?}"),
+    ///     }
+    /// }
+    /// // The stream ended: the client was closed.
+    /// # }
+    /// ```
     pub fn state_stream(&self) -> StateStream {
         StateStream {
             queue: self.shared().state_queue(),
@@ -175,6 +208,19 @@ impl Client {
 
     /// Calls `f` on every state change, in order, on the client's listener thread
     /// (so `f` may call the client, even blocking calls).
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_client::Client) {
+    /// use zk_client::SessionState;
+    /// let id = zk.add_listener(|state| {
+    ///     if state == SessionState::Expired {
+    ///         eprintln!("session expired: ephemerals are gone, re-register");
+    ///     }
+    /// });
+    /// // ...
+    /// assert!(zk.remove_listener(id));
+    /// # }
+    /// ```
     pub fn add_listener(&self, f: impl Fn(SessionState) + Send + Sync + 'static) -> ListenerId {
         ListenerId(self.shared().add_listener(Arc::new(f)))
     }
@@ -183,6 +229,20 @@ impl Client {
     /// SUSPENDED, LOST; Curator's RECONNECTED and READ_ONLY), never twice in a row,
     /// in order, on the listener thread. A new session after an expiry reports
     /// `Lost` then `Reconnected`.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_client::Client) {
+    /// use zk_client::ConnectionEvent;
+    /// zk.add_connection_listener(|event| match event {
+    ///     // A lock holder must assume it may have lost the lock...
+    ///     ConnectionEvent::Suspended => eprintln!("suspended: pause work that needs the lock"),
+    ///     // ...and knows it did once the session is gone.
+    ///     ConnectionEvent::Lost => eprintln!("lost: ephemerals are gone"),
+    ///     ConnectionEvent::Connected | ConnectionEvent::Reconnected => eprintln!("connected"),
+    ///     ConnectionEvent::ReadOnly => eprintln!("read-only server"),
+    /// });
+    /// # }
+    /// ```
     pub fn add_connection_listener(
         &self,
         f: impl Fn(ConnectionEvent) + Send + Sync + 'static,
@@ -220,6 +280,16 @@ impl Client {
     }
 
     /// Session id, password, negotiated timeout and last zxid, once a session exists.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_client::Client) {
+    /// use zk_client::ClientBuilder;
+    /// let info = zk.session().expect("connected once");
+    /// println!("session {:#x}, timeout {:?}", info.id, info.timeout);
+    /// // Another process may take the session over (kazoo's `client_id=`):
+    /// let builder = ClientBuilder::new("127.0.0.1:2181").resume(info.id, info.password);
+    /// # let _ = builder; }
+    /// ```
     pub fn session(&self) -> Option<SessionInfo> {
         let (creds, timeout, last_zxid) = self.shared().session_info();
         creds.map(|(id, password)| SessionInfo {
@@ -231,6 +301,13 @@ impl Client {
     }
 
     /// Waits until the session is connected; errors if it ends first.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// // After a Suspended state, before work that needs the server:
+    /// zk.wait_connected().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn wait_connected(&self) -> impl Future<Output = Result<()>> + Send + 'static {
         let mut s = self.state_stream();
         let renews = self.shared().expiry_policy() == zk_proto::ExpiryPolicy::NewSession;
@@ -243,10 +320,9 @@ impl Client {
                     Some(SessionState::Expired) if renews => {}
                     Some(SessionState::Expired) => return Err(Error::SessionExpired),
                     Some(SessionState::AuthFailed) => {
-                        // A SASL refusal names its cause; other auth failures cannot.
                         return Err(shared
                             .sasl_failure()
-                            .map_or(Error::AuthFailed, Error::SaslFailed));
+                            .map_or(Error::AuthFailed, Error::SaslFailed))
                     }
                     Some(SessionState::Unreachable) => return Err(Error::Unreachable),
                     Some(SessionState::Closed) | None => return Err(Error::SessionClosed),
@@ -261,6 +337,16 @@ impl Client {
     /// server removes the session's ephemerals. When not connected, the client
     /// closes locally and the server expires the session (and its ephemerals)
     /// after its timeout, as with the Java client and kazoo.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{CreateMode, Error, SessionState};
+    /// zk.create("/workers/me", "", CreateMode::Ephemeral).await?;
+    /// zk.close().await?; // /workers/me is gone now, for everyone
+    /// assert_eq!(zk.state(), SessionState::Closed);
+    /// assert!(matches!(zk.exists("/").await, Err(Error::SessionClosed)));
+    /// # Ok(()) }
+    /// ```
     pub fn close(&self) -> impl Future<Output = Result<()>> + Send + 'static {
         let mut s = self.state_stream();
         self.shared().close();
@@ -273,11 +359,30 @@ impl Client {
     /// Drops the connection without ending the session (as a crashed process
     /// would): its ephemerals stay until it expires, and another client can resume
     /// it from [`session`](Client::session). The client is Closed afterwards.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: zk_client::Client) {
+    /// let info = zk.session().expect("a session");
+    /// zk.abandon(); // the ephemerals stay until the session times out...
+    /// let again = zk_client::ClientBuilder::new("127.0.0.1:2181").resume(info.id, info.password);
+    /// // ...unless a client built from `again` takes the session back first.
+    /// # let _ = again; }
+    /// ```
     pub fn abandon(&self) {
         self.shared().abandon()
     }
 
     /// Starts a new session after the old one ended (closed, expired or auth failed).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// // Under `ExpiryPolicy::Terminal`, Expired stays until you say so:
+    /// if zk.state().is_terminal() {
+    ///     zk.restart();
+    ///     zk.wait_connected().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn restart(&self) {
         self.shared().restart()
     }
@@ -293,6 +398,15 @@ impl Client {
     /// `None` until an attempt fails; kept after a later success, until the next
     /// failure replaces it. `connect()` puts it in
     /// [`Error::ConnectFailed`](crate::Error::ConnectFailed) when its deadline passes.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_client::Client) {
+    /// if !zk.state().is_connected() {
+    ///     // e.g. "10.0.0.7:2281: invalid peer certificate: UnknownIssuer"
+    ///     eprintln!("still trying: {:?}", zk.last_connect_error());
+    /// }
+    /// # }
+    /// ```
     pub fn last_connect_error(&self) -> Option<String> {
         self.shared().last_connect_error()
     }
@@ -326,6 +440,14 @@ impl Client {
     /// client moves; if servers were added, a share of clients moves to them (each
     /// with probability 1 - old/new), so load spreads without a thundering herd.
     /// The session and its watches carry over.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_client::Client) -> zk_client::Result<()> {
+    /// zk.set_hosts("zk1:2181,zk2:2181,zk3:2181,zk4:2181")?;
+    /// // The chroot is fixed at connect time:
+    /// assert!(zk.set_hosts("zk1:2181/other").is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn set_hosts(&self, hosts: &str) -> Result<()> {
         let c = zk_proto::Config::from_connect_string(hosts)?;
         if c.chroot.root().is_some() {
@@ -338,6 +460,14 @@ impl Client {
     }
 
     /// The chroot from the connect string (`"/app"` for `"host:2181/app"`), if any.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_client::Client) {
+    /// // Connected with "127.0.0.1:2181/app": paths in calls, replies and events are
+    /// // relative to /app.
+    /// assert_eq!(zk.chroot().as_deref(), Some("/app"));
+    /// # }
+    /// ```
     pub fn chroot(&self) -> Option<String> {
         self.shared().chroot()
     }

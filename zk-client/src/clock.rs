@@ -37,6 +37,17 @@ impl Clock for SystemClock {
 
 /// A clock that moves only when told to, for tests of the zk-smol and
 /// zk-blocking drivers on virtual time. Clones share one time line.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use zk_client::{Clock, ManualClock};
+/// let clock = ManualClock::new(Instant::now());
+/// let start = clock.now();
+/// clock.advance(Duration::from_secs(3600)); // an idle hour, at once
+/// assert_eq!(clock.now() - start, Duration::from_secs(3600));
+/// // Hand it to zk_blocking::connect_with / zk_smol::connect_with as
+/// // `Arc::new(clock.clone())`: the session's pings and timeouts follow it.
+/// ```
 #[derive(Clone, Debug)]
 pub struct ManualClock {
     inner: Arc<Mutex<ManualInner>>,

@@ -110,7 +110,8 @@ struct Inner {
     attempts: VecDeque<(ConnId, HostAddr)>,
     /// The cause of the latest failed connection attempt, and which attempt.
     last_connect_error: Option<(ConnId, String)>,
-    /// Why SASL failed, when it ended the session (host and the mechanism's words).
+    /// Why SASL was refused (host and reason), until the next restart: what
+    /// `connect()` reports for an AuthFailed session.
     sasl_failure: Option<String>,
 }
 
@@ -346,7 +347,7 @@ impl Inner {
             }
             Event::SaslFailed { reason } => {
                 tracing::warn!(%reason, "SASL authentication failed");
-                // The reason names the host (the session ended, so it has none now).
+                // The session's reason names the host already (it has let go of it by now).
                 let cause = reason.clone();
                 self.sasl_failure = Some(cause.clone());
                 self.last_connect_error = Some((ConnId(u64::MAX), cause));
@@ -698,11 +699,6 @@ impl Shared {
             .map(|(_, s)| s.clone())
     }
 
-    /// Why SASL authentication ended the session, if it did (host and cause).
-    pub fn sasl_failure(&self) -> Option<String> {
-        lock(&self.inner).sasl_failure.clone()
-    }
-
     /// The transport could not connect.
     pub fn connect_failed(&self, conn: ConnId) {
         self.with(|g, now| {
@@ -818,7 +814,15 @@ impl Shared {
     }
 
     pub(crate) fn restart(&self) {
-        self.with(|g, now| g.session.restart(now))
+        self.with(|g, now| {
+            g.sasl_failure = None;
+            g.session.restart(now)
+        })
+    }
+
+    /// Why SASL authentication was refused, if that is how the session ended.
+    pub(crate) fn sasl_failure(&self) -> Option<String> {
+        lock(&self.inner).sasl_failure.clone()
     }
 
     pub(crate) fn detach(&self) {

@@ -12,6 +12,20 @@ use std::ops::Deref;
 use bytes::Bytes;
 
 /// A znode's data as read: bytes or null. Derefs to the bytes (empty for null).
+///
+/// ```
+/// use zk_client::Data;
+/// let d = Data::new("v1");
+/// assert_eq!(d, "v1");               // compares with &str, &[u8], arrays, Vec<u8>
+/// assert_eq!(&d[..2], b"v1");        // and reads as a byte slice
+/// assert_eq!(d.to_str(), Some("v1"));
+///
+/// // kazoo's `None` and `b""` stay apart:
+/// let null = Data::null();
+/// assert!(null.is_null() && null.is_empty());
+/// assert_ne!(null, Data::new(""));
+/// assert_eq!(null.into_option(), None);
+/// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Data(Option<Bytes>);
 
@@ -119,6 +133,17 @@ impl PartialEq<Vec<u8>> for Data {
 /// What a write accepts as node data: any byte slice (`&[u8]`, `Vec<u8>`, `&str`,
 /// `String`, `Bytes`, arrays, your own `AsRef<[u8]>` type), or a [`Data`], whose
 /// null writes null. The bytes are copied once into the request.
+///
+/// ```
+/// use zk_client::{Bytes, Data, IntoData};
+/// assert_eq!("text".into_data(), Some(Bytes::from_static(b"text")));
+/// assert_eq!(vec![1u8, 2].into_data(), Some(Bytes::from_static(&[1, 2])));
+/// assert_eq!(b"".into_data(), Some(Bytes::new()));      // empty data...
+/// assert_eq!(Data::null().into_data(), None);           // ...is not null data
+/// // Data read from one node writes back as it was, null included:
+/// # let (data, _) = (Data::null(), ());
+/// assert_eq!(data.clone().into_data(), data.into_option());
+/// ```
 pub trait IntoData {
     /// The data to send; `None` is null.
     fn into_data(self) -> Option<Bytes>;

@@ -7,6 +7,37 @@ use zk_proto::{ErrorCode, UsageError, ZkError};
 use crate::ops::OpResult;
 
 /// Why a client call failed. Server answers keep their code in [`Error::Server`].
+///
+/// kazoo raises one exception class per server code (`NoNodeError`,
+/// `NodeExistsError`, `BadVersionError`...); here they are one variant,
+/// `Server(code)`, to match on:
+///
+/// ```no_run
+/// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+/// use zk_client::{CreateMode, Error, ErrorCode};
+/// match zk.create("/leader", "me", CreateMode::Ephemeral).await {
+///     Ok(_) => println!("leading"),
+///     Err(Error::Server(ErrorCode::NodeExists)) => println!("someone else leads"),
+///     Err(Error::Server(ErrorCode::NoNode)) => println!("no parent: ensure_path first"),
+///     Err(e) if e.outcome_unknown() => println!("may or may not exist now: {e}"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// The classification helpers need no server:
+///
+/// ```
+/// use zk_client::{Error, ErrorCode};
+/// let e = Error::Server(ErrorCode::NoNode);
+/// assert!(e.is_no_node() && !e.is_retryable());
+/// assert_eq!(e.to_string(), ErrorCode::NoNode.to_string());
+/// // Connection trouble: retry later, but a write's outcome is unknown.
+/// assert!(Error::ConnectionLoss.is_retryable() && Error::ConnectionLoss.outcome_unknown());
+/// // Every error has the code a Java or kazoo user knows it by.
+/// assert_eq!(Error::SessionExpired.code(), ErrorCode::SessionExpired);
+/// assert_eq!(Error::Timeout.code(), ErrorCode::OperationTimeout);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
@@ -20,6 +51,12 @@ pub enum Error {
     SessionClosed,
     /// The server rejected the credentials; the session is over.
     AuthFailed,
+    /// SASL authentication was refused (a wrong password, an unknown user, a
+    /// server reply that did not verify; with GSSAPI also no Kerberos credentials
+    /// or an unknown principal): the host and the server's or the mechanism's
+    /// reason. The session is over (state `AuthFailed`), so
+    /// retrying with the same credentials will not help; `connect()` returns it.
+    SaslFailed(String),
     /// No answer within the call's timeout. A write may or may not have been applied.
     Timeout,
     /// Not connected, and the queue policy says fail fast.
@@ -79,12 +116,6 @@ pub enum Error {
     /// `connect()` reached its deadline without a session; this is the last
     /// attempt's cause (host and reason: refused, timed out, a TLS error...).
     ConnectFailed(String),
-    /// `connect()` (or `wait_connected`) saw SASL authentication end the session:
-    /// the host and the cause in the mechanism's words (a wrong password, no
-    /// Kerberos credentials, an unknown principal, the server's refusal). Not
-    /// retryable: the same credentials fail again. Calls on that session fail with
-    /// [`Error::AuthFailed`].
-    SaslFailed(String),
 }
 
 impl Error {
@@ -109,6 +140,16 @@ impl Error {
 
     /// Whether a write that failed this way may have been applied anyway: check
     /// before repeating it.
+    ///
+    /// ```
+    /// use zk_client::{Error, ErrorCode};
+    /// assert!(Error::ConnectionLoss.outcome_unknown());
+    /// assert!(Error::Timeout.outcome_unknown());
+    /// // The server answered, so nothing was applied:
+    /// assert!(!Error::Server(ErrorCode::BadVersion).outcome_unknown());
+    /// // Not connected (fail-fast queue policy): nothing was sent.
+    /// assert!(!Error::NotConnected.outcome_unknown());
+    /// ```
     pub fn outcome_unknown(&self) -> bool {
         match self {
             Error::RetryFailed { last, .. } => last.outcome_unknown(),
@@ -120,6 +161,14 @@ impl Error {
     }
 
     /// Whether repeating the call later may succeed (connection trouble, throttling).
+    ///
+    /// ```
+    /// use zk_client::{Error, ErrorCode};
+    /// assert!(Error::NotConnected.is_retryable());
+    /// assert!(Error::Server(ErrorCode::ThrottledOp).is_retryable());
+    /// assert!(!Error::Server(ErrorCode::NoAuth).is_retryable());
+    /// assert!(!Error::SessionExpired.is_retryable()); // see RetryPolicy::retry_on_expiry
+    /// ```
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -150,6 +199,7 @@ impl fmt::Display for Error {
             Error::SessionExpired => f.write_str("session expired"),
             Error::SessionClosed => f.write_str("client closed"),
             Error::AuthFailed => f.write_str("authentication failed"),
+            Error::SaslFailed(why) => write!(f, "SASL authentication failed: {why}"),
             Error::Timeout => f.write_str("timed out (outcome unknown)"),
             Error::NotConnected => f.write_str("not connected"),
             Error::InvalidPath { path, reason } => write!(f, "invalid path {path:?}: {reason}"),
@@ -178,7 +228,6 @@ impl fmt::Display for Error {
                 f.write_str("no server reached within the connection retry limit")
             }
             Error::ConnectFailed(cause) => write!(f, "could not connect: {cause}"),
-            Error::SaslFailed(cause) => write!(f, "SASL authentication failed: {cause}"),
         }
     }
 }

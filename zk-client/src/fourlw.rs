@@ -31,6 +31,13 @@ pub struct ServerStats {
 }
 
 /// Parses `srvr` or `stat` output.
+///
+/// ```
+/// let text = "Zookeeper version: 3.8.4-debian, built on 2024-01-01\nMode: follower\nNode count: 12\n";
+/// let stats = zk_client::fourlw::parse_stat(text);
+/// assert_eq!(stats.version_tuple, Some((3, 8, 4)));
+/// assert_eq!((stats.mode.as_str(), stats.node_count), ("follower", 12));
+/// ```
 pub fn parse_stat(text: &str) -> ServerStats {
     let mut s = ServerStats::default();
     let mut in_clients = false;
@@ -101,6 +108,11 @@ pub struct ServerVersion {
 
 impl ServerVersion {
     /// (major, minor, patch), for comparisons: `v.tuple() >= (3, 6, 0)`.
+    ///
+    /// ```
+    /// let v = zk_client::fourlw::version_of_srvr("Zookeeper version: 3.9.2-x\n".into()).unwrap();
+    /// assert!(v.tuple() >= (3, 6, 0)); // persistent watches are there
+    /// ```
     pub fn tuple(&self) -> (u32, u32, u32) {
         (self.major, self.minor, self.patch)
     }

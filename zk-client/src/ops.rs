@@ -9,6 +9,19 @@ use zk_proto::{
 };
 
 /// Options of a create.
+///
+/// ```
+/// use zk_client::{acl, CreateMode, CreateOptions};
+/// // kazoo's create(path, value, ephemeral=True, sequence=True, makepath=True):
+/// let opts = CreateOptions {
+///     make_parents: true,
+///     ..CreateOptions::mode(CreateMode::EphemeralSequential)
+/// };
+/// // With an ACL of its own (the client's default ACL otherwise):
+/// let read_only = CreateOptions { acl: Some(acl::read_acl_unsafe()), ..Default::default() };
+/// assert_eq!(read_only.mode, CreateMode::Persistent);
+/// # let _ = opts;
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
     /// The mode (persistent by default).
@@ -29,7 +42,19 @@ impl CreateOptions {
     }
 }
 
-/// One write of a transaction.
+/// One write of a transaction, for [`Client::multi`](crate::Client::multi)
+/// (or collect them with [`Client::transaction`](crate::Client::transaction)).
+///
+/// ```
+/// use zk_client::{CreateMode, Data, Op};
+/// let ops = vec![
+///     Op::check("/config", 4),                  // fails the whole multi unless version 4
+///     Op::set_data("/config", "v5", Some(4)),
+///     Op::create("/config/lock", Data::null(), CreateMode::Ephemeral),
+///     Op::delete("/config/old", None),          // any version
+/// ];
+/// assert_eq!(ops[3], Op::Delete { path: "/config/old".into(), version: -1 });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Create a node.

@@ -189,6 +189,15 @@ impl Client {
     /// existing ones are fine. Like kazoo, it asks `exists` first and walks up only
     /// as far as nodes are missing, so an existing path needs no CREATE permission
     /// on its parent; and when the chroot itself is missing, it is created too.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::CreateMode;
+    /// zk.ensure_path("/app/workers").await?; // creates /app and /app/workers if missing
+    /// zk.ensure_path("/app/workers").await?; // and is fine the second time
+    /// zk.create("/app/workers/w-", "", CreateMode::EphemeralSequential).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn ensure_path(&self, path: &str) -> impl Future<Output = Result<()>> + Send + 'static {
         let valid = zk_proto::path::validate_path(path, false).map_err(Error::from);
         let first = valid.as_ref().ok().map(|()| self.exists(path));
@@ -310,6 +319,16 @@ impl Client {
     }
 
     /// Deletes a node and everything below it. Missing nodes are not an error.
+    /// Not atomic: another client may see the subtree half deleted (kazoo's
+    /// `delete(path, recursive=True)` is not either).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// zk.delete_recursive("/app/tmp").await?;
+    /// assert!(zk.exists("/app/tmp").await?.is_none());
+    /// zk.delete_recursive("/app/tmp").await?; // already gone: still Ok
+    /// # Ok(()) }
+    /// ```
     pub fn delete_recursive(
         &self,
         path: &str,
@@ -358,6 +377,17 @@ impl Client {
     }
 
     /// Sets a node's ACL (`None`: any ACL version); returns the new Stat.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{acl, Perms};
+    /// // Readable by all, writable only by alice (who must `add_auth("digest", "alice:pw")`).
+    /// let mut acl = acl::read_acl_unsafe();
+    /// acl.push(acl::make_digest_acl("alice", "pw", Perms::ALL));
+    /// let (_, stat) = zk.get_acl("/config").await?;
+    /// zk.set_acl("/config", acl, Some(stat.aversion)).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn set_acl(
         &self,
         path: &str,
@@ -379,6 +409,19 @@ impl Client {
 
     /// Runs writes atomically. On failure nothing is applied and
     /// [`Error::MultiFailed`] says which op failed, with every op's result.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{ErrorCode, Error, Op};
+    /// match zk.multi(vec![Op::check("/config", 3), Op::delete("/config", None)]).await {
+    ///     Ok(_) => println!("deleted at version 3"),
+    ///     Err(Error::MultiFailed { index: 0, code: ErrorCode::BadVersion, .. }) => {
+    ///         println!("someone wrote first; nothing was applied")
+    ///     }
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// ```no_run
     /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
@@ -429,6 +472,22 @@ impl Client {
     }
 
     /// A transaction builder (kazoo's `transaction()`).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{CreateMode, OpResult};
+    /// let results = zk
+    ///     .transaction()
+    ///     .check("/jobs", 7)
+    ///     .create("/jobs/job-", "payload", CreateMode::PersistentSequential)
+    ///     .set_data("/jobs", "", Some(7))
+    ///     .commit()
+    ///     .await?;
+    /// if let OpResult::Create { path, .. } = &results[1] {
+    ///     println!("queued as {path}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn transaction(&self) -> Transaction {
         Transaction {
             client: self.clone(),
@@ -439,6 +498,15 @@ impl Client {
     // ------------------------------------------------------------ reads
 
     /// The node's Stat, or `None` if it does not exist.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// match zk.exists("/config").await? {
+    ///     Some(stat) => println!("version {}, {} children", stat.version, stat.num_children),
+    ///     None => println!("no such node"), // not an error: NoNode becomes None
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn exists(
         &self,
         path: &str,
@@ -471,6 +539,7 @@ impl Client {
     }
 
     /// The node's data (null kept apart from empty: see [`Data`]) and Stat.
+    /// A missing node is `Err(Error::Server(ErrorCode::NoNode))` ([`Error::is_no_node`]).
     ///
     /// ```no_run
     /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
@@ -491,6 +560,24 @@ impl Client {
     }
 
     /// Like [`get_data`](Client::get_data), leaving a watch for the next change or delete.
+    ///
+    /// The watch is one-shot and set by the same request that reads, so no change
+    /// between the read and the watch is missed. To follow every change, read
+    /// again after each event (or use `zk_recipes::DataWatch`, which does).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::EventType;
+    /// loop {
+    ///     let (data, _stat, watch) = zk.get_data_watch("/config").await?;
+    ///     println!("config: {:?}", data.to_str());
+    ///     let event = watch.await?; // fires once
+    ///     if event.event_type == EventType::NodeDeleted {
+    ///         break;
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn get_data_watch(
         &self,
         path: &str,
@@ -503,6 +590,17 @@ impl Client {
     }
 
     /// Child names (unsorted, as the server sends them).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// let mut workers = match zk.get_children("/workers").await {
+    ///     Ok(c) => c,
+    ///     Err(e) if e.is_no_node() => Vec::new(),
+    ///     Err(e) => return Err(e),
+    /// };
+    /// workers.sort(); // sequential names sort by their sequence number
+    /// # Ok(()) }
+    /// ```
     pub fn get_children(
         &self,
         path: &str,
@@ -517,6 +615,13 @@ impl Client {
     }
 
     /// Child names and the parent's Stat.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// let (children, stat) = zk.get_children_stat("/workers").await?;
+    /// assert_eq!(children.len() as i32, stat.num_children);
+    /// # Ok(()) }
+    /// ```
     pub fn get_children_stat(
         &self,
         path: &str,
@@ -546,6 +651,16 @@ impl Client {
     }
 
     /// The node's ACL and Stat.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// let (acl, stat) = zk.get_acl("/config").await?;
+    /// for entry in &acl {
+    ///     println!("{}:{} {:?}", entry.id.scheme, entry.id.id, entry.perms);
+    /// }
+    /// println!("ACL version {}", stat.aversion);
+    /// # Ok(()) }
+    /// ```
     pub fn get_acl(
         &self,
         path: &str,
@@ -560,6 +675,17 @@ impl Client {
     }
 
     /// Waits until the server the client is on has caught up with the leader.
+    ///
+    /// ZooKeeper reads are served by the server the session is on, which may lag
+    /// behind the leader. After another client told you (out of band) that it
+    /// wrote, `sync` first:
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// zk.sync("/config").await?;
+    /// let (latest, _) = zk.get_data("/config").await?;
+    /// # let _ = latest; Ok(()) }
+    /// ```
     pub fn sync(&self, path: &str) -> impl Future<Output = Result<String>> + Send + 'static {
         let f = self.send(Request::Sync(PathRequest { path: path.into() }));
         async move {
@@ -571,6 +697,23 @@ impl Client {
     }
 
     /// Several reads in one round trip; each succeeds or fails alone (3.6+).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{ReadOp, ReadResult};
+    /// let results = zk
+    ///     .multi_read(vec![ReadOp::GetData("/a".into()), ReadOp::GetChildren("/b".into())])
+    ///     .await?;
+    /// for r in results {
+    ///     match r {
+    ///         Ok(ReadResult::Data(data, _stat)) => println!("{} bytes", data.len()),
+    ///         Ok(ReadResult::Children(c)) => println!("{} children", c.len()),
+    ///         Err(e) if e.is_no_node() => println!("missing"),
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn multi_read(
         &self,
         ops: Vec<ReadOp>,
@@ -595,6 +738,15 @@ impl Client {
     }
 
     /// Paths of this session's ephemeral nodes under a plain string prefix (`/` for all).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// // What this session would lose if it expired now:
+    /// for path in zk.get_ephemerals("/app/").await? {
+    ///     println!("{path}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn get_ephemerals(
         &self,
         prefix: &str,
@@ -627,6 +779,14 @@ impl Client {
     }
 
     /// The identities the server associates with this connection (3.7+).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// for id in zk.whoami().await? {
+    ///     println!("{} {}", id.auth_scheme, id.user); // e.g. "ip 127.0.0.1", "digest alice"
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn whoami(&self) -> impl Future<Output = Result<Vec<ClientInfo>>> + Send + 'static {
         let f = self.send(Request::WhoAmI);
         async move {
@@ -640,6 +800,14 @@ impl Client {
     /// The ensemble configuration (the server's `/zookeeper/config`, outside any
     /// chroot) and its Stat. A plain `get_data("/zookeeper/config")` under a chroot
     /// reads the chrooted node of that name instead, as every other call does.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// let (config, _) = zk.get_config().await?;
+    /// let members = zk_client::ensemble::client_hosts(config.to_str().unwrap_or(""));
+    /// println!("{} members: {members:?}", members.len());
+    /// # Ok(()) }
+    /// ```
     pub fn get_config(&self) -> impl Future<Output = Result<(Data, Stat)>> + Send + 'static {
         let f = match self.shared().submit_config() {
             Ok((slot, _)) => ReplyFuture::Waiting(slot),
@@ -709,6 +877,18 @@ impl Client {
 
     /// Removes the server's watches of a kind on a path, and the local registrations
     /// with them (each gets [`Error::WatchRemoved`]). NoWatcher if there were none.
+    ///
+    /// Dropping a watch handle already removes its own registration; this call is
+    /// for removing every watch of a kind on a path at once (3.5+).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{Error, WatcherType};
+    /// let (_, _, watch) = zk.get_data_watch("/config").await?;
+    /// zk.remove_watches("/config", WatcherType::Data).await?;
+    /// assert!(matches!(watch.await, Err(Error::WatchRemoved)));
+    /// # Ok(()) }
+    /// ```
     pub fn remove_watches(
         &self,
         path: &str,
@@ -722,6 +902,17 @@ impl Client {
     }
 
     /// Whether the server holds a watch of this kind on the path (NoWatcher if not).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{Error, ErrorCode, WatcherType};
+    /// match zk.check_watches("/config", WatcherType::Any).await {
+    ///     Ok(()) => println!("watched"),
+    ///     Err(Error::Server(ErrorCode::NoWatcher)) => println!("not watched"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn check_watches(
         &self,
         path: &str,
@@ -736,6 +927,20 @@ impl Client {
 
     /// Adds credentials (e.g. `("digest", "user:password")`); replayed on every
     /// reconnect (once, however often the same credential is added).
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_client::{acl, CreateMode, CreateOptions};
+    /// zk.add_auth("digest", "alice:secret").await?;
+    /// // `creator_all_acl` gives the authenticated creator (alice) every permission.
+    /// let opts = CreateOptions {
+    ///     acl: Some(acl::creator_all_acl()),
+    ///     ..CreateOptions::mode(CreateMode::Persistent)
+    /// };
+    /// zk.create_with("/private", "x", &opts).await?;
+    /// // A client without alice's credential gets Server(NoAuth) on /private.
+    /// # Ok(()) }
+    /// ```
     pub fn add_auth(
         &self,
         scheme: &str,
@@ -752,7 +957,8 @@ impl Client {
     }
 }
 
-/// Collects ops for [`Client::multi`] (kazoo's `transaction()`).
+/// Collects ops for [`Client::multi`] (kazoo's `transaction()`); made by
+/// [`Client::transaction`], which has an example.
 pub struct Transaction {
     client: Client,
     ops: Vec<Op>,

@@ -10,6 +10,26 @@
 //! kazoo's knobs map one to one: `max_tries` (`None` for kazoo's -1, unlimited),
 //! `delay`, `backoff`, `max_jitter`, `max_delay`, `deadline`, `ignore_expire`
 //! ([`RetryPolicy::retry_on_expiry`]) and `interrupt` ([`Interrupt`]).
+//!
+//! Each adapter runs a policy with its own timer: `zk_tokio::retry(&policy, kind,
+//! op)` or `client.retry(kind, op)` (the builder's `command_retry`); the same on
+//! zk-smol; `client.retry(kind, |zk| ...)` on zk-blocking.
+//!
+//! ```no_run
+//! # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+//! use zk_client::retry::{Idempotence, RetryPolicy};
+//! # async fn sleep(_: std::time::Duration) {}
+//! let policy = RetryPolicy::default();
+//! // A read: repeated after ConnectionLoss, Timeout, and (by default) expiry.
+//! let (data, _) = policy
+//!     .run(Idempotence::Safe, sleep, || zk.get_data("/config"))
+//!     .await?;
+//! // A plain write: repeated only when nothing can have been applied.
+//! policy
+//!     .run(Idempotence::Write, sleep, || zk.set_data("/config", &data[..], None))
+//!     .await?;
+//! # Ok(()) }
+//! ```
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +40,27 @@ use crate::error::{Error, Result};
 
 /// Stops a retry loop from another task or thread (kazoo's `interrupt`): the loop
 /// returns [`Error::Interrupted`] before its next attempt.
+///
+/// ```
+/// use zk_client::retry::{Idempotence, Interrupt, RetryPolicy};
+/// use zk_client::Error;
+/// let stop = Interrupt::new();
+/// let policy = RetryPolicy::forever().with_interrupt(stop.clone());
+/// let mut tries = 0;
+/// let r: Result<(), Error> = zk_client::blocking::block_on(
+///     policy.run(Idempotence::Safe, |_| std::future::ready(()), || {
+///         tries += 1;
+///         if tries == 3 {
+///             stop.interrupt(); // e.g. from a shutdown handler
+///         }
+///         std::future::ready(Err(Error::ConnectionLoss))
+///     }),
+///     None,
+/// )
+/// .unwrap();
+/// assert_eq!(r, Err(Error::Interrupted));
+/// assert_eq!(tries, 3);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Interrupt(Arc<AtomicBool>);
 
@@ -45,6 +86,23 @@ impl PartialEq for Interrupt {
 }
 
 /// kazoo's retry knobs.
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_client::retry::RetryPolicy;
+/// // kazoo's KazooRetry(max_tries=3, delay=0.1, backoff=2, max_jitter=0.4, max_delay=60):
+/// let p = RetryPolicy {
+///     max_tries: Some(3),
+///     delay: Duration::from_millis(100),
+///     backoff: 2.0,
+///     max_jitter: 0.4,
+///     max_delay: Duration::from_secs(60),
+///     ..RetryPolicy::default()
+/// };
+/// assert_eq!(p, RetryPolicy { max_tries: Some(3), ..RetryPolicy::default() });
+/// assert_eq!(RetryPolicy::forever().max_tries, None); // max_tries=-1
+/// assert_eq!(RetryPolicy::none().max_tries, Some(1)); // one attempt, no retry
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in all; `None` for no limit.
@@ -115,6 +173,24 @@ impl RetryPolicy {
     }
 
     /// The delay before attempt `n` (1-based: before the second attempt is `n = 1`).
+    /// `unit_random` in `0..=1` picks the jitter (`run` draws it at random).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zk_client::retry::RetryPolicy;
+    /// let p = RetryPolicy {
+    ///     delay: Duration::from_millis(100),
+    ///     backoff: 2.0,
+    ///     max_delay: Duration::from_millis(500),
+    ///     max_jitter: 0.4,
+    ///     ..RetryPolicy::default()
+    /// };
+    /// assert_eq!(p.delay_for(1, 0.0), Duration::from_millis(100));
+    /// assert_eq!(p.delay_for(2, 0.0), Duration::from_millis(200));
+    /// assert_eq!(p.delay_for(3, 0.0), Duration::from_millis(400));
+    /// assert_eq!(p.delay_for(4, 0.0), Duration::from_millis(500)); // capped
+    /// assert_eq!(p.delay_for(1, 1.0), Duration::from_millis(140)); // + 40 % jitter at most
+    /// ```
     pub fn delay_for(&self, n: u32, unit_random: f64) -> Duration {
         let base =
             self.delay.as_secs_f64() * self.backoff.max(1.0).powi(n.saturating_sub(1) as i32);
@@ -126,6 +202,20 @@ impl RetryPolicy {
     }
 
     /// Whether to try again after `err`.
+    ///
+    /// ```
+    /// use zk_client::retry::{Idempotence, RetryPolicy};
+    /// use zk_client::{Error, ErrorCode};
+    /// let p = RetryPolicy::default();
+    /// // A read is repeated after connection trouble and after an expiry...
+    /// assert!(p.should_retry(&Error::ConnectionLoss, Idempotence::Safe));
+    /// assert!(p.should_retry(&Error::SessionExpired, Idempotence::Safe));
+    /// // ...a plain write is not: it may have been applied.
+    /// assert!(!p.should_retry(&Error::ConnectionLoss, Idempotence::Write));
+    /// assert!(p.should_retry(&Error::NotConnected, Idempotence::Write)); // never sent
+    /// // A server answer is final either way.
+    /// assert!(!p.should_retry(&Error::Server(ErrorCode::NoNode), Idempotence::Safe));
+    /// ```
     pub fn should_retry(&self, err: &Error, kind: Idempotence) -> bool {
         match kind {
             Idempotence::Safe => {
@@ -143,6 +233,30 @@ impl RetryPolicy {
 
     /// Runs `op` until it succeeds, fails for good, or the policy gives up.
     /// `sleep` is the runtime's sleep (each adapter passes its own).
+    ///
+    /// ```
+    /// use zk_client::retry::{Idempotence, RetryPolicy};
+    /// use zk_client::Error;
+    /// let p = RetryPolicy { max_tries: Some(3), ..RetryPolicy::default() };
+    /// let mut attempts = 0;
+    /// let r = zk_client::blocking::block_on(
+    ///     p.run(Idempotence::Safe, |_| std::future::ready(()), || {
+    ///         attempts += 1;
+    ///         std::future::ready(if attempts < 3 { Err(Error::ConnectionLoss) } else { Ok(attempts) })
+    ///     }),
+    ///     None,
+    /// );
+    /// assert_eq!(r, Some(Ok(3)));
+    ///
+    /// // Giving up wraps the last error:
+    /// let r: Option<Result<(), Error>> = zk_client::blocking::block_on(
+    ///     p.run(Idempotence::Safe, |_| std::future::ready(()), || {
+    ///         std::future::ready(Err(Error::Timeout))
+    ///     }),
+    ///     None,
+    /// );
+    /// assert!(matches!(r, Some(Err(Error::RetryFailed { attempts: 3, .. }))));
+    /// ```
     #[allow(clippy::disallowed_methods)]
     pub async fn run<T, F, Fut, S, SF>(
         &self,

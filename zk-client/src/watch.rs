@@ -14,6 +14,28 @@ use crate::error::{Error, Result};
 use crate::slot::{NextFuture, Queue};
 
 /// A one-shot watch: resolves with the event that fired it. Dropping it removes it locally.
+///
+/// It is a future: `.await` it, or block on it with
+/// [`wait_timeout`](OneshotWatch::wait_timeout). It resolves with `Err` instead of
+/// an event when the watch can no longer fire: [`Error::WatchRemoved`] after
+/// `remove_watches`, [`Error::SessionExpired`] or [`Error::SessionClosed`] when
+/// the session ended. A watch survives reconnections within one session (the
+/// client sets it again on the new connection).
+///
+/// ```no_run
+/// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+/// use zk_client::{Error, EventType};
+/// let (stat, watch) = zk.exists_watch("/ready").await?;
+/// if stat.is_none() {
+///     match watch.await {
+///         Ok(e) if e.event_type == EventType::NodeCreated => println!("ready"),
+///         Ok(e) => println!("{e:?}"),
+///         Err(Error::SessionExpired) => println!("session gone: read and watch again"),
+///         Err(e) => return Err(e),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub struct OneshotWatch {
     shared: Arc<Shared>,
     id: WatcherId,
@@ -111,6 +133,20 @@ impl Drop for OneshotWatch {
 }
 
 /// A persistent watch: a stream of events until dropped (which removes it) or the session ends.
+///
+/// Made by [`Client::add_watch`](crate::Client::add_watch). Unlike a one-shot
+/// watch it stays set after each event, so nothing is missed between events
+/// while connected; changes made while the client was disconnected are not
+/// replayed (read the node again after a reconnection if you need them).
+///
+/// ```no_run
+/// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+/// use zk_client::AddWatchMode;
+/// let mut events = zk.add_watch("/app/config", AddWatchMode::Persistent).await?;
+/// let first = events.next().await; // None once the session ended
+/// drop(events); // removes the watch, on the server too
+/// # let _ = first; Ok(()) }
+/// ```
 pub struct WatchStream {
     shared: Arc<Shared>,
     id: WatcherId,
@@ -174,7 +210,19 @@ impl Drop for WatchStream {
     }
 }
 
-/// Session state changes, starting with the current state.
+/// Session state changes, starting with the current state. Made by
+/// [`Client::state_stream`](crate::Client::state_stream); read it with `next().await` or,
+/// from a thread, [`recv_timeout`](StateStream::recv_timeout).
+///
+/// ```no_run
+/// # fn demo(zk: &zk_client::Client) {
+/// use std::time::Duration;
+/// let mut states = zk.state_stream();
+/// while let Some(state) = states.recv_timeout(Some(Duration::from_secs(60))) {
+///     println!("{state:?}");
+/// }
+/// # }
+/// ```
 pub struct StateStream {
     pub(crate) queue: Arc<Queue<SessionState>>,
 }

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod frame;
 #[doc(hidden)]

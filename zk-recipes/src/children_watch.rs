@@ -84,6 +84,21 @@ impl Default for ChildrenWatchOptions {
 /// Dropping it (or [`stop`](ChildrenWatch::stop)) ends the loop and removes its
 /// watch, locally at once and on the server when no other registration of this
 /// client wants the path. The loop holds a clone of the [`Client`].
+///
+/// # Example
+///
+/// ```no_run
+/// # fn demo(zk: &zk_client::Client) -> zk_client::Result<()> {
+/// use std::time::Duration;
+/// use zk_recipes::{ChildrenWatch, ChildrenWatchOptions};
+/// // Keep watching even while /app/workers does not exist (kazoo would stop).
+/// let opts = ChildrenWatchOptions { wait_for_creation: true, ..Default::default() };
+/// let mut workers = ChildrenWatch::with_options(zk, "/app/workers", opts)?;
+/// while let Some(update) = workers.recv_timeout(Some(Duration::from_secs(60)))? {
+///     println!("workers: {:?}", update.children.unwrap_or_default());
+/// }
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a ChildrenWatch stops it and removes its server watch"]
 pub struct ChildrenWatch {
     path: String,

@@ -73,6 +73,23 @@ impl DataUpdate {
 /// and on the server (`removeWatches`) when no other registration of this client
 /// wants that path. The loop holds a clone of the [`Client`], so while a watcher
 /// runs, dropping your own clones does not close the session.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+/// use zk_recipes::DataWatch;
+/// let mut config = DataWatch::new(&zk, "/app/config")?;
+/// while let Some(update) = config.next().await {
+///     match update.data {
+///         Some(data) => println!("config is now {:?}", data.to_str()),
+///         None => println!("config deleted (still watching for its re-creation)"),
+///     }
+/// }
+/// // The watch ended on its own: the session is gone for good, or the server refused.
+/// println!("ended: {:?}", config.end_reason());
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a DataWatch stops it and removes its server watch"]
 pub struct DataWatch {
     path: String,
@@ -126,6 +143,18 @@ impl DataWatch {
     /// for `f` before it reads again, and then reads the latest state), on a
     /// thread of its own. Returning `false` stops it. A panic in `f` is logged
     /// (tracing, error level) and stops this watch only.
+    ///
+    /// ```no_run
+    /// # fn demo(zk: &zk_client::Client) -> zk_client::Result<()> {
+    /// use zk_recipes::DataWatch;
+    /// // kazoo: @zk.DataWatch("/app/config") def watch(data, stat): ...
+    /// let handle = DataWatch::callback(zk, "/app/config", |update| {
+    ///     println!("{:?} (version {:?})", update.data, update.stat.map(|s| s.version));
+    ///     true // false stops the watch, as kazoo's `return False`
+    /// })?;
+    /// handle.detach(); // or keep `handle`: dropping it stops the watch
+    /// # Ok(()) }
+    /// ```
     #[must_use = "dropping the handle stops the watch; call detach() to keep it running"]
     pub fn callback(
         client: &Client,

@@ -26,6 +26,18 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// anything but its own watcher. [`Spawner::new`] hands the loop to an executor
 /// instead, e.g. `Spawner::new(|t| { tokio::spawn(t); })`; then a callback must
 /// not block that executor.
+///
+/// ```no_run
+/// # mod tokio { pub fn spawn<F: std::future::Future + Send + 'static>(_: F) {} }
+/// # fn demo(zk: &zk_client::Client) -> zk_client::Result<()> {
+/// use zk_recipes::{DataWatch, Spawner};
+/// // Inside a tokio runtime: the watcher's loop becomes a task, not a thread.
+/// let on_tokio = Spawner::new(|task| {
+///     tokio::spawn(task);
+/// });
+/// let config = DataWatch::with_spawner(zk, "/app/config", &on_tokio)?;
+/// # let _ = config; Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Spawner(Arc<dyn Fn(&'static str, Task) + Send + Sync>);
 

@@ -196,6 +196,30 @@ struct CacheShared {
 /// Dropping the cache stops its loop, which drops its watches: the persistent
 /// watch is removed on the server (`removeWatches`), and so are the one-shot
 /// ones in the fallback mode. The loop holds a clone of the [`Client`].
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn demo(zk: zk_client::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use zk_recipes::{TreeCache, TreeEvent};
+/// let mut cache = TreeCache::new(&zk, "/app/services")?;
+/// cache.wait_initialized(Some(Duration::from_secs(10)))?;
+/// // Queries are local: no round trip.
+/// for (path, (data, _stat)) in cache.snapshot() {
+///     println!("{path} = {:?}", data.to_str());
+/// }
+/// // Then the changes, in the order they were applied:
+/// while let Some(event) = cache.next_event().await {
+///     match event {
+///         TreeEvent::NodeAdded { path, .. } => println!("+ {path}"),
+///         TreeEvent::NodeRemoved { path, .. } => println!("- {path}"),
+///         TreeEvent::Overflow { .. } => println!("fell behind: query the cache instead"),
+///         other => println!("{other:?}"),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[must_use = "dropping a TreeCache stops it and removes its server watches"]
 pub struct TreeCache {
     root: String,
@@ -705,11 +729,14 @@ impl Looper {
             return;
         };
         match ev.event_type {
-            EventType::NodeCreated => {
+            // A deleted node may be back before the read: a new node under the
+            // same name, whose children the old listing's watch knows nothing
+            // of. Read it whole, as if created.
+            EventType::NodeCreated | EventType::NodeDeleted => {
                 let p = key.path().to_owned();
                 self.enqueue_walk(p, false);
             }
-            EventType::NodeDeleted | EventType::NodeDataChanged => {
+            EventType::NodeDataChanged => {
                 self.enqueue(Key::Data(key.path().to_owned()), false, false)
             }
             EventType::NodeChildrenChanged => {

@@ -14,6 +14,27 @@ use std::time::{Duration, Instant};
 /// `n` quorum members on loopback, each with its own client, quorum and election port.
 /// Members are indexed `0..n`; member `i` has `myid` `i + 1`. Dropping it kills every JVM and
 /// deletes the directory.
+///
+/// ```no_run
+/// use std::time::{Duration, Instant};
+/// use zk_client::ClientBuilder;
+/// use zk_testkit::{Ensemble, ServerOptions};
+///
+/// let mut ensemble = Ensemble::start(3, ServerOptions::default());
+/// let builder = ClientBuilder::new(&ensemble.connect_string()).session_timeout(Duration::from_secs(30));
+/// let zk = zk_blocking::connect(&builder).unwrap();
+/// let session = zk.session().unwrap().id;
+/// // Kill the leader: the others elect a new one, and the client moves over.
+/// let old = ensemble.leader().expect("a leader");
+/// ensemble.kill(old);
+/// let t = Instant::now();
+/// while ensemble.leader().is_none() {
+///     assert!(t.elapsed() < Duration::from_secs(30), "no new leader");
+///     std::thread::sleep(Duration::from_millis(100));
+/// }
+/// assert!(zk.exists("/").unwrap().is_some());
+/// assert_eq!(zk.session().unwrap().id, session); // the same session
+/// ```
 pub struct Ensemble {
     opts: ServerOptions,
     root: PathBuf,

@@ -18,7 +18,9 @@
 //!   takes milliseconds. Limits: it implements the protocol the client uses (sessions,
 //!   watches, multi, ACLs, TTL and containers, read-only mode), not the server's
 //!   internals (no quorum logs, no snapshots, no four-letter words but `ruok`,
-//!   `srvr`, `isro`); tokio only.
+//!   `srvr`, `isro`).
+//! * [`simstd::SimEnsemble`]: the same simulated ensemble on plain threads and Unix
+//!   socket pairs, for zk-smol and zk-blocking (or any runtime), on real time.
 //!
 //! Every server is cleaned up when its handle drops, and by a watchdog process if the
 //! test process dies (a panic, a kill).
@@ -42,6 +44,8 @@ mod kill;
 pub mod proxy;
 pub mod server;
 pub mod simnet;
+#[cfg(unix)]
+pub mod simstd;
 
 pub use ensemble::{Ensemble, ReconfigAccess, Role};
 pub use kdc::Kdc;

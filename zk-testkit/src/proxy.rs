@@ -76,6 +76,27 @@ impl State {
 }
 
 /// A fault-injecting TCP proxy listening on `127.0.0.1` (see the module docs).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_client::{ClientBuilder, SessionState};
+/// use zk_testkit::{proxy::Proxy, shared_server};
+///
+/// let proxy = Proxy::start(shared_server().addr());
+/// let zk = zk_blocking::connect(&ClientBuilder::new(&proxy.connect_string())).unwrap();
+/// let mut states = zk.state_stream();
+/// let mut next = || states.recv_timeout(Some(Duration::from_secs(10)));
+/// assert_eq!(next(), Some(SessionState::Connected));
+/// // A cut: the client sees the connection go and comes back on the same session.
+/// proxy.cut_all();
+/// assert_eq!(next(), Some(SessionState::Suspended));
+/// assert_eq!(next(), Some(SessionState::Connected));
+/// // A network partition: nothing moves, nothing is closed. Past the read timeout
+/// // (2/3 of the session timeout without a reply) the client gives up on the connection.
+/// proxy.black_hole(true);
+/// assert_eq!(next(), Some(SessionState::Suspended));
+/// proxy.black_hole(false);
+/// ```
 pub struct Proxy {
     addr: SocketAddr,
     state: Arc<State>,

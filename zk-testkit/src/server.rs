@@ -871,6 +871,30 @@ pub(crate) fn describe(outcome: &Outcome) -> String {
 
 /// One standalone ZooKeeper server on `127.0.0.1`. Dropping it kills the JVM and deletes its
 /// directory.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use zk_client::{ClientBuilder, CreateMode, SessionState};
+/// use zk_testkit::{ServerOptions, ZkServer};
+///
+/// // TTL nodes are on by default; other zoo.cfg lines go in `extra_cfg`.
+/// let mut server = ZkServer::start_with(ServerOptions {
+///     extra_cfg: vec!["maxClientCnxns=100".into()],
+///     ..Default::default()
+/// });
+/// // A session long enough to outlast the restart below (a JVM start takes seconds).
+/// let builder = ClientBuilder::new(&server.connect_string()).session_timeout(Duration::from_secs(30));
+/// let zk = zk_blocking::connect(&builder).unwrap();
+/// zk.create("/kept", "", CreateMode::Persistent).unwrap();
+///
+/// // The server goes away: the client is Suspended, then back on the same session.
+/// let mut states = zk.state_stream();
+/// server.kill();
+/// server.restart(); // same port, same data
+/// assert!(std::iter::from_fn(|| states.recv_timeout(Some(Duration::from_secs(10))))
+///     .any(|s| s == SessionState::Connected));
+/// assert!(zk.exists("/kept").unwrap().is_some());
+/// ```
 pub struct ZkServer {
     opts: ServerOptions,
     node: Node,
@@ -1087,6 +1111,16 @@ impl Drop for ZkServer {
 /// One server per test binary for the tests that can share it, started on first use with
 /// [`ServerOptions::default`]. It is never dropped; its watchdog kills it and removes its
 /// directory when the test process ends.
+///
+/// Tests that share it should use paths of their own (they run in parallel):
+///
+/// ```no_run
+/// let zk = zk_blocking::connect(&zk_client::ClientBuilder::new(
+///     &format!("{}/my-test", zk_testkit::shared_server().connect_string()), // a chroot per test
+/// ))
+/// .unwrap();
+/// zk.ensure_path("/").unwrap(); // creates the chroot
+/// ```
 pub fn shared_server() -> &'static ZkServer {
     static SHARED: OnceLock<ZkServer> = OnceLock::new();
     SHARED.get_or_init(ZkServer::start)

@@ -45,6 +45,39 @@ struct State {
 }
 
 /// A simulated ensemble reachable through [`SimNet::connector`].
+///
+/// It needs no ZooKeeper installed, so this example runs (on tokio's paused clock: the hour
+/// below passes at once):
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_testkit::simnet::SimNet;
+/// use zk_tokio::{ClientBuilder, CreateMode, SessionState};
+///
+/// #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// async fn main() {
+///     let net = SimNet::new(3);
+///     let builder = ClientBuilder::new(&net.connect_string("/app"))
+///         .session_timeout(Duration::from_secs(10));
+///     let zk = zk_tokio::connect_with(&builder, net.connector()).await.unwrap();
+///     let id = zk.session().unwrap().id;
+///     zk.ensure_path("/").await.unwrap(); // the chroot /app
+///     zk.create("/me", "", CreateMode::Ephemeral).await.unwrap();
+///
+///     // An idle hour: pings keep the session.
+///     tokio::time::sleep(Duration::from_secs(3600)).await;
+///     assert_eq!(zk.state(), SessionState::Connected);
+///
+///     // Every connection cut: the client reconnects on the same session.
+///     let mut states = zk.state_stream();
+///     net.cut_all();
+///     states.wait_for(|s| s == SessionState::Suspended).await;
+///     states.wait_for(|s| s.is_connected()).await;
+///     assert_eq!(zk.session().unwrap().id, id);
+///     assert!(zk.exists("/me").await.unwrap().is_some());
+///     zk.close().await.unwrap();
+/// }
+/// ```
 #[derive(Clone)]
 pub struct SimNet {
     state: Arc<Mutex<State>>,

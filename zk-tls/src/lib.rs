@@ -17,6 +17,13 @@
 //! # let _ = opts;
 //! ```
 //!
+//! # Per host
+//!
+//! [`TlsHosts`] gives hosts their own options, or plain TCP (a cluster half way
+//! to its secure port, members with certificates from different CAs); the
+//! connect string can say it with `tls://` and `tcp://` prefixes
+//! ([`TlsHosts::parse`]). Each adapter's `TlsConnector::per_host` takes it.
+//!
 //! # Defaults
 //!
 //! The server's certificate must chain to one of the roots you give (PEM, or the
@@ -60,6 +67,9 @@
 //! `TlsOptions`' `Debug` never prints key material (only whether a key is set),
 //! and no error carries it.
 #![warn(missing_docs)]
+
+mod hosts;
+pub use hosts::TlsHosts;
 
 use std::fmt;
 use std::io;
@@ -123,6 +133,19 @@ enum Verify {
 /// Cheap to clone. Files are read when the configuration is built
 /// ([`TlsConfig::new`], or an adapter's `TlsConnector::new`), so errors show up
 /// there, before any connection.
+///
+/// ```
+/// use zk_tls::{TlsConfig, TlsError, TlsOptions};
+/// // Nothing to trust is an error, not a silent fallback:
+/// assert_eq!(TlsConfig::new(&TlsOptions::new()).unwrap_err(), TlsError::NoRoots);
+/// // A missing file is named when the configuration is built:
+/// let err = TlsConfig::new(&TlsOptions::new().ca_file("/nonexistent/ca.pem")).unwrap_err();
+/// assert!(matches!(err, TlsError::ReadFile { .. }));
+/// // Full checks unless told otherwise (kazoo does not check host names by default):
+/// let opts = TlsOptions::new().ca_file("ca.pem");
+/// assert!(opts.verifies_certificates() && opts.verifies_hostname());
+/// assert!(!opts.clone().skip_hostname_verification().verifies_hostname());
+/// ```
 #[derive(Clone)]
 pub struct TlsOptions {
     roots: Vec<Source>,
@@ -196,6 +219,14 @@ impl TlsOptions {
 
     /// Check the server's certificate against this name instead of the host in the
     /// connect string (a DNS name, or an IP address). Also the SNI sent.
+    ///
+    /// ```
+    /// use zk_tls::TlsOptions;
+    /// // Every member's certificate names zk.example.com; the connect string has addresses.
+    /// let opts = TlsOptions::new().ca_file("ca.pem").server_name("zk.example.com");
+    /// let name = opts.server_name_for("10.0.0.7").unwrap();
+    /// assert_eq!(name.to_str(), "zk.example.com");
+    /// ```
     pub fn server_name(mut self, name: &str) -> Self {
         self.server_name = Some(name.to_owned());
         self
@@ -239,6 +270,13 @@ impl TlsOptions {
     /// tests against throwaway servers only; the connection is encrypted but not
     /// authenticated, so anyone on the path can read and change it. kazoo's
     /// `verify_certs=False`. Roots are not needed then.
+    ///
+    /// ```
+    /// use zk_tls::{TlsConfig, TlsOptions};
+    /// let opts = TlsOptions::new().danger_accept_invalid_certs_for_tests();
+    /// assert!(!opts.verifies_certificates());
+    /// assert!(TlsConfig::new(&opts).is_ok()); // no roots needed
+    /// ```
     pub fn danger_accept_invalid_certs_for_tests(mut self) -> Self {
         self.verify = Verify::Nothing;
         self
@@ -320,6 +358,14 @@ impl TlsOptions {
     }
 
     /// The name to check the certificate against (and send as SNI) when dialling `host`.
+    ///
+    /// ```
+    /// use zk_tls::{TlsError, TlsOptions};
+    /// let opts = TlsOptions::new();
+    /// assert_eq!(opts.server_name_for("zk1.example.com").unwrap().to_str(), "zk1.example.com");
+    /// assert_eq!(opts.server_name_for("[::1]").unwrap().to_str(), "::1"); // brackets dropped
+    /// assert!(matches!(opts.server_name_for("not a name!"), Err(TlsError::InvalidServerName(_))));
+    /// ```
     pub fn server_name_for(&self, host: &str) -> Result<ServerName<'static>, TlsError> {
         let name = self.server_name.as_deref().unwrap_or(host);
         // `[::1]` in a connect string: the brackets are not part of the address.
@@ -610,6 +656,15 @@ impl TlsError {
     /// Names the failure inside an `io::Error` from a TLS stream or connector: the
     /// `TlsError` or rustls error it wraps, an end of stream during the handshake,
     /// a timeout, or the socket error itself.
+    ///
+    /// ```
+    /// use std::io;
+    /// use zk_tls::TlsError;
+    /// let e = io::Error::new(io::ErrorKind::InvalidData, TlsError::UnknownCa);
+    /// assert_eq!(TlsError::from_io(&e), TlsError::UnknownCa);
+    /// let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+    /// assert_eq!(TlsError::from_io(&eof), TlsError::ClosedDuringHandshake);
+    /// ```
     pub fn from_io(e: &io::Error) -> TlsError {
         if let Some(inner) = e.get_ref() {
             if let Some(t) = inner.downcast_ref::<TlsError>() {

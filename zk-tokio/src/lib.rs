@@ -16,6 +16,8 @@
 //! zk.close().await
 //! # }
 //! ```
+//!
+#![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
 use std::collections::HashMap;
@@ -139,7 +141,7 @@ pub mod tls {
     use std::sync::Arc;
 
     use tokio::net::TcpStream;
-    pub use zk_tls::{TlsConfig, TlsError, TlsOptions};
+    pub use zk_tls::{TlsConfig, TlsError, TlsHosts, TlsOptions};
 
     use crate::{ConnectFuture, Connector, HostAddr, Stream};
 
@@ -148,26 +150,37 @@ pub mod tls {
     /// the whole attempt by the per-attempt connect timeout.
     #[derive(Debug, Clone)]
     pub struct TlsConnector {
-        tls: TlsConfig,
+        hosts: TlsHosts,
     }
 
     impl TlsConnector {
         /// Builds the rustls configuration from `opts` (reads its PEM files now).
         pub fn new(opts: &TlsOptions) -> Result<TlsConnector, TlsError> {
             Ok(TlsConnector {
-                tls: TlsConfig::new(opts)?,
+                hosts: TlsHosts::new(opts)?,
             })
         }
 
         /// A connector from a configuration built already.
         pub fn from_config(tls: TlsConfig) -> TlsConnector {
-            TlsConnector { tls }
+            TlsConnector {
+                hosts: TlsHosts::from_config(tls),
+            }
+        }
+
+        /// Settings per host: TLS with its own options, or plain TCP, for the
+        /// hosts `hosts` names (see [`TlsHosts::parse`] for `tls://` and
+        /// `tcp://` in a connect string).
+        pub fn per_host(hosts: TlsHosts) -> TlsConnector {
+            TlsConnector { hosts }
         }
     }
 
     impl Connector for TlsConnector {
         fn connect(&self, host: HostAddr) -> ConnectFuture {
-            let tls = self.tls.clone();
+            let Some(tls) = self.hosts.for_host(&host.host, host.port).cloned() else {
+                return crate::TcpConnector.connect(host);
+            };
             Box::pin(async move {
                 let name = tls.server_name_for(&host.host)?;
                 let tcp = TcpStream::connect((host.host.as_str(), host.port)).await?;
@@ -191,6 +204,18 @@ pub mod tls {
 
 /// Runs a four-letter word (`ruok`, `srvr`, `mntr`, ...) against one server over
 /// plain TCP; returns its text.
+///
+/// ```no_run
+/// # async fn demo() -> zk_tokio::Result<()> {
+/// use std::time::Duration;
+/// use zk_tokio::{fourlw, HostAddr};
+/// let host = HostAddr { host: "127.0.0.1".into(), port: 2181 };
+/// let ok = zk_tokio::four_letter_word(&host, "ruok", Duration::from_secs(2)).await?;
+/// assert!(fourlw::parse_ruok(&ok));
+/// let stats = fourlw::parse_stat(&zk_tokio::four_letter_word(&host, "srvr", Duration::from_secs(2)).await?);
+/// println!("{} in mode {}", stats.version, stats.mode);
+/// # Ok(()) }
+/// ```
 pub async fn four_letter_word(host: &HostAddr, cmd: &str, timeout: Duration) -> Result<String> {
     four_letter_word_with(&TcpConnector, host, cmd, timeout).await
 }
@@ -252,6 +277,15 @@ pub async fn server_version(client: &Client) -> Result<fourlw::ServerVersion> {
 }
 
 /// Runs `op` under a retry policy, sleeping with tokio's timer.
+///
+/// ```no_run
+/// # async fn demo(zk: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use std::time::Duration;
+/// use zk_tokio::retry::{Idempotence, RetryPolicy};
+/// let policy = RetryPolicy { deadline: Some(Duration::from_secs(30)), ..RetryPolicy::forever() };
+/// let children = zk_tokio::retry(&policy, Idempotence::Safe, || zk.get_children("/workers")).await?;
+/// # let _ = children; Ok(()) }
+/// ```
 pub async fn retry<T, F, Fut>(
     policy: &retry::RetryPolicy,
     kind: retry::Idempotence,
@@ -266,6 +300,20 @@ where
 
 /// What this adapter adds to every [`Client`]: the calls that need its runtime's
 /// I/O or timer. `use zk_tokio::ClientExt;` (or the prelude) brings them in.
+///
+/// ```no_run
+/// # async fn demo(zk: zk_tokio::Client) -> zk_tokio::Result<()> {
+/// use zk_tokio::retry::Idempotence;
+/// use zk_tokio::ClientExt;
+/// let version = zk.server_version().await?; // of the server the session is on
+/// if version.tuple() < (3, 6, 0) {
+///     println!("{version}: no persistent watches");
+/// }
+/// println!("{}", zk.command("mntr").await?);
+/// // kazoo's client.retry(zk.get, path), under the builder's command_retry:
+/// let (data, _) = zk.retry(Idempotence::Safe, || zk.get_data("/config")).await?;
+/// # let _ = data; Ok(()) }
+/// ```
 pub trait ClientExt {
     /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
     /// session is on (kazoo's `command()`), over the client's own connector (TLS

@@ -29,6 +29,8 @@
 //! zk.close().await
 //! # }
 //! ```
+//!
+#![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
 pub use zk_client::*;
@@ -60,6 +62,16 @@ pub use zk_tls as tls;
 
 /// What most programs use: the builder, the client, data and errors, and the
 /// enabled adapters' extension traits.
+///
+/// ```no_run
+/// # #[cfg(feature = "tokio")]
+/// # async fn demo() -> zk::Result<()> {
+/// use zk::prelude::*;
+/// let zk: Client = zk::tokio::connect(&ClientBuilder::new("127.0.0.1:2181")).await?;
+/// let stat: Option<Stat> = zk.exists("/").await?;
+/// let mode = CreateMode::Ephemeral;
+/// # let _ = (stat, mode); Ok(()) }
+/// ```
 pub mod prelude {
     pub use zk_client::{
         Acl, AddWatchMode, Bytes, Client, ClientBuilder, ConnectionEvent, CreateMode,
