@@ -152,11 +152,14 @@ impl GssapiOptions {
         };
         let name = Name::new(text.as_bytes(), Some(kind))
             .map_err(|e| SaslError(format!("bad server principal {text:?}: {e}")))?;
-        // Canonical for Kerberos, so the message names the principal asked for.
+        // Canonical for Kerberos, so the message names the principal asked for; a
+        // host the library maps to no realm (a referral: `svc/host@`) is shown as asked.
         let shown = name
             .canonicalize(Some(GSS_MECH_KRB5))
             .map(|n| n.to_string())
-            .unwrap_or_else(|_| text.clone());
+            .ok()
+            .filter(|n| !n.ends_with('@'))
+            .unwrap_or_else(|| text.clone());
         Ok((name, shown))
     }
 }
