@@ -101,7 +101,7 @@ fn read<Z: Zk>(zk: &Z, path: &str) -> Option<Vec<u8>> {
     d.into_option().map(|b| b.to_vec())
 }
 
-/// What the async-only tests call on an adapter: its `ClientExt`, on its runtime.
+/// What the async-only tests call on an adapter's client, on its runtime.
 trait Ext: Runner {
     fn command(c: &zk_client::Client, cmd: &str) -> Result<String>;
     fn version(c: &zk_client::Client) -> Result<ServerVersion>;
@@ -113,33 +113,33 @@ trait Ext: Runner {
 
 impl Ext for Tokio {
     fn command(c: &zk_client::Client, cmd: &str) -> Result<String> {
-        Tokio::block_on(zk_tokio::ClientExt::command(c, cmd))
+        Tokio::block_on(c.command(cmd))
     }
     fn version(c: &zk_client::Client) -> Result<ServerVersion> {
-        Tokio::block_on(zk_tokio::ClientExt::server_version(c))
+        Tokio::block_on(c.server_version())
     }
     fn retry<T, F, Fut>(c: &zk_client::Client, kind: Idempotence, op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        Tokio::block_on(zk_tokio::ClientExt::retry(c, kind, op))
+        Tokio::block_on(c.retry(kind, op))
     }
 }
 
 impl Ext for Smol {
     fn command(c: &zk_client::Client, cmd: &str) -> Result<String> {
-        Smol::block_on(zk_smol::ClientExt::command(c, cmd))
+        Smol::block_on(c.command(cmd))
     }
     fn version(c: &zk_client::Client) -> Result<ServerVersion> {
-        Smol::block_on(zk_smol::ClientExt::server_version(c))
+        Smol::block_on(c.server_version())
     }
     fn retry<T, F, Fut>(c: &zk_client::Client, kind: Idempotence, op: F) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        Smol::block_on(zk_smol::ClientExt::retry(c, kind, op))
+        Smol::block_on(c.retry(kind, op))
     }
 }
 
@@ -546,6 +546,12 @@ fn command_async<R: Ext>() {
 
 fn command_blocking() {
     command_on_current_server::<BlockingZk>(|zk, cmd| zk.command(cmd), BlockingZk::server_version);
+    // The async client underneath a blocking one has them too (a thread runs the word).
+    let wait = Some(Duration::from_secs(10));
+    command_on_current_server::<BlockingZk>(
+        |zk, cmd| zk_client::blocking::block_on(zk.as_async().command(cmd), wait).unwrap(),
+        |zk| zk_client::blocking::block_on(zk.as_async().server_version(), wait).unwrap(),
+    );
 }
 
 // =============================================================================================

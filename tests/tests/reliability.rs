@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_client::{
-    Acl, ClientBuilder, CreateMode, Error, ErrorCode, Perms, SessionState, Stat, WatcherType,
+    Acl, AddWatchMode, ClientBuilder, CreateMode, Error, ErrorCode, EventType, Perms, SessionState,
+    Stat, WatcherType,
 };
 use zk_tests::facade::{AsyncZk, BlockingZk, Runner, SmolZk, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
@@ -317,6 +318,13 @@ trait Adapter: Zk {
     /// `with_timeout(Some(Duration::MAX))`; for the async adapters the same `block_on` it
     /// is built on (`zk_client::blocking::block_on(.., Some(Duration::MAX))`).
     fn exists_with_max_timeout(&self) -> zk_client::Result<Option<Stat>>;
+
+    /// Closes an async client handle (from `as_async`) and waits.
+    fn block_on_close(c: &zk_client::Client) {
+        zk_client::blocking::block_on(c.close(), Some(Duration::from_secs(10)))
+            .expect("close in time")
+            .expect("close");
+    }
 }
 
 impl<R: Runner> Adapter for AsyncZk<R> {
@@ -1254,6 +1262,108 @@ fn dropped_watch_future_removes_server_watch<Z: Adapter>() {
     );
 }
 
+/// A listener holding a `Client` clone is a cycle (the session outlives the user's
+/// last handle); one holding a `WeakClient` is not: dropping the last handle closes
+/// the session, and the server removes its ephemeral at once.
+fn weak_client_in_a_listener_lets_the_session_end<Z: Adapter>() {
+    let checker: Z = connect_shared();
+    let gone_within = |eph: &str, limit: Duration| {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if checker.exists(eph).unwrap().is_none() {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    let b = ClientBuilder::new(&shared_server().connect_string())
+        .session_timeout(Duration::from_secs(30));
+
+    // The control: a strong clone in the listener keeps the session.
+    let zk: Z = connect_to(&b);
+    let eph = zk
+        .create(&unique::<Z>("cycle"), "", CreateMode::Ephemeral)
+        .unwrap();
+    let strong = zk.as_async().clone();
+    zk.add_listener(move |_| {
+        let _ = &strong;
+    });
+    let escape = zk.as_async().downgrade();
+    drop(zk);
+    assert!(
+        !gone_within(&eph, Duration::from_secs(2)),
+        "{}: the control: with a Client in its listener the session outlives the handle",
+        Z::NAME
+    );
+    let kept = escape.upgrade().expect("the cycle keeps the client alive");
+    Z::block_on_close(&kept);
+    assert!(gone_within(&eph, Duration::from_secs(5)));
+
+    // A WeakClient in the listener: dropping the handle ends the session.
+    let zk: Z = connect_to(&b);
+    let eph = zk
+        .create(&unique::<Z>("weak"), "", CreateMode::Ephemeral)
+        .unwrap();
+    let weak = zk.as_async().downgrade();
+    zk.add_listener(move |_| {
+        if let Some(c) = weak.upgrade() {
+            let _ = c.state();
+        }
+    });
+    let probe = zk.as_async().downgrade();
+    drop(zk);
+    assert!(
+        gone_within(&eph, Duration::from_secs(5)),
+        "{}: the session ended when the last handle dropped",
+        Z::NAME
+    );
+    assert!(probe.upgrade().is_none());
+    checker.close().unwrap();
+}
+
+/// A persistent watch nobody reads keeps at most `watch_backlog` events; the next
+/// one ends it: the stream yields what it holds, then `None` with `overflowed()`,
+/// and the server no longer holds the watch.
+fn unread_persistent_watch_is_bounded<Z: Adapter>() {
+    let addr = shared_server().addr();
+    let zk: Z = connect_to(&ClientBuilder::new(&shared_server().connect_string()).watch_backlog(8));
+    let p = unique::<Z>("backlog");
+    zk.create(&p, "", CreateMode::Persistent).unwrap();
+    let mut w = zk.add_watch(&p, AddWatchMode::Persistent).unwrap();
+    assert!(
+        watched_paths(addr).contains(&p),
+        "{}: the persistent watch is on the server",
+        Z::NAME
+    );
+    for i in 0..20 {
+        zk.set_data(&p, format!("{i}"), None).unwrap();
+    }
+    // Answers come in order: every event was delivered before this one's reply.
+    zk.exists(&p).unwrap();
+    let mut events = 0;
+    while let Ok(Some(ev)) = w.recv_timeout(Some(Duration::from_secs(5))) {
+        assert_eq!(ev.event_type, EventType::NodeDataChanged);
+        events += 1;
+    }
+    assert_eq!(events, 8, "{}: the backlog's events, then the end", Z::NAME);
+    assert!(w.overflowed(), "{}: the stream says it overflowed", Z::NAME);
+    let t = Instant::now();
+    while watched_paths(addr).contains(&p) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{}: the server still holds the overflowed watch on {p} (wchp)",
+            Z::NAME
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        zk.check_watches(&p, WatcherType::Any),
+        Err(Error::Server(ErrorCode::NoWatcher))
+    );
+    zk.close().unwrap();
+}
+
 // =============================================================================================
 
 macro_rules! reliability {
@@ -1329,6 +1439,22 @@ macro_rules! reliability {
                     &name("remove_watches_oneshot_reports_removed"),
                     false,
                     super::remove_watches_oneshot_reports_removed::<$z>,
+                )
+            }
+            #[test]
+            fn weak_client_in_a_listener_lets_the_session_end() {
+                run(
+                    &name("weak_client_in_a_listener_lets_the_session_end"),
+                    false,
+                    super::weak_client_in_a_listener_lets_the_session_end::<$z>,
+                )
+            }
+            #[test]
+            fn unread_persistent_watch_is_bounded() {
+                run(
+                    &name("unread_persistent_watch_is_bounded"),
+                    false,
+                    super::unread_persistent_watch_is_bounded::<$z>,
                 )
             }
             #[test]

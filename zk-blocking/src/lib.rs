@@ -28,10 +28,13 @@ use zk_client::{DriverPoll, Io, Shared};
 use zk_proto::ConnId;
 
 mod pending;
+mod runtime;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod weak;
 
 pub use pending::{Pending, Transaction};
+pub use weak::WeakClient;
 pub use zk_client::{
     acl, fourlw, make_acl, make_digest_acl, make_digest_acl_credential, retry, Acl, AddWatchMode,
     Bytes, ClientBuilder, ClientInfo, Clock, CoarseState, ConnectionEvent, CreateMode,
@@ -155,6 +158,9 @@ pub fn connect_with(
 ) -> Result<Client> {
     let (inner, shared) = builder.build_on(clock)?;
     shared.set_adapter_data(Arc::new(connector.clone()));
+    shared.set_runtime(Arc::new(runtime::BlockingRuntime {
+        connector: connector.clone(),
+    }));
     std::thread::Builder::new()
         .name("zk-driver".into())
         .spawn(move || drive(shared, connector))

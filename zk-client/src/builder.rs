@@ -282,6 +282,17 @@ impl ClientBuilder {
         self.opts.follow_ensemble = on;
         self
     }
+    /// How many events a persistent watch ([`Client::add_watch`](crate::Client::add_watch))
+    /// keeps for a reader that has fallen behind (default 65,536). One more and the
+    /// watch ends: it is removed (on the server too), its stream yields what it
+    /// holds and then `None`, and [`WatchStream::overflowed`](crate::WatchStream::overflowed)
+    /// says why. So an unread stream cannot grow without bound, and a slow reader
+    /// learns it missed events instead of silently losing some; read the nodes again
+    /// and add a new watch (TreeCache does this by itself).
+    pub fn watch_backlog(mut self, events: usize) -> Self {
+        self.opts.watch_backlog = events.max(1);
+        self
+    }
     /// How long `connect` waits for the first session (default 15 s).
     /// When it passes, `connect` fails with `Error::ConnectFailed` naming the last
     /// attempt's host and cause (or `Error::Timeout` if no attempt had failed yet).
@@ -349,6 +360,7 @@ impl ClientBuilder {
         if self.opts.follow_ensemble {
             shared.follow_ensemble();
         }
+        shared.set_watch_backlog(self.opts.watch_backlog);
         Ok((
             Client::from_shared(shared.clone(), self.opts.clone()),
             shared,

@@ -33,6 +33,9 @@ pub struct ClientOptions {
     pub command_retry: crate::retry::RetryPolicy,
     /// Follow the ensemble's own configuration (see `ClientBuilder::follow_ensemble`).
     pub follow_ensemble: bool,
+    /// Events a persistent watch keeps unread before it ends as overflowed (see
+    /// `ClientBuilder::watch_backlog`).
+    pub watch_backlog: usize,
 }
 
 impl Default for ClientOptions {
@@ -41,6 +44,7 @@ impl Default for ClientOptions {
             default_acl: Acl::open_unsafe(),
             command_retry: crate::retry::RetryPolicy::default(),
             follow_ensemble: false,
+            watch_backlog: crate::core::DEFAULT_WATCH_BACKLOG,
         }
     }
 }
@@ -50,6 +54,46 @@ impl Default for ClientOptions {
 pub struct Client {
     handle: Arc<Handle>,
     opts: Arc<ClientOptions>,
+}
+
+/// A handle that does not keep the client alive: for listeners, callbacks and
+/// tasks that the client itself holds, where a [`Client`] clone would be a cycle
+/// (the client holds the listener, the listener the client) and the session would
+/// never end when your last clone drops. Made by [`Client::downgrade`].
+///
+/// ```no_run
+/// # fn demo(zk: &zk_client::Client) {
+/// let weak = zk.downgrade();
+/// zk.add_listener(move |state| {
+///     if let Some(zk) = weak.upgrade() {
+///         // Use the client; it is dropped at the end of the call.
+///         let _ = (zk, state);
+///     }
+/// });
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct WeakClient {
+    handle: std::sync::Weak<Handle>,
+    opts: Arc<ClientOptions>,
+}
+
+impl WeakClient {
+    /// The client, unless every [`Client`] clone was dropped.
+    pub fn upgrade(&self) -> Option<Client> {
+        Some(Client {
+            handle: self.handle.upgrade()?,
+            opts: self.opts.clone(),
+        })
+    }
+}
+
+impl std::fmt::Debug for WeakClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakClient")
+            .field("alive", &(self.handle.strong_count() > 0))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -206,8 +250,20 @@ impl Client {
         }
     }
 
+    /// A handle that does not keep the client alive (see [`WeakClient`]).
+    pub fn downgrade(&self) -> WeakClient {
+        WeakClient {
+            handle: Arc::downgrade(&self.handle),
+            opts: self.opts.clone(),
+        }
+    }
+
     /// Calls `f` on every state change, in order, on the client's listener thread
     /// (so `f` may call the client, even blocking calls).
+    ///
+    /// The client keeps `f` until [`remove_listener`](Client::remove_listener):
+    /// an `f` that holds a `Client` clone keeps the session open after your last
+    /// clone drops. Capture a [`WeakClient`] ([`downgrade`](Client::downgrade)) instead.
     ///
     /// ```no_run
     /// # fn demo(zk: &zk_client::Client) {

@@ -43,6 +43,8 @@ pub(crate) type Reply = Result<Response, ZkError>;
 /// States a `StateStream` keeps unread before it drops the oldest: a stream held
 /// but never read stays small however long the connection flaps.
 const STATE_QUEUE_CAP: usize = 64;
+/// Default events a persistent watch keeps unread (`ClientBuilder::watch_backlog`).
+pub(crate) const DEFAULT_WATCH_BACKLOG: usize = 65_536;
 /// A submitted call's reply slot, and its watch registration if it asked for one.
 pub(crate) type Registered = (
     Arc<Slot<Reply>>,
@@ -56,6 +58,9 @@ pub enum WatchMessage {
     Event(WatchedEvent),
     /// The registration ended without (more) events.
     Removed(RemovalReason),
+    /// A persistent watch's reader fell more than the backlog behind: the watch
+    /// was removed, and events after the ones queued were not kept.
+    Overflowed,
 }
 
 type Listener = Arc<dyn Fn(SessionState) + Send + Sync>;
@@ -105,6 +110,8 @@ struct Inner {
     wakers: Vec<Waker>,
     /// Following the ensemble's own config (Curator's EnsembleTracker), when asked.
     tracker: Option<Tracker>,
+    /// See [`DEFAULT_WATCH_BACKLOG`].
+    watch_backlog: usize,
     /// The hosts of the latest connection attempts not yet connected (a few; for
     /// naming the host in a failed attempt's cause).
     attempts: VecDeque<(ConnId, HostAddr)>,
@@ -182,6 +189,7 @@ pub struct Shared {
     drivers: AtomicUsize,
     /// What the adapter keeps with the client (its connector, for four-letter words).
     adapter_data: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+    runtime: std::sync::OnceLock<Arc<dyn crate::runtime::Runtime>>,
 }
 
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -297,17 +305,29 @@ impl Inner {
                 self.tracker_read(now);
             }
             Event::Watch { watcher, event } => {
-                let oneshot = match self.watchers.get(&watcher) {
+                let (end, overflow) = match self.watchers.get(&watcher) {
+                    Some(w) if !w.oneshot && w.queue.len() >= self.watch_backlog => {
+                        self.wakers.extend(w.queue.push(WatchMessage::Overflowed));
+                        (true, true)
+                    }
                     Some(w) => {
                         self.wakers.extend(w.queue.push(WatchMessage::Event(event)));
-                        w.oneshot
+                        (w.oneshot, false)
                     }
-                    None => false,
+                    None => (false, false),
                 };
-                if oneshot {
+                if end {
                     if let Some(w) = self.watchers.remove(&watcher) {
                         self.wakers.extend(w.queue.close());
                     }
+                }
+                if overflow {
+                    tracing::warn!(
+                        watcher = ?watcher,
+                        backlog = self.watch_backlog,
+                        "a persistent watch's reader fell behind its backlog; the watch is removed"
+                    );
+                    self.session.remove_watcher(watcher, now);
                 }
             }
             Event::WatcherRemoved { watcher, reason } => {
@@ -522,6 +542,7 @@ impl Shared {
                 detached: false,
                 wakers: Vec::new(),
                 tracker: None,
+                watch_backlog: DEFAULT_WATCH_BACKLOG,
                 attempts: VecDeque::new(),
                 last_connect_error: None,
                 sasl_failure: None,
@@ -530,6 +551,7 @@ impl Shared {
             transports: AtomicUsize::new(0),
             drivers: AtomicUsize::new(0),
             adapter_data: std::sync::OnceLock::new(),
+            runtime: std::sync::OnceLock::new(),
         });
         s.with(|_, _| {});
         s
@@ -558,6 +580,17 @@ impl Shared {
     /// four-letter words go over the same transport (TLS) as the session.
     pub fn set_adapter_data(&self, data: Arc<dyn std::any::Any + Send + Sync>) {
         let _ = self.adapter_data.set(data);
+    }
+
+    /// The adapter's timer and four-letter words for this client (see
+    /// [`Runtime`](crate::runtime::Runtime)); the first registration stays.
+    pub fn set_runtime(&self, rt: Arc<dyn crate::runtime::Runtime>) {
+        let _ = self.runtime.set(rt);
+    }
+
+    /// What [`set_runtime`](Shared::set_runtime) registered.
+    pub fn runtime(&self) -> Option<Arc<dyn crate::runtime::Runtime>> {
+        self.runtime.get().cloned()
     }
 
     /// What [`set_adapter_data`](Shared::set_adapter_data) kept.
@@ -798,6 +831,10 @@ impl Shared {
     }
 
     /// Removes a registration (its holder is gone or no longer interested).
+    pub(crate) fn set_watch_backlog(&self, events: usize) {
+        lock(&self.inner).watch_backlog = events.max(1);
+    }
+
     pub(crate) fn remove_watcher(&self, w: WatcherId) {
         self.with(|g, now| {
             g.watchers.remove(&w);

@@ -18,13 +18,16 @@ pub mod fourlw;
 mod ops;
 mod requests;
 pub mod retry;
+pub mod runtime;
 mod slot;
 mod watch;
 
 pub use acl::{make_acl, make_digest_acl, make_digest_acl_credential};
 pub use builder::ClientBuilder;
 pub use bytes::Bytes;
-pub use client::{Client, ClientOptions, ConnectionEvent, Diagnostics, ListenerId, SessionInfo};
+pub use client::{
+    Client, ClientOptions, ConnectionEvent, Diagnostics, ListenerId, SessionInfo, WeakClient,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use core::{CountGuard, DriverPoll, Io, LiveCounts, ReadBuf, Shared, TryWrite, WatchMessage};
 pub use data::{Data, IntoData};

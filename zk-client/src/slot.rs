@@ -91,6 +91,11 @@ impl<V> Queue<V> {
         })
     }
 
+    /// Values queued and not yet taken.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.state).items.len()
+    }
+
     pub(crate) fn push(&self, v: V) -> Option<Waker> {
         let mut s = lock(&self.state);
         if s.closed {

@@ -71,6 +71,8 @@ fn watch_result(m: Option<WatchMessage>) -> Result<WatchedEvent> {
             zk_proto::RemovalReason::Removed => Error::WatchRemoved,
             _ => Error::WatchRemoved,
         }),
+        // Only persistent watches overflow; a one-shot holds one event.
+        Some(WatchMessage::Overflowed) => Err(Error::WatchRemoved),
         None => Err(Error::SessionClosed),
     }
 }
@@ -99,6 +101,7 @@ impl WatchGuard {
             id: self.id,
             queue: self.queue.take().unwrap_or_else(Queue::new),
             ended: false,
+            overflowed: false,
         }
     }
 }
@@ -152,6 +155,7 @@ pub struct WatchStream {
     id: WatcherId,
     queue: Arc<Queue<WatchMessage>>,
     ended: bool,
+    overflowed: bool,
 }
 
 impl WatchStream {
@@ -160,13 +164,26 @@ impl WatchStream {
         if self.ended {
             return None;
         }
-        match NextFuture(&self.queue).await {
+        let m = NextFuture(&self.queue).await;
+        self.take(m)
+    }
+
+    fn take(&mut self, m: Option<WatchMessage>) -> Option<WatchedEvent> {
+        match m {
             Some(WatchMessage::Event(e)) => Some(e),
-            _ => {
+            other => {
+                self.overflowed |= other == Some(WatchMessage::Overflowed);
                 self.ended = true;
                 None
             }
         }
+    }
+
+    /// Whether the watch ended because its reader fell more than the client's
+    /// [`watch_backlog`](crate::ClientBuilder::watch_backlog) behind: events after
+    /// the ones it yielded were lost. Read the nodes again and add a new watch.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     /// Blocks for the next event. `Err(Timeout)` when none came in time; `Ok(None)` once ended.
@@ -175,11 +192,7 @@ impl WatchStream {
             return Ok(None);
         }
         match self.queue.wait_next(timeout) {
-            Ok(Some(WatchMessage::Event(e))) => Ok(Some(e)),
-            Ok(_) => {
-                self.ended = true;
-                Ok(None)
-            }
+            Ok(m) => Ok(self.take(m)),
             Err(()) => Err(Error::Timeout),
         }
     }
@@ -187,11 +200,7 @@ impl WatchStream {
     /// An event if one is already there.
     pub fn try_next(&mut self) -> Option<WatchedEvent> {
         match self.queue.try_next() {
-            Some(Some(WatchMessage::Event(e))) => Some(e),
-            Some(_) => {
-                self.ended = true;
-                None
-            }
+            Some(m) => self.take(m),
             None => None,
         }
     }

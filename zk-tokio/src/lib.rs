@@ -118,6 +118,9 @@ pub async fn connect_with(
 ) -> Result<Client> {
     let (client, shared) = builder.build_on(Arc::new(TokioClock))?;
     shared.set_adapter_data(Arc::new(connector.clone()));
+    shared.set_runtime(Arc::new(TokioRuntime {
+        connector: connector.clone(),
+    }));
     tokio::spawn(drive(shared, connector));
     match tokio::time::timeout(builder.connect_deadline, client.wait_connected()).await {
         Ok(r) => r.map(|()| client),
@@ -263,14 +266,6 @@ fn describe_io(e: &std::io::Error) -> String {
     e.to_string()
 }
 
-/// The connector a client was connected with ([`connect_with`] keeps it), or plain TCP.
-fn connector_of(client: &Client) -> Arc<dyn Connector> {
-    client
-        .adapter_data()
-        .and_then(|d| d.downcast_ref::<Arc<dyn Connector>>().cloned())
-        .unwrap_or_else(|| Arc::new(TcpConnector))
-}
-
 /// The version of the server the client is on (from `srvr`).
 pub async fn server_version(client: &Client) -> Result<fourlw::ServerVersion> {
     client.server_version().await
@@ -298,22 +293,10 @@ where
     policy.run(kind, tokio::time::sleep, op).await
 }
 
-/// What this adapter adds to every [`Client`]: the calls that need its runtime's
-/// I/O or timer. `use zk_tokio::ClientExt;` (or the prelude) brings them in.
-///
-/// ```no_run
-/// # async fn demo(zk: zk_tokio::Client) -> zk_tokio::Result<()> {
-/// use zk_tokio::retry::Idempotence;
-/// use zk_tokio::ClientExt;
-/// let version = zk.server_version().await?; // of the server the session is on
-/// if version.tuple() < (3, 6, 0) {
-///     println!("{version}: no persistent watches");
-/// }
-/// println!("{}", zk.command("mntr").await?);
-/// // kazoo's client.retry(zk.get, path), under the builder's command_retry:
-/// let (data, _) = zk.retry(Idempotence::Safe, || zk.get_data("/config")).await?;
-/// # let _ = data; Ok(()) }
-/// ```
+/// The calls that need the runtime, as a trait: kept for code written before they
+/// became the client's own methods ([`Client::command`], [`Client::server_version`],
+/// [`Client::retry`], which run on the runtime the client was connected with, and
+/// which a method call finds first). New code needs no import.
 pub trait ClientExt {
     /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
     /// session is on (kazoo's `command()`), over the client's own connector (TLS
@@ -330,20 +313,17 @@ pub trait ClientExt {
         Fut: Future<Output = Result<T>>;
 }
 
+/// Delegates to the client's own methods ([`Client::command`],
+/// [`Client::server_version`], [`Client::retry`]), which run on the runtime
+/// the client was connected with; kept so `use zk_tokio::ClientExt` goes on
+/// compiling.
 impl ClientExt for Client {
     fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send {
-        let host = self.current_host();
-        let cmd = cmd.to_owned();
-        let connector = connector_of(self);
-        async move {
-            let host = host.ok_or(Error::NotConnected)?;
-            four_letter_word_with(&*connector, &host, &cmd, Duration::from_secs(5)).await
-        }
+        Client::command(self, cmd)
     }
 
     fn server_version(&self) -> impl Future<Output = Result<fourlw::ServerVersion>> + Send {
-        let srvr = self.command("srvr");
-        async move { fourlw::version_of_srvr(srvr.await?) }
+        Client::server_version(self)
     }
 
     fn retry<T, F, Fut>(&self, kind: retry::Idempotence, op: F) -> impl Future<Output = Result<T>>
@@ -351,8 +331,29 @@ impl ClientExt for Client {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let policy = self.command_retry().clone();
-        async move { policy.run(kind, tokio::time::sleep, op).await }
+        Client::retry(self, kind, op)
+    }
+}
+
+/// tokio's timer and the client's connector, for [`Client::retry`] and
+/// [`Client::command`].
+struct TokioRuntime {
+    connector: Arc<dyn Connector>,
+}
+
+impl zk_client::runtime::Runtime for TokioRuntime {
+    fn sleep(&self, d: Duration) -> zk_client::runtime::BoxFuture<()> {
+        Box::pin(tokio::time::sleep(d))
+    }
+
+    fn four_letter_word(
+        &self,
+        host: HostAddr,
+        cmd: String,
+        timeout: Duration,
+    ) -> zk_client::runtime::BoxFuture<Result<String>> {
+        let connector = self.connector.clone();
+        Box::pin(async move { four_letter_word_with(&*connector, &host, &cmd, timeout).await })
     }
 }
 

@@ -60,8 +60,9 @@ pub use zk_recipes as recipes;
 #[cfg(feature = "tls")]
 pub use zk_tls as tls;
 
-/// What most programs use: the builder, the client, data and errors, and the
-/// enabled adapters' extension traits.
+/// What most programs use: the builder, the client, data and errors. (`retry`,
+/// `command` and `server_version` are the client's own methods: they run on the
+/// runtime the client was connected with, whichever adapters are enabled.)
 ///
 /// ```no_run
 /// # #[cfg(feature = "tokio")]
@@ -77,10 +78,6 @@ pub mod prelude {
         Acl, AddWatchMode, Bytes, Client, ClientBuilder, ConnectionEvent, CreateMode,
         CreateOptions, Data, Error, Result, SessionState, Stat, WatchedEvent, WatcherType,
     };
-    #[cfg(feature = "smol")]
-    pub use zk_smol::ClientExt as SmolClientExt;
-    #[cfg(feature = "tokio")]
-    pub use zk_tokio::ClientExt;
 }
 
 #[cfg(test)]
