@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-LIBS = {"zk-proto", "zk-client", "zk-recipes", "zk-tls", "zk-tokio", "zk-smol", "zk-blocking", "zk", "zk-testkit"}
+LIBS = {"zk-proto", "zk-client", "zk-gssapi", "zk-recipes", "zk-tls", "zk-tokio", "zk-smol", "zk-blocking", "zk", "zk-testkit"}
 
 
 def ver(v):

@@ -24,6 +24,6 @@ fi
 /usr/bin/rustc --version
 target="${CARGO_TARGET_DIR:-target}/msrv"
 RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc CARGO_TARGET_DIR="$target" /usr/bin/cargo build --locked \
-  -p zk-proto -p zk-client -p zk-recipes -p zk-tls -p zk-tokio -p zk-smol -p zk-blocking -p zk \
+  -p zk-proto -p zk-client -p zk-gssapi -p zk-recipes -p zk-tls -p zk-tokio -p zk-smol -p zk-blocking -p zk \
   -p zk-testkit --all-features
 echo "msrv-build: every library crate builds with $(/usr/bin/rustc --version)"

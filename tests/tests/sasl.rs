@@ -1,6 +1,6 @@
 //! SASL DIGEST-MD5 against a real ZooKeeper 3.8 server (JAAS `DigestLoginModule`), for every
 //! adapter: a user authenticates on connect and is `sasl:<user>` in ACLs, an anonymous client
-//! gets NoAuth on that user's node, a wrong password ends in AuthFailed, the exchange is
+//! gets NoAuth on that user's node, a wrong password ends in AuthFailed (`connect()` says SaslFailed with the cause), the exchange is
 //! replayed after a cut (the ACL still lets the user in), and SASL over TLS works too.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -174,8 +174,9 @@ fn wrong_password_is_auth_failed<Z: SaslZk>() {
     let r = Z::connect(&as_user("bob", "not-bobs-password").connect_deadline(WAIT));
     match r {
         Err(Error::SaslFailed(why)) => {
-            // The host it was refused by, and the reason.
+            // The host it was refused by, the mechanism and the reason.
             assert!(why.contains("127.0.0.1:"), "{}: {why}", Z::NAME);
+            assert!(why.contains("DIGEST-MD5"), "{}: {why}", Z::NAME);
             eprintln!("{}: {why}", Z::NAME);
         }
         Err(e) => panic!("{}: expected SaslFailed, got {e:?}", Z::NAME),

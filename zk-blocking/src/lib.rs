@@ -47,6 +47,10 @@ pub use zk_client::{
 /// `recv_timeout` forms; pass `client.as_async()` to their constructors.
 pub use zk_recipes as recipes;
 
+/// SASL GSSAPI (Kerberos) options for `ClientBuilder::sasl_gssapi` (the `gssapi` feature).
+#[cfg(feature = "gssapi")]
+pub use zk_client::gssapi;
+
 /// A blocking ZooKeeper client. Cheap to clone; the session closes when the last clone is dropped.
 #[derive(Clone, Debug)]
 pub struct Client {

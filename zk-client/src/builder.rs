@@ -160,6 +160,27 @@ impl ClientBuilder {
     pub fn sasl_digest_md5(self, username: &str, password: &str) -> Self {
         self.sasl(zk_proto::sasl::SaslConfig::digest_md5(username, password))
     }
+    /// [`sasl`](ClientBuilder::sasl) with GSSAPI (Kerberos; the `gssapi` feature):
+    /// kazoo's `sasl_options={"mechanism": "GSSAPI", "service": s, "principal": p}`
+    /// is `sasl_gssapi(GssapiOptions::new().service_name(s).client_principal(p))`.
+    /// The server is `zookeeper/<the host connected to>` unless the options say
+    /// otherwise (see [`crate::gssapi`] for the Java client's equivalents); tickets
+    /// and keys come from the Kerberos library's cache or client keytab. Missing
+    /// credentials or an unknown principal end the session as `AuthFailed`:
+    /// `connect()` fails with `Error::SaslFailed` and the library's reason.
+    ///
+    /// ```no_run
+    /// use zk_client::{gssapi::GssapiOptions, ClientBuilder};
+    /// // KRB5_CONFIG and KRB5_CLIENT_KTNAME (or a kinit'ed cache) set before the program starts.
+    /// let builder = ClientBuilder::new("zk1.example.com:2181,zk2.example.com:2181")
+    ///     .sasl_gssapi(GssapiOptions::new().client_principal("alice@EXAMPLE.COM"));
+    /// // zk_tokio::connect(&builder).await?: each member is zookeeper/zkN.example.com.
+    /// # let _ = builder;
+    /// ```
+    #[cfg(feature = "gssapi")]
+    pub fn sasl_gssapi(self, options: crate::gssapi::GssapiOptions) -> Self {
+        self.sasl(options.sasl_config())
+    }
     /// Accept read-only servers (default false).
     pub fn read_only(self, allowed: bool) -> Self {
         self.edit(ConfigEdit::ReadOnly(allowed))

@@ -367,16 +367,10 @@ impl Inner {
             }
             Event::SaslFailed { reason } => {
                 tracing::warn!(%reason, "SASL authentication failed");
-                // The session has let go of the host by now; the attempt that
-                // reached the exchange is the latest one.
-                let host = self
-                    .session
-                    .current_host()
-                    .or_else(|| self.attempts.back().map(|(_, h)| h))
-                    .map_or_else(String::new, |h| format!("{h}: "));
-                let why = format!("{host}{reason}");
-                self.sasl_failure = Some(why.clone());
-                self.last_connect_error = Some((ConnId(u64::MAX), why));
+                // The session's reason names the host already (it has let go of it by now).
+                let cause = reason.clone();
+                self.sasl_failure = Some(cause.clone());
+                self.last_connect_error = Some((ConnId(u64::MAX), cause));
             }
             Event::RestoreFailed { code } => {
                 // Its watchers were told one by one (WatcherRemoved, NotSet).

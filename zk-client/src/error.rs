@@ -52,8 +52,9 @@ pub enum Error {
     /// The server rejected the credentials; the session is over.
     AuthFailed,
     /// SASL authentication was refused (a wrong password, an unknown user, a
-    /// server reply that did not verify): the host and the server's or the
-    /// mechanism's reason. The session is over (state `AuthFailed`), so
+    /// server reply that did not verify; with GSSAPI also no Kerberos credentials
+    /// or an unknown principal): the host and the server's or the mechanism's
+    /// reason. The session is over (state `AuthFailed`), so
     /// retrying with the same credentials will not help; `connect()` returns it.
     SaslFailed(String),
     /// No answer within the call's timeout. A write may or may not have been applied.

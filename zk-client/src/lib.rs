@@ -41,6 +41,10 @@ pub use zk_proto::{
 };
 
 pub use zk_proto::sasl::{SaslConfig, SaslMechanism};
+
+/// SASL GSSAPI (Kerberos): the `zk-gssapi` crate (the `gssapi` feature).
+#[cfg(feature = "gssapi")]
+pub use zk_gssapi as gssapi;
 pub use zk_proto::time::later;
 
 /// A random seed per call: the std hasher's per-process random keys, mixed with

@@ -8,11 +8,20 @@
 //! quality of protection (authentication, no integrity or confidentiality layer) is
 //! offered, as ZooKeeper's clients do.
 //!
+//! Mechanisms whose state lives elsewhere (GSSAPI: a security context inside the
+//! system's Kerberos library) plug in as [`SaslMechanism::Custom`]: a
+//! [`SaslClientFactory`] starts one [`SaslClient`] per connection, and the session
+//! feeds it the server's tokens exactly as it feeds DIGEST-MD5. The factory is
+//! handed the [`SaslTarget`] (service name and server host, the host being the one
+//! this connection reached unless [`ServerHost::Named`] says otherwise), so the
+//! naming policy stays here and the plug-in only turns it into its own name type.
+//! The `zk-gssapi` crate is such a plug-in.
+//!
 //! kazoo's `sasl_options={"mechanism": "DIGEST-MD5", "username": u, "password": p}`
-//! is [`SaslConfig::digest_md5`]`(u, p)`; kazoo's `service` and `hostname` are
-//! [`SaslConfig::service`] and [`SaslConfig::server_host`].
+//! is [`SaslConfig::digest_md5`]`(u, p)`; kazoo's `service` is [`SaslConfig::service`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -23,15 +32,37 @@ pub struct SaslConfig {
     /// The mechanism and its credentials.
     pub mechanism: SaslMechanism,
     /// The server's service name (the Java client's `zookeeper.sasl.client.username`,
-    /// default `zookeeper`).
+    /// default `zookeeper`): the first half of a Kerberos service principal
+    /// `zookeeper/host`, and of DIGEST-MD5's digest URI.
     pub service: String,
-    /// The host part of the digest URI: ZooKeeper's DIGEST-MD5 server is always
-    /// `zk-sasl-md5`.
-    pub server_host: String,
+    /// The host the server is named by.
+    pub server_host: ServerHost,
+}
+
+/// Which host name the server is known by in the SASL exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerHost {
+    /// The host of the connection's address, as written in the connect string (the
+    /// Java client's GSSAPI default: `zookeeper/<the host it connected to>`). A
+    /// reconnect to another member names that member.
+    Connected,
+    /// Always this name (DIGEST-MD5's fixed `zk-sasl-md5`, or a Kerberos host name
+    /// that differs from the address the client dials).
+    Named(String),
+}
+
+impl ServerHost {
+    /// The name for a connection to `connected`.
+    pub fn resolve<'a>(&'a self, connected: &'a str) -> &'a str {
+        match self {
+            ServerHost::Connected => connected,
+            ServerHost::Named(n) => n,
+        }
+    }
 }
 
 /// A SASL mechanism with its credentials.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum SaslMechanism {
     /// DIGEST-MD5 with a user name and password (ZooKeeper's `DigestLoginModule`).
@@ -41,17 +72,97 @@ pub enum SaslMechanism {
         /// The password.
         password: String,
     },
+    /// A mechanism implemented outside this crate (GSSAPI in `zk-gssapi`). Two
+    /// configurations are equal when they share the same factory.
+    Custom(Arc<dyn SaslClientFactory>),
+}
+
+impl PartialEq for SaslMechanism {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                SaslMechanism::DigestMd5 {
+                    username: u1,
+                    password: p1,
+                },
+                SaslMechanism::DigestMd5 {
+                    username: u2,
+                    password: p2,
+                },
+            ) => u1 == u2 && p1 == p2,
+            (SaslMechanism::Custom(a), SaslMechanism::Custom(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for SaslMechanism {}
+
+/// Who the client authenticates to on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaslTarget<'a> {
+    /// [`SaslConfig::service`].
+    pub service: &'a str,
+    /// [`SaslConfig::server_host`] resolved for this connection.
+    pub host: &'a str,
+}
+
+/// Why a SASL exchange failed on the client's side, in words that name the cause
+/// (an unknown principal, missing credentials, a token that does not verify) and
+/// never a secret. The session reports it as [`Event::SaslFailed`](crate::Event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslError(pub String);
+
+impl fmt::Display for SaslError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SaslError {}
+
+impl From<String> for SaslError {
+    fn from(s: String) -> Self {
+        SaslError(s)
+    }
+}
+
+impl From<&str> for SaslError {
+    fn from(s: &str) -> Self {
+        SaslError(s.to_owned())
+    }
+}
+
+/// Starts a [`SaslClient`] for each connection (a mechanism plug-in).
+///
+/// The factory is shared by every connection of a session (and by its clones), so
+/// it holds only options; whatever state a connection's exchange needs lives in
+/// the client it returns. It must not block on the network for long: the session
+/// calls it from the adapter's I/O loop right after a handshake (a Kerberos ticket
+/// request to a KDC is the one round trip GSSAPI makes here, as the Java client's
+/// does).
+pub trait SaslClientFactory: Send + Sync + fmt::Debug {
+    /// The mechanism's SASL name (`"GSSAPI"`), for messages.
+    fn mechanism_name(&self) -> &'static str;
+
+    /// A client for one connection to `target`, and the first token to send (empty
+    /// when the mechanism has no initial response). An error ends the session as
+    /// `AuthFailed` with the error's words.
+    fn start(&self, target: SaslTarget<'_>) -> Result<(Box<dyn SaslClient>, Bytes), SaslError>;
+}
+
+/// One connection's exchange of a [`SaslClientFactory`]'s mechanism.
+pub trait SaslClient: Send + fmt::Debug {
+    /// The server's next token: `Ok(Some(token))` to send, `Ok(None)` when the
+    /// exchange is complete (the server has nothing more to say), `Err` when it
+    /// failed.
+    fn step(&mut self, challenge: &[u8]) -> Result<Option<Bytes>, SaslError>;
 }
 
 impl fmt::Debug for SaslConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mech = match &self.mechanism {
-            SaslMechanism::DigestMd5 { username, .. } => {
-                format!("DIGEST-MD5 {{ username: {username:?}, password: <redacted> }}")
-            }
-        };
         f.debug_struct("SaslConfig")
-            .field("mechanism", &format_args!("{mech}"))
+            .field("mechanism", &self.mechanism)
             .field("service", &self.service)
             .field("server_host", &self.server_host)
             .finish()
@@ -66,6 +177,8 @@ impl fmt::Debug for SaslMechanism {
                 .field("username", username)
                 .field("password", &format_args!("<redacted>"))
                 .finish(),
+            // The factory's own Debug is bound by the same rule: no secrets.
+            SaslMechanism::Custom(c) => f.debug_tuple("Custom").field(c).finish(),
         }
     }
 }
@@ -80,14 +193,25 @@ impl SaslConfig {
                 password: password.to_owned(),
             },
             service: "zookeeper".to_owned(),
-            server_host: "zk-sasl-md5".to_owned(),
+            server_host: ServerHost::Named("zk-sasl-md5".to_owned()),
+        }
+    }
+
+    /// A plug-in mechanism against service `zookeeper` on the host each connection
+    /// reached (the Java client's GSSAPI defaults).
+    pub fn custom(factory: Arc<dyn SaslClientFactory>) -> SaslConfig {
+        SaslConfig {
+            mechanism: SaslMechanism::Custom(factory),
+            service: "zookeeper".to_owned(),
+            server_host: ServerHost::Connected,
         }
     }
 
     /// The mechanism's SASL name.
     pub fn mechanism_name(&self) -> &'static str {
-        match self.mechanism {
+        match &self.mechanism {
             SaslMechanism::DigestMd5 { .. } => "DIGEST-MD5",
+            SaslMechanism::Custom(c) => c.mechanism_name(),
         }
     }
 }
@@ -106,55 +230,152 @@ enum Stage {
 }
 
 /// One SASL exchange (one connection's).
-#[derive(Clone)]
 pub struct SaslExchange {
-    config: SaslConfig,
-    cnonce: String,
-    stage: Stage,
+    inner: Inner,
+}
+
+enum Inner {
+    Digest {
+        username: String,
+        password: String,
+        service: String,
+        server_host: String,
+        cnonce: String,
+        stage: Stage,
+    },
+    Custom {
+        client: Box<dyn SaslClient>,
+        complete: bool,
+        failed: bool,
+    },
 }
 
 impl fmt::Debug for SaslExchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SaslExchange")
-            .field("config", &self.config)
-            .field("stage", &self.stage)
-            .finish_non_exhaustive()
+        match &self.inner {
+            Inner::Digest {
+                username, stage, ..
+            } => f
+                .debug_struct("SaslExchange")
+                .field("mechanism", &"DIGEST-MD5")
+                .field("username", username)
+                .field("stage", stage)
+                .finish_non_exhaustive(),
+            Inner::Custom {
+                client,
+                complete,
+                failed,
+            } => f
+                .debug_struct("SaslExchange")
+                .field("client", client)
+                .field("complete", complete)
+                .field("failed", failed)
+                .finish(),
+        }
     }
 }
 
 impl SaslExchange {
-    /// Starts an exchange; `cnonce` is the client's nonce (random, printable, no `"`).
-    pub fn new(config: &SaslConfig, cnonce: String) -> SaslExchange {
-        SaslExchange {
-            config: config.clone(),
-            cnonce,
-            stage: Stage::AwaitChallenge,
+    /// Starts an exchange for a connection to `connected_host`: the exchange and the
+    /// first token to send. `cnonce` is the DIGEST-MD5 client nonce (random,
+    /// printable, no `"`); other mechanisms ignore it. A plug-in that cannot start
+    /// (no credentials, an unknown principal) fails here.
+    pub fn start(
+        config: &SaslConfig,
+        connected_host: &str,
+        cnonce: String,
+    ) -> Result<(SaslExchange, Bytes), SaslError> {
+        let host = config.server_host.resolve(connected_host);
+        match &config.mechanism {
+            SaslMechanism::DigestMd5 { username, password } => Ok((
+                SaslExchange {
+                    inner: Inner::Digest {
+                        username: username.clone(),
+                        password: password.clone(),
+                        service: config.service.clone(),
+                        server_host: host.to_owned(),
+                        cnonce,
+                        stage: Stage::AwaitChallenge,
+                    },
+                },
+                // DIGEST-MD5 has no initial response: empty.
+                Bytes::new(),
+            )),
+            SaslMechanism::Custom(factory) => {
+                let (client, token) = factory.start(SaslTarget {
+                    service: &config.service,
+                    host,
+                })?;
+                Ok((
+                    SaslExchange {
+                        inner: Inner::Custom {
+                            client,
+                            complete: false,
+                            failed: false,
+                        },
+                    },
+                    token,
+                ))
+            }
         }
-    }
-
-    /// The first token to send (DIGEST-MD5 has no initial response: empty).
-    pub fn initial(&self) -> Bytes {
-        Bytes::new()
     }
 
     /// Whether the server has been authenticated to us and we to it.
     pub fn is_complete(&self) -> bool {
-        self.stage == Stage::Done
+        match &self.inner {
+            Inner::Digest { stage, .. } => *stage == Stage::Done,
+            Inner::Custom { complete, .. } => *complete,
+        }
     }
 
     /// The server's next token: `Ok(Some(token))` to send, `Ok(None)` when the
     /// exchange is complete, `Err(reason)` when it failed.
-    pub fn step(&mut self, challenge: &[u8]) -> Result<Option<Bytes>, String> {
-        let r = self.step_inner(challenge);
-        if r.is_err() {
-            self.stage = Stage::Failed;
+    pub fn step(&mut self, challenge: &[u8]) -> Result<Option<Bytes>, SaslError> {
+        match &mut self.inner {
+            Inner::Digest { .. } => {
+                let r = self.step_digest(challenge);
+                if r.is_err() {
+                    if let Inner::Digest { stage, .. } = &mut self.inner {
+                        *stage = Stage::Failed;
+                    }
+                }
+                r.map_err(SaslError)
+            }
+            Inner::Custom {
+                client,
+                complete,
+                failed,
+            } => {
+                if *failed {
+                    return Err("a SASL token after the exchange failed".into());
+                }
+                if *complete {
+                    return Err("a SASL token after the exchange completed".into());
+                }
+                let r = client.step(challenge);
+                match &r {
+                    Ok(None) => *complete = true,
+                    Ok(Some(_)) => {}
+                    Err(_) => *failed = true,
+                }
+                r
+            }
         }
-        r
     }
 
-    fn step_inner(&mut self, challenge: &[u8]) -> Result<Option<Bytes>, String> {
-        let SaslMechanism::DigestMd5 { username, password } = &self.config.mechanism;
-        match std::mem::replace(&mut self.stage, Stage::Failed) {
+    fn step_digest(&mut self, challenge: &[u8]) -> Result<Option<Bytes>, String> {
+        let Inner::Digest {
+            username,
+            password,
+            service,
+            server_host,
+            cnonce,
+            stage,
+        } = &mut self.inner
+        else {
+            return Err("not a DIGEST-MD5 exchange".to_string());
+        };
+        match std::mem::replace(stage, Stage::Failed) {
             Stage::AwaitChallenge => {
                 let text = std::str::from_utf8(challenge)
                     .map_err(|_| "the DIGEST-MD5 challenge is not UTF-8".to_string())?;
@@ -178,15 +399,15 @@ impl SaslExchange {
                         "the server's DIGEST-MD5 algorithm is {algorithm:?}, not md5-sess"
                     ));
                 }
-                let realm = get("realm").unwrap_or(&self.config.server_host).to_owned();
+                let realm = get("realm").unwrap_or(server_host).to_owned();
                 let utf8 = get("charset").is_some_and(|c| c.eq_ignore_ascii_case("utf-8"));
-                let digest_uri = format!("{}/{}", self.config.service, self.config.server_host);
+                let digest_uri = format!("{service}/{server_host}");
                 let d = Digest5 {
                     username,
                     realm: &realm,
                     password,
                     nonce,
-                    cnonce: &self.cnonce,
+                    cnonce,
                     nc: "00000001",
                     qop: "auth",
                     digest_uri: &digest_uri,
@@ -204,10 +425,10 @@ impl SaslExchange {
                     quote(username),
                     quote(&realm),
                     quote(nonce),
-                    quote(&self.cnonce),
+                    quote(cnonce),
                     quote(&digest_uri),
                 ));
-                self.stage = Stage::AwaitRspauth(rspauth);
+                *stage = Stage::AwaitRspauth(rspauth);
                 Ok(Some(Bytes::from(out.into_bytes())))
             }
             Stage::AwaitRspauth(expected) => {
@@ -225,7 +446,7 @@ impl SaslExchange {
                             .to_string(),
                     );
                 }
-                self.stage = Stage::Done;
+                *stage = Stage::Done;
                 Ok(None)
             }
             Stage::Done => Err("a SASL token after the exchange completed".to_string()),
@@ -382,10 +603,11 @@ mod tests {
                 password: "secret".into(),
             },
             service: "imap".into(),
-            server_host: "elwood.innosoft.com".into(),
+            server_host: ServerHost::Named("elwood.innosoft.com".into()),
         };
-        let mut x = SaslExchange::new(&cfg, "OA6MHXh6VqTrRk".into());
-        assert!(x.initial().is_empty());
+        let start = |cfg| SaslExchange::start(cfg, "127.0.0.1", "OA6MHXh6VqTrRk".into()).unwrap();
+        let (mut x, first) = start(&cfg);
+        assert!(first.is_empty());
         let challenge = br#"realm="elwood.innosoft.com",nonce="OA6MG9tEQGm2hh",qop="auth",algorithm=md5-sess,charset=utf-8"#;
         let resp = x.step(challenge).unwrap().unwrap();
         let resp = std::str::from_utf8(&resp).unwrap();
@@ -405,7 +627,7 @@ mod tests {
         );
         assert!(x.is_complete());
         // A wrong rspauth fails.
-        let mut x = SaslExchange::new(&cfg, "OA6MHXh6VqTrRk".into());
+        let (mut x, _) = start(&cfg);
         x.step(challenge).unwrap();
         assert!(x.step(b"rspauth=00000000000000000000000000000000").is_err());
         assert!(!x.is_complete());
@@ -433,7 +655,7 @@ mod tests {
         for s in [format!("{c:?}"), format!("{:?}", c.mechanism)] {
             assert!(!s.contains("hunter2-secret") && s.contains("bob"), "{s}");
         }
-        let x = SaslExchange::new(&c, "n".into());
+        let (x, _) = SaslExchange::start(&c, "h", "n".into()).unwrap();
         assert!(!format!("{x:?}").contains("hunter2-secret"));
     }
 }

@@ -256,10 +256,11 @@ pub enum Event {
         /// Why.
         reason: RemovalReason,
     },
-    /// SASL authentication failed on a connection (the server refused it, or its
-    /// answer did not verify); the state becomes `AuthFailed` right after.
+    /// SASL authentication failed on a connection (the server refused it, its
+    /// answer did not verify, or the mechanism could not start: no credentials, an
+    /// unknown principal); the state becomes `AuthFailed` right after.
     SaslFailed {
-        /// Why, in words (never a secret).
+        /// `host:port: ` and why, in words (never a secret).
         reason: String,
     },
     /// A connection was dropped (diagnostics; the state change, if any, is reported separately).
@@ -1526,15 +1527,33 @@ impl Session {
         self.last_send = now;
         self.last_contact = Some(now);
         if let Some(cfg) = &self.config.sasl {
-            // SASL before anything else; the rest follows when it succeeds.
+            // SASL before anything else; the rest follows when it succeeds. The
+            // server is named by the host this connection reached (a mechanism
+            // like GSSAPI derives `zookeeper/<host>` from it).
             let cnonce = format!("{:016x}{:016x}", self.rng.next_u64(), self.rng.next_u64());
-            let exchange = crate::sasl::SaslExchange::new(cfg, cnonce);
-            let token = exchange.initial();
-            self.sasl = Some(SaslRun {
-                exchange,
-                read_only,
-            });
-            self.send_sasl(token, now);
+            let connected = self.config.hosts.get(host).map_or("", |h| h.host.as_str());
+            match crate::sasl::SaslExchange::start(cfg, connected, cnonce) {
+                Ok((exchange, token)) => {
+                    self.sasl = Some(SaslRun {
+                        exchange,
+                        read_only,
+                    });
+                    self.send_sasl(token, now);
+                }
+                Err(e) => {
+                    // The mechanism cannot even start (no credentials, unknown
+                    // principal): no other server would change that.
+                    let at = self.config.hosts.get(host).map(|h| h.to_string());
+                    self.events.push_back(Event::SaslFailed {
+                        reason: format!(
+                            "{}: SASL {}: {e}",
+                            at.unwrap_or_default(),
+                            cfg.mechanism_name()
+                        ),
+                    });
+                    self.terminate(SessionState::AuthFailed, ZkError::AuthFailed, now);
+                }
+            }
             return;
         }
         self.session_ready(read_only, now);
@@ -1568,7 +1587,12 @@ impl Session {
             ))
         } else {
             match SaslPacket::decode(r) {
-                Ok(p) => run.exchange.step(&p.token),
+                Ok(p) => run.exchange.step(&p.token).map_err(|e| {
+                    format!(
+                        "SASL {}: {e}",
+                        self.config.sasl.as_ref().map_or("", |c| c.mechanism_name())
+                    )
+                }),
                 Err(e) => Err(format!("malformed SASL reply: {e}")),
             }
         };
@@ -1581,7 +1605,10 @@ impl Session {
             }
             Err(reason) => {
                 self.sasl = None;
-                self.events.push_back(Event::SaslFailed { reason });
+                let at = self.current_host().map(|h| h.to_string());
+                self.events.push_back(Event::SaslFailed {
+                    reason: format!("{}: {reason}", at.unwrap_or_default()),
+                });
                 self.terminate(SessionState::AuthFailed, ZkError::AuthFailed, now);
             }
         }

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
+use std::sync::{Arc, Mutex};
 use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::jute::{Decode, Encode, Reader};
 use zk_proto::records::{ConnectResponse, PathWatchRequest, ReplyHeader, RequestHeader, Stat};
-use zk_proto::sasl::SaslConfig;
+
+use zk_proto::sasl::{SaslClient, SaslClientFactory, SaslConfig, SaslError, SaslTarget};
 use zk_proto::{
     Action, Config, ConnId, ErrorCode, Event, HostAddr, OpCode, Request, SaslPacket, Session,
     SessionState,
@@ -73,12 +75,16 @@ struct Peer {
 
 impl Peer {
     fn new() -> Peer {
+        Peer::with(SaslConfig::digest_md5("bob", "pw"))
+    }
+
+    fn with(sasl: SaslConfig) -> Peer {
         let now = t0();
         let mut c = Config::new(vec![HostAddr {
             host: "h0".into(),
             port: 2181,
         }]);
-        c.sasl = Some(SaslConfig::digest_md5("bob", "pw"));
+        c.sasl = Some(sasl);
         let s = Session::new(c, now);
         let mut p = Peer {
             s,
@@ -265,5 +271,110 @@ fn a_server_that_does_not_know_the_password_is_refused() {
     assert_eq!(p.s.state(), SessionState::AuthFailed);
     assert!(p.events().iter().any(
         |e| matches!(e, Event::SaslFailed { reason } if reason.contains("rspauth does not match"))
+    ));
+}
+
+/// A plug-in mechanism scripted for the test: it records whom each connection
+/// authenticates to, sends `hello <host>`, answers `ping` with `pong`, and is
+/// done on `ok`. With `refuse_start` it cannot start (as GSSAPI without credentials).
+#[derive(Debug, Default)]
+struct Scripted {
+    targets: Mutex<Vec<String>>,
+    refuse_start: bool,
+}
+
+#[derive(Debug)]
+struct ScriptedClient;
+
+impl SaslClientFactory for Scripted {
+    fn mechanism_name(&self) -> &'static str {
+        "X-SCRIPTED"
+    }
+    fn start(&self, t: SaslTarget<'_>) -> Result<(Box<dyn SaslClient>, Bytes), SaslError> {
+        if self.refuse_start {
+            return Err("no credentials for the test principal".into());
+        }
+        self.targets
+            .lock()
+            .unwrap()
+            .push(format!("{}/{}", t.service, t.host));
+        Ok((
+            Box::new(ScriptedClient),
+            Bytes::from(format!("hello {}", t.host)),
+        ))
+    }
+}
+
+impl SaslClient for ScriptedClient {
+    fn step(&mut self, challenge: &[u8]) -> Result<Option<Bytes>, SaslError> {
+        match challenge {
+            b"ping" => Ok(Some(Bytes::from_static(b"pong"))),
+            b"ok" => Ok(None),
+            other => Err(format!("unexpected {:?}", String::from_utf8_lossy(other)).into()),
+        }
+    }
+}
+
+#[test]
+fn a_plug_in_mechanism_runs_on_every_connection_named_by_its_host() {
+    let mech = Arc::new(Scripted::default());
+    let mut p = Peer::with(SaslConfig::custom(mech.clone()));
+    for round in 0..2 {
+        let sent = p.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].2.as_deref(), Some(&b"hello h0"[..]));
+        assert!(!p.s.state().is_connected());
+        p.sasl_reply(sent[0].0, ErrorCode::Ok, b"ping");
+        let sent = p.sent();
+        assert_eq!(sent[0].2.as_deref(), Some(&b"pong"[..]));
+        p.sasl_reply(sent[0].0, ErrorCode::Ok, b"ok");
+        assert_eq!(p.s.state(), SessionState::Connected, "round {round}");
+        // A reconnect starts a new client for the new connection.
+        p.s.handle_disconnected(p.conn, p.now);
+        p.handshake();
+    }
+    assert_eq!(
+        *mech.targets.lock().unwrap(),
+        vec!["zookeeper/h0".to_string(); 3],
+        "the service and the connected host, once per connection"
+    );
+}
+
+#[test]
+fn a_plug_in_that_cannot_start_is_auth_failed_naming_host_and_cause() {
+    let mech = Arc::new(Scripted {
+        refuse_start: true,
+        ..Scripted::default()
+    });
+    let mut p = Peer::with(SaslConfig::custom(mech));
+    assert_eq!(p.s.state(), SessionState::AuthFailed);
+    assert!(
+        p.sent().is_empty(),
+        "nothing is sent for a mechanism that cannot start"
+    );
+    let reason = p
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::SaslFailed { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("a SaslFailed event");
+    assert!(
+        reason.contains("h0:2181")
+            && reason.contains("X-SCRIPTED")
+            && reason.contains("no credentials"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_plug_in_step_error_is_auth_failed() {
+    let mut p = Peer::with(SaslConfig::custom(Arc::new(Scripted::default())));
+    let sent = p.sent();
+    p.sasl_reply(sent[0].0, ErrorCode::Ok, b"garbage");
+    assert_eq!(p.s.state(), SessionState::AuthFailed);
+    assert!(p.events().iter().any(
+        |e| matches!(e, Event::SaslFailed { reason } if reason.contains("unexpected \"garbage\""))
     ));
 }

@@ -9,6 +9,9 @@
 //!   reconfigurable ones (`Ensemble::start_reconfigurable`) that members can join.
 //! * [`kill_session`]: expires a session on the server the way Curator's
 //!   KillSession does, so you can test your code's expiry handling.
+//! * [`Kdc`]: a real MIT Kerberos KDC (Debian's `krb5-kdc`) with a realm of its own on
+//!   loopback, principals and keytabs for a ZooKeeper server started with
+//!   [`ServerOptions::kerberos`] (SASL GSSAPI) and for its clients.
 //! * [`proxy::Proxy`]: a TCP proxy that cuts, black-holes and heals connections.
 //! * [`simnet::SimNet`]: zk-proto's simulated ensemble behind an in-memory transport
 //!   for zk-tokio: no JVM, deterministic, and on tokio's paused clock an idle hour
@@ -36,6 +39,7 @@
 //! ```
 
 pub mod ensemble;
+pub mod kdc;
 mod kill;
 pub mod proxy;
 pub mod server;
@@ -44,8 +48,9 @@ pub mod simnet;
 pub mod simstd;
 
 pub use ensemble::{Ensemble, ReconfigAccess, Role};
+pub use kdc::Kdc;
 pub use kill::kill_session;
 pub use server::{
-    four_letter_word, pkcs12_keystore, shared_server, ClientAuth, ServerOptions, TlsServerOptions,
-    ZkServer,
+    four_letter_word, pkcs12_keystore, shared_server, ClientAuth, KerberosServerOptions,
+    ServerOptions, TlsServerOptions, ZkServer,
 };

@@ -110,6 +110,38 @@ pub struct ServerOptions {
     /// that authenticate as `bob` are `sasl:bob` in ACLs. Standalone servers only; an
     /// [`Ensemble`] ignores it. Default none.
     pub sasl_users: Vec<(String, String)>,
+    /// SASL GSSAPI (Kerberos): a JAAS `Server` section with Java's `Krb5LoginModule` reading
+    /// the service principal's key from a keytab, `-Djava.security.krb5.conf`, and the SASL
+    /// auth provider in zoo.cfg (see [`Kdc::kerberos_server`](crate::Kdc::kerberos_server)).
+    /// Exclusive with [`sasl_users`](ServerOptions::sasl_users): one JAAS `Server` section
+    /// serves one mechanism here (a start with both panics). Standalone servers only; an
+    /// [`Ensemble`] ignores it. Default none.
+    pub kerberos: Option<KerberosServerOptions>,
+}
+
+/// A ZooKeeper server's Kerberos identity (nothing secret: the key stays in the keytab file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KerberosServerOptions {
+    /// The service principal, `zookeeper/<host>@REALM`: clients name it by the host they dial.
+    pub principal: String,
+    /// The keytab holding the principal's key.
+    pub keytab: PathBuf,
+    /// The realm's `krb5.conf` (`-Djava.security.krb5.conf`).
+    pub krb5_conf: PathBuf,
+}
+
+impl KerberosServerOptions {
+    /// The JAAS file's text: the server logs in from the keytab only, never prompts, and
+    /// keeps the key to accept clients' tickets.
+    pub(crate) fn jaas(&self) -> String {
+        format!(
+            "Server {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  \
+             useKeyTab=true\n  keyTab=\"{}\"\n  storeKey=true\n  useTicketCache=false\n  \
+             doNotPrompt=true\n  isInitiator=false\n  principal=\"{}\";\n}};\n",
+            self.keytab.display(),
+            self.principal
+        )
+    }
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -123,6 +155,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("extra_jvm_flags", &self.extra_jvm_flags)
             .field("tls", &self.tls)
             .field("sasl_users", &users)
+            .field("kerberos", &self.kerberos)
             .finish()
     }
 }
@@ -137,6 +170,7 @@ impl Default for ServerOptions {
             extra_jvm_flags: Vec::new(),
             tls: None,
             sasl_users: Vec::new(),
+            kerberos: None,
         }
     }
 }
@@ -586,6 +620,25 @@ pub(crate) fn send_sigterm(pid: u32) -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// Starts the [`WATCHDOG`] of process `pid`, which removes `dir` (and `parent` once empty) when
+/// this test process ends. Its own process group too, so a Ctrl-C that kills the tests does not
+/// kill the watchdog before it has cleaned up.
+pub(crate) fn spawn_watchdog(pid: u32, dir: &Path, parent: Option<&Path>) -> io::Result<Child> {
+    let parent = parent.map(|p| p.display().to_string()).unwrap_or_default();
+    Command::new("sh")
+        .arg("-c")
+        .arg(WATCHDOG)
+        .arg("zk-tests-watchdog")
+        .arg(pid.to_string())
+        .arg(dir)
+        .arg(parent)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+}
+
 /// How a wait for servers ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -704,25 +757,7 @@ impl Node {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("zk-tests: cannot run {}: {e}", install.java.display()));
-        let parent = self
-            .cleanup_parent
-            .as_deref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        // Its own process group too, so a Ctrl-C that kills the tests does not kill the watchdog
-        // before it has cleaned up.
-        let watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg("zk-tests-watchdog")
-            .arg(java.id().to_string())
-            .arg(&self.dir)
-            .arg(parent)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn();
+        let watchdog = spawn_watchdog(java.id(), &self.dir, self.cleanup_parent.as_deref());
         let watchdog = match watchdog {
             Ok(watchdog) => watchdog,
             Err(e) => {
@@ -881,6 +916,24 @@ impl ZkServer {
         install();
         let dir = make_temp_dir("server");
         let mut flags = opts.jvm_flags();
+        assert!(
+            opts.sasl_users.is_empty() || opts.kerberos.is_none(),
+            "zk-tests: ServerOptions::sasl_users and ::kerberos are exclusive"
+        );
+        if let Some(krb) = &opts.kerberos {
+            let jaas = dir.join("server_jaas.conf");
+            fs::write(&jaas, krb.jaas())
+                .unwrap_or_else(|e| panic!("zk-tests: cannot write {}: {e}", jaas.display()));
+            // Before the caller's flags, which may override them.
+            flags.insert(
+                0,
+                format!("-Djava.security.auth.login.config={}", jaas.display()),
+            );
+            flags.insert(
+                1,
+                format!("-Djava.security.krb5.conf={}", krb.krb5_conf.display()),
+            );
+        }
         if !opts.sasl_users.is_empty() {
             let jaas = dir.join("server_jaas.conf");
             let users: Vec<String> = opts
@@ -931,7 +984,7 @@ impl ZkServer {
         let mut cfg = self
             .opts
             .base_cfg(&self.node.data_dir(), self.node.client_port);
-        if !self.opts.sasl_users.is_empty() {
+        if !self.opts.sasl_users.is_empty() || self.opts.kerberos.is_some() {
             cfg.push(
                 "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
                     .to_string(),

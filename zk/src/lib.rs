@@ -16,6 +16,7 @@
 //! | `blocking` | [`blocking`] | `zk::blocking::connect(&builder)` |
 //! | `recipes` | [`recipes`] | `DataWatch`, `ChildrenWatch`, `TreeCache` |
 //! | `tls` | [`tls`] | `zk::tokio::connect_tls(&builder, zk::tls::TlsOptions::new().ca_file("ca.pem"))` (and on `smol`, `blocking`) |
+//! | `gssapi` | `gssapi` | `ClientBuilder::new(hosts).sasl_gssapi(zk::gssapi::GssapiOptions::new())` (Kerberos; links the system's libgssapi_krb5) |
 //!
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
@@ -100,5 +101,7 @@ mod tests {
         let _ = crate::blocking::connect_tls;
         #[cfg(feature = "tls")]
         let _ = crate::tls::TlsOptions::new();
+        #[cfg(feature = "gssapi")]
+        let _ = b.clone().sasl_gssapi(crate::gssapi::GssapiOptions::new());
     }
 }
