@@ -43,6 +43,7 @@ pub mod kdc;
 mod kill;
 pub mod proxy;
 pub mod server;
+mod simcore;
 pub mod simnet;
 #[cfg(unix)]
 pub mod simstd;

@@ -7,7 +7,6 @@
 //! `tokio::io::duplex` pipe with a small buffer, so a server that stops reading
 //! really does block the client's writes.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -15,7 +14,9 @@ use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
-use zk_proto::testing::server::{SimCluster, SimConnId};
+use zk_proto::testing::server::SimCluster;
+
+use crate::simcore::{Conn, Core};
 use zk_tokio::{ConnectFuture, Connector, HostAddr, Stream};
 
 /// Bytes each pipe buffers per direction: small, so a stalled reader is felt soon.
@@ -34,15 +35,20 @@ struct Pipe {
     stall: Arc<std::sync::atomic::AtomicBool>,
 }
 
-struct State {
-    cluster: SimCluster,
-    pipes: HashMap<SimConnId, Pipe>,
-    next: u64,
-    /// Members whose new connections are refused before the handshake (a dead host).
-    refuse: Vec<bool>,
-    accepted: usize,
-    refused: usize,
+impl Conn for Pipe {
+    fn member(&self) -> usize {
+        self.member
+    }
+    fn deliver(&self, bytes: Bytes) {
+        let _ = self.tx.send(bytes);
+    }
+    fn close(self) {
+        self.reader.abort();
+        // Dropping the sender ends the writer task, which drops the pipe's write side.
+    }
 }
+
+type State = Core<Pipe>;
 
 /// A simulated ensemble reachable through [`SimNet::connector`].
 ///
@@ -88,14 +94,7 @@ impl SimNet {
     /// An ensemble of `members` servers, all up. Must be called inside a tokio runtime.
     pub fn new(members: usize) -> SimNet {
         let net = SimNet {
-            state: Arc::new(Mutex::new(State {
-                cluster: SimCluster::new(members, now()),
-                pipes: HashMap::new(),
-                next: 0,
-                refuse: vec![false; members],
-                accepted: 0,
-                refused: 0,
-            })),
+            state: Arc::new(Mutex::new(Core::new(members, now()))),
             timer: Arc::new(Notify::new()),
         };
         let n = net.clone();
@@ -116,7 +115,7 @@ impl SimNet {
                 }
                 let mut g = n.lock();
                 g.cluster.handle_timeout(now());
-                flush(&mut g);
+                g.flush();
             }
         });
         net
@@ -128,9 +127,7 @@ impl SimNet {
 
     /// The connect string for all members (`/chroot` appended if given).
     pub fn connect_string(&self, chroot: &str) -> String {
-        let n = self.lock().cluster.member_count();
-        let hosts: Vec<String> = (0..n).map(|i| format!("m{i}:1")).collect();
-        format!("{}{chroot}", hosts.join(","))
+        self.lock().connect_string(chroot)
     }
 
     /// The transport for `zk_tokio::connect_with`.
@@ -145,30 +142,24 @@ impl SimNet {
         let now = now();
         let r = f(&mut g.cluster);
         g.cluster.handle_timeout(now);
-        flush(&mut g);
+        g.flush();
         drop(g);
         self.timer.notify_one();
         r
     }
 
-    /// Closes every connection of member `m` from the server side.
+    /// Closes every connection of member `m` from the server side; returns how many.
     pub fn cut_member(&self, m: usize) -> usize {
-        let conns: Vec<SimConnId> = self
-            .lock()
-            .pipes
-            .iter()
-            .filter(|(_, p)| p.member == m)
-            .map(|(c, _)| *c)
-            .collect();
-        for c in &conns {
-            self.with(|s| s.close_connection(*c));
-        }
-        conns.len()
+        self.cut(Some(m))
     }
 
-    /// Closes every connection.
+    /// Closes every connection; returns how many.
     pub fn cut_all(&self) -> usize {
-        let conns: Vec<SimConnId> = self.lock().pipes.keys().copied().collect();
+        self.cut(None)
+    }
+
+    fn cut(&self, m: Option<usize>) -> usize {
+        let conns = self.lock().conns_of(m);
         for c in &conns {
             self.with(|s| s.close_connection(*c));
         }
@@ -178,7 +169,7 @@ impl SimNet {
     /// Makes the server side stop (or resume) reading every connection to member
     /// `m`: the client's writes fill the pipe and then block.
     pub fn stall_member(&self, m: usize, stalled: bool) {
-        for p in self.lock().pipes.values().filter(|p| p.member == m) {
+        for p in self.lock().conns.values().filter(|p| p.member == m) {
             p.stall.store(stalled, std::sync::atomic::Ordering::SeqCst);
             if !stalled {
                 p.stalled.notify_one();
@@ -188,37 +179,22 @@ impl SimNet {
 
     /// Refuse (or accept again) new connections to member `m`.
     pub fn refuse(&self, m: usize, on: bool) {
-        self.lock().refuse[m] = on;
+        self.lock().set_refuse(m, on);
     }
 
     /// Connections open on the server side now.
     pub fn open_connections(&self) -> usize {
-        self.lock().pipes.len()
+        self.lock().open()
     }
 
     /// Connection attempts refused so far (member down or refusing).
     pub fn refused(&self) -> usize {
-        self.lock().refused
+        self.lock().refused()
     }
 
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
-        self.lock().accepted
-    }
-}
-
-/// Moves the cluster's output into the pipes and closes what it closed.
-fn flush(g: &mut State) {
-    while let Some((conn, bytes)) = g.cluster.poll_output() {
-        if let Some(p) = g.pipes.get(&conn) {
-            let _ = p.tx.send(bytes);
-        }
-    }
-    while let Some(conn) = g.cluster.poll_close() {
-        if let Some(p) = g.pipes.remove(&conn) {
-            p.reader.abort();
-            // Dropping the sender ends the writer task, which drops the pipe's write side.
-        }
+        self.lock().accepted()
     }
 }
 
@@ -230,26 +206,13 @@ impl Connector for SimConnector {
     fn connect(&self, host: HostAddr) -> ConnectFuture {
         let net = self.net.clone();
         Box::pin(async move {
-            let member: usize = host
-                .host
-                .strip_prefix('m')
-                .and_then(|m| m.parse().ok())
-                .ok_or_else(|| std::io::Error::other(format!("not a sim host: {host}")))?;
             let (client, server) = tokio::io::duplex(PIPE);
             let (mut rd, mut wr) = tokio::io::split(server);
             let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
             let stall = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let stalled = Arc::new(Notify::new());
             let mut g = net.lock();
-            let conn = SimConnId(g.next);
-            g.next += 1;
-            if g.refuse.get(member).copied().unwrap_or(true)
-                || !g.cluster.accept(member, conn, now())
-            {
-                g.refused += 1;
-                return Err(std::io::ErrorKind::ConnectionRefused.into());
-            }
-            g.accepted += 1;
+            let (conn, member) = g.admit(&host, now())?;
             tokio::spawn(async move {
                 while let Some(b) = rx.recv().await {
                     if wr.write_all(&b).await.is_err() {
@@ -271,7 +234,7 @@ impl Connector for SimConnector {
                         Ok(k) => {
                             let mut g = n2.lock();
                             g.cluster.handle_input(conn, &buf[..k], now());
-                            flush(&mut g);
+                            g.flush();
                             drop(g);
                             n2.timer.notify_one();
                         }
@@ -279,10 +242,10 @@ impl Connector for SimConnector {
                 }
                 let mut g = n2.lock();
                 g.cluster.handle_closed(conn, now());
-                g.pipes.remove(&conn);
-                flush(&mut g);
+                g.conns.remove(&conn);
+                g.flush();
             });
-            g.pipes.insert(
+            g.insert(
                 conn,
                 Pipe {
                     member,

@@ -22,7 +22,6 @@
 //! assert!(zk.exists("/config").unwrap().is_some());
 //! ```
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
@@ -32,8 +31,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zk_proto::testing::server::{SimCluster, SimConnId};
+use zk_proto::testing::server::SimCluster;
 use zk_proto::HostAddr;
+
+use crate::simcore::{Conn, Core};
 
 #[allow(clippy::disallowed_methods)]
 fn now() -> Instant {
@@ -69,13 +70,22 @@ impl Gate {
     }
 }
 
+impl Conn for Pipe {
+    fn member(&self) -> usize {
+        self.member
+    }
+    fn deliver(&self, bytes: Bytes) {
+        let _ = self.tx.send(bytes);
+    }
+    fn close(self) {
+        // The reader's read returns; the writer ends with its channel.
+        let _ = self.sock.shutdown(Shutdown::Both);
+        self.stall.set(false);
+    }
+}
+
 struct State {
-    cluster: SimCluster,
-    pipes: HashMap<SimConnId, Pipe>,
-    next: u64,
-    refuse: Vec<bool>,
-    accepted: usize,
-    refused: usize,
+    core: Core<Pipe>,
     /// Set when the last handle drops: the timer thread ends.
     done: bool,
 }
@@ -110,8 +120,8 @@ impl Drop for Owner {
     fn drop(&mut self) {
         let mut g = lock(&self.0);
         g.done = true;
-        for (_, p) in g.pipes.drain() {
-            let _ = p.sock.shutdown(Shutdown::Both);
+        for (_, p) in g.core.conns.drain() {
+            p.close();
         }
         drop(g);
         self.0.timer.notify_all();
@@ -127,12 +137,7 @@ impl SimEnsemble {
     pub fn new(members: usize) -> SimEnsemble {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
-                cluster: SimCluster::new(members, now()),
-                pipes: HashMap::new(),
-                next: 0,
-                refuse: vec![false; members],
-                accepted: 0,
-                refused: 0,
+                core: Core::new(members, now()),
                 done: false,
             }),
             timer: Condvar::new(),
@@ -150,9 +155,7 @@ impl SimEnsemble {
 
     /// The connect string for all members (`/chroot` appended if given).
     pub fn connect_string(&self, chroot: &str) -> String {
-        let n = lock(&self.inner).cluster.member_count();
-        let hosts: Vec<String> = (0..n).map(|i| format!("m{i}:1")).collect();
-        format!("{}{chroot}", hosts.join(","))
+        lock(&self.inner).core.connect_string(chroot)
     }
 
     /// The transport for `zk_blocking::connect_with`.
@@ -175,9 +178,9 @@ impl SimEnsemble {
     pub fn with<R>(&self, f: impl FnOnce(&mut SimCluster) -> R) -> R {
         let mut g = lock(&self.inner);
         let now = now();
-        let r = f(&mut g.cluster);
-        g.cluster.handle_timeout(now);
-        flush(&mut g);
+        let r = f(&mut g.core.cluster);
+        g.core.cluster.handle_timeout(now);
+        g.core.flush();
         drop(g);
         self.inner.timer.notify_all();
         r
@@ -185,21 +188,16 @@ impl SimEnsemble {
 
     /// Closes every connection of member `m` from the server side; returns how many.
     pub fn cut_member(&self, m: usize) -> usize {
-        let conns: Vec<SimConnId> = lock(&self.inner)
-            .pipes
-            .iter()
-            .filter(|(_, p)| p.member == m)
-            .map(|(c, _)| *c)
-            .collect();
-        for c in &conns {
-            self.with(|s| s.close_connection(*c));
-        }
-        conns.len()
+        self.cut(Some(m))
     }
 
     /// Closes every connection; returns how many.
     pub fn cut_all(&self) -> usize {
-        let conns: Vec<SimConnId> = lock(&self.inner).pipes.keys().copied().collect();
+        self.cut(None)
+    }
+
+    fn cut(&self, m: Option<usize>) -> usize {
+        let conns = lock(&self.inner).core.conns_of(m);
         for c in &conns {
             self.with(|s| s.close_connection(*c));
         }
@@ -209,29 +207,34 @@ impl SimEnsemble {
     /// Makes the server side stop (or resume) reading every connection to member
     /// `m`: the client's writes fill the socket buffer and then block.
     pub fn stall_member(&self, m: usize, stalled: bool) {
-        for p in lock(&self.inner).pipes.values().filter(|p| p.member == m) {
+        for p in lock(&self.inner)
+            .core
+            .conns
+            .values()
+            .filter(|p| p.member == m)
+        {
             p.stall.set(stalled);
         }
     }
 
     /// Refuse (or accept again) new connections to member `m`.
     pub fn refuse(&self, m: usize, on: bool) {
-        lock(&self.inner).refuse[m] = on;
+        lock(&self.inner).core.set_refuse(m, on);
     }
 
     /// Connections open on the server side now.
     pub fn open_connections(&self) -> usize {
-        lock(&self.inner).pipes.len()
+        lock(&self.inner).core.open()
     }
 
     /// Connection attempts refused so far (member down or refusing).
     pub fn refused(&self) -> usize {
-        lock(&self.inner).refused
+        lock(&self.inner).core.refused()
     }
 
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
-        lock(&self.inner).accepted
+        lock(&self.inner).core.accepted()
     }
 }
 
@@ -239,10 +242,11 @@ fn timer_loop(inner: &Inner) {
     let mut g = lock(inner);
     while !g.done {
         let now = now();
-        g.cluster.handle_timeout(now);
-        flush(&mut g);
+        g.core.cluster.handle_timeout(now);
+        g.core.flush();
         // Sleep until the next deadline, or until a handle moves it.
         let wait = g
+            .core
             .cluster
             .poll_timeout()
             .map_or(Duration::from_secs(3600), |d| {
@@ -256,42 +260,15 @@ fn timer_loop(inner: &Inner) {
     }
 }
 
-/// Moves the cluster's output to the connections' writers and closes what it closed.
-fn flush(g: &mut State) {
-    while let Some((conn, bytes)) = g.cluster.poll_output() {
-        if let Some(p) = g.pipes.get(&conn) {
-            let _ = p.tx.send(bytes);
-        }
-    }
-    while let Some(conn) = g.cluster.poll_close() {
-        if let Some(p) = g.pipes.remove(&conn) {
-            // The reader's read returns; the writer ends with its channel.
-            let _ = p.sock.shutdown(Shutdown::Both);
-            p.stall.set(false);
-        }
-    }
-}
-
 /// Accepts a connection to `host` and starts its server-side threads; returns
 /// the client's end of the socket pair.
 fn open(inner: &Arc<Inner>, host: &HostAddr) -> std::io::Result<UnixStream> {
-    let member: usize = host
-        .host
-        .strip_prefix('m')
-        .and_then(|m| m.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not a simulated host: {host}")))?;
     let (client, server) = UnixStream::pair()?;
     let mut g = lock(inner);
-    let conn = SimConnId(g.next);
-    g.next += 1;
-    if g.done
-        || g.refuse.get(member).copied().unwrap_or(true)
-        || !g.cluster.accept(member, conn, now())
-    {
-        g.refused += 1;
+    if g.done {
         return Err(std::io::ErrorKind::ConnectionRefused.into());
     }
-    g.accepted += 1;
+    let (conn, member) = g.core.admit(host, now())?;
     let (tx, rx) = mpsc::channel::<Bytes>();
     let stall = Arc::new(Gate::default());
     let mut wr = server.try_clone()?;
@@ -317,11 +294,11 @@ fn open(inner: &Arc<Inner>, host: &HostAddr) -> std::io::Result<UnixStream> {
                     Ok(0) | Err(_) => break,
                     Ok(k) => {
                         let mut g = lock(&i2);
-                        if !g.pipes.contains_key(&conn) {
+                        if !g.core.conns.contains_key(&conn) {
                             return;
                         }
-                        g.cluster.handle_input(conn, &buf[..k], now());
-                        flush(&mut g);
+                        g.core.cluster.handle_input(conn, &buf[..k], now());
+                        g.core.flush();
                         drop(g);
                         i2.timer.notify_all();
                     }
@@ -329,12 +306,12 @@ fn open(inner: &Arc<Inner>, host: &HostAddr) -> std::io::Result<UnixStream> {
             }
             let mut g = lock(&i2);
             // Closed by the client (the server's own closes removed the pipe first).
-            if g.pipes.remove(&conn).is_some() {
-                g.cluster.handle_closed(conn, now());
-                flush(&mut g);
+            if g.core.conns.remove(&conn).is_some() {
+                g.core.cluster.handle_closed(conn, now());
+                g.core.flush();
             }
         })?;
-    g.pipes.insert(
+    g.core.insert(
         conn,
         Pipe {
             member,
