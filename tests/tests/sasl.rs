@@ -9,7 +9,6 @@ use std::sync::{mpsc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use zk_client::{
     make_acl, ClientBuilder, CreateMode, CreateOptions, Error, ErrorCode, Perms, Result,
     SessionState,
@@ -73,27 +72,9 @@ impl SaslZk for BlockingZk {
 fn certs() -> &'static (String, String, String) {
     static CERTS: OnceLock<(String, String, String)> = OnceLock::new();
     CERTS.get_or_init(|| {
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(DnType::CommonName, "sasl test CA");
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_key = KeyPair::generate().unwrap();
-        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-        let issuer = Issuer::from_params(&ca, &ca_key);
-        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-        leaf.distinguished_name
-            .push(DnType::CommonName, "zk-sasl-server");
-        let key = KeyPair::generate().unwrap();
-        let cert = leaf.signed_by(&key, &issuer).unwrap().pem();
-        (
-            ca_pem.clone(),
-            format!("{cert}{ca_pem}"),
-            key.serialize_pem(),
-        )
+        let ca = zk_tests::certs::TestCa::new("sasl test CA");
+        let leaf = ca.leaf(&["127.0.0.1"], "zk-sasl-server");
+        (ca.pem().to_owned(), leaf.cert, leaf.key)
     })
 }
 

@@ -7,7 +7,7 @@
 //! good host is still reached. Plus the digest ACL helpers against ids the server accepts, and
 //! no secret in Debug output or logs.
 //!
-//! Certificates are made here with rcgen (a CA; a server certificate for IP 127.0.0.1 and DNS
+//! Certificates are made here with rcgen (`zk_testkit::certs`) (a CA; a server certificate for IP 127.0.0.1 and DNS
 //! localhost; a client certificate; an expired one; one for another name; one from another CA)
 //! and packed for the server with the `openssl` command (the test kit panics loudly, never
 //! skips, when it is missing).
@@ -20,15 +20,12 @@ use std::sync::{mpsc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use zk_client::{
     make_digest_acl, make_digest_acl_credential, ClientBuilder, CreateMode, CreateOptions, Error,
     ErrorCode, EventType, Perms, Result, SessionState,
 };
 use zk_tests::facade::{AsyncZk, BlockingZk, Runner, Smol, SmolZk, Tokio, TokioZk, Zk};
+use zk_tests::certs::{CertPair, TestCa};
 use zk_tests::proxy::Proxy;
 use zk_tests::server::{ClientAuth, ServerOptions, TlsServerOptions, ZkServer};
 use zk_tls::{TlsHosts, TlsOptions};
@@ -146,12 +143,7 @@ impl TlsZk for BlockingZk {
 // =============================================================================================
 // Certificates and servers
 
-/// PEM certificate (chain) and key.
-#[derive(Clone)]
-struct Pair {
-    cert: String,
-    key: String,
-}
+type Pair = CertPair;
 
 struct Pki {
     ca: String,
@@ -162,91 +154,19 @@ struct Pki {
     other_ca: Pair,
 }
 
-/// A leaf certificate for `names` (DNS names and IP addresses), signed by `issuer`.
-fn leaf(
-    names: &[&str],
-    cn: &str,
-    issuer: &Issuer<'_, &KeyPair>,
-    ca_pem: &str,
-    expired: bool,
-) -> Pair {
-    let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .expect("leaf params");
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.distinguished_name
-        .push(DnType::OrganizationName, "zk-tests");
-    p.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    p.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    if expired {
-        p.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        p.not_after = rcgen::date_time_ymd(2001, 1, 1);
-    }
-    let key = KeyPair::generate().expect("leaf key");
-    let cert = p.signed_by(&key, issuer).expect("sign leaf");
-    Pair {
-        cert: format!("{}{ca_pem}", cert.pem()),
-        key: key.serialize_pem(),
-    }
-}
-
-fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().expect("ca key");
-    let cert = p.self_signed(&key).expect("self-sign ca");
-    (p, key, cert.pem())
-}
-
 fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
-        let (ca_params, ca_key, ca_pem) = ca("zk-tests CA");
-        let issuer = Issuer::from_params(&ca_params, &ca_key);
-        let (o_params, o_key, o_pem) = ca("some other CA");
-        let other = Issuer::from_params(&o_params, &o_key);
+        let ca = TestCa::new("zk-tests CA");
+        let other = TestCa::new("some other CA");
+        let here = ["127.0.0.1", "localhost"];
         Pki {
-            server: leaf(
-                &["127.0.0.1", "localhost"],
-                "zk-server",
-                &issuer,
-                &ca_pem,
-                false,
-            ),
-            client: leaf(
-                &["127.0.0.1", "localhost"],
-                "zk-client",
-                &issuer,
-                &ca_pem,
-                false,
-            ),
-            expired: leaf(
-                &["127.0.0.1", "localhost"],
-                "zk-expired",
-                &issuer,
-                &ca_pem,
-                true,
-            ),
-            wrong_name: leaf(&["zk.example.invalid"], "zk-wrong", &issuer, &ca_pem, false),
-            other_ca: leaf(
-                &["127.0.0.1", "localhost"],
-                "zk-other",
-                &other,
-                &o_pem,
-                false,
-            ),
-            ca: ca_pem,
+            server: ca.leaf(&here, "zk-server"),
+            client: ca.leaf(&here, "zk-client"),
+            expired: ca.expired_leaf(&here, "zk-expired"),
+            wrong_name: ca.leaf(&["zk.example.invalid"], "zk-wrong"),
+            other_ca: other.leaf(&here, "zk-other"),
+            ca: ca.pem().to_owned(),
         }
     })
 }
