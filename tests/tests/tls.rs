@@ -24,8 +24,8 @@ use zk_client::{
     make_digest_acl, make_digest_acl_credential, ClientBuilder, CreateMode, CreateOptions, Error,
     ErrorCode, EventType, Perms, Result, SessionState,
 };
-use zk_tests::facade::{AsyncZk, BlockingZk, Runner, Smol, SmolZk, Tokio, TokioZk, Zk};
 use zk_tests::certs::{CertPair, TestCa};
+use zk_tests::facade::{AsyncZk, BlockingZk, Runner, Smol, SmolZk, Tokio, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
 use zk_tests::server::{ClientAuth, ServerOptions, TlsServerOptions, ZkServer};
 use zk_tls::{TlsHosts, TlsOptions};

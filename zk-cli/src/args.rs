@@ -2,6 +2,7 @@
 //! interactive shell parses its lines with the same [`Command`] enum.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -56,6 +57,54 @@ pub struct GlobalOpts {
     /// Machine output: one JSON document per command (one per event for watches).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Connect over TLS (the servers' secureClientPort), trusting the system's roots
+    /// unless --ca names a CA. Four-letter words go over TLS too.
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// The CA certificate(s) to trust, a PEM file (kazoo's ca=); implies --tls.
+    #[arg(long, value_name = "PEM_FILE", global = true)]
+    pub ca: Option<PathBuf>,
+    /// A client certificate chain for mutual TLS, a PEM file (kazoo's certfile=); needs
+    /// --key; implies --tls.
+    #[arg(long, value_name = "PEM_FILE", requires = "key", global = true)]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key, a PEM file (kazoo's keyfile=).
+    #[arg(long, value_name = "PEM_FILE", requires = "cert", global = true)]
+    pub key: Option<PathBuf>,
+    /// Check the servers' certificates against this name instead of the host dialled.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub tls_server_name: Option<String>,
+    /// Check the certificate chain but not the host name in it (kazoo's check_hostname=False).
+    #[arg(long, global = true)]
+    pub no_hostname_check: bool,
+    /// SASL DIGEST-MD5 as this user (a server with DigestLoginModule); the password
+    /// comes from --sasl-password or, better (not in the process list), $ZK_SASL_PASSWORD.
+    #[arg(long, value_name = "USER", requires = "sasl_password", global = true)]
+    pub sasl_user: Option<String>,
+    /// The SASL user's password (see --sasl-user).
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "ZK_SASL_PASSWORD",
+        hide_env_values = true,
+        value_parser = parse_secret,
+        global = true
+    )]
+    pub sasl_password: Option<Secret>,
+}
+
+/// A password: kept out of Debug output (clap's, and ours).
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret(s.to_owned()))
 }
 
 /// One line typed into the interactive shell.

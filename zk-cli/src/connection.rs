@@ -3,7 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use zk_blocking::{Client, ClientBuilder, Error};
+use std::sync::Arc;
+
+use zk_blocking::tls::{TlsConnector, TlsOptions};
+use zk_blocking::{
+    four_letter_word_with, Client, ClientBuilder, Connector, Error, SystemClock, TcpConnector,
+};
 
 use crate::args::GlobalOpts;
 use crate::error::CliError;
@@ -37,19 +42,61 @@ impl Connection {
         for (scheme, cred) in &self.opts.auth {
             b = b.auth(scheme, cred.clone().into_bytes());
         }
+        if let (Some(user), Some(pw)) = (&self.opts.sasl_user, &self.opts.sasl_password) {
+            b = b.sasl_digest_md5(user, &pw.0);
+        }
         b
+    }
+
+    /// The TLS options the flags ask for, if any (`--tls`, or any TLS file or name).
+    fn tls(&self) -> Option<TlsOptions> {
+        let o = &self.opts;
+        if !(o.tls || o.ca.is_some() || o.cert.is_some() || o.tls_server_name.is_some()) {
+            return None;
+        }
+        let mut t = TlsOptions::new();
+        t = match &o.ca {
+            Some(ca) => t.ca_file(ca),
+            None => t.system_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&o.cert, &o.key) {
+            t = t.client_cert_files(cert, key);
+        }
+        if let Some(name) = &o.tls_server_name {
+            t = t.server_name(name);
+        }
+        if o.no_hostname_check {
+            t = t.skip_hostname_verification();
+        }
+        Some(t)
+    }
+
+    /// The transport every connection and four-letter word uses.
+    fn connector(&self) -> Result<Arc<dyn Connector>, CliError> {
+        match self.tls() {
+            None => Ok(Arc::new(TcpConnector)),
+            Some(t) => TlsConnector::new(&t)
+                .map(|c| Arc::new(c) as Arc<dyn Connector>)
+                .map_err(|e| CliError::Connect {
+                    hosts: self.opts.server.clone(),
+                    err: Error::InvalidArgument(e.to_string()),
+                    waited: Duration::ZERO,
+                }),
+        }
     }
 
     /// The client, connecting first if need be.
     pub fn client(&mut self) -> Result<&Client, CliError> {
         if self.client.is_none() {
             let started = Instant::now();
+            let connector = self.connector()?;
             let client =
-                zk_blocking::connect(&self.builder()).map_err(|err| CliError::Connect {
-                    hosts: self.opts.server.clone(),
-                    err,
-                    waited: started.elapsed(),
-                })?;
+                zk_blocking::connect_with(&self.builder(), connector, Arc::new(SystemClock))
+                    .map_err(|err| CliError::Connect {
+                        hosts: self.opts.server.clone(),
+                        err,
+                        waited: started.elapsed(),
+                    })?;
             self.client = Some(client);
         }
         Ok(self.client.as_ref().expect("just connected"))
@@ -81,9 +128,10 @@ impl Connection {
             err,
             waited: Duration::ZERO,
         })?;
+        let connector = self.connector()?;
         let mut last = Error::Unreachable;
         for host in &config.hosts {
-            match zk_blocking::four_letter_word(host, cmd, self.connect_timeout()) {
+            match four_letter_word_with(&*connector, host, cmd, self.connect_timeout()) {
                 Ok(text) => return Ok(text),
                 Err(e @ Error::InvalidArgument(_)) => return Err(CliError::call(e)),
                 Err(e) => last = e,
