@@ -173,6 +173,58 @@ async fn thousand_reconnects_leave_one_connection() {
     assert_all_released(&diag).await;
 }
 
+/// A listener that never returns (until released) holds back at most the listener
+/// backlog (1,024 changes): 600 reconnects make 1,200 changes, and once released it
+/// is called for no more than the backlog plus the one it was stuck in. The session
+/// itself is not held up meanwhile.
+#[tokio::test(start_paused = true)]
+async fn a_stuck_listener_holds_a_bounded_backlog() {
+    let net = SimNet::new(3);
+    let zk = connect(&net, 10).await;
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    zk.add_listener(move |_| {
+        if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            let _ = release_rx.lock().unwrap().recv();
+        }
+    });
+    let mut states = zk.state_stream();
+    assert_eq!(states.next().await, Some(SessionState::Connected));
+    let mut changes = 0;
+    for i in 0..600 {
+        assert!(net.cut_all() >= 1, "round {i}: nothing to cut");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), states.next()).await {
+                Ok(Some(SessionState::Connected)) => {
+                    changes += 1;
+                    break;
+                }
+                Ok(Some(_)) => changes += 1,
+                other => panic!("round {i}: {other:?}"),
+            }
+        }
+    }
+    assert!(changes >= 1200, "{changes} changes");
+    release_tx.send(()).unwrap();
+    // Let the listener thread drain what it kept (real threads, real time).
+    let mut last = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = calls.load(std::sync::atomic::Ordering::SeqCst);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    assert!(
+        (2..=1 + 1024 + 1).contains(&last),
+        "the listener was called {last} times for {changes} changes"
+    );
+    zk.close().await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn driver_exits_after_close_or_abandon_then_drop() {
     let net = SimNet::new(1);

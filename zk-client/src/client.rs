@@ -264,6 +264,8 @@ impl Client {
     /// The client keeps `f` until [`remove_listener`](Client::remove_listener):
     /// an `f` that holds a `Client` clone keeps the session open after your last
     /// clone drops. Capture a [`WeakClient`] ([`downgrade`](Client::downgrade)) instead.
+    /// The listener thread queues at most 1,024 changes; a listener that never
+    /// returns loses the ones after that (with a warning), rather than growing memory.
     ///
     /// ```no_run
     /// # fn demo(zk: &zk_client::Client) {

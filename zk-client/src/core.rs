@@ -43,6 +43,9 @@ pub(crate) type Reply = Result<Response, ZkError>;
 /// States a `StateStream` keeps unread before it drops the oldest: a stream held
 /// but never read stays small however long the connection flaps.
 const STATE_QUEUE_CAP: usize = 64;
+/// State changes queued for the listener thread at most: past it (a listener that
+/// never returns), further changes are dropped with a warning.
+pub(crate) const LISTENER_BACKLOG: usize = 1024;
 /// Default events a persistent watch keeps unread (`ClientBuilder::watch_backlog`).
 pub(crate) const DEFAULT_WATCH_BACKLOG: usize = 65_536;
 /// A submitted call's reply slot, and its watch registration if it asked for one.
@@ -100,7 +103,7 @@ struct Inner {
     next_listener: u64,
     /// Listener calls run on their own thread, so a listener may call the client
     /// (even blocking calls) without stalling the reader that would answer it.
-    listener_tx: Option<mpsc::Sender<(Listener, SessionState)>>,
+    listener_tx: Option<mpsc::SyncSender<(Listener, SessionState)>>,
     io: VecDeque<Io>,
     writers: HashMap<ConnId, Writer>,
     driver_waker: Option<Waker>,
@@ -357,7 +360,14 @@ impl Inner {
                 }
                 if let Some(tx) = &self.listener_tx {
                     for (_, l) in &self.listeners {
-                        let _ = tx.send((l.clone(), to));
+                        if let Err(mpsc::TrySendError::Full(_)) = tx.try_send((l.clone(), to)) {
+                            // A listener that never returns must not grow memory.
+                            tracing::warn!(
+                                state = ?to,
+                                backlog = LISTENER_BACKLOG,
+                                "state listeners are this far behind (one is stuck?): change dropped"
+                            );
+                        }
                     }
                 }
             }
@@ -957,8 +967,8 @@ impl Inner {
 
 /// The listener thread: calls listeners in the order the session changed state,
 /// off every I/O thread, and ends when the core drops its sender.
-fn spawn_listener_thread() -> Option<mpsc::Sender<(Listener, SessionState)>> {
-    let (tx, rx) = mpsc::channel::<(Listener, SessionState)>();
+fn spawn_listener_thread() -> Option<mpsc::SyncSender<(Listener, SessionState)>> {
+    let (tx, rx) = mpsc::sync_channel::<(Listener, SessionState)>(LISTENER_BACKLOG);
     let spawned = std::thread::Builder::new()
         .name("zk-listeners".into())
         .spawn(move || {
