@@ -91,6 +91,35 @@ pub struct GlobalOpts {
         global = true
     )]
     pub sasl_password: Option<Secret>,
+    /// SASL GSSAPI (Kerberos) with the tickets of the ticket cache ($KRB5CCNAME,
+    /// `kinit`) or a client keytab ($KRB5_CLIENT_KTNAME); krb5.conf from $KRB5_CONFIG.
+    /// The server is zookeeper/<the host dialled> unless --sasl-service or
+    /// --server-principal say otherwise.
+    #[cfg(feature = "gssapi")]
+    #[arg(long, global = true, conflicts_with = "sasl_user")]
+    pub sasl_gssapi: bool,
+    /// The client principal to use from the cache or keytab (kazoo's sasl_options principal).
+    #[cfg(feature = "gssapi")]
+    #[arg(
+        long,
+        value_name = "PRINCIPAL",
+        requires = "sasl_gssapi",
+        global = true
+    )]
+    pub sasl_principal: Option<String>,
+    /// The server's service name (the Java client's zookeeper.sasl.client.username; default zookeeper).
+    #[cfg(feature = "gssapi")]
+    #[arg(long, value_name = "NAME", requires = "sasl_gssapi", global = true)]
+    pub sasl_service: Option<String>,
+    /// The server's whole principal (the Java client's zookeeper.server.principal).
+    #[cfg(feature = "gssapi")]
+    #[arg(
+        long,
+        value_name = "PRINCIPAL",
+        requires = "sasl_gssapi",
+        global = true
+    )]
+    pub server_principal: Option<String>,
 }
 
 /// A password: kept out of Debug output (clap's, and ours).

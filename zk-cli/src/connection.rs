@@ -45,6 +45,20 @@ impl Connection {
         if let (Some(user), Some(pw)) = (&self.opts.sasl_user, &self.opts.sasl_password) {
             b = b.sasl_digest_md5(user, &pw.0);
         }
+        #[cfg(feature = "gssapi")]
+        if self.opts.sasl_gssapi {
+            let mut g = zk_blocking::gssapi::GssapiOptions::new();
+            if let Some(p) = &self.opts.sasl_principal {
+                g = g.client_principal(p);
+            }
+            if let Some(s) = &self.opts.sasl_service {
+                g = g.service_name(s);
+            }
+            if let Some(p) = &self.opts.server_principal {
+                g = g.server_principal(p);
+            }
+            b = b.sasl_gssapi(g);
+        }
         b
     }
 
