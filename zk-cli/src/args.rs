@@ -93,7 +93,7 @@ pub struct GlobalOpts {
     pub sasl_password: Option<Secret>,
     /// SASL GSSAPI (Kerberos) with the tickets of the ticket cache ($KRB5CCNAME,
     /// `kinit`) or a client keytab ($KRB5_CLIENT_KTNAME); krb5.conf from $KRB5_CONFIG.
-    /// The server is zookeeper/<the host dialled> unless --sasl-service or
+    /// The server is `zookeeper/HOST` (the host dialled) unless --sasl-service or
     /// --server-principal say otherwise.
     #[cfg(feature = "gssapi")]
     #[arg(long, global = true, conflicts_with = "sasl_user")]
