@@ -38,6 +38,7 @@
 //!     .any(|s| s == zk_client::SessionState::Expired));
 //! ```
 
+#[cfg(feature = "certs")]
 pub mod certs;
 pub mod ensemble;
 pub mod kdc;
