@@ -36,6 +36,7 @@ use zk_proto::{
 };
 
 use crate::clock::Clock;
+use crate::reader::{ConnReader, LentRead};
 use crate::slot::{Queue, Slot};
 
 pub(crate) type Reply = Result<Response, ZkError>;
@@ -77,6 +78,16 @@ struct Writer {
     /// The writer task holds bytes it has not finished writing: nothing may be
     /// written past them.
     in_flight: bool,
+    /// The socket's read side, when the adapter lends it: callers waiting for a
+    /// reply read it themselves (see `reader.rs`).
+    reader: Option<Arc<ConnReader>>,
+}
+
+impl Writer {
+    /// Bytes may go straight to the socket from the thread at hand.
+    fn direct_idle(&self) -> bool {
+        self.direct.is_some() && !self.in_flight && self.pending.is_empty()
+    }
 }
 
 /// A transport the core may write to without blocking, from whichever thread
@@ -110,6 +121,8 @@ struct Inner {
     attempts: VecDeque<(ConnId, HostAddr)>,
     /// The cause of the latest failed connection attempt, and which attempt.
     last_connect_error: Option<(ConnId, String)>,
+    /// The drain runs after a submit (whose bytes may wait, see `drain`).
+    submitting: bool,
 }
 
 /// How many attempts' hosts the core remembers.
@@ -224,15 +237,25 @@ impl Inner {
                 break;
             }
         }
+        let submitting = std::mem::take(&mut self.submitting);
+        let mut deferred = false;
         if self.session.wants_transmit() {
-            // A lone request (nothing else outstanding: a sequential caller) is written
-            // from this thread when the writer is idle, saving the hand-off to it.
-            // Bursts stay with the writer, which sends what piled up in one write.
-            if self.session.outstanding() <= 1 {
+            // Bytes are written from the thread at hand when the socket is lent and
+            // its writer idle, saving the hand-off to the writer. A request made
+            // while two or more others are in flight on such a socket waits
+            // instead: whoever reads the next reply writes it (the server is still
+            // busy with the other meanwhile), so a burst of requests goes out in
+            // one write, with no wake-up at all.
+            let up = self.session.connection();
+            let direct = up.and_then(|c| self.writers.get(&c)).is_some_and(Writer::direct_idle);
+            if submitting && direct && self.session.outstanding() > 2 {
+                deferred = true;
+            } else {
                 self.write_direct(now);
             }
         }
-        if self.session.wants_transmit() {
+        if deferred {
+        } else if self.session.wants_transmit() {
             for w in self.writers.values_mut() {
                 self.wakers.extend(w.waker.take());
             }
@@ -418,11 +441,7 @@ impl Inner {
     /// Writes the session's bytes straight to a lent socket whose writer is idle;
     /// what the socket does not take now stays queued for the writer.
     fn write_direct(&mut self, now: Instant) {
-        if !self
-            .writers
-            .values()
-            .any(|w| w.direct.is_some() && !w.in_flight && w.pending.is_empty())
-        {
+        if !self.writers.values().any(Writer::direct_idle) {
             return;
         }
         while let Some(t) = self.session.poll_transmit(now) {
@@ -522,6 +541,7 @@ impl Shared {
                 tracker: None,
                 attempts: VecDeque::new(),
                 last_connect_error: None,
+                submitting: false,
             }),
             clock,
             transports: AtomicUsize::new(0),
@@ -591,17 +611,26 @@ impl Shared {
     pub fn poll_driver(&self, io: &mut Vec<Io>, waker: &Waker) -> DriverPoll {
         let mut g = lock(&self.inner);
         let now = self.clock.now();
+        let mut timed_out = false;
         // A timeout can schedule another that is already due (an attempt that
         // fails at once); a few rounds settle it, a stuck one is retried next poll.
         for _ in 0..8 {
             match g.session.poll_timeout() {
                 Some(t) if t <= now => {
+                    timed_out = true;
                     g.session.handle_timeout(now);
                     g.drain(now);
                 }
                 _ => break,
             }
         }
+        // At each timer (pings, at the latest) the connection tasks take their
+        // sockets back from callers, so one that stopped polling cannot starve them.
+        let reclaim: Vec<Arc<ConnReader>> = if timed_out {
+            g.writers.values().filter_map(|w| w.reader.clone()).collect()
+        } else {
+            Vec::new()
+        };
         g.drain(now);
         io.extend(g.io.drain(..));
         let finished = g.finished();
@@ -622,6 +651,9 @@ impl Shared {
         drop(g);
         for w in wakers {
             w.wake();
+        }
+        for r in reclaim {
+            r.reclaim();
         }
         poll
     }
@@ -663,6 +695,28 @@ impl Shared {
         if let Some(w) = g.writers.get_mut(&conn) {
             w.direct = Some(sock);
         }
+    }
+
+    /// Lends the core `conn`'s read side: a caller waiting for a reply then reads
+    /// it itself, and the runtime wakes only that caller (see [`ConnReader`]). The
+    /// adapter's connection task reads through the returned reader
+    /// ([`ConnReader::poll_conn`]) instead of the socket. Call before
+    /// [`connected`](Shared::connected).
+    pub fn lend_reader(&self, conn: ConnId, sock: Arc<dyn LentRead>) -> Arc<ConnReader> {
+        let reader = ConnReader::new(conn, sock);
+        let mut g = lock(&self.inner);
+        if let Some(w) = g.writers.get_mut(&conn) {
+            w.reader = Some(reader.clone());
+        }
+        reader
+    }
+
+    /// The reader of the session's connection, if lent (for a caller about to
+    /// wait for its reply).
+    pub(crate) fn before_wait(&self) -> Option<Arc<ConnReader>> {
+        let g = lock(&self.inner);
+        let conn = g.session.connection()?;
+        g.writers.get(&conn)?.reader.clone()
     }
 
     /// The transport connected.
@@ -760,6 +814,7 @@ impl Shared {
     pub(crate) fn submit(&self, req: Request) -> Result<Registered, UsageError> {
         let oneshot = !matches!(req, Request::AddWatch(_));
         self.with(|g, now| {
+            g.submitting = true;
             let Submitted { id, watcher } = g.session.submit(req, now)?;
             Ok(g.register(id, watcher, oneshot))
         })
@@ -767,6 +822,7 @@ impl Shared {
 
     pub(crate) fn submit_config(&self) -> Result<Registered, UsageError> {
         self.with(|g, now| {
+            g.submitting = true;
             let Submitted { id, watcher } = g.session.submit_get_config(false, now)?;
             Ok(g.register(id, watcher, true))
         })
@@ -776,6 +832,7 @@ impl Shared {
     /// the chroot itself.
     pub(crate) fn submit_unchrooted(&self, req: Request) -> Result<Registered, UsageError> {
         self.with(|g, now| {
+            g.submitting = true;
             let Submitted { id, watcher } = g.session.submit_unchrooted(req, now)?;
             Ok(g.register(id, watcher, true))
         })

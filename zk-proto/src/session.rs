@@ -550,6 +550,15 @@ impl Session {
         }
     }
 
+    /// The connection the session is up on (handshake done), if any: the one
+    /// whose input carries replies.
+    pub fn connection(&self) -> Option<ConnId> {
+        match self.link {
+            Link::Up { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
+
     /// Whether [`poll_transmit`](Session::poll_transmit) has bytes to hand out.
     pub fn wants_transmit(&self) -> bool {
         !self.side_tx.is_empty() || !self.tx.is_empty()
