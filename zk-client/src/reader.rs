@@ -7,26 +7,28 @@
 //! the socket's reader and reads the reply itself when the socket becomes readable:
 //! the runtime's I/O driver then wakes only the caller.
 //!
-//! The socket has one read registration (tokio's `poll_read_ready` keeps the waker
-//! of the latest call only, and does not wake the one it replaces). Whoever
-//! registered last is the reader; [`ConnReader`] keeps track of who that is, so that
-//! a caller that stops waiting (its reply came, or its future was dropped) gives the
-//! registration back to the connection task, which reads whenever no caller does
-//! (watch events, ping replies, the end of the stream). Reads and the input they
-//! feed happen under one lock, so the session sees the stream in order.
+//! The socket's read registration always holds one waker, the reader's own
+//! dispatch waker, which wakes whoever reads now: the caller that registered last,
+//! or the connection task. Registering a new reader is then a pointer swap: the
+//! runtime's registration is never replaced, so neither runtime wakes the waker it
+//! would replace (async-io does) nor re-arms its poller for it. A caller that stops
+//! waiting (its reply came, or its future was dropped) gives the socket back to the
+//! connection task, which reads whenever no caller does (watch events, ping
+//! replies, the end of the stream). Reads and the input they feed happen under one
+//! lock, so the session sees the stream in order.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use zk_proto::ConnId;
 
-use crate::core::{ReadBuf, Shared};
+use crate::core::Shared;
 
 /// A socket the core may read from any task (see [`Shared::lend_reader`]).
 pub trait LentRead: Send + Sync + 'static {
     /// Reads what the socket holds now, or registers `cx`'s waker for readability
-    /// (replacing, without waking it, whichever waker registered before) and
-    /// returns `Pending`. `Ready(Ok(0))` is the end of the stream.
+    /// and returns `Pending`. `Ready(Ok(0))` is the end of the stream. (The core
+    /// always passes the same waker.)
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>>;
 }
 
@@ -41,9 +43,37 @@ enum Registered {
 }
 
 struct State {
-    buf: ReadBuf,
     registered: Registered,
     conn_waker: Option<Waker>,
+}
+
+/// The waker the socket holds: it wakes the current reader.
+#[derive(Default)]
+struct Dispatch {
+    target: Mutex<Option<Waker>>,
+}
+
+impl Dispatch {
+    fn set(&self, w: &Waker) {
+        let mut t = self.target.lock().unwrap_or_else(|p| p.into_inner());
+        match &*t {
+            Some(old) if old.will_wake(w) => {}
+            _ => *t = Some(w.clone()),
+        }
+    }
+}
+
+impl Wake for Dispatch {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Woken outside the lock: the reader it wakes sets the next target at once.
+        let w = self.target.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
 }
 
 /// One connection's read side, shared by its connection task and the callers.
@@ -51,6 +81,9 @@ pub struct ConnReader {
     conn: ConnId,
     sock: Arc<dyn LentRead>,
     state: Mutex<State>,
+    dispatch: Arc<Dispatch>,
+    /// `dispatch` as a waker: the only one the socket ever gets.
+    dispatch_waker: Waker,
 }
 
 impl std::fmt::Debug for ConnReader {
@@ -67,11 +100,13 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl ConnReader {
     pub(crate) fn new(conn: ConnId, sock: Arc<dyn LentRead>) -> Arc<ConnReader> {
+        let dispatch = Arc::new(Dispatch::default());
         Arc::new(ConnReader {
             conn,
             sock,
+            dispatch_waker: Waker::from(dispatch.clone()),
+            dispatch,
             state: Mutex::new(State {
-                buf: ReadBuf::default(),
                 registered: Registered::Conn,
                 conn_waker: None,
             }),
@@ -91,18 +126,24 @@ impl ConnReader {
         if let Registered::Caller(_) = st.registered {
             return Poll::Pending;
         }
-        let st = &mut *st;
-        loop {
-            match self.sock.poll_read(cx, st.buf.space()) {
+        self.dispatch.set(cx.waker());
+        self.read_all(shared)
+    }
+
+    /// Reads and feeds in everything the socket holds (the caller holds `state`):
+    /// `Pending` once it is empty (the dispatch waker registered), `Ready` at the
+    /// end of the stream or on an error. The bytes go through a per-thread buffer,
+    /// so an idle connection holds no read buffer.
+    fn read_all(&self, shared: &Shared) -> Poll<std::io::Result<()>> {
+        let mut dcx = Context::from_waker(&self.dispatch_waker);
+        with_scratch(|buf| loop {
+            match self.sock.poll_read(&mut dcx, buf) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
-                Poll::Ready(Ok(n)) => {
-                    shared.input(self.conn, &st.buf.space()[..n]);
-                    st.buf.after_read(n);
-                }
+                Poll::Ready(Ok(n)) => shared.input(self.conn, &buf[..n]),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             }
-        }
+        })
     }
 
     /// A caller waiting for a reply (its slot waker registered already) reads what
@@ -116,22 +157,12 @@ impl ConnReader {
             return;
         }
         st.registered = Registered::Caller(token);
-        let st = &mut *st;
-        loop {
-            match self.sock.poll_read(cx, st.buf.space()) {
-                Poll::Pending => return,
-                Poll::Ready(Ok(n)) if n > 0 => {
-                    shared.input(self.conn, &st.buf.space()[..n]);
-                    st.buf.after_read(n);
-                }
-                // The end of the stream, or an error: the connection task reports it.
-                Poll::Ready(_) => {
-                    st.registered = Registered::Ended;
-                    if let Some(w) = &st.conn_waker {
-                        w.wake_by_ref();
-                    }
-                    return;
-                }
+        self.dispatch.set(cx.waker());
+        if self.read_all(shared).is_ready() {
+            // The end of the stream, or an error: the connection task reports it.
+            st.registered = Registered::Ended;
+            if let Some(w) = &st.conn_waker {
+                w.wake_by_ref();
             }
         }
     }
@@ -147,21 +178,11 @@ impl ConnReader {
         let Some(waker) = st.conn_waker.clone() else {
             return;
         };
-        let mut cx = Context::from_waker(&waker);
-        let st = &mut *st;
-        loop {
-            match self.sock.poll_read(&mut cx, st.buf.space()) {
-                Poll::Pending => return,
-                Poll::Ready(Ok(n)) if n > 0 => {
-                    shared.input(self.conn, &st.buf.space()[..n]);
-                    st.buf.after_read(n);
-                }
-                Poll::Ready(_) => {
-                    // Let the connection task see the end itself.
-                    waker.wake_by_ref();
-                    return;
-                }
-            }
+        self.dispatch.set(&waker);
+        if self.read_all(shared).is_ready() {
+            // Let the connection task see the end itself.
+            st.registered = Registered::Ended;
+            waker.wake_by_ref();
         }
     }
 
@@ -173,10 +194,29 @@ impl ConnReader {
         if let Registered::Caller(_) = st.registered {
             st.registered = Registered::Conn;
             if let Some(w) = &st.conn_waker {
+                self.dispatch.set(w);
                 w.wake_by_ref();
             }
         }
     }
+}
+
+/// Runs `f` on this thread's read buffer (64 KiB, allocated on first use; a
+/// fresh one if `f` runs inside another `f`).
+fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    const SIZE: usize = 64 * 1024;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut b) => {
+            if b.is_empty() {
+                b.resize(SIZE, 0);
+            }
+            f(&mut b)
+        }
+        Err(_) => f(&mut vec![0; SIZE]),
+    })
 }
 
 /// A call's wait for its reply: reads the connection itself while it waits (see
