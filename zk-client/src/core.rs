@@ -237,6 +237,9 @@ impl Inner {
                 break;
             }
         }
+        if self.session.outstanding() == 0 {
+            self.session.shrink_idle();
+        }
         let submitting = std::mem::take(&mut self.submitting);
         let mut deferred = false;
         if self.session.wants_transmit() {
@@ -341,7 +344,8 @@ impl Inner {
                 tracing::debug!(state = ?to, "session state");
                 if to.is_connected() {
                     // The attempt that got here succeeded; older ones are over.
-                    self.attempts.clear();
+                    // (Its memory too: an idle client keeps none.)
+                    self.attempts = VecDeque::new();
                     self.tracker_read(now);
                 }
                 // A stream nobody holds any more is dropped here, not fed.
@@ -632,7 +636,7 @@ impl Shared {
             Vec::new()
         };
         g.drain(now);
-        io.extend(g.io.drain(..));
+        io.extend(std::mem::take(&mut g.io));
         let finished = g.finished();
         let poll = if finished {
             g.on_finish();

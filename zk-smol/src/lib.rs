@@ -350,7 +350,7 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
     future::poll_fn(|cx| {
         for _ in 0..32 {
             let poll = shared.poll_driver(&mut io, cx.waker());
-            for item in io.drain(..) {
+            for item in std::mem::take(&mut io) {
                 match item {
                     Io::Connect {
                         conn,
@@ -437,6 +437,15 @@ async fn run_conn(
         shared.disconnected(conn);
         return;
     }
+    // A transport other than plain TCP, in a box of its own: the task of a
+    // plain TCP connection (the usual case) stays small.
+    Box::pin(run_stream(shared.clone(), conn, host, stream)).await;
+    shared.disconnected(conn);
+}
+
+/// A transport other than plain TCP: read and write it concurrently until either
+/// side ends or the core closes it. A write that blocks stalls only this task.
+async fn run_stream(shared: Arc<Shared>, conn: ConnId, host: HostAddr, stream: Box<dyn Stream>) {
     shared.connected(conn);
     let (mut rd, mut wr) = futures_lite::io::split(stream);
     let sh = shared.clone();
@@ -467,7 +476,6 @@ async fn run_conn(
         }
     };
     future::or(reader, writer).await;
-    shared.disconnected(conn);
 }
 
 /// A plain TCP socket lent to the core: callers write their requests and read
@@ -476,7 +484,7 @@ struct SmolSocket(Arc<async_io::Async<std::net::TcpStream>>);
 
 impl TryWrite for SmolSocket {
     fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
-        std::io::Write::write(&mut &*self.0.get_ref(), buf)
+        std::io::Write::write(&mut self.0.get_ref(), buf)
     }
 }
 
@@ -490,7 +498,7 @@ impl LentRead for SmolSocket {
             if let Err(e) = std::task::ready!(self.0.poll_readable(cx)) {
                 return Poll::Ready(Err(e));
             }
-            match std::io::Read::read(&mut &*self.0.get_ref(), buf) {
+            match std::io::Read::read(&mut self.0.get_ref(), buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 r => return Poll::Ready(r),
             }

@@ -398,7 +398,7 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
     std::future::poll_fn(|cx| {
         for _ in 0..32 {
             let poll = shared.poll_driver(&mut io, cx.waker());
-            for item in io.drain(..) {
+            for item in std::mem::take(&mut io) {
                 match item {
                     Io::Connect {
                         conn,
@@ -478,6 +478,15 @@ async fn run_conn(
         shared.disconnected(conn);
         return;
     }
+    // A transport other than plain TCP, in a box of its own: the task of a
+    // plain TCP connection (the usual case) stays small.
+    Box::pin(run_stream(shared.clone(), conn, host, stream)).await;
+    shared.disconnected(conn);
+}
+
+/// A transport other than plain TCP: read and write it concurrently until either
+/// side ends or the core closes it. A write that blocks stalls only this task.
+async fn run_stream(shared: Arc<Shared>, conn: ConnId, host: HostAddr, stream: Box<dyn Stream>) {
     shared.connected(conn);
     let (mut rd, mut wr) = tokio::io::split(stream);
     let sh = shared.clone();
@@ -511,5 +520,4 @@ async fn run_conn(
         _ = reader => {}
         _ = writer => {}
     }
-    shared.disconnected(conn);
 }
