@@ -231,9 +231,8 @@ impl IoThread {
         let mut events = Events::with_capacity(256);
         loop {
             // A panic in one client's code must not stop every other client.
-            let turn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.turn(&mut events)
-            }));
+            let turn =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.turn(&mut events)));
             if turn.is_err() {
                 tracing::error!("zk-io: a turn of the I/O thread panicked");
             }
@@ -411,10 +410,10 @@ impl IoThread {
         let key = self.conns.next_key();
         let sock = Arc::new(sock);
         let fd = sock.as_raw_fd();
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut SourceFd(&fd), Token(key), Interest::READABLE)
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut SourceFd(&fd), Token(key), Interest::READABLE)
         {
             shared.report_connect_error(conn, format!("{host}: {e}"));
             shared.connect_failed(conn);
@@ -577,7 +576,9 @@ fn run_threaded(
     host: HostAddr,
     mut rd: Box<dyn Transport>,
 ) {
-    let opened = rd.try_clone_box().and_then(|wr| Ok((wr, rd.try_clone_box()?)));
+    let opened = rd
+        .try_clone_box()
+        .and_then(|wr| Ok((wr, rd.try_clone_box()?)));
     let (wr, handle) = match opened {
         Ok(t) => t,
         Err(e) => {

@@ -99,8 +99,8 @@ pub trait TryWrite: Send + Sync + 'static {
 
 struct Inner {
     session: Session,
-    calls: HashMap<RequestId, Arc<Slot<Reply>>>,
-    watchers: HashMap<WatcherId, WatchEntry>,
+    calls: IdMap<RequestId, Arc<Slot<Reply>>>,
+    watchers: IdMap<WatcherId, WatchEntry>,
     state_queues: Vec<Arc<Queue<SessionState>>>,
     listeners: Vec<(u64, Listener)>,
     next_listener: u64,
@@ -108,7 +108,7 @@ struct Inner {
     /// (even blocking calls) without stalling the reader that would answer it.
     listener_tx: Option<mpsc::Sender<(Listener, SessionState)>>,
     io: VecDeque<Io>,
-    writers: HashMap<ConnId, Writer>,
+    writers: IdMap<ConnId, Writer>,
     driver_waker: Option<Waker>,
     /// The deadline the driver sleeps until (`None`: no timer).
     driver_deadline: Option<Instant>,
@@ -123,6 +123,28 @@ struct Inner {
     last_connect_error: Option<(ConnId, String)>,
     /// The drain runs after a submit (whose bytes may wait, see `drain`).
     submitting: bool,
+}
+
+/// A map keyed by the session's own counters (request, watcher and connection
+/// ids: never chosen by a peer), hashed with one multiply instead of SipHash, which
+/// every call paid for twice (insert and remove) and every wait once.
+type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// How many attempts' hosts the core remembers.
@@ -250,7 +272,9 @@ impl Inner {
             // busy with the other meanwhile), so a burst of requests goes out in
             // one write, with no wake-up at all.
             let up = self.session.connection();
-            let direct = up.and_then(|c| self.writers.get(&c)).is_some_and(Writer::direct_idle);
+            let direct = up
+                .and_then(|c| self.writers.get(&c))
+                .is_some_and(Writer::direct_idle);
             if submitting && direct && self.session.outstanding() > 2 {
                 deferred = true;
             } else {
@@ -530,14 +554,14 @@ impl Shared {
         let s = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 session,
-                calls: HashMap::new(),
-                watchers: HashMap::new(),
+                calls: IdMap::default(),
+                watchers: IdMap::default(),
                 state_queues: Vec::new(),
                 listeners: Vec::new(),
                 next_listener: 0,
                 listener_tx: None,
                 io: VecDeque::new(),
-                writers: HashMap::new(),
+                writers: IdMap::default(),
                 driver_waker: None,
                 driver_deadline: None,
                 detached: false,
@@ -631,7 +655,10 @@ impl Shared {
         // At each timer (pings, at the latest) the connection tasks take their
         // sockets back from callers, so one that stopped polling cannot starve them.
         let reclaim: Vec<Arc<ConnReader>> = if timed_out {
-            g.writers.values().filter_map(|w| w.reader.clone()).collect()
+            g.writers
+                .values()
+                .filter_map(|w| w.reader.clone())
+                .collect()
         } else {
             Vec::new()
         };

@@ -69,7 +69,11 @@ impl Wake for Dispatch {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         // Woken outside the lock: the reader it wakes sets the next target at once.
-        let w = self.target.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let w = self
+            .target
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(w) = w {
             w.wake();
         }
@@ -228,7 +232,10 @@ pub(crate) struct ReplyWait {
 }
 
 impl ReplyWait {
-    pub(crate) fn new(shared: Arc<Shared>, slot: Arc<crate::slot::Slot<crate::core::Reply>>) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        slot: Arc<crate::slot::Slot<crate::core::Reply>>,
+    ) -> Self {
         ReplyWait {
             shared,
             slot,

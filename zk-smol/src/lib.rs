@@ -509,7 +509,11 @@ impl LentRead for SmolSocket {
 /// A plain TCP connection: callers read and write it themselves while they wait
 /// (no hand-off through this task); this task reads what they leave and writes
 /// what the socket did not take at once.
-async fn run_tcp(shared: &Arc<Shared>, conn: ConnId, sock: Arc<async_io::Async<std::net::TcpStream>>) {
+async fn run_tcp(
+    shared: &Arc<Shared>,
+    conn: ConnId,
+    sock: Arc<async_io::Async<std::net::TcpStream>>,
+) {
     let lent = Arc::new(SmolSocket(sock.clone()));
     shared.lend_socket(conn, lent.clone());
     let reader = shared.lend_reader(conn, lent);
@@ -521,7 +525,10 @@ async fn run_tcp(shared: &Arc<Shared>, conn: ConnId, sock: Arc<async_io::Async<s
         while let Some(bytes) = future::poll_fn(|cx| shared.poll_write(conn, cx)).await {
             let mut off = 0;
             while off < bytes.len() {
-                match sock.write_with(|s| std::io::Write::write(&mut &*s, &bytes[off..])).await {
+                match sock
+                    .write_with(|s| std::io::Write::write(&mut &*s, &bytes[off..]))
+                    .await
+                {
                     Ok(n) => off += n,
                     Err(_) => return,
                 }

@@ -68,6 +68,22 @@ impl LentRead for TcpSocket {
         cx: &mut std::task::Context<'_>,
         buf: &mut [u8],
     ) -> Poll<std::io::Result<usize>> {
+        // Outside tokio's cooperative budget: with the budget spent, tokio would
+        // return Pending and wake the reader at once, and a caller polled by an
+        // executor of its own (a window of futures inside one task) would be woken
+        // and polled again in a loop that never gives the budget back.
+        let mut read =
+            tokio::task::unconstrained(std::future::poll_fn(|cx| self.poll_read_now(cx, buf)));
+        Pin::new(&mut read).poll(cx)
+    }
+}
+
+impl TcpSocket {
+    fn poll_read_now(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
         loop {
             if let Err(e) = std::task::ready!(self.0.poll_read_ready(cx)) {
                 return Poll::Ready(Err(e));
