@@ -353,9 +353,12 @@ where
     if let Err(e) = read {
         return failed(format!("reads: {e}"));
     }
+    let idle0 = stats::Cpu::now(spec.clk_tck);
     sleep(Duration::from_secs(spec.idle_secs)).await;
+    let idle_cpu = stats::Cpu::now(spec.clk_tck).since(&idle0);
     let rss1 = stats::rss_kib();
     let mut r = m.finish(spec.n as u64, lat);
+    r.idle_cpu_us = idle_cpu.as_secs_f64() * 1e6 / spec.n as f64;
     r.secs = open_secs;
     r.kib_per_session = rss1.saturating_sub(rss0) as f64 / spec.n as f64;
     drop(sessions);
@@ -661,9 +664,12 @@ fn blocking_w5(spec: &Spec, b: &zk_client::ClientBuilder) -> Measured {
             return failed(format!("reads: {e}"));
         }
     }
+    let idle0 = stats::Cpu::now(spec.clk_tck);
     std::thread::sleep(Duration::from_secs(spec.idle_secs));
+    let idle_cpu = stats::Cpu::now(spec.clk_tck).since(&idle0);
     let rss1 = stats::rss_kib();
     let mut r = m.finish(spec.n as u64, lat);
+    r.idle_cpu_us = idle_cpu.as_secs_f64() * 1e6 / spec.n as f64;
     r.secs = open_secs;
     r.kib_per_session = rss1.saturating_sub(rss0) as f64 / spec.n as f64;
     r
@@ -770,9 +776,12 @@ fn floor_inner(spec: &Spec) -> std::io::Result<Measured> {
             for f in &mut sessions {
                 while f.read_replies(|_| {})? == 0 {}
             }
+            let idle0 = stats::Cpu::now(spec.clk_tck);
             std::thread::sleep(Duration::from_secs(spec.idle_secs));
+            let idle_cpu = stats::Cpu::now(spec.clk_tck).since(&idle0);
             let rss1 = stats::rss_kib();
             let mut r = m.finish(spec.n as u64, lat);
+            r.idle_cpu_us = idle_cpu.as_secs_f64() * 1e6 / spec.n as f64;
             r.secs = open_secs;
             r.kib_per_session = rss1.saturating_sub(rss0) as f64 / spec.n as f64;
             Ok(r)

@@ -454,8 +454,9 @@ fn print_table(rows: &[Row]) {
                 ));
             }
             Workload::W5 => notes.push(format!(
-                "{} KiB/session",
-                fmt_num(r.med(|m| m.kib_per_session))
+                "{} KiB/session; idle CPU {} µs/session",
+                fmt_num(r.med(|m| m.kib_per_session)),
+                fmt_num(r.med(|m| m.idle_cpu_us))
             )),
             _ => {}
         }
@@ -523,7 +524,7 @@ fn print_table(rows: &[Row]) {
     }
     for r in rows {
         let json = format!(
-            "{{\"workload\":\"{}\",\"client\":\"{}\",\"runs\":{},\"ok_runs\":{},\"ops_per_s\":{:.1},\"ops_spread_pct\":{:.1},\"p50_us\":{:.1},\"p99_us\":{:.1},\"cpu_us_per_op\":{:.3},\"cpu_spread_pct\":{:.1},\"peak_rss_kib\":{:.0},\"restore_ms\":{:.2},\"notified\":{:.0},\"kib_per_session\":{:.2}}}",
+            "{{\"workload\":\"{}\",\"client\":\"{}\",\"runs\":{},\"ok_runs\":{},\"ops_per_s\":{:.1},\"ops_spread_pct\":{:.1},\"p50_us\":{:.1},\"p99_us\":{:.1},\"cpu_us_per_op\":{:.3},\"cpu_spread_pct\":{:.1},\"peak_rss_kib\":{:.0},\"restore_ms\":{:.2},\"notified\":{:.0},\"kib_per_session\":{:.2},\"idle_cpu_us\":{:.3}}}",
             r.workload.name(),
             r.client,
             r.runs.len(),
@@ -538,6 +539,7 @@ fn print_table(rows: &[Row]) {
             r.med(|m| m.restore_ms),
             r.med(|m| m.notified as f64),
             r.med(|m| m.kib_per_session),
+            r.med(|m| m.idle_cpu_us),
         );
         println!("{}", json.replace("NaN", "null"));
     }

@@ -144,6 +144,9 @@ pub struct Measured {
     pub notified: u64,
     /// W5: client memory per session, KiB.
     pub kib_per_session: f64,
+    /// W5: client CPU per session over the idle period (all sessions open, none
+    /// used), µs.
+    pub idle_cpu_us: f64,
     /// Failure, if the workload could not complete.
     pub error: Option<String>,
 }
@@ -166,9 +169,10 @@ impl Measured {
             None => "null".into(),
         };
         format!(
-            "{{\"workload\":\"{workload}\",\"client\":\"{client}\",\"run\":{run},\"ops\":{},\"secs\":{:.6},\"ops_per_s\":{:.1},\"p50_us\":{:.1},\"p99_us\":{:.1},\"cpu_us\":{:.0},\"cpu_us_per_op\":{:.3},\"peak_rss_kib\":{},\"restore_ms\":{:.2},\"notified\":{},\"kib_per_session\":{:.2},\"error\":{err}}}",
+            "{{\"workload\":\"{workload}\",\"client\":\"{client}\",\"run\":{run},\"ops\":{},\"secs\":{:.6},\"ops_per_s\":{:.1},\"p50_us\":{:.1},\"p99_us\":{:.1},\"cpu_us\":{:.0},\"cpu_us_per_op\":{:.3},\"peak_rss_kib\":{},\"restore_ms\":{:.2},\"notified\":{},\"kib_per_session\":{:.2},\"idle_cpu_us\":{:.3},\"error\":{err}}}",
             self.ops, self.secs, ops_s, self.p50_us, self.p99_us, self.cpu_us, cpu_per_op,
-            self.peak_rss_kib, self.restore_ms, self.notified, self.kib_per_session
+            self.peak_rss_kib, self.restore_ms, self.notified, self.kib_per_session,
+            self.idle_cpu_us
         )
     }
 
@@ -196,6 +200,7 @@ impl Measured {
             restore_ms: num("restore_ms"),
             notified: num("notified") as u64,
             kib_per_session: num("kib_per_session"),
+            idle_cpu_us: num("idle_cpu_us"),
             error: match get("error") {
                 Some("null") | None => None,
                 Some(e) => Some(e.to_string()),

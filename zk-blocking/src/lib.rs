@@ -1,8 +1,9 @@
 //! ZooKeeper client with blocking calls, on std threads and no async runtime.
 //!
-//! Each client has one driver thread (connections and timers) and, per open
-//! connection, a reader and a writer thread. The calls are `zk-client`'s, run to
-//! completion on the calling thread, each bounded by the client's call timeout.
+//! Every client of the process shares one I/O thread (timers, reads, writes of
+//! plain TCP connections; see `io_thread.rs`), so an idle client costs no thread
+//! of its own. The calls are `zk-client`'s, run to completion on the calling
+//! thread, each bounded by the client's call timeout.
 //!
 //! ```no_run
 //! use zk_blocking::{ClientBuilder, CreateMode};
@@ -16,17 +17,14 @@
 #![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zk_client::blocking::{block_on, thread_waker};
-use zk_client::{DriverPoll, Io, Shared};
-use zk_proto::ConnId;
+use zk_client::blocking::block_on;
 
+mod io_thread;
 mod pending;
 mod runtime;
 #[cfg(feature = "tls")]
@@ -65,6 +63,11 @@ pub trait Transport: Read + Write + Send + 'static {
     fn try_clone_box(&self) -> std::io::Result<Box<dyn Transport>>;
     /// Ends the stream in both directions; blocked reads and writes return.
     fn shutdown(&self);
+    /// The plain TCP socket underneath, if this is one (the shared I/O thread
+    /// drives those; anything else gets a reader and a writer thread).
+    fn as_tcp(&self) -> Option<&TcpStream> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
@@ -73,6 +76,9 @@ impl Transport for TcpStream {
     }
     fn shutdown(&self) {
         let _ = TcpStream::shutdown(self, Shutdown::Both);
+    }
+    fn as_tcp(&self) -> Option<&TcpStream> {
+        Some(self)
     }
 }
 
@@ -161,10 +167,7 @@ pub fn connect_with(
     shared.set_runtime(Arc::new(runtime::BlockingRuntime {
         connector: connector.clone(),
     }));
-    std::thread::Builder::new()
-        .name("zk-driver".into())
-        .spawn(move || drive(shared, connector))
-        .map_err(|e| Error::Io(e.to_string()))?;
+    io_thread::start(shared, connector).map_err(|e| Error::Io(e.to_string()))?;
     match block_on(inner.wait_connected(), Some(builder.connect_deadline)) {
         Some(Ok(())) => Ok(Client {
             inner,
@@ -466,139 +469,6 @@ impl Client {
         )
         .unwrap_or(Err(Error::Timeout))
     }
-}
-
-type Handles = Arc<Mutex<HashMap<ConnId, Box<dyn Transport>>>>;
-
-/// The driver thread: opens and closes transports as the core says and keeps the
-/// session's timer. It never reads or writes a socket, so nothing can stall its
-/// clock (see the driver contract in `zk_client::Shared`).
-fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
-    let _running = shared.driver_guard();
-    let waker = thread_waker(std::thread::current());
-    // A handle on each open transport, to shut it down when the core says so.
-    let handles: Handles = Arc::default();
-    let mut io = Vec::new();
-    loop {
-        let poll = shared.poll_driver(&mut io, &waker);
-        for item in io.drain(..) {
-            match item {
-                Io::Connect {
-                    conn,
-                    host,
-                    timeout,
-                } => {
-                    let (sh, c, h) = (shared.clone(), connector.clone(), handles.clone());
-                    let spawned = std::thread::Builder::new()
-                        .name("zk-reader".into())
-                        .stack_size(256 * 1024)
-                        .spawn(move || run_conn(sh, c, h, conn, host, timeout));
-                    if spawned.is_err() {
-                        shared.connect_failed(conn);
-                    }
-                }
-                Io::Disconnect(conn) => {
-                    if let Some(t) = lock(&handles).remove(&conn) {
-                        t.shutdown();
-                    }
-                }
-            }
-        }
-        match poll {
-            DriverPoll::Finished => break,
-            DriverPoll::Run { deadline: None } => std::thread::park(),
-            DriverPoll::Run { deadline: Some(d) } => {
-                if shared.clock().wake_at(d, &waker) {
-                    std::thread::park();
-                } else if let Some(left) = d.checked_duration_since(shared.clock().now()) {
-                    std::thread::park_timeout(left);
-                }
-            }
-        }
-    }
-    for (_, t) in lock(&handles).drain() {
-        t.shutdown();
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// One transport, on its own thread: connect, start a writer thread, then read
-/// until the stream ends. A write that blocks stalls only the writer thread.
-fn run_conn(
-    shared: Arc<Shared>,
-    connector: Arc<dyn Connector>,
-    handles: Handles,
-    conn: ConnId,
-    host: HostAddr,
-    timeout: Duration,
-) {
-    let opened = connector.connect(&host, timeout).and_then(|rd| {
-        let wr = rd.try_clone_box()?;
-        let handle = rd.try_clone_box()?;
-        Ok((rd, wr, handle))
-    });
-    let (mut rd, wr, handle) = match opened {
-        Ok(t) => t,
-        Err(e) => {
-            shared.report_connect_error(conn, format!("{host}: {e}"));
-            shared.connect_failed(conn);
-            return;
-        }
-    };
-    let _open = shared.transport_guard();
-    lock(&handles).insert(conn, handle);
-    shared.connected(conn);
-    let sh = shared.clone();
-    let writer = std::thread::Builder::new()
-        .name("zk-writer".into())
-        .stack_size(64 * 1024)
-        .spawn(move || write_loop(sh, conn, wr));
-    if writer.is_ok() {
-        let mut buf = zk_client::ReadBuf::default();
-        loop {
-            match rd.read(buf.space()) {
-                Ok(0) => break,
-                Ok(n) => {
-                    shared.input(conn, &buf.space()[..n]);
-                    buf.after_read(n);
-                }
-                Err(e) => {
-                    // Kept only while the session handshake is not done (a TLS alert
-                    // after the handshake, a reset).
-                    shared.report_connect_error(conn, format!("{host}: {e}"));
-                    break;
-                }
-            }
-        }
-    }
-    if let Some(t) = lock(&handles).remove(&conn) {
-        t.shutdown();
-    }
-    shared.disconnected(conn);
-    if let Ok(w) = writer {
-        let _ = w.join();
-    }
-}
-
-fn write_loop(shared: Arc<Shared>, conn: ConnId, mut wr: Box<dyn Transport>) {
-    let waker = thread_waker(std::thread::current());
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        match shared.poll_write(conn, &mut cx) {
-            Poll::Ready(Some(bytes)) => {
-                if wr.write_all(&bytes).and_then(|()| wr.flush()).is_err() {
-                    break;
-                }
-            }
-            Poll::Ready(None) => break,
-            Poll::Pending => std::thread::park(),
-        }
-    }
-    // The reader sees the end and reports it.
-    wr.shutdown();
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ use zk_proto::{
 };
 
 use crate::clock::Clock;
+use crate::reader::{ConnReader, LentRead};
 use crate::slot::{Queue, Slot};
 
 pub(crate) type Reply = Result<Response, ZkError>;
@@ -85,6 +86,16 @@ struct Writer {
     /// The writer task holds bytes it has not finished writing: nothing may be
     /// written past them.
     in_flight: bool,
+    /// The socket's read side, when the adapter lends it: callers waiting for a
+    /// reply read it themselves (see `reader.rs`).
+    reader: Option<Arc<ConnReader>>,
+}
+
+impl Writer {
+    /// Bytes may go straight to the socket from the thread at hand.
+    fn direct_idle(&self) -> bool {
+        self.direct.is_some() && !self.in_flight && self.pending.is_empty()
+    }
 }
 
 /// A transport the core may write to without blocking, from whichever thread
@@ -96,8 +107,8 @@ pub trait TryWrite: Send + Sync + 'static {
 
 struct Inner {
     session: Session,
-    calls: HashMap<RequestId, Arc<Slot<Reply>>>,
-    watchers: HashMap<WatcherId, WatchEntry>,
+    calls: IdMap<RequestId, Arc<Slot<Reply>>>,
+    watchers: IdMap<WatcherId, WatchEntry>,
     state_queues: Vec<Arc<Queue<SessionState>>>,
     listeners: Vec<(u64, Listener)>,
     next_listener: u64,
@@ -105,7 +116,7 @@ struct Inner {
     /// (even blocking calls) without stalling the reader that would answer it.
     listener_tx: Option<mpsc::SyncSender<(Listener, SessionState)>>,
     io: VecDeque<Io>,
-    writers: HashMap<ConnId, Writer>,
+    writers: IdMap<ConnId, Writer>,
     driver_waker: Option<Waker>,
     /// The deadline the driver sleeps until (`None`: no timer).
     driver_deadline: Option<Instant>,
@@ -123,6 +134,30 @@ struct Inner {
     /// Why SASL was refused (host and reason), until the next restart: what
     /// `connect()` reports for an AuthFailed session.
     sasl_failure: Option<String>,
+    /// The drain runs after a submit (whose bytes may wait, see `drain`).
+    submitting: bool,
+}
+
+/// A map keyed by the session's own counters (request, watcher and connection
+/// ids: never chosen by a peer), hashed with one multiply instead of SipHash, which
+/// every call paid for twice (insert and remove) and every wait once.
+type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// How many attempts' hosts the core remembers.
@@ -238,15 +273,30 @@ impl Inner {
                 break;
             }
         }
+        if self.session.outstanding() == 0 {
+            self.session.shrink_idle();
+        }
+        let submitting = std::mem::take(&mut self.submitting);
+        let mut deferred = false;
         if self.session.wants_transmit() {
-            // A lone request (nothing else outstanding: a sequential caller) is written
-            // from this thread when the writer is idle, saving the hand-off to it.
-            // Bursts stay with the writer, which sends what piled up in one write.
-            if self.session.outstanding() <= 1 {
+            // Bytes are written from the thread at hand when the socket is lent and
+            // its writer idle, saving the hand-off to the writer. A request made
+            // while two or more others are in flight on such a socket waits
+            // instead: whoever reads the next reply writes it (the server is still
+            // busy with the other meanwhile), so a burst of requests goes out in
+            // one write, with no wake-up at all.
+            let up = self.session.connection();
+            let direct = up
+                .and_then(|c| self.writers.get(&c))
+                .is_some_and(Writer::direct_idle);
+            if submitting && direct && self.session.outstanding() > 2 {
+                deferred = true;
+            } else {
                 self.write_direct(now);
             }
         }
-        if self.session.wants_transmit() {
+        if deferred {
+        } else if self.session.wants_transmit() {
             for w in self.writers.values_mut() {
                 self.wakers.extend(w.waker.take());
             }
@@ -344,7 +394,8 @@ impl Inner {
                 tracing::debug!(state = ?to, "session state");
                 if to.is_connected() {
                     // The attempt that got here succeeded; older ones are over.
-                    self.attempts.clear();
+                    // (Its memory too: an idle client keeps none.)
+                    self.attempts = VecDeque::new();
                     self.tracker_read(now);
                 }
                 // A stream nobody holds any more is dropped here, not fed.
@@ -450,11 +501,7 @@ impl Inner {
     /// Writes the session's bytes straight to a lent socket whose writer is idle;
     /// what the socket does not take now stays queued for the writer.
     fn write_direct(&mut self, now: Instant) {
-        if !self
-            .writers
-            .values()
-            .any(|w| w.direct.is_some() && !w.in_flight && w.pending.is_empty())
-        {
+        if !self.writers.values().any(Writer::direct_idle) {
             return;
         }
         while let Some(t) = self.session.poll_transmit(now) {
@@ -539,14 +586,14 @@ impl Shared {
         let s = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 session,
-                calls: HashMap::new(),
-                watchers: HashMap::new(),
+                calls: IdMap::default(),
+                watchers: IdMap::default(),
                 state_queues: Vec::new(),
                 listeners: Vec::new(),
                 next_listener: 0,
                 listener_tx: None,
                 io: VecDeque::new(),
-                writers: HashMap::new(),
+                writers: IdMap::default(),
                 driver_waker: None,
                 driver_deadline: None,
                 detached: false,
@@ -556,6 +603,7 @@ impl Shared {
                 attempts: VecDeque::new(),
                 last_connect_error: None,
                 sasl_failure: None,
+                submitting: false,
             }),
             clock,
             transports: AtomicUsize::new(0),
@@ -637,19 +685,31 @@ impl Shared {
     pub fn poll_driver(&self, io: &mut Vec<Io>, waker: &Waker) -> DriverPoll {
         let mut g = lock(&self.inner);
         let now = self.clock.now();
+        let mut timed_out = false;
         // A timeout can schedule another that is already due (an attempt that
         // fails at once); a few rounds settle it, a stuck one is retried next poll.
         for _ in 0..8 {
             match g.session.poll_timeout() {
                 Some(t) if t <= now => {
+                    timed_out = true;
                     g.session.handle_timeout(now);
                     g.drain(now);
                 }
                 _ => break,
             }
         }
+        // At each timer (pings, at the latest) the connection tasks take their
+        // sockets back from callers, so one that stopped polling cannot starve them.
+        let reclaim: Vec<Arc<ConnReader>> = if timed_out {
+            g.writers
+                .values()
+                .filter_map(|w| w.reader.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         g.drain(now);
-        io.extend(g.io.drain(..));
+        io.extend(std::mem::take(&mut g.io));
         let finished = g.finished();
         let poll = if finished {
             g.on_finish();
@@ -668,6 +728,9 @@ impl Shared {
         drop(g);
         for w in wakers {
             w.wake();
+        }
+        for r in reclaim {
+            r.reclaim();
         }
         poll
     }
@@ -709,6 +772,28 @@ impl Shared {
         if let Some(w) = g.writers.get_mut(&conn) {
             w.direct = Some(sock);
         }
+    }
+
+    /// Lends the core `conn`'s read side: a caller waiting for a reply then reads
+    /// it itself, and the runtime wakes only that caller (see [`ConnReader`]). The
+    /// adapter's connection task reads through the returned reader
+    /// ([`ConnReader::poll_conn`]) instead of the socket. Call before
+    /// [`connected`](Shared::connected).
+    pub fn lend_reader(&self, conn: ConnId, sock: Arc<dyn LentRead>) -> Arc<ConnReader> {
+        let reader = ConnReader::new(conn, sock);
+        let mut g = lock(&self.inner);
+        if let Some(w) = g.writers.get_mut(&conn) {
+            w.reader = Some(reader.clone());
+        }
+        reader
+    }
+
+    /// The reader of the session's connection, if lent (for a caller about to
+    /// wait for its reply).
+    pub(crate) fn before_wait(&self) -> Option<Arc<ConnReader>> {
+        let g = lock(&self.inner);
+        let conn = g.session.connection()?;
+        g.writers.get(&conn)?.reader.clone()
     }
 
     /// The transport connected.
@@ -806,6 +891,7 @@ impl Shared {
     pub(crate) fn submit(&self, req: Request) -> Result<Registered, UsageError> {
         let oneshot = !matches!(req, Request::AddWatch(_));
         self.with(|g, now| {
+            g.submitting = true;
             let Submitted { id, watcher } = g.session.submit(req, now)?;
             Ok(g.register(id, watcher, oneshot))
         })
@@ -813,6 +899,7 @@ impl Shared {
 
     pub(crate) fn submit_config(&self) -> Result<Registered, UsageError> {
         self.with(|g, now| {
+            g.submitting = true;
             let Submitted { id, watcher } = g.session.submit_get_config(false, now)?;
             Ok(g.register(id, watcher, true))
         })
@@ -822,6 +909,7 @@ impl Shared {
     /// the chroot itself.
     pub(crate) fn submit_unchrooted(&self, req: Request) -> Result<Registered, UsageError> {
         self.with(|g, now| {
+            g.submitting = true;
             let Submitted { id, watcher } = g.session.submit_unchrooted(req, now)?;
             Ok(g.register(id, watcher, true))
         })

@@ -16,6 +16,7 @@ pub mod ensemble;
 mod error;
 pub mod fourlw;
 mod ops;
+mod reader;
 mod requests;
 pub mod retry;
 pub mod runtime;
@@ -33,6 +34,7 @@ pub use core::{CountGuard, DriverPoll, Io, LiveCounts, ReadBuf, Shared, TryWrite
 pub use data::{Data, IntoData};
 pub use error::{Error, Result};
 pub use ops::{CreateOptions, Op, OpResult, ReadOp, ReadResult};
+pub use reader::{ConnReader, LentRead};
 pub use requests::Transaction;
 pub use watch::{OneshotWatch, StateStream, WatchStream};
 pub use zk_proto::{

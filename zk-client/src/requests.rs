@@ -46,20 +46,27 @@ use crate::core::{Registered, Reply};
 use crate::data::{Data, IntoData};
 use crate::error::{Error, Result};
 use crate::ops::{CreateOptions, Op, OpResult, ReadOp, ReadResult};
+use crate::reader::ReplyWait;
 use crate::slot::Slot;
 use crate::watch::{OneshotWatch, WatchGuard, WatchStream};
 
 /// Waits for one reply (or hands back the error that stopped the request going out).
 pub(crate) enum ReplyFuture {
-    Waiting(Arc<Slot<Reply>>),
+    Waiting(ReplyWait),
     Failed(Option<Error>),
+}
+
+impl ReplyFuture {
+    fn waiting(shared: &Arc<crate::core::Shared>, slot: Arc<Slot<Reply>>) -> ReplyFuture {
+        ReplyFuture::Waiting(ReplyWait::new(shared.clone(), slot))
+    }
 }
 
 impl Future for ReplyFuture {
     type Output = Result<Response>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
-            ReplyFuture::Waiting(slot) => slot.poll_take(cx).map(|r| r.map_err(Error::from)),
+            ReplyFuture::Waiting(w) => w.poll(cx).map(|r| r.map_err(Error::from)),
             ReplyFuture::Failed(e) => Poll::Ready(Err(e.take().unwrap_or(Error::SessionClosed))),
         }
     }
@@ -89,7 +96,7 @@ impl Client {
     /// Sends `req` now.
     pub(crate) fn send(&self, req: Request) -> ReplyFuture {
         match self.shared().submit(req) {
-            Ok((slot, _)) => ReplyFuture::Waiting(slot),
+            Ok((slot, _)) => ReplyFuture::waiting(self.shared(), slot),
             Err(e) => ReplyFuture::Failed(Some(e.into())),
         }
     }
@@ -100,7 +107,7 @@ impl Client {
     ) -> WatchCall {
         match r {
             Ok((slot, w)) => WatchCall {
-                reply: ReplyFuture::Waiting(slot),
+                reply: ReplyFuture::waiting(self.shared(), slot),
                 guard: w.map(|(id, queue)| WatchGuard {
                     shared: self.shared().clone(),
                     id,
@@ -256,7 +263,7 @@ impl Client {
                 CreateMode::Persistent,
             );
             let reply = match self.shared().submit_unchrooted(req) {
-                Ok((slot, _)) => ReplyFuture::Waiting(slot),
+                Ok((slot, _)) => ReplyFuture::waiting(self.shared(), slot),
                 Err(e) => ReplyFuture::Failed(Some(e.into())),
             };
             match reply.await {
@@ -810,7 +817,7 @@ impl Client {
     /// ```
     pub fn get_config(&self) -> impl Future<Output = Result<(Data, Stat)>> + Send + 'static {
         let f = match self.shared().submit_config() {
-            Ok((slot, _)) => ReplyFuture::Waiting(slot),
+            Ok((slot, _)) => ReplyFuture::waiting(self.shared(), slot),
             Err(e) => ReplyFuture::Failed(Some(e.into())),
         };
         async move { get_data_result(f.await?) }
@@ -950,7 +957,7 @@ impl Client {
             .shared()
             .add_auth(scheme, Bytes::copy_from_slice(credentials.as_ref()))
         {
-            Ok(slot) => ReplyFuture::Waiting(slot),
+            Ok(slot) => ReplyFuture::waiting(self.shared(), slot),
             Err(e) => ReplyFuture::Failed(Some(e.into())),
         };
         async move { f.await.map(|_| ()) }

@@ -42,6 +42,11 @@ impl<V> Slot<V> {
         s.waker.take()
     }
 
+    /// The value if it is there, registering nothing.
+    pub(crate) fn try_take(&self) -> Option<V> {
+        lock(&self.state).value.take()
+    }
+
     pub(crate) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<V> {
         let mut s = lock(&self.state);
         match s.value.take() {

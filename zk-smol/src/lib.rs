@@ -36,8 +36,20 @@ pub use zk_recipes as recipes;
 pub trait Stream:
     futures_lite::AsyncRead + futures_lite::AsyncWrite + Send + Unpin + 'static
 {
+    /// For the adapter: whether this is a plain `TcpStream` (which it drives
+    /// without a hand-off per request or reply).
+    fn as_any(&self) -> &dyn std::any::Any;
+    /// For the adapter: the stream as `Any`, to take a plain `TcpStream` back.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
 }
-impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Send + Unpin + 'static> Stream for T {}
+impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Send + Unpin + 'static> Stream for T {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
 
 /// The future a [`Connector`] returns.
 pub type ConnectFuture =
@@ -379,7 +391,7 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
     future::poll_fn(|cx| {
         for _ in 0..32 {
             let poll = shared.poll_driver(&mut io, cx.waker());
-            for item in io.drain(..) {
+            for item in std::mem::take(&mut io) {
                 match item {
                     Io::Connect {
                         conn,
@@ -458,6 +470,23 @@ async fn run_conn(
         }
     };
     let _open = shared.transport_guard();
+    // `(*stream)`: the box itself is a `Stream` too, and would name itself.
+    if (*stream).as_any().is::<TcpStream>() {
+        if let Ok(tcp) = stream.into_any().downcast::<TcpStream>() {
+            run_tcp(&shared, conn, (*tcp).into()).await;
+        }
+        shared.disconnected(conn);
+        return;
+    }
+    // A transport other than plain TCP, in a box of its own: the task of a
+    // plain TCP connection (the usual case) stays small.
+    Box::pin(run_stream(shared.clone(), conn, host, stream)).await;
+    shared.disconnected(conn);
+}
+
+/// A transport other than plain TCP: read and write it concurrently until either
+/// side ends or the core closes it. A write that blocks stalls only this task.
+async fn run_stream(shared: Arc<Shared>, conn: ConnId, host: HostAddr, stream: Box<dyn Stream>) {
     shared.connected(conn);
     let (mut rd, mut wr) = futures_lite::io::split(stream);
     let sh = shared.clone();
@@ -488,5 +517,64 @@ async fn run_conn(
         }
     };
     future::or(reader, writer).await;
-    shared.disconnected(conn);
+}
+
+/// A plain TCP socket lent to the core: callers write their requests and read
+/// their replies through it themselves (see `zk_client::ConnReader`).
+struct SmolSocket(Arc<async_io::Async<std::net::TcpStream>>);
+
+impl TryWrite for SmolSocket {
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::Write::write(&mut self.0.get_ref(), buf)
+    }
+}
+
+impl LentRead for SmolSocket {
+    fn poll_read(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            if let Err(e) = std::task::ready!(self.0.poll_readable(cx)) {
+                return Poll::Ready(Err(e));
+            }
+            match std::io::Read::read(&mut self.0.get_ref(), buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+}
+
+/// A plain TCP connection: callers read and write it themselves while they wait
+/// (no hand-off through this task); this task reads what they leave and writes
+/// what the socket did not take at once.
+async fn run_tcp(
+    shared: &Arc<Shared>,
+    conn: ConnId,
+    sock: Arc<async_io::Async<std::net::TcpStream>>,
+) {
+    let lent = Arc::new(SmolSocket(sock.clone()));
+    shared.lend_socket(conn, lent.clone());
+    let reader = shared.lend_reader(conn, lent);
+    shared.connected(conn);
+    let read = async {
+        let _ = future::poll_fn(|cx| reader.poll_conn(shared, cx)).await;
+    };
+    let write = async {
+        while let Some(bytes) = future::poll_fn(|cx| shared.poll_write(conn, cx)).await {
+            let mut off = 0;
+            while off < bytes.len() {
+                match sock
+                    .write_with(|s| std::io::Write::write(&mut &*s, &bytes[off..]))
+                    .await
+                {
+                    Ok(n) => off += n,
+                    Err(_) => return,
+                }
+            }
+        }
+    };
+    future::or(read, write).await;
 }

@@ -64,6 +64,57 @@ impl TryWrite for TcpSocket {
     }
 }
 
+impl LentRead for TcpSocket {
+    fn poll_read(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        // Outside tokio's cooperative budget: with the budget spent, tokio would
+        // return Pending and wake the reader at once, and a caller polled by an
+        // executor of its own (a window of futures inside one task) would be woken
+        // and polled again in a loop that never gives the budget back.
+        let mut read =
+            tokio::task::unconstrained(std::future::poll_fn(|cx| self.poll_read_now(cx, buf)));
+        Pin::new(&mut read).poll(cx)
+    }
+}
+
+impl TcpSocket {
+    fn poll_read_now(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            if let Err(e) = std::task::ready!(self.0.poll_read_ready(cx)) {
+                return Poll::Ready(Err(e));
+            }
+            // A short read means the socket is empty: tokio is told so (as its own
+            // `poll_read` does), which saves the read that would return WouldBlock.
+            let mut got = 0;
+            let r = self.0.try_io(tokio::io::Interest::READABLE, || {
+                let n = self.0.try_read(buf)?;
+                got = n;
+                if n > 0 && n < buf.len() {
+                    Err(std::io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(n)
+                }
+            });
+            match r {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if got > 0 {
+                        return Poll::Ready(Ok(got));
+                    }
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
 /// The future a [`Connector`] returns.
 pub type ConnectFuture = Pin<Box<dyn Future<Output = std::io::Result<Box<dyn Stream>>> + Send>>;
 
@@ -371,25 +422,13 @@ pub mod prelude {
 /// core (which writes a lone request from the caller's thread when the writer is
 /// idle), all through `&TcpStream`'s non-blocking calls.
 async fn run_tcp(shared: &Arc<Shared>, conn: ConnId, sock: Arc<TcpStream>) {
-    shared.lend_socket(conn, Arc::new(TcpSocket(sock.clone())));
+    let lent = Arc::new(TcpSocket(sock.clone()));
+    shared.lend_socket(conn, lent.clone());
+    let reader = shared.lend_reader(conn, lent);
     shared.connected(conn);
-    let reader = async {
-        let mut buf = ReadBuf::default();
-        loop {
-            if sock.readable().await.is_err() {
-                return;
-            }
-            match sock.try_read(buf.space()) {
-                Ok(0) => return,
-                Ok(n) => {
-                    shared.input(conn, &buf.space()[..n]);
-                    buf.after_read(n);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return,
-            }
-        }
-    };
+    // Callers waiting for replies read the socket themselves; this task reads
+    // whatever they leave (watch events, ping replies, the end of the stream).
+    let reader = std::future::poll_fn(|cx| reader.poll_conn(shared, cx));
     let writer = async {
         while let Some(bytes) = std::future::poll_fn(|cx| shared.poll_write(conn, cx)).await {
             let mut off = 0;
@@ -424,7 +463,7 @@ async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
     std::future::poll_fn(|cx| {
         for _ in 0..32 {
             let poll = shared.poll_driver(&mut io, cx.waker());
-            for item in io.drain(..) {
+            for item in std::mem::take(&mut io) {
                 match item {
                     Io::Connect {
                         conn,
@@ -496,13 +535,23 @@ async fn run_conn(
         }
     };
     let _open = shared.transport_guard();
-    if stream.as_any().is::<TcpStream>() {
+    // `(*stream)`: the box itself is a `Stream` too, and would name itself.
+    if (*stream).as_any().is::<TcpStream>() {
         if let Ok(tcp) = stream.into_any().downcast::<TcpStream>() {
             run_tcp(&shared, conn, Arc::new(*tcp)).await;
         }
         shared.disconnected(conn);
         return;
     }
+    // A transport other than plain TCP, in a box of its own: the task of a
+    // plain TCP connection (the usual case) stays small.
+    Box::pin(run_stream(shared.clone(), conn, host, stream)).await;
+    shared.disconnected(conn);
+}
+
+/// A transport other than plain TCP: read and write it concurrently until either
+/// side ends or the core closes it. A write that blocks stalls only this task.
+async fn run_stream(shared: Arc<Shared>, conn: ConnId, host: HostAddr, stream: Box<dyn Stream>) {
     shared.connected(conn);
     let (mut rd, mut wr) = tokio::io::split(stream);
     let sh = shared.clone();
@@ -536,5 +585,4 @@ async fn run_conn(
         _ = reader => {}
         _ = writer => {}
     }
-    shared.disconnected(conn);
 }

@@ -1,0 +1,145 @@
+//! Callers read their own replies (zk-client's `ConnReader`): a regression test for
+//! a caller polled by an executor of its own inside one tokio task. tokio's
+//! cooperative budget, once spent, makes a socket poll return Pending and wake the
+//! caller at once; a window of futures that re-polls whichever were woken, all
+//! within one poll of its task, then spun forever (the budget only comes back when
+//! the task yields), so no reply was read and the sessions hit their read timeout.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use zk_client::ClientBuilder;
+use zk_tests::shared_server;
+
+/// Indexes of the futures woken since the window last looked.
+#[derive(Default)]
+struct Woken {
+    list: Mutex<Vec<usize>>,
+    parent: Mutex<Option<Waker>>,
+}
+
+struct One {
+    idx: usize,
+    queued: AtomicBool,
+    woken: Arc<Woken>,
+}
+
+impl Wake for One {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.woken.list.lock().unwrap().push(self.idx);
+            if let Some(w) = self.woken.parent.lock().unwrap().clone() {
+                w.wake();
+            }
+        }
+    }
+}
+
+type Call = Pin<Box<dyn Future<Output = zk_client::Result<()>> + Send>>;
+
+/// Polls every woken call again, in one poll, until none is woken.
+struct Window {
+    calls: Vec<Option<Call>>,
+    wakers: Vec<(Arc<One>, Waker)>,
+    woken: Arc<Woken>,
+    left: usize,
+    failed: Option<zk_client::Error>,
+}
+
+impl Future for Window {
+    type Output = Option<zk_client::Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        *this.woken.parent.lock().unwrap() = Some(cx.waker().clone());
+        loop {
+            let now: Vec<usize> = std::mem::take(&mut *this.woken.list.lock().unwrap());
+            if now.is_empty() {
+                break;
+            }
+            for i in now {
+                let (one, waker) = &this.wakers[i];
+                one.queued.store(false, Ordering::Release);
+                if let Some(f) = this.calls[i].as_mut() {
+                    if let Poll::Ready(r) = f.as_mut().poll(&mut Context::from_waker(waker)) {
+                        this.calls[i] = None;
+                        this.left -= 1;
+                        if let Err(e) = r {
+                            this.failed.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+        }
+        if this.left == 0 {
+            Poll::Ready(this.failed.take())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn a_window_of_calls_in_one_task_on_the_multi_thread_runtime() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let b = ClientBuilder::new(&shared_server().connect_string())
+        .session_timeout(Duration::from_secs(6));
+    rt.block_on(async {
+        // One call on each of more sessions than one task's budget (128 socket
+        // polls that find data) in one go.
+        let n = 200;
+        let mut clients = Vec::new();
+        for _ in 0..n {
+            clients.push(zk_tokio::connect(&b).await.unwrap());
+        }
+        let woken = Arc::new(Woken::default());
+        let calls: Vec<Option<Call>> = clients
+            .iter()
+            .map(|zk| {
+                let f = zk.exists("/");
+                Some(Box::pin(async move { f.await.map(|_| ()) }) as Call)
+            })
+            .collect();
+        let wakers = (0..n)
+            .map(|idx| {
+                let one = Arc::new(One {
+                    idx,
+                    queued: AtomicBool::new(true),
+                    woken: woken.clone(),
+                });
+                woken.list.lock().unwrap().push(idx);
+                (one.clone(), Waker::from(one))
+            })
+            .collect();
+        let window = Window {
+            calls,
+            wakers,
+            woken,
+            left: n,
+            failed: None,
+        };
+        let mut window = Box::pin(window);
+        // Every call registers as its socket's reader; then every reply arrives
+        // while this thread sleeps, so the next poll finds data on every socket.
+        std::future::poll_fn(|cx| {
+            let _ = window.as_mut().poll(cx);
+            Poll::Ready(())
+        })
+        .await;
+        std::thread::sleep(Duration::from_millis(300));
+        // A spinning window never finishes; the read timeout (4 s) fails its calls.
+        let failed = tokio::time::timeout(Duration::from_secs(30), window)
+            .await
+            .expect("the window did not finish");
+        assert!(failed.is_none(), "a call failed: {failed:?}");
+        for zk in clients {
+            zk.close().await.unwrap();
+        }
+    });
+}

@@ -1,0 +1,641 @@
+//! One I/O thread for every blocking client of the process.
+//!
+//! The thread runs each client's driver (timers, connects, closes) and reads and
+//! writes every plain TCP connection through one epoll set (`mio`), so an idle
+//! client costs no thread of its own. Callers write their requests themselves
+//! when the socket is free (the core's lent-socket path) and park until the reply
+//! is read here: one wake-up per reply, none per request. Nothing here waits on a
+//! socket: reads and writes are non-blocking, a write the socket does not take is
+//! finished when it becomes writable, so a peer that stops reading stalls only its
+//! own connection and the timers keep running (the session drops it at its read
+//! timeout).
+//!
+//! Connecting (which resolves names and may block) runs on a short-lived thread per
+//! attempt. Transports that are not plain TCP (TLS, a connector's own) keep a
+//! reader and a writer thread of their own, as before.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Token};
+use zk_client::{CountGuard, DriverPoll, HostAddr, Io, ReadBuf, Shared, TryWrite};
+use zk_proto::ConnId;
+
+use crate::{Connector, Transport};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The mio token of the thread's own wake-up.
+const WAKE: Token = Token(usize::MAX);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    /// A client's driver was woken.
+    Client(usize),
+    /// A connection's writer was woken.
+    Write(usize),
+}
+
+#[derive(Default)]
+struct Inbox {
+    clients: Vec<(Arc<Shared>, Arc<dyn Connector>)>,
+    conns: Vec<(usize, ConnId, HostAddr, TcpStream)>,
+    work: Vec<Work>,
+}
+
+/// What other threads hand the I/O thread.
+struct Handle {
+    inbox: Mutex<Inbox>,
+    waker: mio::Waker,
+    /// The thread was told of new work and has not looked yet.
+    notified: AtomicBool,
+}
+
+thread_local! {
+    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Handle {
+    fn push(&self, f: impl FnOnce(&mut Inbox)) {
+        f(&mut lock(&self.inbox));
+        // The thread looks at its inbox before it waits again.
+        if ON_IO_THREAD.with(|t| t.get()) {
+            return;
+        }
+        if !self.notified.swap(true, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+struct WorkWaker {
+    handle: Arc<Handle>,
+    work: Work,
+}
+
+impl Wake for WorkWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let w = self.work;
+        self.handle.push(|i| i.work.push(w));
+    }
+}
+
+fn handle() -> std::io::Result<Arc<Handle>> {
+    static HANDLE: OnceLock<Arc<Handle>> = OnceLock::new();
+    static START: Mutex<()> = Mutex::new(());
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let _one = lock(&START);
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let poll = mio::Poll::new()?;
+    let waker = mio::Waker::new(poll.registry(), WAKE)?;
+    let h = Arc::new(Handle {
+        inbox: Mutex::default(),
+        waker,
+        notified: AtomicBool::new(false),
+    });
+    let h2 = h.clone();
+    std::thread::Builder::new()
+        .name("zk-io".into())
+        .spawn(move || IoThread::new(h2, poll).run())?;
+    let _ = HANDLE.set(h.clone());
+    Ok(h)
+}
+
+/// Hands a new client to the I/O thread (started on first use).
+pub(crate) fn start(shared: Arc<Shared>, connector: Arc<dyn Connector>) -> std::io::Result<()> {
+    let h = handle()?;
+    h.push(|i| i.clients.push((shared, connector)));
+    Ok(())
+}
+
+/// A plain TCP socket lent to the core for the callers' own writes.
+struct Lent(Arc<TcpStream>);
+
+impl TryWrite for Lent {
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+}
+
+type Handles = Arc<Mutex<HashMap<ConnId, Box<dyn Transport>>>>;
+
+struct ClientEntry {
+    shared: Arc<Shared>,
+    connector: Arc<dyn Connector>,
+    waker: Waker,
+    /// The real-time instant this client's timer is set for (in `timers`).
+    timer: Option<Instant>,
+    /// Connections on this thread, by id.
+    conns: HashMap<ConnId, usize>,
+    /// Transports with threads of their own, to shut down when told.
+    threaded: Handles,
+    _running: CountGuard,
+}
+
+struct ConnEntry {
+    client: usize,
+    conn: ConnId,
+    host: HostAddr,
+    sock: Arc<TcpStream>,
+    /// Bytes taken from the core and not yet all written, and how far.
+    out: Option<(Bytes, usize)>,
+    /// Writable interest is on (a write hit a full socket).
+    want_write: bool,
+    waker: Waker,
+    _open: CountGuard,
+}
+
+/// A slab: entries by index, with free indexes reused.
+struct Slab<T> {
+    items: Vec<Option<T>>,
+    free: Vec<usize>,
+}
+
+impl<T> Slab<T> {
+    fn new() -> Self {
+        Slab {
+            items: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+    fn insert(&mut self, v: T) -> usize {
+        match self.free.pop() {
+            Some(k) => {
+                self.items[k] = Some(v);
+                k
+            }
+            None => {
+                self.items.push(Some(v));
+                self.items.len() - 1
+            }
+        }
+    }
+    fn next_key(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.items.len())
+    }
+    fn get_mut(&mut self, k: usize) -> Option<&mut T> {
+        self.items.get_mut(k).and_then(Option::as_mut)
+    }
+    fn remove(&mut self, k: usize) -> Option<T> {
+        let v = self.items.get_mut(k).and_then(Option::take);
+        if v.is_some() {
+            self.free.push(k);
+        }
+        v
+    }
+}
+
+struct IoThread {
+    handle: Arc<Handle>,
+    poll: mio::Poll,
+    clients: Slab<ClientEntry>,
+    conns: Slab<ConnEntry>,
+    timers: BTreeSet<(Instant, usize)>,
+    io: Vec<Io>,
+    /// The one read buffer of every connection here (an idle one holds none).
+    scratch: Vec<u8>,
+}
+
+impl IoThread {
+    fn new(handle: Arc<Handle>, poll: mio::Poll) -> Self {
+        IoThread {
+            handle,
+            poll,
+            clients: Slab::new(),
+            conns: Slab::new(),
+            timers: BTreeSet::new(),
+            io: Vec::new(),
+            scratch: vec![0; 64 * 1024],
+        }
+    }
+
+    fn run(mut self) {
+        ON_IO_THREAD.with(|t| t.set(true));
+        let mut events = Events::with_capacity(256);
+        loop {
+            // A panic in one client's code must not stop every other client.
+            let turn =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.turn(&mut events)));
+            if turn.is_err() {
+                tracing::error!("zk-io: a turn of the I/O thread panicked");
+            }
+        }
+    }
+
+    /// One turn: the inbox, the timers due, then a wait for socket events.
+    #[allow(clippy::disallowed_methods)]
+    fn turn(&mut self, events: &mut Events) {
+        self.handle.notified.store(false, Ordering::SeqCst);
+        let inbox = std::mem::take(&mut *lock(&self.handle.inbox));
+        for (shared, connector) in inbox.clients {
+            self.add_client(shared, connector);
+        }
+        for (client, conn, host, sock) in inbox.conns {
+            self.add_conn(client, conn, host, sock);
+        }
+        for w in inbox.work {
+            match w {
+                Work::Client(k) => self.drive(k),
+                Work::Write(k) => self.write(k),
+            }
+        }
+        let now = Instant::now();
+        while let Some(&(at, k)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(c) = self.clients.get_mut(k) {
+                c.timer = None;
+            }
+            self.drive(k);
+        }
+        // Work this turn queued (wake-ups from this thread) is taken next turn.
+        let queued = {
+            let i = lock(&self.handle.inbox);
+            !i.work.is_empty() || !i.clients.is_empty() || !i.conns.is_empty()
+        };
+        let timeout = if queued {
+            Some(Duration::ZERO)
+        } else {
+            self.timers
+                .first()
+                .map(|&(at, _)| at.saturating_duration_since(Instant::now()))
+        };
+        if let Err(e) = self.poll.poll(events, timeout) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                tracing::error!(error = %e, "zk-io: poll failed");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return;
+        }
+        for ev in events.iter() {
+            let t = ev.token();
+            if t == WAKE {
+                continue;
+            }
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                self.read(t.0);
+            }
+            if ev.is_writable() || ev.is_write_closed() {
+                self.write(t.0);
+            }
+        }
+    }
+
+    fn add_client(&mut self, shared: Arc<Shared>, connector: Arc<dyn Connector>) {
+        let key = self.clients.next_key();
+        let waker = Waker::from(Arc::new(WorkWaker {
+            handle: self.handle.clone(),
+            work: Work::Client(key),
+        }));
+        let running = shared.driver_guard();
+        let k = self.clients.insert(ClientEntry {
+            shared,
+            connector,
+            waker,
+            timer: None,
+            conns: HashMap::new(),
+            threaded: Arc::default(),
+            _running: running,
+        });
+        debug_assert_eq!(k, key);
+        self.drive(k);
+    }
+
+    /// One round of a client's driver: transport work, then its timer.
+    fn drive(&mut self, k: usize) {
+        let Some(c) = self.clients.get_mut(k) else {
+            return;
+        };
+        let shared = c.shared.clone();
+        let poll = shared.poll_driver(&mut self.io, &c.waker);
+        let io = std::mem::take(&mut self.io);
+        for item in io {
+            match item {
+                Io::Connect {
+                    conn,
+                    host,
+                    timeout,
+                } => self.connect(k, conn, host, timeout),
+                Io::Disconnect(conn) => self.disconnect(k, conn),
+            }
+        }
+        let Some(c) = self.clients.get_mut(k) else {
+            return;
+        };
+        if let Some(t) = c.timer.take() {
+            self.timers.remove(&(t, k));
+        }
+        match poll {
+            DriverPoll::Finished => {
+                if let Some(c) = self.clients.remove(k) {
+                    for (_, ck) in c.conns {
+                        self.close(ck);
+                    }
+                    for (_, t) in lock(&c.threaded).drain() {
+                        t.shutdown();
+                    }
+                }
+            }
+            DriverPoll::Run { deadline: None } => {}
+            DriverPoll::Run { deadline: Some(d) } => {
+                // A virtual clock wakes the driver itself.
+                if !shared.clock().wake_at(d, &c.waker) {
+                    let left = d.saturating_duration_since(shared.clock().now());
+                    #[allow(clippy::disallowed_methods)]
+                    let at = Instant::now() + left;
+                    c.timer = Some(at);
+                    self.timers.insert((at, k));
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self, k: usize, conn: ConnId, host: HostAddr, timeout: Duration) {
+        let Some(c) = self.clients.get_mut(k) else {
+            return;
+        };
+        let (shared, connector, threaded) =
+            (c.shared.clone(), c.connector.clone(), c.threaded.clone());
+        let handle = self.handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("zk-connect".into())
+            .stack_size(256 * 1024)
+            .spawn(move || match connector.connect(&host, timeout) {
+                Err(e) => {
+                    shared.report_connect_error(conn, format!("{host}: {e}"));
+                    shared.connect_failed(conn);
+                }
+                Ok(t) => match t.as_tcp().map(TcpStream::try_clone) {
+                    Some(tcp) => match tcp.and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+                        Ok(tcp) => handle.push(|i| i.conns.push((k, conn, host, tcp))),
+                        Err(e) => {
+                            shared.report_connect_error(conn, format!("{host}: {e}"));
+                            shared.connect_failed(conn);
+                        }
+                    },
+                    // Not plain TCP: this thread reads it, another writes it.
+                    None => run_threaded(shared, threaded, conn, host, t),
+                },
+            });
+        if spawned.is_err() {
+            c.shared.connect_failed(conn);
+        }
+    }
+
+    fn add_conn(&mut self, k: usize, conn: ConnId, host: HostAddr, sock: TcpStream) {
+        let Some(c) = self.clients.get_mut(k) else {
+            // The client finished while this connected.
+            return;
+        };
+        let shared = c.shared.clone();
+        let key = self.conns.next_key();
+        let sock = Arc::new(sock);
+        let fd = sock.as_raw_fd();
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut SourceFd(&fd), Token(key), Interest::READABLE)
+        {
+            shared.report_connect_error(conn, format!("{host}: {e}"));
+            shared.connect_failed(conn);
+            return;
+        }
+        c.conns.insert(conn, key);
+        let waker = Waker::from(Arc::new(WorkWaker {
+            handle: self.handle.clone(),
+            work: Work::Write(key),
+        }));
+        let open = shared.transport_guard();
+        let k2 = self.conns.insert(ConnEntry {
+            client: k,
+            conn,
+            host,
+            sock: sock.clone(),
+            out: None,
+            want_write: false,
+            waker,
+            _open: open,
+        });
+        debug_assert_eq!(k2, key);
+        shared.lend_socket(conn, Arc::new(Lent(sock)));
+        shared.connected(conn);
+        self.write(key);
+        // Bytes may have come before the registration saw them.
+        self.read(key);
+    }
+
+    fn shared_of(&mut self, ck: usize) -> Option<Arc<Shared>> {
+        let client = self.conns.get_mut(ck)?.client;
+        Some(self.clients.get_mut(client)?.shared.clone())
+    }
+
+    fn read(&mut self, ck: usize) {
+        let Some(shared) = self.shared_of(ck) else {
+            return;
+        };
+        let Some(e) = self.conns.get_mut(ck) else {
+            return;
+        };
+        let buf = &mut self.scratch[..];
+        loop {
+            match (&*e.sock).read(buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    shared.input(e.conn, &buf[..n]);
+                    // A short read emptied the socket: the next bytes raise a new edge.
+                    if n < buf.len() {
+                        return;
+                    }
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    // Kept only while the session handshake is not done (a reset).
+                    shared.report_connect_error(e.conn, format!("{}: {err}", e.host));
+                    break;
+                }
+            }
+        }
+        self.drop_conn(ck, true);
+    }
+
+    fn write(&mut self, ck: usize) {
+        let Some(shared) = self.shared_of(ck) else {
+            return;
+        };
+        let Some(e) = self.conns.get_mut(ck) else {
+            return;
+        };
+        let waker = e.waker.clone();
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Some((bytes, off)) = &mut e.out {
+                match (&*e.sock).write(&bytes[*off..]) {
+                    Ok(n) => {
+                        *off += n;
+                        if *off < bytes.len() {
+                            continue;
+                        }
+                        e.out = None;
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                        if !e.want_write {
+                            e.want_write = true;
+                            let fd = e.sock.as_raw_fd();
+                            let _ = self.poll.registry().reregister(
+                                &mut SourceFd(&fd),
+                                Token(ck),
+                                Interest::READABLE | Interest::WRITABLE,
+                            );
+                        }
+                        return;
+                    }
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+            match shared.poll_write(e.conn, &mut cx) {
+                Poll::Ready(Some(b)) => e.out = Some((b, 0)),
+                Poll::Ready(None) => break,
+                Poll::Pending => {
+                    if e.want_write {
+                        e.want_write = false;
+                        let fd = e.sock.as_raw_fd();
+                        let _ = self.poll.registry().reregister(
+                            &mut SourceFd(&fd),
+                            Token(ck),
+                            Interest::READABLE,
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+        // A write failed, or the core is done with this transport.
+        self.drop_conn(ck, true);
+    }
+
+    fn disconnect(&mut self, k: usize, conn: ConnId) {
+        let Some(c) = self.clients.get_mut(k) else {
+            return;
+        };
+        if let Some(ck) = c.conns.get(&conn).copied() {
+            self.drop_conn(ck, true);
+        } else if let Some(t) = lock(&c.threaded).remove(&conn) {
+            t.shutdown();
+        }
+    }
+
+    /// Closes a connection; `report` tells the core it ended.
+    fn drop_conn(&mut self, ck: usize, report: bool) {
+        let Some(e) = self.conns.remove(ck) else {
+            return;
+        };
+        let fd = e.sock.as_raw_fd();
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        let _ = e.sock.shutdown(std::net::Shutdown::Both);
+        if let Some(c) = self.clients.get_mut(e.client) {
+            c.conns.remove(&e.conn);
+            if report {
+                let shared = c.shared.clone();
+                shared.disconnected(e.conn);
+            }
+        }
+    }
+
+    fn close(&mut self, ck: usize) {
+        self.drop_conn(ck, false);
+    }
+}
+
+/// A transport that is not plain TCP, on threads of its own: this one reads, a
+/// second writes (a write that blocks stalls only the writer thread).
+fn run_threaded(
+    shared: Arc<Shared>,
+    handles: Handles,
+    conn: ConnId,
+    host: HostAddr,
+    mut rd: Box<dyn Transport>,
+) {
+    let opened = rd
+        .try_clone_box()
+        .and_then(|wr| Ok((wr, rd.try_clone_box()?)));
+    let (wr, handle) = match opened {
+        Ok(t) => t,
+        Err(e) => {
+            shared.report_connect_error(conn, format!("{host}: {e}"));
+            shared.connect_failed(conn);
+            return;
+        }
+    };
+    let _open = shared.transport_guard();
+    lock(&handles).insert(conn, handle);
+    shared.connected(conn);
+    let sh = shared.clone();
+    let writer = std::thread::Builder::new()
+        .name("zk-writer".into())
+        .stack_size(64 * 1024)
+        .spawn(move || write_loop(sh, conn, wr));
+    if writer.is_ok() {
+        let mut buf = ReadBuf::default();
+        loop {
+            match rd.read(buf.space()) {
+                Ok(0) => break,
+                Ok(n) => {
+                    shared.input(conn, &buf.space()[..n]);
+                    buf.after_read(n);
+                }
+                Err(e) => {
+                    // Kept only while the session handshake is not done (a TLS alert
+                    // after the handshake, a reset).
+                    shared.report_connect_error(conn, format!("{host}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(t) = lock(&handles).remove(&conn) {
+        t.shutdown();
+    }
+    shared.disconnected(conn);
+    if let Ok(w) = writer {
+        let _ = w.join();
+    }
+}
+
+fn write_loop(shared: Arc<Shared>, conn: ConnId, mut wr: Box<dyn Transport>) {
+    let waker = zk_client::blocking::thread_waker(std::thread::current());
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match shared.poll_write(conn, &mut cx) {
+            Poll::Ready(Some(bytes)) => {
+                if wr.write_all(&bytes).and_then(|()| wr.flush()).is_err() {
+                    break;
+                }
+            }
+            Poll::Ready(None) => break,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+    // The reader sees the end and reports it.
+    wr.shutdown();
+}
