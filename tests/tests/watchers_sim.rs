@@ -329,3 +329,75 @@ fn one_shot_fallback_relists_a_recreated_node() {
         run(vec![Step::Wait(1), Step::Delete(0), Step::Create(5)], false);
     }
 }
+
+/// A TreeCache whose persistent watch overflows the client's `watch_backlog`
+/// (a burst of changes delivered before the cache's loop runs) watches again and
+/// rebuilds: it reports `Resynced` and ends equal to the simulated tree. What
+/// `ClientBuilder::watch_backlog`'s docs say TreeCache does by itself.
+#[test]
+fn tree_cache_rebuilds_after_its_persistent_watch_overflows() {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let net = SimNet::new(1);
+            create(&net, ROOT, "root");
+            create(&net, WATCHED, "first");
+            let b = ClientBuilder::new(&net.connect_string("")).watch_backlog(4);
+            let zk = zk_tokio::connect_with(&b, net.connector()).await.unwrap();
+            let mut cache = TreeCache::with_options(
+                &zk,
+                ROOT,
+                TreeCacheOptions {
+                    spawner: tokio_spawner(),
+                    ..TreeCacheOptions::default()
+                },
+            )
+            .unwrap();
+            loop {
+                match cache.next_event().await {
+                    Some(zk_tokio::recipes::TreeEvent::Initialized) => break,
+                    Some(_) => {}
+                    None => panic!("the cache ended: {:?}", cache.error()),
+                }
+            }
+            assert_eq!(cache.uses_persistent_watch(), Some(true));
+            // 50 changes in one delivery: far past the backlog of 4.
+            net.with(|c| {
+                for i in 0..50u8 {
+                    c.admin(
+                        Request::SetData(SetDataRequest {
+                            path: WATCHED.into(),
+                            data: Some(Bytes::from(format!("v{i}"))),
+                            version: -1,
+                        }),
+                        now(),
+                    )
+                    .unwrap();
+                }
+            });
+            let resynced = tokio::time::timeout(Duration::from_secs(60), async {
+                loop {
+                    match cache.next_event().await {
+                        Some(zk_tokio::recipes::TreeEvent::Resynced) => return,
+                        Some(_) => {}
+                        None => panic!("the cache ended: {:?}", cache.error()),
+                    }
+                }
+            })
+            .await;
+            assert!(resynced.is_ok(), "no Resynced after the overflow");
+            for _ in 0..100 {
+                if cache_tree(&cache) == sim_tree(&net) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(cache_tree(&cache), sim_tree(&net));
+            assert_eq!(&cache.get(WATCHED).unwrap().0[..], b"v49");
+            drop(cache);
+            zk.close().await.unwrap();
+        });
+}
