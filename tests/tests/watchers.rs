@@ -1265,6 +1265,13 @@ zk.close()
             cw.recv_timeout(Some(WAIT)).unwrap().unwrap().children,
             Some(vec!["c1".to_string(), "c2".to_string()])
         );
+        // The cache is another client: delete c2 only once it has read it (else the
+        // delete can beat its read, and a node it never saw is not an add and a remove).
+        let t = Instant::now();
+        while cache.get(&format!("{p}/c2")).is_none() {
+            assert!(t.elapsed() < WAIT, "the cache never saw {p}/c2");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         kz.cmd(&format!("delete {p}/c2"));
         assert_eq!(
             cw.recv_timeout(Some(WAIT)).unwrap().unwrap().children,
