@@ -143,3 +143,103 @@ fn a_window_of_calls_in_one_task_on_the_multi_thread_runtime() {
         }
     });
 }
+
+/// zk-blocking: a thread blocked in a call reads the socket itself (one thread at
+/// a time; what it reads for the others wakes them, and the I/O thread reads when
+/// nobody waits). Eight threads on one client each write and read back their own
+/// node 200 times, while a watch set before they start fires from another client
+/// and a ninth thread lists the parent: every answer is the thread's own, and the
+/// event arrives.
+#[test]
+fn blocking_callers_on_many_threads_share_one_connection() {
+    use zk_blocking::{CreateMode, EventType};
+    let b = ClientBuilder::new(&shared_server().connect_string())
+        .session_timeout(Duration::from_secs(6));
+    let zk = Arc::new(zk_blocking::connect(&b).unwrap());
+    let other = zk_blocking::connect(&b).unwrap();
+    let base = format!("/caller-reads-blocking-{}", std::process::id());
+    zk.create(&base, "", CreateMode::Persistent).unwrap();
+    zk.create(&format!("{base}/w"), "0", CreateMode::Persistent)
+        .unwrap();
+    let (_, _, watch) = zk.get_data_watch(&format!("{base}/w")).unwrap();
+    let writers: Vec<_> = (0..8)
+        .map(|t| {
+            let zk = zk.clone();
+            let node = format!("{base}/t{t}");
+            std::thread::spawn(move || {
+                zk.create(&node, "", CreateMode::Persistent).unwrap();
+                for j in 0..200 {
+                    let v = format!("{t}:{j}");
+                    zk.set_data(&node, v.as_str(), None).unwrap();
+                    let (data, stat) = zk.get_data(&node).unwrap();
+                    assert_eq!(&data[..], v.as_bytes(), "thread {t} read another's answer");
+                    assert_eq!(stat.version, j + 1);
+                }
+            })
+        })
+        .collect();
+    let lister = {
+        let zk = zk.clone();
+        let base = base.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            for _ in 0..200 {
+                most = most.max(zk.get_children(&base).unwrap().len());
+            }
+            most
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    other.set_data(&format!("{base}/w"), "1", None).unwrap();
+    let event = watch.wait_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    for w in writers {
+        w.join().expect("a writer thread failed");
+    }
+    let most = lister.join().unwrap();
+    assert!((1..=9).contains(&most), "the parent listed {most} children");
+    assert_eq!(zk.get_children(&base).unwrap().len(), 9);
+    // Nothing is left waiting: a call made now, with nobody else on the
+    // connection, is answered too.
+    assert!(zk.exists(&format!("{base}/t7")).unwrap().is_some());
+}
+
+/// zk-blocking: a thread waiting on its socket for a reply that never comes (the
+/// server's traffic is held) is woken when the session drops the connection at
+/// its read timeout, and fails with ConnectionLoss rather than waiting on; once
+/// the traffic flows again the client reconnects and the next call succeeds.
+#[test]
+fn a_blocked_caller_wakes_when_its_connection_is_dropped() {
+    use zk_blocking::Error;
+    let server = shared_server();
+    let proxy = zk_tests::proxy::Proxy::start(server.addr());
+    let b = ClientBuilder::new(&proxy.connect_string()).session_timeout(Duration::from_secs(3));
+    let zk = zk_blocking::connect(&b).unwrap().with_timeout(None);
+    assert!(zk.exists("/").unwrap().is_some());
+    proxy.black_hole(true);
+    let t = std::time::Instant::now();
+    let r = zk.exists("/");
+    let waited = t.elapsed();
+    assert!(
+        matches!(r, Err(Error::ConnectionLoss)),
+        "a held call ended with {r:?}"
+    );
+    // The read timeout is two thirds of the session timeout (2 s); the wait may not
+    // outlast the session by much.
+    assert!(
+        waited < Duration::from_secs(6),
+        "the call waited {waited:?}"
+    );
+    proxy.black_hole(false);
+    let t = std::time::Instant::now();
+    loop {
+        match zk.exists("/") {
+            Ok(s) => {
+                assert!(s.is_some());
+                break;
+            }
+            Err(e) if t.elapsed() > Duration::from_secs(20) => panic!("no reconnect: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}

@@ -427,6 +427,40 @@ pub fn run_zk_tokio_mt(spec: &Spec) -> Measured {
     run_zk_tokio_natural(spec, rt)
 }
 
+/// zk-tokio on the default multi-threaded runtime, with the workload in a
+/// spawned task (as a service's request handlers run), which `main` awaits:
+/// replies wake the task on the worker that read them, where `zk-tokio-mt`'s
+/// `block_on` caller is woken from a worker on another thread. W1–W3 only.
+pub fn run_zk_tokio_mt_task(spec: &Spec) -> Measured {
+    if !matches!(spec.workload, Workload::W1 | Workload::W2 | Workload::W3) {
+        return run_zk_tokio_mt(spec);
+    }
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let b = builder(target(spec), session_timeout(spec));
+    let spec = spec.clone();
+    rt.block_on(async move {
+        let task = tokio::spawn(async move {
+            let c = match zk_tokio::connect(&b).await {
+                Ok(c) => c,
+                Err(e) => return failed(e),
+            };
+            match spec.workload {
+                Workload::W2 => natural_window(&spec, |_| c.get_data(READ_NODE)).await,
+                Workload::W3 => {
+                    let paths = w3_paths(&spec);
+                    let data = payload(spec.size);
+                    natural_window(&spec, |i| {
+                        c.create(&paths[i], &data[..], zk_client::CreateMode::Persistent)
+                    })
+                    .await
+                }
+                _ => w1(&c, &spec).await,
+            }
+        });
+        task.await.unwrap_or_else(failed)
+    })
+}
+
 /// zk-tokio on a current-thread runtime with W2 and W3 written as
 /// [`run_zk_tokio_mt`] writes them: the natural form beside the hand-tuned
 /// window (`zk-tokio`) on the same runtime.

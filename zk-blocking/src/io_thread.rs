@@ -10,6 +10,13 @@
 //! own connection and the timers keep running (the session drops it at its read
 //! timeout).
 //!
+//! A caller blocked waiting for its reply reads the socket itself (it takes the
+//! socket out of the epoll set, waits on it with `poll(2)`, feeds what it reads
+//! to the core and puts it back: `Socket::lead`), so a reply costs one wake-up by
+//! the kernel of the thread that waits for it, not a wake-up of this thread and
+//! then a hand-off to the caller. This thread reads whatever no caller waits for
+//! (watch events, pings, the end of the stream).
+//!
 //! Connecting (which resolves names and may block) runs on a short-lived thread per
 //! attempt. Transports that are not plain TCP (TLS, a connector's own) keep a
 //! reader and a writer thread of their own, as before.
@@ -26,6 +33,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Token};
+use zk_client::blocking::BlockingRead;
 use zk_client::{CountGuard, DriverPoll, HostAddr, Io, ReadBuf, Shared, TryWrite};
 use zk_proto::ConnId;
 
@@ -44,6 +52,9 @@ enum Work {
     Client(usize),
     /// A connection's writer was woken.
     Write(usize),
+    /// A caller reading a connection saw it end: this thread reads it again and
+    /// reports the end.
+    Read(usize),
 }
 
 #[derive(Default)]
@@ -57,6 +68,9 @@ struct Inbox {
 struct Handle {
     inbox: Mutex<Inbox>,
     waker: mio::Waker,
+    /// The epoll set's registry, for callers that take a socket out of it while
+    /// they read it themselves.
+    registry: mio::Registry,
     /// The thread was told of new work and has not looked yet.
     notified: AtomicBool,
 }
@@ -108,6 +122,7 @@ fn handle() -> std::io::Result<Arc<Handle>> {
     let h = Arc::new(Handle {
         inbox: Mutex::default(),
         waker,
+        registry: poll.registry().try_clone()?,
         notified: AtomicBool::new(false),
     });
     let h2 = h.clone();
@@ -125,13 +140,201 @@ pub(crate) fn start(shared: Arc<Shared>, connector: Arc<dyn Connector>) -> std::
     Ok(())
 }
 
-/// A plain TCP socket lent to the core for the callers' own writes.
-struct Lent(Arc<TcpStream>);
+/// A plain TCP connection's socket, shared by this thread and the callers that
+/// read it while they wait, and lent to the core for the callers' own writes.
+struct Socket {
+    key: usize,
+    conn: ConnId,
+    host: HostAddr,
+    sock: TcpStream,
+    handle: Arc<Handle>,
+    reg: Mutex<Reg>,
+    /// Held while reading and feeding what was read in: the session sees the
+    /// stream in order, whoever reads it.
+    reading: Mutex<()>,
+}
 
-impl TryWrite for Lent {
+/// A socket's place in the epoll set, and who reads it.
+#[derive(Default)]
+struct Reg {
+    /// In the epoll set.
+    registered: bool,
+    /// Writable interest is on (a write hit a full socket).
+    want_write: bool,
+    /// A caller reads the socket now (it is out of the epoll set unless
+    /// `want_write` needed it back in).
+    leader: bool,
+    /// This thread dropped the connection.
+    closed: bool,
+}
+
+/// How a read of a socket ended.
+#[derive(PartialEq, Eq)]
+enum ReadEnd {
+    /// The socket is empty for now.
+    Drained,
+    /// A caller reads it: this thread leaves it alone.
+    Led,
+    /// The end of the stream, or a read error (reported).
+    Ended,
+}
+
+impl TryWrite for Socket {
     fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
-        (&*self.0).write(buf)
+        (&self.sock).write(buf)
     }
+}
+
+fn interest(want_write: bool) -> Interest {
+    if want_write {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    }
+}
+
+impl Socket {
+    fn fd(&self) -> std::os::fd::RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    /// Reads what the socket holds into the core (`by_caller`: the leading
+    /// caller; otherwise this thread, which skips a socket a caller reads).
+    fn read_in(&self, shared: &Shared, buf: &mut [u8], by_caller: bool) -> ReadEnd {
+        let _reading = lock(&self.reading);
+        // Under `reading`: a caller that leads from now on waits for this read.
+        if !by_caller && lock(&self.reg).leader {
+            return ReadEnd::Led;
+        }
+        loop {
+            match (&self.sock).read(buf) {
+                Ok(0) => return ReadEnd::Ended,
+                Ok(n) => {
+                    shared.input(self.conn, &buf[..n]);
+                    // A short read emptied the socket: the next bytes raise a new edge.
+                    if n < buf.len() {
+                        return ReadEnd::Drained;
+                    }
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                    return ReadEnd::Drained
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    // Kept only while the session handshake is not done (a reset).
+                    shared.report_connect_error(self.conn, format!("{}: {err}", self.host));
+                    return ReadEnd::Ended;
+                }
+            }
+        }
+    }
+
+    /// Turns writable interest on or off (this thread, after a write).
+    fn set_want_write(&self, on: bool) {
+        let mut r = lock(&self.reg);
+        if r.want_write == on || r.closed {
+            return;
+        }
+        r.want_write = on;
+        let registry = &self.handle.registry;
+        let fd = self.fd();
+        if r.registered {
+            let _ = registry.reregister(&mut SourceFd(&fd), Token(self.key), interest(on));
+        } else if on {
+            // A caller reads it: back in the set for writability (this thread then
+            // sees read edges too, and leaves them to the caller).
+            r.registered = registry
+                .register(&mut SourceFd(&fd), Token(self.key), interest(on))
+                .is_ok();
+        }
+    }
+
+    /// Out of the epoll set for good (this thread drops the connection).
+    fn close(&self) {
+        let mut r = lock(&self.reg);
+        r.closed = true;
+        if r.registered {
+            r.registered = false;
+            let fd = self.fd();
+            let _ = self.handle.registry.deregister(&mut SourceFd(&fd));
+        }
+    }
+}
+
+impl BlockingRead for Socket {
+    fn lead(&self, shared: &Shared, timeout: Duration, done: &dyn Fn() -> bool) -> bool {
+        let fd = self.fd();
+        {
+            let mut r = lock(&self.reg);
+            // A full socket's writes are this thread's: it needs the read edges
+            // then, so the caller parks.
+            if r.leader || r.closed || r.want_write {
+                return false;
+            }
+            if r.registered {
+                if self.handle.registry.deregister(&mut SourceFd(&fd)).is_err() {
+                    return false;
+                }
+                r.registered = false;
+            }
+            r.leader = true;
+        }
+        // A read this thread began before is over once `reading` is had, and
+        // none starts now: the reply is either in already or still to come.
+        drop(lock(&self.reading));
+        let mut ended = false;
+        if !done() {
+            let ready = {
+                use rustix::event::{poll, PollFd, PollFlags, Timespec};
+                let mut fds = [PollFd::new(&self.sock, PollFlags::IN)];
+                let t = Timespec {
+                    tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+                    tv_nsec: timeout.subsec_nanos().into(),
+                };
+                matches!(poll(&mut fds, Some(&t)), Ok(n) if n > 0)
+            };
+            if ready {
+                ended = with_buf(|buf| self.read_in(shared, buf, true)) == ReadEnd::Ended;
+            }
+        }
+        let mut r = lock(&self.reg);
+        r.leader = false;
+        if !r.closed {
+            // Re-arming reports what is there already: bytes that came after the
+            // last read here raise an edge for this thread.
+            let registry = &self.handle.registry;
+            let i = interest(r.want_write);
+            let armed = if r.registered {
+                registry.reregister(&mut SourceFd(&fd), Token(self.key), i)
+            } else {
+                registry.register(&mut SourceFd(&fd), Token(self.key), i)
+            };
+            r.registered = armed.is_ok();
+            if ended || armed.is_err() {
+                // This thread sees the end (or, with no registration, reads on).
+                let key = self.key;
+                self.handle.push(|i| i.work.push(Work::Read(key)));
+            }
+        }
+        true
+    }
+}
+
+/// Runs `f` on this thread's read buffer for leading reads (16 KiB, allocated on
+/// a thread's first lead).
+fn with_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut b) => {
+            if b.is_empty() {
+                b.resize(16 * 1024, 0);
+            }
+            f(&mut b)
+        }
+        Err(_) => f(&mut vec![0; 16 * 1024]),
+    })
 }
 
 type Handles = Arc<Mutex<HashMap<ConnId, Box<dyn Transport>>>>;
@@ -152,12 +355,9 @@ struct ClientEntry {
 struct ConnEntry {
     client: usize,
     conn: ConnId,
-    host: HostAddr,
-    sock: Arc<TcpStream>,
+    sock: Arc<Socket>,
     /// Bytes taken from the core and not yet all written, and how far.
     out: Option<(Bytes, usize)>,
-    /// Writable interest is on (a write hit a full socket).
-    want_write: bool,
     waker: Waker,
     _open: CountGuard,
 }
@@ -254,6 +454,7 @@ impl IoThread {
             match w {
                 Work::Client(k) => self.drive(k),
                 Work::Write(k) => self.write(k),
+                Work::Read(k) => self.read(k),
             }
         }
         let now = Instant::now();
@@ -408,7 +609,6 @@ impl IoThread {
         };
         let shared = c.shared.clone();
         let key = self.conns.next_key();
-        let sock = Arc::new(sock);
         let fd = sock.as_raw_fd();
         if let Err(e) =
             self.poll
@@ -425,18 +625,29 @@ impl IoThread {
             work: Work::Write(key),
         }));
         let open = shared.transport_guard();
+        let sock = Arc::new(Socket {
+            key,
+            conn,
+            host,
+            sock,
+            handle: self.handle.clone(),
+            reg: Mutex::new(Reg {
+                registered: true,
+                ..Reg::default()
+            }),
+            reading: Mutex::new(()),
+        });
         let k2 = self.conns.insert(ConnEntry {
             client: k,
             conn,
-            host,
             sock: sock.clone(),
             out: None,
-            want_write: false,
             waker,
             _open: open,
         });
         debug_assert_eq!(k2, key);
-        shared.lend_socket(conn, Arc::new(Lent(sock)));
+        shared.lend_socket(conn, sock.clone());
+        shared.lend_blocking_reader(conn, sock);
         shared.connected(conn);
         self.write(key);
         // Bytes may have come before the registration saw them.
@@ -455,27 +666,10 @@ impl IoThread {
         let Some(e) = self.conns.get_mut(ck) else {
             return;
         };
-        let buf = &mut self.scratch[..];
-        loop {
-            match (&*e.sock).read(buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    shared.input(e.conn, &buf[..n]);
-                    // A short read emptied the socket: the next bytes raise a new edge.
-                    if n < buf.len() {
-                        return;
-                    }
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    // Kept only while the session handshake is not done (a reset).
-                    shared.report_connect_error(e.conn, format!("{}: {err}", e.host));
-                    break;
-                }
-            }
+        let sock = e.sock.clone();
+        if sock.read_in(&shared, &mut self.scratch, false) == ReadEnd::Ended {
+            self.drop_conn(ck, true);
         }
-        self.drop_conn(ck, true);
     }
 
     fn write(&mut self, ck: usize) {
@@ -489,7 +683,7 @@ impl IoThread {
         let mut cx = Context::from_waker(&waker);
         loop {
             if let Some((bytes, off)) = &mut e.out {
-                match (&*e.sock).write(&bytes[*off..]) {
+                match (&e.sock.sock).write(&bytes[*off..]) {
                     Ok(n) => {
                         *off += n;
                         if *off < bytes.len() {
@@ -498,15 +692,7 @@ impl IoThread {
                         e.out = None;
                     }
                     Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-                        if !e.want_write {
-                            e.want_write = true;
-                            let fd = e.sock.as_raw_fd();
-                            let _ = self.poll.registry().reregister(
-                                &mut SourceFd(&fd),
-                                Token(ck),
-                                Interest::READABLE | Interest::WRITABLE,
-                            );
-                        }
+                        e.sock.set_want_write(true);
                         return;
                     }
                     Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -517,15 +703,7 @@ impl IoThread {
                 Poll::Ready(Some(b)) => e.out = Some((b, 0)),
                 Poll::Ready(None) => break,
                 Poll::Pending => {
-                    if e.want_write {
-                        e.want_write = false;
-                        let fd = e.sock.as_raw_fd();
-                        let _ = self.poll.registry().reregister(
-                            &mut SourceFd(&fd),
-                            Token(ck),
-                            Interest::READABLE,
-                        );
-                    }
+                    e.sock.set_want_write(false);
                     return;
                 }
             }
@@ -550,9 +728,9 @@ impl IoThread {
         let Some(e) = self.conns.remove(ck) else {
             return;
         };
-        let fd = e.sock.as_raw_fd();
-        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-        let _ = e.sock.shutdown(std::net::Shutdown::Both);
+        e.sock.close();
+        // A caller waiting on the socket wakes up to the shutdown.
+        let _ = e.sock.sock.shutdown(std::net::Shutdown::Both);
         if let Some(c) = self.clients.get_mut(e.client) {
             c.conns.remove(&e.conn);
             if report {

@@ -1,13 +1,23 @@
 //! Runs the client's futures on the calling thread, for the blocking adapter.
 //! The futures only wait on the core's slots, so parking the thread until a
 //! slot wakes it is all an executor needs to do here.
+//!
+//! A thread waiting for a reply is better off reading the socket itself than
+//! being woken by the thread that read it: one wake-up by the kernel instead of
+//! two context switches and a futex pair per reply. An adapter that lends the
+//! core a [`BlockingRead`] gets that: the reply wait offers it to `block_on`,
+//! which waits on the socket instead of parking.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
+
+use crate::core::{Reply, Shared};
+use crate::slot::Slot;
 
 struct ThreadWaker(Thread);
 
@@ -25,6 +35,49 @@ impl Wake for ThreadWaker {
     }
 }
 
+/// A connection's read side that a thread blocked in [`block_on`] may read
+/// itself while it waits for a reply (lent with
+/// [`Shared::lend_blocking_reader`]).
+pub trait BlockingRead: Send + Sync + 'static {
+    /// Becomes the connection's reader, unless another thread is (or the
+    /// connection is going, or should not be read from here now): then `false`,
+    /// and the caller parks. As the reader: unless `done()` already (checked
+    /// once no other read of the socket is under way), waits at most `timeout`
+    /// for the socket to be readable, feeds what it reads into `shared`, and
+    /// hands the socket back; `true`.
+    ///
+    /// Nothing but the socket wakes the reader: whatever else ends the wait
+    /// (the connection dropped, the client closed) must close or shut the
+    /// socket down, and `timeout` bounds the rest.
+    fn lead(&self, shared: &Shared, timeout: Duration, done: &dyn Fn() -> bool) -> bool;
+}
+
+/// The longest a thread waits on a socket before it looks at its call again
+/// (a completion that does not come through the socket, which is rare, is seen
+/// at the latest this late).
+const LEAD_WAIT: Duration = Duration::from_millis(100);
+
+type Offer = (Arc<Shared>, Arc<dyn BlockingRead>, Arc<Slot<Reply>>);
+
+thread_local! {
+    static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
+    static OFFER: RefCell<Option<Offer>> = const { RefCell::new(None) };
+}
+
+/// The future being polled runs inside [`block_on`] on this thread.
+pub(crate) fn in_block_on() -> bool {
+    IN_BLOCK_ON.with(Cell::get)
+}
+
+/// A reply wait inside [`block_on`] offers the socket its reply comes on.
+pub(crate) fn offer(shared: Arc<Shared>, reader: Arc<dyn BlockingRead>, slot: Arc<Slot<Reply>>) {
+    OFFER.with(|o| *o.borrow_mut() = Some((shared, reader, slot)));
+}
+
+fn take_offer() -> Option<Offer> {
+    OFFER.with(|o| o.borrow_mut().take())
+}
+
 /// Polls `f` to completion on this thread; `None` if `timeout` passes first
 /// (the future is dropped, which removes any watch it registered).
 #[allow(clippy::disallowed_methods)]
@@ -35,18 +88,32 @@ pub fn block_on<F: Future>(f: F, timeout: Option<Duration>) -> Option<F::Output>
     let mut cx = Context::from_waker(&waker);
     let mut f = pin!(f);
     loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+        let outer = IN_BLOCK_ON.with(|b| b.replace(true));
+        let polled = f.as_mut().poll(&mut cx);
+        IN_BLOCK_ON.with(|b| b.set(outer));
+        let offer = take_offer();
+        if let Poll::Ready(v) = polled {
             return Some(v);
         }
-        match deadline {
-            None => std::thread::park(),
+        let left = match deadline {
+            None => None,
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
                     return None;
                 }
-                std::thread::park_timeout(d - now);
+                Some(d - now)
             }
+        };
+        if let Some((shared, reader, slot)) = offer {
+            let wait = left.map_or(LEAD_WAIT, |l| l.min(LEAD_WAIT));
+            if reader.lead(&shared, wait, &|| slot.is_filled()) {
+                continue;
+            }
+        }
+        match left {
+            None => std::thread::park(),
+            Some(l) => std::thread::park_timeout(l),
         }
     }
 }

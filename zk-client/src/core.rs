@@ -89,6 +89,8 @@ struct Writer {
     /// The socket's read side, when the adapter lends it: callers waiting for a
     /// reply read it themselves (see `reader.rs`).
     reader: Option<Arc<ConnReader>>,
+    /// The socket's read side for blocked callers (see [`crate::blocking::BlockingRead`]).
+    blocking: Option<Arc<dyn crate::blocking::BlockingRead>>,
 }
 
 impl Writer {
@@ -96,6 +98,13 @@ impl Writer {
     fn direct_idle(&self) -> bool {
         self.direct.is_some() && !self.in_flight && self.pending.is_empty()
     }
+}
+
+/// Who may read the session's connection for a caller about to wait.
+pub(crate) enum WaitReader {
+    None,
+    Async(Arc<ConnReader>),
+    Blocking(Arc<dyn crate::blocking::BlockingRead>),
 }
 
 /// A transport the core may write to without blocking, from whichever thread
@@ -788,12 +797,35 @@ impl Shared {
         reader
     }
 
+    /// Lends the core `conn`'s read side for callers blocked in
+    /// [`block_on`](crate::blocking::block_on): a thread waiting for its reply reads
+    /// the socket itself instead of being woken by the thread that would read it
+    /// (see [`BlockingRead`](crate::blocking::BlockingRead)). Call before
+    /// [`connected`](Shared::connected).
+    pub fn lend_blocking_reader(
+        &self,
+        conn: ConnId,
+        reader: Arc<dyn crate::blocking::BlockingRead>,
+    ) {
+        let mut g = lock(&self.inner);
+        if let Some(w) = g.writers.get_mut(&conn) {
+            w.blocking = Some(reader);
+        }
+    }
+
     /// The reader of the session's connection, if lent (for a caller about to
-    /// wait for its reply).
-    pub(crate) fn before_wait(&self) -> Option<Arc<ConnReader>> {
+    /// wait for its reply): the async one, else (`blocked`: the caller is a thread
+    /// in `block_on`) the blocking one.
+    pub(crate) fn before_wait(&self, blocked: bool) -> WaitReader {
         let g = lock(&self.inner);
-        let conn = g.session.connection()?;
-        g.writers.get(&conn)?.reader.clone()
+        let Some(w) = g.session.connection().and_then(|c| g.writers.get(&c)) else {
+            return WaitReader::None;
+        };
+        match (&w.reader, &w.blocking) {
+            (Some(r), _) => WaitReader::Async(r.clone()),
+            (None, Some(b)) if blocked => WaitReader::Blocking(b.clone()),
+            _ => WaitReader::None,
+        }
     }
 
     /// The transport connected.

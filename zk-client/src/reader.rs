@@ -22,7 +22,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use zk_proto::ConnId;
 
-use crate::core::Shared;
+use crate::core::{Shared, WaitReader};
 
 /// A socket the core may read from any task (see [`Shared::lend_reader`]).
 pub trait LentRead: Send + Sync + 'static {
@@ -258,22 +258,34 @@ impl ReplyWait {
             self.release();
             return Poll::Ready(v);
         }
-        if let Some(r) = self.shared.before_wait() {
-            if let Some(old) = &self.reading {
-                if !Arc::ptr_eq(old, &r) {
-                    self.release();
+        let blocked = crate::blocking::in_block_on();
+        let mut offer = None;
+        match self.shared.before_wait(blocked) {
+            WaitReader::Async(r) => {
+                if let Some(old) = &self.reading {
+                    if !Arc::ptr_eq(old, &r) {
+                        self.release();
+                    }
                 }
+                // The slot has no waker yet: a reply this read feeds in wakes nobody.
+                r.poll_caller(&self.shared, self.token(), cx);
+                self.reading = Some(r);
             }
-            // The slot has no waker yet: a reply this read feeds in wakes nobody.
-            r.poll_caller(&self.shared, self.token(), cx);
-            self.reading = Some(r);
+            WaitReader::Blocking(b) => offer = Some(b),
+            WaitReader::None => {}
         }
         match self.slot.poll_take(cx) {
             Poll::Ready(v) => {
                 self.release();
                 Poll::Ready(v)
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                if let Some(b) = offer {
+                    // The thread's `block_on` reads the socket instead of parking.
+                    crate::blocking::offer(self.shared.clone(), b, self.slot.clone());
+                }
+                Poll::Pending
+            }
         }
     }
 }

@@ -42,6 +42,11 @@ impl<V> Slot<V> {
         s.waker.take()
     }
 
+    /// A value is there (not taken yet).
+    pub(crate) fn is_filled(&self) -> bool {
+        lock(&self.state).value.is_some()
+    }
+
     /// The value if it is there, registering nothing.
     pub(crate) fn try_take(&self) -> Option<V> {
         lock(&self.state).value.take()
