@@ -84,7 +84,11 @@ fn take_offer() -> Option<Offer> {
 pub fn block_on<F: Future>(f: F, timeout: Option<Duration>) -> Option<F::Output> {
     // A timeout too large to represent (Duration::MAX) means no timeout.
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    thread_local! {
+        // One waker per thread, made once: a call allocates none.
+        static WAKER: Waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    }
+    let waker = WAKER.with(Waker::clone);
     let mut cx = Context::from_waker(&waker);
     let mut f = pin!(f);
     loop {

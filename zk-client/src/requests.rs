@@ -72,6 +72,64 @@ impl Future for ReplyFuture {
     }
 }
 
+/// What a create with `make_parents` needs to try again after creating them.
+type CreateRetry = Box<(Client, String, Option<Bytes>, Vec<Acl>, CreateMode)>;
+
+/// A create in flight (`create_with`): its reply, and after a NoNode with
+/// `make_parents`, the parents' creation and the second try (boxed: rare).
+enum CreateCall {
+    First(ReplyFuture, Option<CreateRetry>),
+    Again(Pin<Box<dyn Future<Output = Result<(String, Stat)>> + Send + Sync>>),
+    Done,
+}
+
+impl Future for CreateCall {
+    type Output = Result<(String, Stat)>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                CreateCall::First(first, again) => {
+                    let r = std::task::ready!(Pin::new(first).poll(cx));
+                    match (r, again.take()) {
+                        (Err(Error::Server(ErrorCode::NoNode)), Some(retry)) => {
+                            let (zk, path, data, acl, mode) = *retry;
+                            *this = CreateCall::Again(Box::pin(async move {
+                                if let Some(parent) = parent_of(&path) {
+                                    zk.ensure_path(parent).await?;
+                                }
+                                created(zk.send(create_request(&path, data, acl, mode)).await?)
+                            }));
+                        }
+                        (r, _) => {
+                            *this = CreateCall::Done;
+                            return Poll::Ready(r.and_then(created));
+                        }
+                    }
+                }
+                CreateCall::Again(f) => {
+                    let r = std::task::ready!(f.as_mut().poll(cx));
+                    *this = CreateCall::Done;
+                    return Poll::Ready(r);
+                }
+                CreateCall::Done => return Poll::Ready(Err(Error::SessionClosed)),
+            }
+        }
+    }
+}
+
+/// `create`: a create's path alone.
+struct CreatePath(CreateCall);
+
+impl Future for CreatePath {
+    type Output = Result<String>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.get_mut().0)
+            .poll(cx)
+            .map(|r| r.map(|(path, _)| path))
+    }
+}
+
 /// A sent request that asked for a watch: its reply, and the guard that owns the
 /// registration until a watch handle takes it.
 struct WatchCall {
@@ -147,8 +205,7 @@ impl Client {
         data: impl IntoData,
         mode: CreateMode,
     ) -> impl Future<Output = Result<String>> + Send + 'static {
-        let f = self.create_with(path, data, &CreateOptions::mode(mode));
-        async move { Ok(f.await?.0) }
+        CreatePath(self.create_call(path, data, &CreateOptions::mode(mode)))
     }
 
     /// Creates a node with options; returns its path and Stat.
@@ -171,24 +228,25 @@ impl Client {
         data: impl IntoData,
         opts: &CreateOptions,
     ) -> impl Future<Output = Result<(String, Stat)>> + Send + 'static {
+        self.create_call(path, data, opts)
+    }
+
+    /// Sends a create now; the future is small (it is moved and boxed by callers
+    /// that keep many in flight) and keeps what a retry needs only with
+    /// `make_parents`.
+    fn create_call(&self, path: &str, data: impl IntoData, opts: &CreateOptions) -> CreateCall {
         let data = data.into_data();
         let acl = opts
             .acl
             .clone()
             .unwrap_or_else(|| self.opts().default_acl.clone());
-        let first = self.send(create_request(path, data.clone(), acl.clone(), opts.mode));
-        let (this, path, mode, parents) =
-            (self.clone(), path.to_owned(), opts.mode, opts.make_parents);
-        async move {
-            match first.await {
-                Err(Error::Server(ErrorCode::NoNode)) if parents => {
-                    if let Some(parent) = parent_of(&path) {
-                        this.ensure_path(parent).await?;
-                    }
-                    created(this.send(create_request(&path, data, acl, mode)).await?)
-                }
-                other => created(other?),
-            }
+        let mode = opts.mode;
+        if opts.make_parents {
+            let first = self.send(create_request(path, data.clone(), acl.clone(), mode));
+            let again = Box::new((self.clone(), path.to_owned(), data, acl, mode));
+            CreateCall::First(first, Some(again))
+        } else {
+            CreateCall::First(self.send(create_request(path, data, acl, mode)), None)
         }
     }
 

@@ -114,6 +114,16 @@ impl Chroot {
         }
     }
 
+    /// Turns a client path into its server path in place (no allocation without
+    /// a chroot).
+    pub fn prefix_in_place(&self, path: &mut String) {
+        match &self.0 {
+            None => {}
+            Some(root) if path == "/" => path.clone_from(root),
+            Some(root) => path.insert_str(0, root),
+        }
+    }
+
     /// The client path for a server path. Paths outside the root (such as
     /// `/zookeeper/config`) pass through unchanged.
     pub fn strip(&self, path: &str) -> String {

@@ -552,18 +552,24 @@ impl Session {
     }
 
     /// Frees the memory of the queues that are empty, so an idle session keeps
-    /// none (a thousand idle sessions in one process add up). Cheap when there is
-    /// nothing to free.
+    /// room for one entry in each at most (a thousand idle sessions in one process
+    /// add up). Cheap when there is nothing to free.
     pub fn shrink_idle(&mut self) {
-        fn shrink<T>(q: &mut VecDeque<T>) {
-            if q.is_empty() && q.capacity() > 0 {
-                *q = VecDeque::new();
+        // Room for one entry stays: a client making one call at a time (the
+        // common case) then allocates nothing per call for these queues.
+        fn shrink<T>(q: &mut VecDeque<T>, keep: usize) {
+            if q.is_empty() && q.capacity() > keep {
+                if keep == 0 {
+                    *q = VecDeque::new();
+                } else {
+                    q.shrink_to(keep);
+                }
             }
         }
-        shrink(&mut self.inflight);
-        shrink(&mut self.queued);
-        shrink(&mut self.events);
-        shrink(&mut self.actions);
+        shrink(&mut self.inflight, 1);
+        shrink(&mut self.queued, 0);
+        shrink(&mut self.events, 1);
+        shrink(&mut self.actions, 1);
     }
 
     /// The connection the session is up on (handshake done), if any: the one
@@ -2150,7 +2156,7 @@ fn check_and_prefix(
     chroot: &Chroot,
 ) -> Result<(), UsageError> {
     validate_path(path, sequential)?;
-    *path = chroot.prefix(path);
+    chroot.prefix_in_place(path);
     Ok(())
 }
 
