@@ -75,11 +75,14 @@ impl Future for ReplyFuture {
 /// What a create with `make_parents` needs to try again after creating them.
 type CreateRetry = Box<(Client, String, Option<Bytes>, Vec<Acl>, CreateMode)>;
 
+/// The parents' creation and the second try.
+type CreateAgain = Pin<Box<dyn Future<Output = Result<(String, Stat)>> + Send + Sync>>;
+
 /// A create in flight (`create_with`): its reply, and after a NoNode with
 /// `make_parents`, the parents' creation and the second try (boxed: rare).
 enum CreateCall {
     First(ReplyFuture, Option<CreateRetry>),
-    Again(Pin<Box<dyn Future<Output = Result<(String, Stat)>> + Send + Sync>>),
+    Again(CreateAgain),
     Done,
 }
 
