@@ -243,3 +243,125 @@ fn a_blocked_caller_wakes_when_its_connection_is_dropped() {
         }
     }
 }
+
+/// A call polled once (it registered as its socket's reader) and then kept without
+/// being polled must not stall the connection: the driver takes the socket back
+/// at its next timer (a ping, a third of the session timeout at the latest), so a
+/// watch event behind the stalled call's reply still arrives, and the session
+/// never hits its read timeout. Without the reclaim the pings' replies stay
+/// unread too and the connection is dropped at the read timeout.
+async fn stalled_caller_does_not_stall_the_connection(
+    zk: zk_client::Client,
+    other: zk_client::Client,
+    name: &str,
+) {
+    use zk_client::{CreateMode, EventType, SessionState};
+    let base = format!("/caller-reads-stalled-{name}-{}", std::process::id());
+    zk.create(&base, "0", CreateMode::Persistent).await.unwrap();
+    let session = zk.session().unwrap().id;
+    let mut states = zk.state_stream();
+    let (_, _, watch) = zk.get_data_watch(&base).await.unwrap();
+    // Polled once, then held: it is the socket's reader, and nobody polls it.
+    let mut stalled = Box::pin(zk.exists("/"));
+    std::future::poll_fn(|cx| {
+        assert!(stalled.as_mut().poll(cx).is_pending());
+        Poll::Ready(())
+    })
+    .await;
+    other.set_data(&base, "1", None).await.unwrap();
+    // Session timeout 3 s: pings every second; the read timeout is 2 s.
+    let event = tokio_or_smol_timeout(Duration::from_secs(10), watch)
+        .await
+        .expect("the watch event never came while a call sat unpolled")
+        .unwrap();
+    assert_eq!(event.event_type, EventType::NodeDataChanged);
+    // Past two read timeouts with the call still held: the connection stayed up.
+    sleep(Duration::from_secs(5)).await;
+    assert_eq!(zk.session().unwrap().id, session);
+    let mut seen = Vec::new();
+    while let Some(s) = std::future::poll_fn(|cx| {
+        let mut next = std::pin::pin!(states.next());
+        match next.as_mut().poll(cx) {
+            Poll::Ready(s) => Poll::Ready(s),
+            Poll::Pending => Poll::Ready(None),
+        }
+    })
+    .await
+    {
+        seen.push(s);
+    }
+    assert!(
+        !seen.contains(&SessionState::Suspended),
+        "{name}: the connection was dropped while a call sat unpolled: {seen:?}"
+    );
+    // The held call completes once polled again.
+    assert!(stalled.await.unwrap().is_some());
+    zk.delete(&base, None).await.unwrap();
+}
+
+/// Waits for `f` at most `d` on whichever runtime runs the test (a thread timer:
+/// neither runtime's own).
+async fn tokio_or_smol_timeout<F: Future>(d: Duration, f: F) -> Option<F::Output> {
+    let timer = async {
+        sleep(d).await;
+        None
+    };
+    let f = async { Some(f.await) };
+    let mut f = std::pin::pin!(f);
+    let mut timer = std::pin::pin!(timer);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = f.as_mut().poll(cx) {
+            return Poll::Ready(v);
+        }
+        timer.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// A sleep on a thread of its own (the test runs on tokio and on smol).
+async fn sleep(d: Duration) {
+    let done = Arc::new(AtomicBool::new(false));
+    let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+    {
+        let (done, waker) = (done.clone(), waker.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            done.store(true, Ordering::SeqCst);
+            if let Some(w) = waker.lock().unwrap().take() {
+                w.wake();
+            }
+        });
+    }
+    std::future::poll_fn(|cx| {
+        *waker.lock().unwrap() = Some(cx.waker().clone());
+        if done.load(Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+#[test]
+fn a_stalled_caller_does_not_stall_the_connection_tokio_mt() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let b = ClientBuilder::new(&shared_server().connect_string())
+        .session_timeout(Duration::from_secs(3));
+    rt.block_on(async {
+        let zk = zk_tokio::connect(&b).await.unwrap();
+        let other = zk_tokio::connect(&b).await.unwrap();
+        stalled_caller_does_not_stall_the_connection(zk, other, "tokio").await;
+    });
+}
+
+#[test]
+fn a_stalled_caller_does_not_stall_the_connection_smol() {
+    let b = ClientBuilder::new(&shared_server().connect_string())
+        .session_timeout(Duration::from_secs(3));
+    smol::block_on(async {
+        let zk = zk_smol::connect(&b).await.unwrap();
+        let other = zk_smol::connect(&b).await.unwrap();
+        stalled_caller_does_not_stall_the_connection(zk, other, "smol").await;
+    });
+}
