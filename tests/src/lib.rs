@@ -6,6 +6,7 @@
 //! The tests never skip: if ZooKeeper is not installed they fail with the command that fixes it.
 
 pub mod facade;
+pub mod watchdog;
 pub use zk_testkit::{certs, ensemble, proxy, server, simnet};
 pub use zk_testkit::{
     four_letter_word, kill_session, shared_server, Ensemble, ReconfigAccess, Role, ServerOptions,

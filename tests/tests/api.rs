@@ -11,9 +11,8 @@
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -40,18 +39,7 @@ const N: usize = 1000;
 /// Runs a test body on its own thread: its panic fails the test with its own message; a
 /// body still running after [`TEST_LIMIT`] fails it as hung.
 fn run(name: &str, body: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
-        })
-        .expect("spawn the test body");
-    match rx.recv_timeout(TEST_LIMIT) {
-        Ok(Ok(())) => {}
-        Ok(Err(p)) => resume_unwind(p),
-        Err(_) => panic!("{name}: WATCHDOG: the test did not finish within {TEST_LIMIT:?}"),
-    }
+    zk_tests::watchdog::run(name, TEST_LIMIT, body)
 }
 
 /// A path no other test (adapter, process) uses: `/api-<tag>-<adapter>-<pid>-<n>`.

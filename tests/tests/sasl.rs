@@ -3,10 +3,8 @@
 //! gets NoAuth on that user's node, a wrong password ends in AuthFailed (`connect()` says SaslFailed with the cause), the exchange is
 //! replayed after a cut (the ACL still lets the user in), and SASL over TLS works too.
 
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, OnceLock};
-use std::thread;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use zk_client::{
@@ -22,18 +20,7 @@ const TEST_LIMIT: Duration = Duration::from_secs(150);
 const WAIT: Duration = Duration::from_secs(10);
 
 fn run(name: &str, body: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
-        })
-        .expect("spawn the test body");
-    match rx.recv_timeout(TEST_LIMIT) {
-        Ok(Ok(())) => {}
-        Ok(Err(p)) => resume_unwind(p),
-        Err(_) => panic!("{name}: WATCHDOG: the test did not finish within {TEST_LIMIT:?}"),
-    }
+    zk_tests::watchdog::run(name, TEST_LIMIT, body)
 }
 
 fn unique<Z: Zk>(tag: &str) -> String {

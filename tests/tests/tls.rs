@@ -14,9 +14,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,18 +40,7 @@ const ATTEMPT: Duration = Duration::from_millis(1500);
 const DEADLINE: Duration = Duration::from_secs(5);
 
 fn run(name: &str, body: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
-        })
-        .expect("spawn the test body");
-    match rx.recv_timeout(TEST_LIMIT) {
-        Ok(Ok(())) => {}
-        Ok(Err(p)) => resume_unwind(p),
-        Err(_) => panic!("{name}: WATCHDOG: the test did not finish within {TEST_LIMIT:?}"),
-    }
+    zk_tests::watchdog::run(name, TEST_LIMIT, body)
 }
 
 fn unique<Z: Zk>(tag: &str) -> String {
