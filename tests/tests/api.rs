@@ -937,6 +937,36 @@ fn retry_blocking() {
         "{r:?}"
     );
     assert_eq!(n, 2);
+
+    // The async client under a blocking one retries too; its sleeps between tries
+    // run on the shared I/O thread's timers (no thread per sleep): three tries
+    // 150 ms apart take at least 300 ms (jitter off).
+    let paced = connect::<BlockingZk>(&ClientBuilder::new(&cs).command_retry(RetryPolicy {
+        max_tries: Some(3),
+        delay: Duration::from_millis(150),
+        max_delay: Duration::from_millis(150),
+        backoff: 1.0,
+        max_jitter: 0.0,
+        ..Default::default()
+    }));
+    let tries = AtomicUsize::new(0);
+    let t = Instant::now();
+    let r: Result<()> = zk_client::blocking::block_on(
+        paced.as_async().retry(Idempotence::Safe, || {
+            tries.fetch_add(1, Ordering::SeqCst);
+            async { Err(Error::ConnectionLoss) }
+        }),
+        Some(Duration::from_secs(20)),
+    )
+    .expect("the async retry did not finish");
+    let took = t.elapsed();
+    assert!(
+        matches!(r, Err(Error::RetryFailed { attempts: 3, .. })),
+        "{r:?}"
+    );
+    assert_eq!(tries.load(Ordering::SeqCst), 3);
+    assert!(took >= Duration::from_millis(300), "slept {took:?} in all");
+    paced.close().unwrap();
     two.close().unwrap();
     zk.delete(&p, None).unwrap();
     zk.close().unwrap();

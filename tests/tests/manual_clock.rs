@@ -120,3 +120,63 @@ fn smol_idle_virtual_hour() {
     }
     assert_eq!(diag.counts(), zk_client::LiveCounts::default());
 }
+
+/// `connect`'s deadline is on the client's clock: against a port nobody listens
+/// on, three real seconds past a two-second deadline the call is still waiting
+/// (the clock has not moved), and it fails once the clock passes the deadline.
+fn connect_deadline_follows_the_manual_clock(
+    connect: impl FnOnce(ClientBuilder, Arc<dyn zk_client::Clock>) -> zk_client::Result<()>
+        + Send
+        + 'static,
+) {
+    use zk_client::Error;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let clock = ManualClock::new(Instant::now());
+    let b = ClientBuilder::new(&format!("127.0.0.1:{port}"))
+        .connect_timeout(Duration::from_secs(1))
+        .connect_deadline(Duration::from_secs(2));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let c = Arc::new(clock.clone());
+    std::thread::spawn(move || {
+        let _ = tx.send(connect(b, c));
+    });
+    let early = rx.recv_timeout(Duration::from_secs(3));
+    assert!(
+        early.is_err(),
+        "connect ended on real time, the clock unmoved: {early:?}"
+    );
+    clock.advance(Duration::from_secs(3));
+    let r = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("connect did not end once the clock passed its deadline");
+    assert!(
+        matches!(
+            r,
+            Err(Error::ConnectFailed(_) | Error::Timeout | Error::Unreachable)
+        ),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn connect_deadline_follows_the_manual_clock_smol() {
+    connect_deadline_follows_the_manual_clock(|b, clock| {
+        smol::block_on(zk_smol::connect_with(
+            &b,
+            Arc::new(zk_smol::TcpConnector),
+            clock,
+        ))
+        .map(drop)
+    });
+}
+
+#[test]
+fn connect_deadline_follows_the_manual_clock_blocking() {
+    connect_deadline_follows_the_manual_clock(|b, clock| {
+        zk_blocking::connect_with(&b, Arc::new(zk_blocking::TcpConnector), clock).map(drop)
+    });
+}

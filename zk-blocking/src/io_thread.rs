@@ -62,6 +62,42 @@ struct Inbox {
     clients: Vec<(Arc<Shared>, Arc<dyn Connector>)>,
     conns: Vec<(usize, ConnId, HostAddr, TcpStream)>,
     work: Vec<Work>,
+    sleeps: Vec<(Instant, Arc<Sleep>)>,
+}
+
+/// A sleep on this thread's timers ([`sleep`]): done, and who to wake.
+#[derive(Default)]
+struct Sleep {
+    done: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+/// Completes after `d`, on the I/O thread's timers (no thread of its own): the
+/// blocking runtime's sleep, for retries and `connect`'s deadline. A sleep
+/// dropped before its time costs a timer entry until then.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn sleep(d: Duration) -> zk_client::runtime::BoxFuture<()> {
+    let state = Arc::new(Sleep::default());
+    let queued = match (handle(), Instant::now().checked_add(d)) {
+        (Ok(h), Some(at)) => {
+            let st = state.clone();
+            h.push(|i| i.sleeps.push((at, st)));
+            true
+        }
+        // No I/O thread, or a sleep past any representable instant: never done.
+        _ => false,
+    };
+    Box::pin(std::future::poll_fn(move |cx| {
+        if !queued {
+            return Poll::Pending;
+        }
+        *lock(&state.waker) = Some(cx.waker().clone());
+        if state.done.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }))
 }
 
 /// What other threads hand the I/O thread.
@@ -408,6 +444,9 @@ struct IoThread {
     clients: Slab<ClientEntry>,
     conns: Slab<ConnEntry>,
     timers: BTreeSet<(Instant, usize)>,
+    /// Sleeps ([`sleep`]) by due time, then arrival.
+    sleeps: std::collections::BTreeMap<(Instant, u64), Arc<Sleep>>,
+    next_sleep: u64,
     io: Vec<Io>,
     /// The one read buffer of every connection here (an idle one holds none).
     scratch: Vec<u8>,
@@ -421,6 +460,8 @@ impl IoThread {
             clients: Slab::new(),
             conns: Slab::new(),
             timers: BTreeSet::new(),
+            sleeps: std::collections::BTreeMap::new(),
+            next_sleep: 0,
             io: Vec::new(),
             scratch: vec![0; 64 * 1024],
         }
@@ -450,6 +491,10 @@ impl IoThread {
         for (client, conn, host, sock) in inbox.conns {
             self.add_conn(client, conn, host, sock);
         }
+        for (at, st) in inbox.sleeps {
+            self.next_sleep += 1;
+            self.sleeps.insert((at, self.next_sleep), st);
+        }
         for w in inbox.work {
             match w {
                 Work::Client(k) => self.drive(k),
@@ -468,17 +513,35 @@ impl IoThread {
             }
             self.drive(k);
         }
+        while let Some(entry) = self.sleeps.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let st = entry.remove();
+            st.done.store(true, Ordering::Release);
+            let w = lock(&st.waker).take();
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
         // Work this turn queued (wake-ups from this thread) is taken next turn.
         let queued = {
             let i = lock(&self.handle.inbox);
-            !i.work.is_empty() || !i.clients.is_empty() || !i.conns.is_empty()
+            !i.work.is_empty()
+                || !i.clients.is_empty()
+                || !i.conns.is_empty()
+                || !i.sleeps.is_empty()
         };
         let timeout = if queued {
             Some(Duration::ZERO)
         } else {
-            self.timers
-                .first()
-                .map(|&(at, _)| at.saturating_duration_since(Instant::now()))
+            let timer = self.timers.first().map(|&(at, _)| at);
+            let sleep = self.sleeps.first_key_value().map(|(&(at, _), _)| at);
+            let next = match (timer, sleep) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            next.map(|at| at.saturating_duration_since(Instant::now()))
         };
         if let Err(e) = self.poll.poll(events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {

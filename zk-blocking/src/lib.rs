@@ -168,13 +168,14 @@ pub fn connect_with(
         connector: connector.clone(),
     }));
     io_thread::start(shared, connector).map_err(|e| Error::Io(e.to_string()))?;
-    match block_on(inner.wait_connected(), Some(builder.connect_deadline)) {
-        Some(Ok(())) => Ok(Client {
+    // On the client's clock: virtual under a ManualClock, like the session's timers.
+    match block_on(inner.wait_connected_within(builder.connect_deadline), None) {
+        Some(Ok(false)) => Ok(Client {
             inner,
             timeout: Some(Duration::from_secs(30)),
         }),
         Some(Err(e)) => Err(e),
-        None => Err(inner.connect_deadline_error()),
+        Some(Ok(true)) | None => Err(inner.connect_deadline_error()),
     }
 }
 

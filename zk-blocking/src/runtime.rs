@@ -1,12 +1,13 @@
-//! zk-blocking's runtime hooks (`zk_client::runtime`): a timer thread for the
-//! async client's retries, and four-letter words over the client's connector on
+//! zk-blocking's runtime hooks (`zk_client::runtime`): sleeps on the shared I/O
+//! thread's timers for the async client's retries and `connect`'s deadline, and
+//! four-letter words over the client's connector on
 //! a thread, so `as_async()`'s `retry`, `command` and `server_version` work on a
 //! blocking client too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use zk_client::runtime::{on_thread, thread_sleep, BoxFuture, Runtime};
+use zk_client::runtime::{on_thread, BoxFuture, Runtime};
 
 use crate::{four_letter_word_with, Connector, Error, HostAddr, Result};
 
@@ -16,7 +17,7 @@ pub(crate) struct BlockingRuntime {
 
 impl Runtime for BlockingRuntime {
     fn sleep(&self, d: Duration) -> BoxFuture<()> {
-        thread_sleep(d)
+        crate::io_thread::sleep(d)
     }
 
     fn four_letter_word(

@@ -474,6 +474,31 @@ impl Client {
         self.shared().adapter_data()
     }
 
+    /// [`wait_connected`](Client::wait_connected) within `deadline` on the
+    /// client's clock: `Ok(false)` once connected, `Ok(true)` if the deadline
+    /// passed first. Under a virtual clock ([`ManualClock`](crate::ManualClock))
+    /// the deadline is virtual too, like every other timer of the session; on the
+    /// system clock it runs on the adapter's timer. The adapters' `connect` waits
+    /// with this.
+    pub fn wait_connected_within(
+        &self,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<bool>> + Send + 'static {
+        let connected = self.wait_connected();
+        let passed = clock_sleep(self.shared(), deadline);
+        async move {
+            let mut connected = std::pin::pin!(connected);
+            let mut passed = std::pin::pin!(passed);
+            std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(r) = connected.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(r.map(|()| false));
+                }
+                passed.as_mut().poll(cx).map(|()| Ok(true))
+            })
+            .await
+        }
+    }
+
     /// The error for a `connect()` whose deadline passed: [`Error::ConnectFailed`]
     /// with the last attempt's cause, or [`Error::Timeout`] if none failed yet.
     pub fn connect_deadline_error(&self) -> Error {
@@ -537,4 +562,39 @@ impl Client {
             shared: self.shared().clone(),
         }
     }
+}
+
+/// Completes once `d` has passed on `shared`'s clock: a virtual clock wakes it
+/// itself; the system clock through the runtime's timer (a thread's without one).
+fn clock_sleep(
+    shared: &Arc<crate::core::Shared>,
+    d: Duration,
+) -> impl Future<Output = ()> + Send + 'static {
+    let clock = shared.clock().clone();
+    let runtime = shared.runtime();
+    let at = clock.now().checked_add(d);
+    let mut real: Option<crate::runtime::BoxFuture<()>> = None;
+    std::future::poll_fn(move |cx| {
+        // A deadline too far to represent never passes.
+        let Some(at) = at else {
+            return std::task::Poll::Pending;
+        };
+        if clock.now() >= at {
+            return std::task::Poll::Ready(());
+        }
+        if let Some(r) = real.as_mut() {
+            return r.as_mut().poll(cx);
+        }
+        if clock.wake_at(at, cx.waker()) {
+            return std::task::Poll::Pending;
+        }
+        let left = at.saturating_duration_since(clock.now());
+        let mut r = match &runtime {
+            Some(rt) => rt.sleep(left),
+            None => crate::runtime::thread_sleep(left),
+        };
+        let p = r.as_mut().poll(cx);
+        real = Some(r);
+        p
+    })
 }

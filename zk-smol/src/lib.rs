@@ -100,24 +100,11 @@ pub async fn connect_with(
         connector: connector.clone(),
     }));
     smol::spawn(drive(shared, connector)).detach();
-    let deadline = builder.connect_deadline;
-    let timed_out = future::or(
-        async {
-            client.wait_connected().await?;
-            Ok::<bool, Error>(false)
-        },
-        async {
-            match std::time::Instant::now().checked_add(deadline) {
-                Some(at) => {
-                    Timer::at(at).await;
-                }
-                None => future::pending::<()>().await,
-            }
-            Ok(true)
-        },
-    )
-    .await?;
-    if timed_out {
+    // On the client's clock: virtual under a ManualClock, like the session's timers.
+    if client
+        .wait_connected_within(builder.connect_deadline)
+        .await?
+    {
         return Err(client.connect_deadline_error());
     }
     Ok(client)
