@@ -779,6 +779,7 @@ impl Session {
     }
 
     /// The deadline from [`poll_timeout`](Session::poll_timeout) was reached. Early calls do nothing.
+    /// [`poll_timeout`](Session::poll_timeout)'s example shows both (a ping, then a read timeout).
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.clock(now);
         if let Some(deadline) = self.closing {
@@ -839,6 +840,47 @@ impl Session {
     /// Fails with [`UsageError::OutboundFull`] while more than
     /// [`Config::max_outbound`] bytes wait to be taken by
     /// [`poll_transmit`](Session::poll_transmit).
+    ///
+    /// Why: a caller keeps the returned id to match its [`Event::Completed`], and
+    /// the watcher id to match its [`Event::Watch`]; misuse fails here, before any
+    /// byte is sent.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::{Config, PathWatchRequest, Request, Session, UsageError};
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("zk1:2181/app").unwrap(), now);
+    ///
+    /// // Not connected yet: the request waits (QueuePolicy::Queue, the default).
+    /// let read = Request::GetData(PathWatchRequest { path: "/config".into(), watch: true });
+    /// let sent = session.submit(read, now).unwrap();
+    /// assert!(sent.watcher.is_some());
+    /// assert_eq!(session.outstanding(), 1);
+    ///
+    /// // Ids are unique for the session's life.
+    /// let again = Request::GetData(PathWatchRequest { path: "/config".into(), watch: false });
+    /// let second = session.submit(again, now).unwrap();
+    /// assert_ne!(second.id, sent.id);
+    /// assert_eq!(second.watcher, None);
+    ///
+    /// // A bad path is refused locally, with the rule it breaks.
+    /// let bad = Request::GetData(PathWatchRequest { path: "config".into(), watch: false });
+    /// match session.submit(bad, now) {
+    ///     Err(UsageError::InvalidPath { path, reason }) => {
+    ///         assert_eq!(path, "config");
+    ///         assert_eq!(reason, "path must start with /");
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// // Pings, auth and closeSession belong to the session itself.
+    /// assert!(matches!(
+    ///     session.submit(Request::Ping, now),
+    ///     Err(UsageError::InvalidRequest(_))
+    /// ));
+    /// assert_eq!(session.outstanding(), 2);
+    /// ```
     pub fn submit(&mut self, req: Request, now: Instant) -> Result<Submitted, UsageError> {
         self.submit_inner(req, true, now)
     }
@@ -1233,6 +1275,49 @@ impl Session {
     }
 
     /// Next application event. Should be called after every input and command.
+    ///
+    /// Why: this is where a caller's reply, a watch notification and a state
+    /// change come out; the adapter routes each to whoever waits for it.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::{
+    ///     Config, Event, MultiRequest, PathWatchRequest, QueuePolicy, Request, Response, Session,
+    ///     SessionState, ZkError,
+    /// };
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut config = Config::from_connect_string("zk1:2181").unwrap();
+    /// config.queue_policy = QueuePolicy::FailFast;
+    /// let mut session = Session::new(config, now);
+    ///
+    /// // An empty multi needs no server: it completes at once.
+    /// let empty = session.submit(Request::Multi(MultiRequest::default()), now).unwrap();
+    /// assert_eq!(
+    ///     session.poll_event(),
+    ///     Some(Event::Completed { id: empty.id, result: Ok(Response::Multi(Default::default())) })
+    /// );
+    ///
+    /// // Fail-fast while not connected: the request completes with NotConnected.
+    /// let read = Request::GetData(PathWatchRequest { path: "/a".into(), watch: false });
+    /// let read = session.submit(read, now).unwrap();
+    /// match session.poll_event() {
+    ///     Some(Event::Completed { id, result: Err(ZkError::NotConnected) }) => assert_eq!(id, read.id),
+    ///     other => panic!("{other:?}"),
+    /// }
+    ///
+    /// // A state change, for state listeners.
+    /// session.close(now);
+    /// let mut states = Vec::new();
+    /// while let Some(event) = session.poll_event() {
+    ///     if let Event::StateChanged { from, to } = event {
+    ///         states.push((from, to));
+    ///     }
+    /// }
+    /// assert_eq!(states, [(SessionState::Connecting, SessionState::Closed)]);
+    /// assert!(session.state().is_terminal());
+    /// ```
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -1240,6 +1325,77 @@ impl Session {
 
     /// When [`handle_timeout`](Session::handle_timeout) must next be called.
     /// Read it last, after draining the other outputs.
+    ///
+    /// Why: the adapter's only timer; sleep until this instant (or until input
+    /// comes), then call `handle_timeout`. Here an idle connected session pings
+    /// after the ping interval, half the [`read_timeout`](Session::read_timeout).
+    /// The server's replies are written by hand with the crate's records.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use bytes::BytesMut;
+    /// use zk_proto::error::ErrorCode;
+    /// use zk_proto::frame::{write_frame, FrameDecoder, DEFAULT_MAX_FRAME};
+    /// use zk_proto::jute::{from_bytes, Encode};
+    /// use zk_proto::types::OpCode;
+    /// use zk_proto::{
+    ///     Action, Config, ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader, Session,
+    ///     SessionState,
+    /// };
+    ///
+    /// let t0 = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("zk1:2181").unwrap(), t0);
+    /// let Some(Action::Connect { conn, .. }) = session.poll_action() else { panic!() };
+    /// // Until connected, the timer is the connect timeout.
+    /// assert_eq!(session.poll_timeout(), Some(t0 + session.connect_timeout()));
+    ///
+    /// session.handle_connected(conn, t0);
+    /// let hello = session.poll_transmit(t0).unwrap().data;
+    /// let mut frames = FrameDecoder::new(DEFAULT_MAX_FRAME);
+    /// frames.push(&hello);
+    /// let req: ConnectRequest = from_bytes(frames.next_frame().unwrap().unwrap()).unwrap();
+    /// assert_eq!(req.timeout, 10_000);
+    ///
+    /// // The server grants the 10 s asked for.
+    /// let t1 = t0 + Duration::from_millis(5);
+    /// let mut reply = BytesMut::new();
+    /// let granted = ConnectResponse {
+    ///     protocol_version: 0,
+    ///     timeout: 10_000,
+    ///     session_id: 0x1234,
+    ///     passwd: vec![7; 16].into(),
+    ///     read_only: Some(false),
+    /// };
+    /// write_frame(&mut reply, |b| granted.encode(b));
+    /// session.handle_input(conn, &reply, t1);
+    /// assert_eq!(session.state(), SessionState::Connected);
+    /// while session.poll_event().is_some() {}
+    ///
+    /// // Nothing to send: the next wake-up is the ping.
+    /// let ping_at = session.poll_timeout().unwrap();
+    /// assert_eq!(ping_at, t1 + session.read_timeout() / 2);
+    /// session.handle_timeout(ping_at - Duration::from_millis(1)); // early: nothing
+    /// assert!(session.poll_transmit(ping_at).is_none());
+    /// session.handle_timeout(ping_at);
+    /// let ping = session.poll_transmit(ping_at).unwrap().data;
+    /// frames.push(&ping);
+    /// let header: RequestHeader = from_bytes(frames.next_frame().unwrap().unwrap()).unwrap();
+    /// assert_eq!((header.xid, header.op), (-2, OpCode::Ping));
+    ///
+    /// // The ping's reply keeps the connection alive; the next ping is an interval on.
+    /// let t2 = ping_at + Duration::from_millis(5);
+    /// let mut pong = BytesMut::new();
+    /// write_frame(&mut pong, |b| ReplyHeader { xid: -2, zxid: 0, err: ErrorCode::Ok }.encode(b));
+    /// session.handle_input(conn, &pong, t2);
+    /// assert_eq!(session.poll_timeout(), Some(ping_at + session.read_timeout() / 2));
+    ///
+    /// // Silence past the read timeout: the connection is dropped, the session suspended.
+    /// let dead = t2 + session.read_timeout();
+    /// session.handle_timeout(dead);
+    /// assert_eq!(session.poll_action(), Some(Action::Disconnect { conn }));
+    /// assert_eq!(session.state(), SessionState::Suspended);
+    /// ```
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t: Option<Instant> = None;
