@@ -27,6 +27,42 @@ pub const MAX_SKIPPABLE_FRAME: usize = 1 << 30;
 /// the caller may instead drop it with [`skip_frame`](FrameDecoder::skip_frame),
 /// after which the rest of its bytes are discarded as they are pushed (counted
 /// down, never buffered) and the frames after it decode normally.
+///
+/// Why: a socket read ends anywhere, not at a message boundary; push what each
+/// read returned and take out whole frames, and a hostile length prefix costs
+/// nothing.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use zk_proto::error::DecodeError;
+/// use zk_proto::frame::{write_frame, FrameDecoder};
+///
+/// let mut wire = BytesMut::new();
+/// write_frame(&mut wire, |b| b.extend_from_slice(b"hello"));
+/// assert_eq!(&wire[..], b"\0\0\0\x05hello");
+///
+/// // One frame arriving in three reads.
+/// let mut frames = FrameDecoder::new(1024);
+/// frames.push(&wire[..2]);
+/// assert_eq!(frames.next_frame(), Ok(None));
+/// frames.push(&wire[2..6]);
+/// assert_eq!(frames.next_frame(), Ok(None));
+/// frames.push(&wire[6..]);
+/// assert_eq!(frames.next_frame().unwrap().as_deref(), Some(&b"hello"[..]));
+/// assert_eq!(frames.buffered(), 0);
+///
+/// // A claimed length over the maximum is a typed error, before any allocation.
+/// let mut frames = FrameDecoder::new(1024);
+/// frames.push(&0x7fff_ffffi32.to_be_bytes());
+/// assert_eq!(
+///     frames.next_frame(),
+///     Err(DecodeError::FrameLength { len: 0x7fff_ffff, max: 1024 })
+/// );
+/// // So is a negative one.
+/// let mut frames = FrameDecoder::new(1024);
+/// frames.push(&(-5i32).to_be_bytes());
+/// assert!(matches!(frames.next_frame(), Err(DecodeError::FrameLength { len: -5, .. })));
+/// ```
 #[derive(Debug)]
 pub struct FrameDecoder {
     buf: BytesMut,
