@@ -239,6 +239,41 @@ impl Config {
 }
 
 /// Splits a connect string into hosts and chroot.
+///
+/// Why: to accept the same connect strings as the Java client and kazoo, and to
+/// see the host list and chroot a session will use before starting it.
+///
+/// ```
+/// use zk_proto::config::{parse_connect_string, HostAddr};
+/// use zk_proto::{Config, UsageError};
+///
+/// let (hosts, chroot) = parse_connect_string("zk1:2181, zk2, [::1]:2182/apps/billing").unwrap();
+/// assert_eq!(
+///     hosts,
+///     [
+///         HostAddr { host: "zk1".into(), port: 2181 },
+///         HostAddr { host: "zk2".into(), port: 2181 }, // the default port
+///         HostAddr { host: "::1".into(), port: 2182 },
+///     ]
+/// );
+/// assert_eq!(hosts[2].to_string(), "[::1]:2182");
+/// assert_eq!(chroot.root(), Some("/apps/billing"));
+///
+/// // No suffix (or `/`): no chroot.
+/// assert_eq!(parse_connect_string("zk1:2181/").unwrap().1.root(), None);
+///
+/// // Config::from_connect_string is this plus defaults for everything else.
+/// let config = Config::from_connect_string("zk1,zk2/app").unwrap();
+/// assert_eq!(config.hosts.len(), 2);
+/// assert_eq!(config.chroot.prefix("/x"), "/app/x");
+///
+/// for bad in ["", "zk1:port", "[::1", "zk1/app/"] {
+///     assert!(matches!(
+///         parse_connect_string(bad),
+///         Err(UsageError::InvalidConnectString(_) | UsageError::InvalidPath { .. })
+///     ));
+/// }
+/// ```
 pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot), UsageError> {
     let bad = |why: &str| UsageError::InvalidConnectString(format!("{s:?}: {why}"));
     let (list, chroot) = match s.find('/') {
