@@ -153,6 +153,19 @@ impl SessionState {
     }
 
     /// kazoo's coarse view.
+    ///
+    /// Why: listeners written for kazoo's `KazooState` (or Curator's connection
+    /// states) want three states, not eight.
+    ///
+    /// ```
+    /// use zk_proto::{CoarseState, SessionState};
+    ///
+    /// assert_eq!(SessionState::ConnectedReadOnly.coarse(), CoarseState::Connected);
+    /// assert_eq!(SessionState::Suspended.coarse(), CoarseState::Suspended);
+    /// assert_eq!(SessionState::Expired.coarse(), CoarseState::Lost);
+    /// assert!(SessionState::Suspended.coarse() != CoarseState::Lost); // the session may live on
+    /// assert!(!SessionState::Suspended.is_terminal() && !SessionState::Suspended.is_connected());
+    /// ```
     pub fn coarse(self) -> CoarseState {
         match self {
             SessionState::Connected | SessionState::ConnectedReadOnly => CoarseState::Connected,
@@ -513,6 +526,36 @@ impl Session {
     }
 
     /// Id and password, to resume the session from another client (kazoo's `client_id`).
+    ///
+    /// Why: a process handing its session (and its ephemeral nodes) to another
+    /// one passes these, which the other puts in [`Config::resume`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # fn main() {
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::SessionState;
+    ///
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(1, 1, start);
+    /// let config = net.config(&[0]);
+    /// let old = net.add_client(config);
+    /// net.run_until(|n| n.state(old) == SessionState::Connected, Duration::from_secs(5));
+    /// let (id, password) = net.session(old).credentials().unwrap();
+    /// net.with_session(old, |s, now| s.abandon(now)); // leave it alive on the server
+    ///
+    /// let mut config = net.config(&[0]);
+    /// config.resume = Some((id, password));
+    /// let new = net.add_client(config);
+    /// net.run_until(|n| n.state(new) == SessionState::Connected, Duration::from_secs(5));
+    /// assert_eq!(net.session(new).session_id(), Some(id));
+    /// assert!(net.cluster.session_alive(id));
+    /// # }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub fn credentials(&self) -> Option<(i64, Bytes)> {
         self.session.clone()
     }
@@ -906,6 +949,48 @@ impl Session {
     /// ...) not stripped. For nodes outside the chroot, such as creating the chroot
     /// node itself. Watch events are reported as usual (server path with the
     /// chroot stripped when it is under the chroot).
+    ///
+    /// Why: a client with a chroot cannot create its own chroot node through
+    /// `submit` (that would create `/app/app`); this can.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # fn main() {
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::path::Chroot;
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::{Acl, CreateRequest, Request, Response};
+    ///
+    /// let create = |path: &str| {
+    ///     Request::Create(CreateRequest {
+    ///         path: path.into(),
+    ///         data: None,
+    ///         acl: Acl::open_unsafe(),
+    ///         flags: 0,
+    ///     })
+    /// };
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(1, 1, start);
+    /// let mut config = net.config(&[0]);
+    /// config.chroot = Chroot::new("/app").unwrap();
+    /// let ci = net.add_client(config);
+    ///
+    /// let root = net.with_session(ci, |s, now| s.submit_unchrooted(create("/app"), now)).unwrap();
+    /// net.run_until(|n| n.client(ci).completion(root.id).is_some(), Duration::from_secs(5));
+    /// let Some(Ok(Response::Create(r))) = net.client(ci).completion(root.id) else { panic!() };
+    /// assert_eq!(r.path, "/app"); // a server path, not stripped
+    ///
+    /// // From now on, client paths live under it.
+    /// let Some(Ok(Response::Create(r))) = net.call(ci, create("/x"), Duration::from_secs(5)) else {
+    ///     panic!()
+    /// };
+    /// assert_eq!(r.path, "/x");
+    /// assert!(net.cluster.get("/app/x").is_some());
+    /// # }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub fn submit_unchrooted(
         &mut self,
         req: Request,
@@ -1007,6 +1092,35 @@ impl Session {
     /// session becomes AuthFailed). Adding a (scheme, auth) pair already added
     /// keeps one credential: it is still sent now if connected (and its request
     /// completes once, as usual), but replayed only once per reconnect.
+    ///
+    /// Why: `digest` credentials (kazoo's `add_auth`, the Java client's
+    /// `addAuthInfo`) give the connection the identity that ACLs check.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # fn main() {
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::{Request, Response};
+    ///
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(1, 1, start);
+    /// let config = net.config(&[0]);
+    /// let ci = net.add_client(config);
+    /// // Added before the connection is up: sent once it is, and after every reconnect.
+    /// let id = net.with_session(ci, |s, now| s.add_auth("digest", "alice:secret".into(), now)).unwrap();
+    /// net.run_until(|n| n.client(ci).completion(id).is_some(), Duration::from_secs(5));
+    /// assert_eq!(net.client(ci).completion(id), Some(&Ok(Response::Empty)));
+    ///
+    /// let Some(Ok(Response::WhoAmI(me))) = net.call(ci, Request::WhoAmI, Duration::from_secs(5)) else {
+    ///     panic!()
+    /// };
+    /// assert!(me.client_info.iter().any(|c| c.auth_scheme == "digest" && c.user == "alice"));
+    /// # }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub fn add_auth(
         &mut self,
         scheme: &str,
@@ -1053,6 +1167,29 @@ impl Session {
 
     /// Drops one watch registration locally. When it was the last one on its path,
     /// the server's watch is removed too. Unknown or already-fired ids are ignored.
+    ///
+    /// Why: a watcher nobody listens to any more (a cache closed, a caller gone)
+    /// should not keep a watch on the server.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::{Config, Event, PathWatchRequest, RemovalReason, Request, Session};
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("zk1").unwrap(), now);
+    /// let read = Request::GetChildren(PathWatchRequest { path: "/jobs".into(), watch: true });
+    /// let watcher = session.submit(read, now).unwrap().watcher.unwrap();
+    ///
+    /// session.remove_watcher(watcher, now);
+    /// assert_eq!(
+    ///     session.poll_event(),
+    ///     Some(Event::WatcherRemoved { watcher, reason: RemovalReason::Removed })
+    /// );
+    /// // Once is enough: a second removal says nothing.
+    /// session.remove_watcher(watcher, now);
+    /// assert_eq!(session.poll_event(), None);
+    /// ```
     pub fn remove_watcher(&mut self, watcher: WatcherId, now: Instant) {
         let now = self.clock(now);
         if let Some((path, _kind, last)) = self.watches.remove(watcher) {

@@ -181,6 +181,24 @@ int_enum! {
 }
 
 /// How a node is created. The TTL variants carry their time to live in milliseconds.
+///
+/// Why: a create request carries the mode as `flags`, and containers and TTL
+/// nodes need their own request (opcode); this maps one to the other.
+///
+/// ```
+/// use zk_proto::types::{CreateMode, OpCode};
+///
+/// let lock = CreateMode::EphemeralSequential;
+/// assert_eq!(lock.flags(), 3);
+/// assert!(lock.is_ephemeral() && lock.is_sequential());
+/// assert_eq!(lock.opcode(), OpCode::Create2); // a plain CreateRequest
+///
+/// let ttl = CreateMode::PersistentWithTtl(60_000);
+/// assert_eq!(ttl.opcode(), OpCode::CreateTtl); // needs Request::CreateTtl
+/// assert_eq!(CreateMode::from_flags(ttl.flags(), 60_000), Some(ttl));
+/// assert_eq!(CreateMode::Container.opcode(), OpCode::CreateContainer);
+/// assert_eq!(CreateMode::from_flags(42, 0), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum CreateMode {

@@ -228,6 +228,50 @@ enum Delivery {
 }
 
 /// The simulated network: clients, the cluster, the wire and the clock. See the module docs.
+///
+/// Why: to test code built on [`Session`] (or a protocol scenario) against a whole
+/// ensemble, with faults and hours of simulated time, in milliseconds and
+/// deterministically.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// use zk_proto::testing::net::SimNet;
+/// use zk_proto::types::CreateMode;
+/// use zk_proto::{Acl, CreateRequest, Request, Response, SessionState};
+///
+/// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+/// let mut net = SimNet::new(3, 42, start);
+/// let config = net.config(&[0, 1, 2]);
+/// let ci = net.add_client(config);
+/// assert!(net.run_until(|n| n.state(ci) == SessionState::Connected, Duration::from_secs(5)));
+/// let first = net.session(ci).session_id().unwrap();
+///
+/// let worker = Request::Create(CreateRequest {
+///     path: "/worker".into(),
+///     data: None,
+///     acl: Acl::open_unsafe(),
+///     flags: CreateMode::Ephemeral.flags(),
+/// });
+/// let created = net.call(ci, worker, Duration::from_secs(5));
+/// assert!(matches!(created, Some(Ok(Response::Create(_)))));
+/// assert_eq!(net.cluster.ephemerals(first), ["/worker"]);
+///
+/// // An hour of idle time: pings keep the session alive.
+/// net.advance(Duration::from_secs(3600));
+/// assert_eq!(net.session(ci).session_id(), Some(first));
+///
+/// // The server expires it: the ephemeral goes, and the client starts a new session
+/// // (ExpiryPolicy::NewSession, the default).
+/// net.expire_session(first);
+/// let renewed = |n: &SimNet| {
+///     n.state(ci) == SessionState::Connected && n.session(ci).session_id() != Some(first)
+/// };
+/// assert!(net.run_until(renewed, Duration::from_secs(5)));
+/// assert!(net.client(ci).states().contains(&SessionState::Expired));
+/// assert!(net.cluster.get("/worker").is_none());
+/// assert!(net.violations.is_empty());
+/// ```
 #[derive(Debug)]
 pub struct SimNet {
     /// The ensemble.
