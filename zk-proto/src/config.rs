@@ -94,6 +94,31 @@ impl Default for Backoff {
 
 /// Everything a [`Session`](crate::session::Session) needs to know up front.
 /// Its `Debug` prints neither the resumed session's password nor the credentials.
+///
+/// Why: start from the connect string, change the few knobs an application
+/// cares about, and the session's timers follow from them.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// use zk_proto::{Config, ExpiryPolicy, QueuePolicy, Session};
+///
+/// let mut config = Config::from_connect_string("zk1:2181,zk2:2181/app").unwrap();
+/// config.session_timeout = Duration::from_secs(30);
+/// config.read_only = true; // accept a read-only server while there is no quorum
+/// config.queue_policy = QueuePolicy::FailFast;
+/// config.expiry_policy = ExpiryPolicy::Terminal;
+/// config.request_timeout = Some(Duration::from_secs(5));
+/// config.auth.push(("digest".into(), "alice:secret".into()));
+/// // Debug output hides the credentials.
+/// assert!(!format!("{config:?}").contains("secret"));
+///
+/// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+/// let session = Session::new(config, now);
+/// // Two thirds of the session timeout; per attempt, the timeout over the host count.
+/// assert_eq!(session.read_timeout(), Duration::from_secs(20));
+/// assert_eq!(session.connect_timeout(), Duration::from_secs(10));
+/// ```
 #[derive(Clone)]
 pub struct Config {
     /// Servers, in connect-string order.

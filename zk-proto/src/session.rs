@@ -1216,6 +1216,28 @@ impl Session {
 
     /// Ends the session: sends closeSession and waits (bounded) for its reply.
     /// Requests already sent still complete; queued ones fail with SessionClosed.
+    ///
+    /// Why: closing (rather than dropping the connection) deletes the session's
+    /// ephemeral nodes at once instead of after the session timeout. The
+    /// crate-level example closes a connected session; here one that never connected:
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::{Config, Event, PathRequest, Request, Session, SessionState, ZkError};
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("zk1").unwrap(), now);
+    /// let waiting = session.submit(Request::Sync(PathRequest { path: "/".into() }), now).unwrap();
+    ///
+    /// session.close(now);
+    /// assert_eq!(session.state(), SessionState::Closed);
+    /// let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+    /// assert!(events.contains(&Event::Completed {
+    ///     id: waiting.id,
+    ///     result: Err(ZkError::SessionClosed)
+    /// }));
+    /// ```
     pub fn close(&mut self, now: Instant) {
         let now = self.clock(now);
         if self.state.is_terminal() || self.closing.is_some() {
@@ -1272,6 +1294,38 @@ impl Session {
     /// the next [`restart`](Session::restart).
     ///
     /// Fails with [`UsageError::InvalidConnectString`] for an empty list, changing nothing.
+    ///
+    /// Why: after the ensemble was reconfigured (a watch on
+    /// [`CONFIG_NODE`] fired), point the session at the new members without
+    /// losing it.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::config::parse_connect_string;
+    /// use zk_proto::{Action, Config, DisconnectReason, Event, Session, UsageError};
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("old1:2181").unwrap(), now);
+    /// let Some(Action::Connect { conn, .. }) = session.poll_action() else { panic!() };
+    ///
+    /// assert!(matches!(
+    ///     session.update_hosts(Vec::new(), now),
+    ///     Err(UsageError::InvalidConnectString(_))
+    /// ));
+    ///
+    /// // The server being tried left the list: that attempt is dropped for a new one.
+    /// let (hosts, _) = parse_connect_string("new1:2181,new2:2181").unwrap();
+    /// session.update_hosts(hosts, now).unwrap();
+    /// assert_eq!(session.poll_action(), Some(Action::Disconnect { conn }));
+    /// let Some(Action::Connect { host, .. }) = session.poll_action() else { panic!() };
+    /// assert!(host.host.starts_with("new"));
+    /// assert_eq!(
+    ///     session.poll_event(),
+    ///     Some(Event::Disconnected { conn, reason: DisconnectReason::Rebalance })
+    /// );
+    /// assert_eq!(session.hosts().len(), 2);
+    /// ```
     pub fn update_hosts(&mut self, hosts: Vec<HostAddr>, now: Instant) -> Result<(), UsageError> {
         let now = self.clock(now);
         if hosts.is_empty() {
@@ -1362,6 +1416,29 @@ impl Session {
     /// Starts a brand-new session after a terminal state (keeps config and
     /// credentials), at once: the count of failed rounds
     /// ([`Config::connect_max_rounds`]) and the backoff start again.
+    ///
+    /// Why: with [`Config::connect_max_rounds`] or [`ExpiryPolicy::Terminal`] a
+    /// session can stop for good; an application that wants to go on reuses the
+    /// same `Session` rather than rebuilding its config.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::{Action, Config, Session, SessionState};
+    ///
+    /// let t0 = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut config = Config::from_connect_string("zk1:2181").unwrap();
+    /// config.connect_max_rounds = Some(1);
+    /// let mut session = Session::new(config, t0);
+    /// let Some(Action::Connect { conn, .. }) = session.poll_action() else { panic!() };
+    /// session.handle_connect_failed(conn, t0 + Duration::from_millis(1));
+    /// assert_eq!(session.state(), SessionState::Unreachable);
+    /// assert!(session.poll_timeout().is_none()); // nothing more will happen
+    ///
+    /// session.restart(t0 + Duration::from_secs(60));
+    /// assert_eq!(session.state(), SessionState::Connecting);
+    /// assert!(matches!(session.poll_action(), Some(Action::Connect { .. })));
+    /// ```
     pub fn restart(&mut self, now: Instant) {
         let now = self.clock(now);
         if !self.state.is_terminal() {
