@@ -145,6 +145,28 @@ impl FrameDecoder {
     /// buffered now go at once, the rest as they are pushed. Returns the
     /// frame's length; `None` (nothing dropped) if its prefix is not buffered
     /// yet or is negative.
+    ///
+    /// Why: a reply too large to accept can be answered with an error and
+    /// skipped without buffering it and without losing the connection (the
+    /// session does this for [`ZkError::ReplyTooLarge`](crate::ZkError::ReplyTooLarge)).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use zk_proto::frame::{write_frame, FrameDecoder};
+    ///
+    /// let mut wire = BytesMut::new();
+    /// write_frame(&mut wire, |b| b.extend_from_slice(&[0u8; 100])); // too big
+    /// write_frame(&mut wire, |b| b.extend_from_slice(b"next"));
+    ///
+    /// let mut frames = FrameDecoder::new(16);
+    /// frames.push(&wire[..10]); // only the start of the big one so far
+    /// assert!(frames.next_frame().is_err());
+    /// assert_eq!(frames.peek_len(), Some(100));
+    /// assert_eq!(frames.skip_frame(), Some(100));
+    /// assert_eq!(frames.skipping(), 94); // dropped as it arrives, never buffered
+    /// frames.push(&wire[10..]);
+    /// assert_eq!(frames.next_frame().unwrap().as_deref(), Some(&b"next"[..]));
+    /// ```
     pub fn skip_frame(&mut self) -> Option<usize> {
         let len = usize::try_from(self.peek_len()?).ok()?;
         self.buf.advance(4);

@@ -176,6 +176,23 @@ impl Request {
 
     /// Every node path the request carries, for chroot prefixing and validation.
     /// getEphemerals' prefix is included (it is prefixed but is not a node path).
+    ///
+    /// Why: to rewrite or check every path of a request, a multi's included,
+    /// without a match over every operation.
+    ///
+    /// ```
+    /// use zk_proto::path::Chroot;
+    /// use zk_proto::{DeleteRequest, MultiOp, MultiRequest, Request};
+    ///
+    /// let delete = |p: &str| MultiOp::Delete(DeleteRequest { path: p.into(), version: -1 });
+    /// let mut req = Request::Multi(MultiRequest { ops: vec![delete("/a"), delete("/b")] });
+    /// let chroot = Chroot::new("/app").unwrap();
+    /// req.for_each_path_mut(|p| chroot.prefix_in_place(p));
+    ///
+    /// let mut paths = Vec::new();
+    /// req.for_each_path_mut(|p| paths.push(p.clone()));
+    /// assert_eq!(paths, ["/app/a", "/app/b"]);
+    /// ```
     pub fn for_each_path_mut(&mut self, mut f: impl FnMut(&mut String)) {
         use Request::*;
         match self {

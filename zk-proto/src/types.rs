@@ -1,6 +1,23 @@
 //! Typed protocol constants. Each keeps values this version does not know
 //! (`Unknown(i32)`) where a server may send them, so decoding never fails on a
 //! newer server's constant and re-encoding gives back the same bytes.
+//!
+//! Why: a proxy, a logger or a client talking to a newer server can pass through
+//! a value it does not know without losing it:
+//!
+//! ```
+//! use zk_proto::jute::{from_bytes, to_bytes};
+//! use zk_proto::types::{EventType, OpCode};
+//!
+//! assert_eq!(OpCode::from_i32(4), OpCode::GetData);
+//! assert_eq!(OpCode::GetData.to_i32(), 4);
+//!
+//! // An event type from a future server.
+//! let wire = to_bytes(&42i32);
+//! let ev: EventType = from_bytes(wire.clone()).unwrap();
+//! assert_eq!(ev, EventType::Unknown(42));
+//! assert_eq!(to_bytes(&ev), wire);
+//! ```
 
 use bytes::{BufMut, BytesMut};
 

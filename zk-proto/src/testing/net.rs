@@ -647,6 +647,31 @@ impl SimNet {
     }
 
     /// Crashes a member (its connections close; connects are refused).
+    ///
+    /// Why: to test that code on a session survives a server restart: the session
+    /// is suspended, moves to another member and keeps its id.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::SessionState;
+    ///
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(3, 7, start);
+    /// let config = net.config(&[0, 1, 2]);
+    /// let ci = net.add_client(config);
+    /// net.run_until(|n| n.state(ci) == SessionState::Connected, Duration::from_secs(5));
+    /// let (id, member) = (net.session(ci).session_id(), net.client_member(ci).unwrap());
+    ///
+    /// net.stop_member(member);
+    /// let moved = |n: &SimNet| {
+    ///     n.state(ci) == SessionState::Connected && n.client_member(ci) != Some(member)
+    /// };
+    /// assert!(net.run_until(moved, Duration::from_secs(10)));
+    /// assert!(net.client(ci).states().contains(&SessionState::Suspended));
+    /// assert_eq!(net.session(ci).session_id(), id);
+    /// ```
     pub fn stop_member(&mut self, member: usize) {
         self.cluster.stop_member(member, self.now);
         self.pump_server();
