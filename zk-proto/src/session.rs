@@ -932,6 +932,35 @@ impl Session {
     /// [`CONFIG_NODE`] (`/zookeeper/config`), which lives outside any chroot: the
     /// chroot is *not* applied. The reply is a [`Response::GetData`]; watch events
     /// carry the path `/zookeeper/config`. Errors as [`submit`](Session::submit).
+    ///
+    /// Why: to follow ensemble reconfigurations (and then
+    /// [`update_hosts`](Session::update_hosts)) from a client that has a chroot.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # fn main() {
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::path::Chroot;
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::{Response, SessionState};
+    ///
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(1, 1, start);
+    /// let mut config = net.config(&[0]);
+    /// config.chroot = Chroot::new("/app").unwrap();
+    /// let ci = net.add_client(config);
+    /// net.run_until(|n| n.state(ci) == SessionState::Connected, Duration::from_secs(5));
+    ///
+    /// let read = net.with_session(ci, |s, now| s.submit_get_config(true, now)).unwrap();
+    /// assert!(read.watcher.is_some());
+    /// net.run_until(|n| n.client(ci).completion(read.id).is_some(), Duration::from_secs(5));
+    /// // Read from /zookeeper/config itself, not /app/zookeeper/config (which does not exist).
+    /// assert!(matches!(net.client(ci).completion(read.id), Some(Ok(Response::GetData(_)))));
+    /// # }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub fn submit_get_config(
         &mut self,
         watch: bool,
