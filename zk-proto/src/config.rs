@@ -94,6 +94,31 @@ impl Default for Backoff {
 
 /// Everything a [`Session`](crate::session::Session) needs to know up front.
 /// Its `Debug` prints neither the resumed session's password nor the credentials.
+///
+/// Why: start from the connect string, change the few knobs an application
+/// cares about, and the session's timers follow from them.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// use zk_proto::{Config, ExpiryPolicy, QueuePolicy, Session};
+///
+/// let mut config = Config::from_connect_string("zk1:2181,zk2:2181/app").unwrap();
+/// config.session_timeout = Duration::from_secs(30);
+/// config.read_only = true; // accept a read-only server while there is no quorum
+/// config.queue_policy = QueuePolicy::FailFast;
+/// config.expiry_policy = ExpiryPolicy::Terminal;
+/// config.request_timeout = Some(Duration::from_secs(5));
+/// config.auth.push(("digest".into(), "alice:secret".into()));
+/// // Debug output hides the credentials.
+/// assert!(!format!("{config:?}").contains("secret"));
+///
+/// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+/// let session = Session::new(config, now);
+/// // Two thirds of the session timeout; per attempt, the timeout over the host count.
+/// assert_eq!(session.read_timeout(), Duration::from_secs(20));
+/// assert_eq!(session.connect_timeout(), Duration::from_secs(10));
+/// ```
 #[derive(Clone)]
 pub struct Config {
     /// Servers, in connect-string order.
@@ -239,6 +264,41 @@ impl Config {
 }
 
 /// Splits a connect string into hosts and chroot.
+///
+/// Why: to accept the same connect strings as the Java client and kazoo, and to
+/// see the host list and chroot a session will use before starting it.
+///
+/// ```
+/// use zk_proto::config::{parse_connect_string, HostAddr};
+/// use zk_proto::{Config, UsageError};
+///
+/// let (hosts, chroot) = parse_connect_string("zk1:2181, zk2, [::1]:2182/apps/billing").unwrap();
+/// assert_eq!(
+///     hosts,
+///     [
+///         HostAddr { host: "zk1".into(), port: 2181 },
+///         HostAddr { host: "zk2".into(), port: 2181 }, // the default port
+///         HostAddr { host: "::1".into(), port: 2182 },
+///     ]
+/// );
+/// assert_eq!(hosts[2].to_string(), "[::1]:2182");
+/// assert_eq!(chroot.root(), Some("/apps/billing"));
+///
+/// // No suffix (or `/`): no chroot.
+/// assert_eq!(parse_connect_string("zk1:2181/").unwrap().1.root(), None);
+///
+/// // Config::from_connect_string is this plus defaults for everything else.
+/// let config = Config::from_connect_string("zk1,zk2/app").unwrap();
+/// assert_eq!(config.hosts.len(), 2);
+/// assert_eq!(config.chroot.prefix("/x"), "/app/x");
+///
+/// for bad in ["", "zk1:port", "[::1", "zk1/app/"] {
+///     assert!(matches!(
+///         parse_connect_string(bad),
+///         Err(UsageError::InvalidConnectString(_) | UsageError::InvalidPath { .. })
+///     ));
+/// }
+/// ```
 pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot), UsageError> {
     let bad = |why: &str| UsageError::InvalidConnectString(format!("{s:?}: {why}"));
     let (list, chroot) = match s.find('/') {

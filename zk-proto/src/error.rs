@@ -9,6 +9,29 @@ use std::fmt;
 ///
 /// Codes this version does not know are kept in [`ErrorCode::Unknown`], so a newer
 /// server's answer is never lost.
+///
+/// Why: to turn the `err` field of a reply header into something to match on,
+/// and back into the number a log line or another client expects.
+///
+/// ```
+/// use zk_proto::{ErrorCode, ZkError};
+///
+/// let code = ErrorCode::from_code(-101);
+/// assert_eq!(code, ErrorCode::NoNode);
+/// assert_eq!(code.code(), -101);
+/// assert_eq!(code.to_string(), "NoNode (-101)");
+/// assert!(ErrorCode::from_code(0).is_ok());
+///
+/// // A code from a newer server survives the round trip.
+/// let newer = ErrorCode::from_code(-999);
+/// assert_eq!(newer, ErrorCode::Unknown(-999));
+/// assert_eq!(newer.code(), -999);
+///
+/// // A request failed by the server carries its code.
+/// let err = ZkError::from(ErrorCode::NodeExists);
+/// assert_eq!(err, ZkError::Server(ErrorCode::NodeExists));
+/// assert_eq!(err.code().code(), -110);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -178,6 +201,20 @@ impl fmt::Display for ErrorCode {
 }
 
 /// Why a request did not succeed.
+///
+/// Why: a caller decides from it whether to retry, report, or check whether a
+/// write landed.
+///
+/// ```
+/// use zk_proto::{ErrorCode, ZkError};
+///
+/// // The connection dropped under a write: it may have been applied.
+/// assert!(ZkError::ConnectionLoss.outcome_unknown());
+/// assert!(!ZkError::Server(ErrorCode::BadVersion).outcome_unknown());
+/// // The codes Java and kazoo users know these by.
+/// assert_eq!(ZkError::NotConnected.code(), ErrorCode::ConnectionLoss);
+/// assert_eq!(ZkError::Timeout.code(), ErrorCode::OperationTimeout);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ZkError {
@@ -271,6 +308,30 @@ impl From<ErrorCode> for ZkError {
 }
 
 /// The peer sent bytes that are not valid protocol.
+///
+/// Why: decoding a record you received fails with one of these instead of
+/// panicking; match it to log what was wrong with the bytes.
+///
+/// ```
+/// use bytes::Bytes;
+/// use zk_proto::error::DecodeError;
+/// use zk_proto::jute::from_bytes;
+/// use zk_proto::ReplyHeader;
+///
+/// // A reply header is 16 bytes (xid, zxid, err); 10 are not enough.
+/// match from_bytes::<ReplyHeader>(Bytes::from_static(&[0; 10])) {
+///     Err(DecodeError::Truncated { needed, available }) => assert_eq!((needed, available), (8, 6)),
+///     other => panic!("{other:?}"),
+/// }
+/// // A string whose length is below -1.
+/// let bad = Bytes::from_static(&[0xff, 0xff, 0xff, 0xfe]);
+/// assert_eq!(from_bytes::<String>(bad), Err(DecodeError::InvalidLength(-2)));
+/// // Bytes that are not UTF-8 where a string is expected.
+/// let bad = Bytes::from_static(&[0, 0, 0, 1, 0xff]);
+/// let err = from_bytes::<String>(bad).unwrap_err();
+/// assert_eq!(err, DecodeError::InvalidUtf8);
+/// assert_eq!(err.to_string(), "string is not UTF-8");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -328,6 +389,34 @@ impl fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// The caller asked for something that cannot be sent. Nothing was sent.
+///
+/// Why: these are the caller's mistakes, not the server's answers; an API built
+/// on the session maps them to "invalid argument" and never retries them.
+///
+/// ```
+/// use std::time::Instant;
+///
+/// use zk_proto::{Config, PathRequest, Request, Session, UsageError, ZkError};
+///
+/// assert!(matches!(
+///     Config::from_connect_string("zk1:notaport"),
+///     Err(UsageError::InvalidConnectString(_))
+/// ));
+///
+/// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+/// let mut session = Session::new(Config::from_connect_string("zk1").unwrap(), now);
+/// let sync = |path: &str| Request::Sync(PathRequest { path: path.into() });
+/// let err = session.submit(sync("/a/"), now).unwrap_err();
+/// assert!(matches!(&err, UsageError::InvalidPath { reason: "path must not end with /", .. }));
+/// assert_eq!(err.to_string(), "invalid path \"/a/\": path must not end with /");
+///
+/// // After close, every command says why the session is over.
+/// session.close(now);
+/// assert_eq!(
+///     session.submit(sync("/a"), now).unwrap_err(),
+///     UsageError::SessionTerminated(ZkError::SessionClosed)
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UsageError {

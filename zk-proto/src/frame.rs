@@ -27,6 +27,42 @@ pub const MAX_SKIPPABLE_FRAME: usize = 1 << 30;
 /// the caller may instead drop it with [`skip_frame`](FrameDecoder::skip_frame),
 /// after which the rest of its bytes are discarded as they are pushed (counted
 /// down, never buffered) and the frames after it decode normally.
+///
+/// Why: a socket read ends anywhere, not at a message boundary; push what each
+/// read returned and take out whole frames, and a hostile length prefix costs
+/// nothing.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use zk_proto::error::DecodeError;
+/// use zk_proto::frame::{write_frame, FrameDecoder};
+///
+/// let mut wire = BytesMut::new();
+/// write_frame(&mut wire, |b| b.extend_from_slice(b"hello"));
+/// assert_eq!(&wire[..], b"\0\0\0\x05hello");
+///
+/// // One frame arriving in three reads.
+/// let mut frames = FrameDecoder::new(1024);
+/// frames.push(&wire[..2]);
+/// assert_eq!(frames.next_frame(), Ok(None));
+/// frames.push(&wire[2..6]);
+/// assert_eq!(frames.next_frame(), Ok(None));
+/// frames.push(&wire[6..]);
+/// assert_eq!(frames.next_frame().unwrap().as_deref(), Some(&b"hello"[..]));
+/// assert_eq!(frames.buffered(), 0);
+///
+/// // A claimed length over the maximum is a typed error, before any allocation.
+/// let mut frames = FrameDecoder::new(1024);
+/// frames.push(&0x7fff_ffffi32.to_be_bytes());
+/// assert_eq!(
+///     frames.next_frame(),
+///     Err(DecodeError::FrameLength { len: 0x7fff_ffff, max: 1024 })
+/// );
+/// // So is a negative one.
+/// let mut frames = FrameDecoder::new(1024);
+/// frames.push(&(-5i32).to_be_bytes());
+/// assert!(matches!(frames.next_frame(), Err(DecodeError::FrameLength { len: -5, .. })));
+/// ```
 #[derive(Debug)]
 pub struct FrameDecoder {
     buf: BytesMut,
@@ -109,6 +145,28 @@ impl FrameDecoder {
     /// buffered now go at once, the rest as they are pushed. Returns the
     /// frame's length; `None` (nothing dropped) if its prefix is not buffered
     /// yet or is negative.
+    ///
+    /// Why: a reply too large to accept can be answered with an error and
+    /// skipped without buffering it and without losing the connection (the
+    /// session does this for [`ZkError::ReplyTooLarge`](crate::ZkError::ReplyTooLarge)).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use zk_proto::frame::{write_frame, FrameDecoder};
+    ///
+    /// let mut wire = BytesMut::new();
+    /// write_frame(&mut wire, |b| b.extend_from_slice(&[0u8; 100])); // too big
+    /// write_frame(&mut wire, |b| b.extend_from_slice(b"next"));
+    ///
+    /// let mut frames = FrameDecoder::new(16);
+    /// frames.push(&wire[..10]); // only the start of the big one so far
+    /// assert!(frames.next_frame().is_err());
+    /// assert_eq!(frames.peek_len(), Some(100));
+    /// assert_eq!(frames.skip_frame(), Some(100));
+    /// assert_eq!(frames.skipping(), 94); // dropped as it arrives, never buffered
+    /// frames.push(&wire[10..]);
+    /// assert_eq!(frames.next_frame().unwrap().as_deref(), Some(&b"next"[..]));
+    /// ```
     pub fn skip_frame(&mut self) -> Option<usize> {
         let len = usize::try_from(self.peek_len()?).ok()?;
         self.buf.advance(4);

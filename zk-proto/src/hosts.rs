@@ -38,6 +38,41 @@ impl Rng {
 /// After [`update`](HostList::update) decided to move the session, the next
 /// attempts first follow the rebalancing order (the Java client's "reconfig
 /// mode"), then the rotation resumes.
+///
+/// Why: to see (or test) which server a session tries next and how long it
+/// waits after a round of failures, with the same seeded arithmetic it uses.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// use zk_proto::config::Backoff;
+/// use zk_proto::hosts::{HostList, Rng};
+///
+/// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+/// let mut rng = Rng::new(7);
+/// let backoff = Backoff { base: Duration::from_millis(100), max: Duration::from_secs(1), jitter: 0.0 };
+/// let mut hosts = HostList::new(3, false, backoff, &mut rng);
+/// assert_eq!(hosts.order(), &[0, 1, 2]);
+///
+/// // Inside a round, each failure moves on to the next host at once.
+/// for expected in 0..3 {
+///     assert_eq!(hosts.next(now, &mut rng), (expected, now));
+///     hosts.on_failure();
+/// }
+/// assert_eq!(hosts.failed_rounds(), 1);
+/// // After a failed round: wait `base`, then double per round (at most `max`).
+/// assert_eq!(hosts.next(now, &mut rng), (0, now + Duration::from_millis(100)));
+///
+/// // A session established resets the count.
+/// hosts.on_connected(0);
+/// assert_eq!(hosts.failed_rounds(), 0);
+/// assert_eq!(hosts.next(now, &mut rng), (1, now));
+///
+/// // Shuffled (the default in Config), the order depends only on the seed.
+/// let a = HostList::new(5, true, backoff, &mut Rng::new(1));
+/// let b = HostList::new(5, true, backoff, &mut Rng::new(1));
+/// assert_eq!(a.order(), b.order());
+/// ```
 #[derive(Debug, Clone)]
 pub struct HostList {
     order: Vec<usize>,

@@ -10,6 +10,50 @@
 //! Decoding works on a [`Reader`] over a frozen [`Bytes`] frame, so buffers come
 //! out as zero-copy slices of the receive buffer. Every read checks what remains
 //! first; a claimed length is never trusted for an allocation.
+//!
+//! Why: to read or write a record yourself (a tool that inspects captured
+//! traffic, a test double that plays the server), encode it into a buffer and
+//! decode it back:
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use zk_proto::error::DecodeError;
+//! use zk_proto::jute::{from_bytes, to_bytes, Decode, Encode, Reader};
+//! use zk_proto::{Acl, CreateRequest, SetDataRequest};
+//!
+//! let req = CreateRequest {
+//!     path: "/app/lock-".into(),
+//!     data: Some(Bytes::from_static(b"owner=1")),
+//!     acl: Acl::open_unsafe(),
+//!     flags: 3,
+//! };
+//! let wire = to_bytes(&req);
+//! assert_eq!(from_bytes::<CreateRequest>(wire.clone()), Ok(req.clone()));
+//!
+//! // Records concatenate; a Reader takes them one by one.
+//! let mut buf = BytesMut::new();
+//! req.encode(&mut buf);
+//! 7i32.encode(&mut buf);
+//! let mut r = Reader::new(buf.freeze());
+//! assert_eq!(CreateRequest::decode(&mut r), Ok(req));
+//! assert_eq!(r.i32(), Ok(7));
+//! assert!(r.is_empty());
+//!
+//! // Null data (length -1) stays apart from empty data.
+//! let null = SetDataRequest { path: "/a".into(), data: None, version: -1 };
+//! let empty = SetDataRequest { data: Some(Bytes::new()), ..null.clone() };
+//! assert_ne!(to_bytes(&null), to_bytes(&empty));
+//! assert_eq!(from_bytes::<SetDataRequest>(to_bytes(&null)).unwrap().data, None);
+//!
+//! // Short input and leftovers are errors, never panics.
+//! assert!(matches!(
+//!     from_bytes::<CreateRequest>(wire.slice(..wire.len() - 1)),
+//!     Err(DecodeError::Truncated { .. })
+//! ));
+//! let mut long = BytesMut::from(&wire[..]);
+//! long.extend_from_slice(b"xx");
+//! assert_eq!(from_bytes::<CreateRequest>(long.freeze()), Err(DecodeError::TrailingBytes(2)));
+//! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
 

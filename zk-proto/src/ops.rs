@@ -176,6 +176,23 @@ impl Request {
 
     /// Every node path the request carries, for chroot prefixing and validation.
     /// getEphemerals' prefix is included (it is prefixed but is not a node path).
+    ///
+    /// Why: to rewrite or check every path of a request, a multi's included,
+    /// without a match over every operation.
+    ///
+    /// ```
+    /// use zk_proto::path::Chroot;
+    /// use zk_proto::{DeleteRequest, MultiOp, MultiRequest, Request};
+    ///
+    /// let delete = |p: &str| MultiOp::Delete(DeleteRequest { path: p.into(), version: -1 });
+    /// let mut req = Request::Multi(MultiRequest { ops: vec![delete("/a"), delete("/b")] });
+    /// let chroot = Chroot::new("/app").unwrap();
+    /// req.for_each_path_mut(|p| chroot.prefix_in_place(p));
+    ///
+    /// let mut paths = Vec::new();
+    /// req.for_each_path_mut(|p| paths.push(p.clone()));
+    /// assert_eq!(paths, ["/app/a", "/app/b"]);
+    /// ```
     pub fn for_each_path_mut(&mut self, mut f: impl FnMut(&mut String)) {
         use Request::*;
         match self {
@@ -218,6 +235,18 @@ impl Request {
 
     /// Whether the server may have applied it even though the reply was lost.
     /// Reads are safe to repeat; writes are not.
+    ///
+    /// Why: after `ConnectionLoss`, a retry policy may resend a read blindly but
+    /// must check whether a write landed first.
+    ///
+    /// ```
+    /// use zk_proto::{DeleteRequest, PathWatchRequest, Request};
+    ///
+    /// let read = Request::Exists(PathWatchRequest { path: "/a".into(), watch: false });
+    /// let write = Request::Delete(DeleteRequest { path: "/a".into(), version: -1 });
+    /// assert!(!read.is_write());
+    /// assert!(write.is_write());
+    /// ```
     pub fn is_write(&self) -> bool {
         use Request::*;
         matches!(
@@ -275,6 +304,31 @@ pub enum Response {
 impl Response {
     /// Reads the body of a successful reply to a request with opcode `op`.
     /// The whole body must be consumed.
+    ///
+    /// Why: the reply body has no type tag; only the request's opcode says how to
+    /// read it (a tool decoding captured traffic, a test playing the server).
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use zk_proto::error::DecodeError;
+    /// use zk_proto::jute::Reader;
+    /// use zk_proto::types::OpCode;
+    /// use zk_proto::{GetDataResponse, Response, Stat};
+    ///
+    /// let reply = Response::GetData(GetDataResponse {
+    ///     data: Some(Bytes::from_static(b"42")),
+    ///     stat: Stat { version: 3, data_length: 2, ..Stat::default() },
+    /// });
+    /// let mut body = BytesMut::new();
+    /// reply.encode_body(&mut body);
+    /// let body = body.freeze();
+    /// let decoded = Response::decode_body(OpCode::GetData, &mut Reader::new(body.clone()));
+    /// assert_eq!(decoded, Ok(reply));
+    ///
+    /// // Read as an exists reply (a bare 68-byte Stat), the 74 bytes do not fit.
+    /// let wrong = Response::decode_body(OpCode::Exists, &mut Reader::new(body));
+    /// assert_eq!(wrong, Err(DecodeError::TrailingBytes(6)));
+    /// ```
     pub fn decode_body(op: OpCode, r: &mut Reader) -> Result<Response, DecodeError> {
         let resp = match op {
             OpCode::Create => Response::Create(Decode::decode(r)?),

@@ -21,6 +21,33 @@ fn forbidden_char(c: char) -> bool {
 }
 
 /// Checks a node path. `sequential`: the path of a sequential create, which may end in `/`.
+///
+/// Why: to reject a user's path with the rule it breaks before building a
+/// request ([`Session::submit`](crate::Session::submit) runs the same check).
+///
+/// ```
+/// use zk_proto::path::validate_path;
+/// use zk_proto::UsageError;
+///
+/// assert!(validate_path("/", false).is_ok());
+/// assert!(validate_path("/app/config", false).is_ok());
+/// // A sequential create's path may end in `/`: the server appends the counter.
+/// assert!(validate_path("/queue/", true).is_ok());
+///
+/// let reason = |path: &str| match validate_path(path, false) {
+///     Err(UsageError::InvalidPath { reason, .. }) => reason,
+///     other => panic!("{path:?}: {other:?}"),
+/// };
+/// assert_eq!(reason(""), "path must not be empty");
+/// assert_eq!(reason("app"), "path must start with /");
+/// assert_eq!(reason("/app/"), "path must not end with /");
+/// assert_eq!(reason("/app//x"), "empty node name");
+/// assert_eq!(reason("/app/../x"), "relative paths not allowed");
+/// assert_eq!(reason("/app/."), "relative paths not allowed");
+/// assert_eq!(reason("/a\0b"), "null character not allowed");
+/// assert_eq!(reason("/a\u{1}b"), "invalid character");
+/// assert_eq!(reason("/a\u{fff0}"), "invalid character");
+/// ```
 pub fn validate_path(path: &str, sequential: bool) -> Result<(), UsageError> {
     if path.is_empty() {
         return Err(invalid(path, "path must not be empty"));
@@ -76,6 +103,35 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<(), UsageError> {
 
 /// A chroot: the prefix a client puts before every path it sends and strips from
 /// every path it receives. The server knows nothing of it.
+///
+/// Why: to map between the paths an application uses and the server's, as the
+/// session does for requests, replies and watch events (the connect string's
+/// `/chroot` suffix).
+///
+/// ```
+/// use zk_proto::path::Chroot;
+///
+/// let root = Chroot::new("/tenants/a").unwrap();
+/// assert_eq!(root.root(), Some("/tenants/a"));
+/// assert_eq!(root.prefix("/config"), "/tenants/a/config");
+/// assert_eq!(root.prefix("/"), "/tenants/a");
+/// assert_eq!(root.strip("/tenants/a/config"), "/config");
+/// assert_eq!(root.strip("/tenants/a"), "/");
+/// // Outside the root (or a sibling sharing its prefix): unchanged.
+/// assert_eq!(root.strip("/zookeeper/config"), "/zookeeper/config");
+/// assert_eq!(root.strip("/tenants/ab"), "/tenants/ab");
+///
+/// let mut p = String::from("/x");
+/// root.prefix_in_place(&mut p);
+/// assert_eq!(p, "/tenants/a/x");
+/// root.strip_in_place(&mut p);
+/// assert_eq!(p, "/x");
+///
+/// // `/` is no chroot; a root must itself be a valid path.
+/// assert_eq!(Chroot::new("/").unwrap(), Chroot::none());
+/// assert_eq!(Chroot::none().prefix("/x"), "/x");
+/// assert!(Chroot::new("/tenants/").is_err());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Chroot(Option<String>);
 

@@ -70,6 +70,22 @@ record! {
     }
 }
 
+/// Why: an ACL entry for a `digest` user is the user name and a hash of the
+/// credential, not the password; build it with [`digest_id`](crate::digest::digest_id).
+///
+/// ```
+/// use zk_proto::digest::digest_id;
+/// use zk_proto::types::Perms;
+/// use zk_proto::Acl;
+///
+/// let acl = vec![
+///     Acl::new(Perms::ALL, "digest", &digest_id("alice:secret")),
+///     Acl::new(Perms::READ, "world", "anyone"),
+/// ];
+/// assert_eq!(acl[0].id.id, "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=");
+/// assert!(acl[0].perms.contains(Perms::READ | Perms::WRITE));
+/// assert_eq!(acl[1..], Acl::read_unsafe()[..]);
+/// ```
 impl Acl {
     /// Everything for everyone (`OPEN_ACL_UNSAFE`).
     pub fn open_unsafe() -> Vec<Acl> {
@@ -746,6 +762,52 @@ pub struct MultiResponse {
 impl MultiResponse {
     /// The first failing code, if the multi failed (rolled-back ops carry Ok or
     /// RuntimeInconsistency; the cause is the first other code).
+    ///
+    /// Why: a failed multi completes as `Ok(Response::Multi(..))` with error results
+    /// inside, not as an `Err`; this finds the cause.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # fn main() {
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::types::OpCode;
+    /// use zk_proto::{
+    ///     Acl, CheckVersionRequest, CreateRequest, ErrorCode, MultiOp, MultiRequest, MultiResult,
+    ///     Request, Response,
+    /// };
+    ///
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(1, 1, start);
+    /// let config = net.config(&[0]);
+    /// let ci = net.add_client(config);
+    ///
+    /// // Create /job only if /lock is still at version 0: /lock does not exist.
+    /// let multi = Request::Multi(MultiRequest {
+    ///     ops: vec![
+    ///         MultiOp::Check(CheckVersionRequest { path: "/lock".into(), version: 0 }),
+    ///         MultiOp::Create {
+    ///             op: OpCode::Create,
+    ///             req: CreateRequest {
+    ///                 path: "/job".into(),
+    ///                 data: None,
+    ///                 acl: Acl::open_unsafe(),
+    ///                 flags: 0,
+    ///             },
+    ///         },
+    ///     ],
+    /// });
+    /// let Some(Ok(Response::Multi(reply))) = net.call(ci, multi, Duration::from_secs(5)) else {
+    ///     panic!()
+    /// };
+    /// assert_eq!(reply.first_error(), Some(ErrorCode::NoNode));
+    /// assert!(matches!(reply.results[0], MultiResult::Error(ErrorCode::NoNode)));
+    /// assert!(net.cluster.get("/job").is_none()); // nothing applied
+    /// # }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub fn first_error(&self) -> Option<ErrorCode> {
         let mut fallback = None;
         for r in &self.results {

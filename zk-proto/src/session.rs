@@ -153,6 +153,19 @@ impl SessionState {
     }
 
     /// kazoo's coarse view.
+    ///
+    /// Why: listeners written for kazoo's `KazooState` (or Curator's connection
+    /// states) want three states, not eight.
+    ///
+    /// ```
+    /// use zk_proto::{CoarseState, SessionState};
+    ///
+    /// assert_eq!(SessionState::ConnectedReadOnly.coarse(), CoarseState::Connected);
+    /// assert_eq!(SessionState::Suspended.coarse(), CoarseState::Suspended);
+    /// assert_eq!(SessionState::Expired.coarse(), CoarseState::Lost);
+    /// assert!(SessionState::Suspended.coarse() != CoarseState::Lost); // the session may live on
+    /// assert!(!SessionState::Suspended.is_terminal() && !SessionState::Suspended.is_connected());
+    /// ```
     pub fn coarse(self) -> CoarseState {
         match self {
             SessionState::Connected | SessionState::ConnectedReadOnly => CoarseState::Connected,
@@ -513,6 +526,36 @@ impl Session {
     }
 
     /// Id and password, to resume the session from another client (kazoo's `client_id`).
+    ///
+    /// Why: a process handing its session (and its ephemeral nodes) to another
+    /// one passes these, which the other puts in [`Config::resume`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # fn main() {
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::SessionState;
+    ///
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(1, 1, start);
+    /// let config = net.config(&[0]);
+    /// let old = net.add_client(config);
+    /// net.run_until(|n| n.state(old) == SessionState::Connected, Duration::from_secs(5));
+    /// let (id, password) = net.session(old).credentials().unwrap();
+    /// net.with_session(old, |s, now| s.abandon(now)); // leave it alive on the server
+    ///
+    /// let mut config = net.config(&[0]);
+    /// config.resume = Some((id, password));
+    /// let new = net.add_client(config);
+    /// net.run_until(|n| n.state(new) == SessionState::Connected, Duration::from_secs(5));
+    /// assert_eq!(net.session(new).session_id(), Some(id));
+    /// assert!(net.cluster.session_alive(id));
+    /// # }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub fn credentials(&self) -> Option<(i64, Bytes)> {
         self.session.clone()
     }
@@ -779,6 +822,7 @@ impl Session {
     }
 
     /// The deadline from [`poll_timeout`](Session::poll_timeout) was reached. Early calls do nothing.
+    /// [`poll_timeout`](Session::poll_timeout)'s example shows both (a ping, then a read timeout).
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.clock(now);
         if let Some(deadline) = self.closing {
@@ -839,6 +883,47 @@ impl Session {
     /// Fails with [`UsageError::OutboundFull`] while more than
     /// [`Config::max_outbound`] bytes wait to be taken by
     /// [`poll_transmit`](Session::poll_transmit).
+    ///
+    /// Why: a caller keeps the returned id to match its [`Event::Completed`], and
+    /// the watcher id to match its [`Event::Watch`]; misuse fails here, before any
+    /// byte is sent.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::{Config, PathWatchRequest, Request, Session, UsageError};
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("zk1:2181/app").unwrap(), now);
+    ///
+    /// // Not connected yet: the request waits (QueuePolicy::Queue, the default).
+    /// let read = Request::GetData(PathWatchRequest { path: "/config".into(), watch: true });
+    /// let sent = session.submit(read, now).unwrap();
+    /// assert!(sent.watcher.is_some());
+    /// assert_eq!(session.outstanding(), 1);
+    ///
+    /// // Ids are unique for the session's life.
+    /// let again = Request::GetData(PathWatchRequest { path: "/config".into(), watch: false });
+    /// let second = session.submit(again, now).unwrap();
+    /// assert_ne!(second.id, sent.id);
+    /// assert_eq!(second.watcher, None);
+    ///
+    /// // A bad path is refused locally, with the rule it breaks.
+    /// let bad = Request::GetData(PathWatchRequest { path: "config".into(), watch: false });
+    /// match session.submit(bad, now) {
+    ///     Err(UsageError::InvalidPath { path, reason }) => {
+    ///         assert_eq!(path, "config");
+    ///         assert_eq!(reason, "path must start with /");
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// // Pings, auth and closeSession belong to the session itself.
+    /// assert!(matches!(
+    ///     session.submit(Request::Ping, now),
+    ///     Err(UsageError::InvalidRequest(_))
+    /// ));
+    /// assert_eq!(session.outstanding(), 2);
+    /// ```
     pub fn submit(&mut self, req: Request, now: Instant) -> Result<Submitted, UsageError> {
         self.submit_inner(req, true, now)
     }
@@ -847,6 +932,35 @@ impl Session {
     /// [`CONFIG_NODE`] (`/zookeeper/config`), which lives outside any chroot: the
     /// chroot is *not* applied. The reply is a [`Response::GetData`]; watch events
     /// carry the path `/zookeeper/config`. Errors as [`submit`](Session::submit).
+    ///
+    /// Why: to follow ensemble reconfigurations (and then
+    /// [`update_hosts`](Session::update_hosts)) from a client that has a chroot.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # fn main() {
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::path::Chroot;
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::{Response, SessionState};
+    ///
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(1, 1, start);
+    /// let mut config = net.config(&[0]);
+    /// config.chroot = Chroot::new("/app").unwrap();
+    /// let ci = net.add_client(config);
+    /// net.run_until(|n| n.state(ci) == SessionState::Connected, Duration::from_secs(5));
+    ///
+    /// let read = net.with_session(ci, |s, now| s.submit_get_config(true, now)).unwrap();
+    /// assert!(read.watcher.is_some());
+    /// net.run_until(|n| n.client(ci).completion(read.id).is_some(), Duration::from_secs(5));
+    /// // Read from /zookeeper/config itself, not /app/zookeeper/config (which does not exist).
+    /// assert!(matches!(net.client(ci).completion(read.id), Some(Ok(Response::GetData(_)))));
+    /// # }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub fn submit_get_config(
         &mut self,
         watch: bool,
@@ -864,6 +978,48 @@ impl Session {
     /// ...) not stripped. For nodes outside the chroot, such as creating the chroot
     /// node itself. Watch events are reported as usual (server path with the
     /// chroot stripped when it is under the chroot).
+    ///
+    /// Why: a client with a chroot cannot create its own chroot node through
+    /// `submit` (that would create `/app/app`); this can.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # fn main() {
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::path::Chroot;
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::{Acl, CreateRequest, Request, Response};
+    ///
+    /// let create = |path: &str| {
+    ///     Request::Create(CreateRequest {
+    ///         path: path.into(),
+    ///         data: None,
+    ///         acl: Acl::open_unsafe(),
+    ///         flags: 0,
+    ///     })
+    /// };
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(1, 1, start);
+    /// let mut config = net.config(&[0]);
+    /// config.chroot = Chroot::new("/app").unwrap();
+    /// let ci = net.add_client(config);
+    ///
+    /// let root = net.with_session(ci, |s, now| s.submit_unchrooted(create("/app"), now)).unwrap();
+    /// net.run_until(|n| n.client(ci).completion(root.id).is_some(), Duration::from_secs(5));
+    /// let Some(Ok(Response::Create(r))) = net.client(ci).completion(root.id) else { panic!() };
+    /// assert_eq!(r.path, "/app"); // a server path, not stripped
+    ///
+    /// // From now on, client paths live under it.
+    /// let Some(Ok(Response::Create(r))) = net.call(ci, create("/x"), Duration::from_secs(5)) else {
+    ///     panic!()
+    /// };
+    /// assert_eq!(r.path, "/x");
+    /// assert!(net.cluster.get("/app/x").is_some());
+    /// # }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub fn submit_unchrooted(
         &mut self,
         req: Request,
@@ -965,6 +1121,35 @@ impl Session {
     /// session becomes AuthFailed). Adding a (scheme, auth) pair already added
     /// keeps one credential: it is still sent now if connected (and its request
     /// completes once, as usual), but replayed only once per reconnect.
+    ///
+    /// Why: `digest` credentials (kazoo's `add_auth`, the Java client's
+    /// `addAuthInfo`) give the connection the identity that ACLs check.
+    ///
+    /// ```
+    /// # #[cfg(feature = "testing")]
+    /// # fn main() {
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::{Request, Response};
+    ///
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(1, 1, start);
+    /// let config = net.config(&[0]);
+    /// let ci = net.add_client(config);
+    /// // Added before the connection is up: sent once it is, and after every reconnect.
+    /// let id = net.with_session(ci, |s, now| s.add_auth("digest", "alice:secret".into(), now)).unwrap();
+    /// net.run_until(|n| n.client(ci).completion(id).is_some(), Duration::from_secs(5));
+    /// assert_eq!(net.client(ci).completion(id), Some(&Ok(Response::Empty)));
+    ///
+    /// let Some(Ok(Response::WhoAmI(me))) = net.call(ci, Request::WhoAmI, Duration::from_secs(5)) else {
+    ///     panic!()
+    /// };
+    /// assert!(me.client_info.iter().any(|c| c.auth_scheme == "digest" && c.user == "alice"));
+    /// # }
+    /// # #[cfg(not(feature = "testing"))]
+    /// # fn main() {}
+    /// ```
     pub fn add_auth(
         &mut self,
         scheme: &str,
@@ -1011,6 +1196,29 @@ impl Session {
 
     /// Drops one watch registration locally. When it was the last one on its path,
     /// the server's watch is removed too. Unknown or already-fired ids are ignored.
+    ///
+    /// Why: a watcher nobody listens to any more (a cache closed, a caller gone)
+    /// should not keep a watch on the server.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::{Config, Event, PathWatchRequest, RemovalReason, Request, Session};
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("zk1").unwrap(), now);
+    /// let read = Request::GetChildren(PathWatchRequest { path: "/jobs".into(), watch: true });
+    /// let watcher = session.submit(read, now).unwrap().watcher.unwrap();
+    ///
+    /// session.remove_watcher(watcher, now);
+    /// assert_eq!(
+    ///     session.poll_event(),
+    ///     Some(Event::WatcherRemoved { watcher, reason: RemovalReason::Removed })
+    /// );
+    /// // Once is enough: a second removal says nothing.
+    /// session.remove_watcher(watcher, now);
+    /// assert_eq!(session.poll_event(), None);
+    /// ```
     pub fn remove_watcher(&mut self, watcher: WatcherId, now: Instant) {
         let now = self.clock(now);
         if let Some((path, _kind, last)) = self.watches.remove(watcher) {
@@ -1037,6 +1245,28 @@ impl Session {
 
     /// Ends the session: sends closeSession and waits (bounded) for its reply.
     /// Requests already sent still complete; queued ones fail with SessionClosed.
+    ///
+    /// Why: closing (rather than dropping the connection) deletes the session's
+    /// ephemeral nodes at once instead of after the session timeout. The
+    /// crate-level example closes a connected session; here one that never connected:
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::{Config, Event, PathRequest, Request, Session, SessionState, ZkError};
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("zk1").unwrap(), now);
+    /// let waiting = session.submit(Request::Sync(PathRequest { path: "/".into() }), now).unwrap();
+    ///
+    /// session.close(now);
+    /// assert_eq!(session.state(), SessionState::Closed);
+    /// let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+    /// assert!(events.contains(&Event::Completed {
+    ///     id: waiting.id,
+    ///     result: Err(ZkError::SessionClosed)
+    /// }));
+    /// ```
     pub fn close(&mut self, now: Instant) {
         let now = self.clock(now);
         if self.state.is_terminal() || self.closing.is_some() {
@@ -1093,6 +1323,38 @@ impl Session {
     /// the next [`restart`](Session::restart).
     ///
     /// Fails with [`UsageError::InvalidConnectString`] for an empty list, changing nothing.
+    ///
+    /// Why: after the ensemble was reconfigured (a watch on
+    /// [`CONFIG_NODE`] fired), point the session at the new members without
+    /// losing it.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::config::parse_connect_string;
+    /// use zk_proto::{Action, Config, DisconnectReason, Event, Session, UsageError};
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("old1:2181").unwrap(), now);
+    /// let Some(Action::Connect { conn, .. }) = session.poll_action() else { panic!() };
+    ///
+    /// assert!(matches!(
+    ///     session.update_hosts(Vec::new(), now),
+    ///     Err(UsageError::InvalidConnectString(_))
+    /// ));
+    ///
+    /// // The server being tried left the list: that attempt is dropped for a new one.
+    /// let (hosts, _) = parse_connect_string("new1:2181,new2:2181").unwrap();
+    /// session.update_hosts(hosts, now).unwrap();
+    /// assert_eq!(session.poll_action(), Some(Action::Disconnect { conn }));
+    /// let Some(Action::Connect { host, .. }) = session.poll_action() else { panic!() };
+    /// assert!(host.host.starts_with("new"));
+    /// assert_eq!(
+    ///     session.poll_event(),
+    ///     Some(Event::Disconnected { conn, reason: DisconnectReason::Rebalance })
+    /// );
+    /// assert_eq!(session.hosts().len(), 2);
+    /// ```
     pub fn update_hosts(&mut self, hosts: Vec<HostAddr>, now: Instant) -> Result<(), UsageError> {
         let now = self.clock(now);
         if hosts.is_empty() {
@@ -1183,6 +1445,29 @@ impl Session {
     /// Starts a brand-new session after a terminal state (keeps config and
     /// credentials), at once: the count of failed rounds
     /// ([`Config::connect_max_rounds`]) and the backoff start again.
+    ///
+    /// Why: with [`Config::connect_max_rounds`] or [`ExpiryPolicy::Terminal`] a
+    /// session can stop for good; an application that wants to go on reuses the
+    /// same `Session` rather than rebuilding its config.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::{Action, Config, Session, SessionState};
+    ///
+    /// let t0 = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut config = Config::from_connect_string("zk1:2181").unwrap();
+    /// config.connect_max_rounds = Some(1);
+    /// let mut session = Session::new(config, t0);
+    /// let Some(Action::Connect { conn, .. }) = session.poll_action() else { panic!() };
+    /// session.handle_connect_failed(conn, t0 + Duration::from_millis(1));
+    /// assert_eq!(session.state(), SessionState::Unreachable);
+    /// assert!(session.poll_timeout().is_none()); // nothing more will happen
+    ///
+    /// session.restart(t0 + Duration::from_secs(60));
+    /// assert_eq!(session.state(), SessionState::Connecting);
+    /// assert!(matches!(session.poll_action(), Some(Action::Connect { .. })));
+    /// ```
     pub fn restart(&mut self, now: Instant) {
         let now = self.clock(now);
         if !self.state.is_terminal() {
@@ -1233,6 +1518,49 @@ impl Session {
     }
 
     /// Next application event. Should be called after every input and command.
+    ///
+    /// Why: this is where a caller's reply, a watch notification and a state
+    /// change come out; the adapter routes each to whoever waits for it.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    ///
+    /// use zk_proto::{
+    ///     Config, Event, MultiRequest, PathWatchRequest, QueuePolicy, Request, Response, Session,
+    ///     SessionState, ZkError,
+    /// };
+    ///
+    /// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut config = Config::from_connect_string("zk1:2181").unwrap();
+    /// config.queue_policy = QueuePolicy::FailFast;
+    /// let mut session = Session::new(config, now);
+    ///
+    /// // An empty multi needs no server: it completes at once.
+    /// let empty = session.submit(Request::Multi(MultiRequest::default()), now).unwrap();
+    /// assert_eq!(
+    ///     session.poll_event(),
+    ///     Some(Event::Completed { id: empty.id, result: Ok(Response::Multi(Default::default())) })
+    /// );
+    ///
+    /// // Fail-fast while not connected: the request completes with NotConnected.
+    /// let read = Request::GetData(PathWatchRequest { path: "/a".into(), watch: false });
+    /// let read = session.submit(read, now).unwrap();
+    /// match session.poll_event() {
+    ///     Some(Event::Completed { id, result: Err(ZkError::NotConnected) }) => assert_eq!(id, read.id),
+    ///     other => panic!("{other:?}"),
+    /// }
+    ///
+    /// // A state change, for state listeners.
+    /// session.close(now);
+    /// let mut states = Vec::new();
+    /// while let Some(event) = session.poll_event() {
+    ///     if let Event::StateChanged { from, to } = event {
+    ///         states.push((from, to));
+    ///     }
+    /// }
+    /// assert_eq!(states, [(SessionState::Connecting, SessionState::Closed)]);
+    /// assert!(session.state().is_terminal());
+    /// ```
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -1240,6 +1568,77 @@ impl Session {
 
     /// When [`handle_timeout`](Session::handle_timeout) must next be called.
     /// Read it last, after draining the other outputs.
+    ///
+    /// Why: the adapter's only timer; sleep until this instant (or until input
+    /// comes), then call `handle_timeout`. Here an idle connected session pings
+    /// after the ping interval, half the [`read_timeout`](Session::read_timeout).
+    /// The server's replies are written by hand with the crate's records.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use bytes::BytesMut;
+    /// use zk_proto::error::ErrorCode;
+    /// use zk_proto::frame::{write_frame, FrameDecoder, DEFAULT_MAX_FRAME};
+    /// use zk_proto::jute::{from_bytes, Encode};
+    /// use zk_proto::types::OpCode;
+    /// use zk_proto::{
+    ///     Action, Config, ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader, Session,
+    ///     SessionState,
+    /// };
+    ///
+    /// let t0 = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut session = Session::new(Config::from_connect_string("zk1:2181").unwrap(), t0);
+    /// let Some(Action::Connect { conn, .. }) = session.poll_action() else { panic!() };
+    /// // Until connected, the timer is the connect timeout.
+    /// assert_eq!(session.poll_timeout(), Some(t0 + session.connect_timeout()));
+    ///
+    /// session.handle_connected(conn, t0);
+    /// let hello = session.poll_transmit(t0).unwrap().data;
+    /// let mut frames = FrameDecoder::new(DEFAULT_MAX_FRAME);
+    /// frames.push(&hello);
+    /// let req: ConnectRequest = from_bytes(frames.next_frame().unwrap().unwrap()).unwrap();
+    /// assert_eq!(req.timeout, 10_000);
+    ///
+    /// // The server grants the 10 s asked for.
+    /// let t1 = t0 + Duration::from_millis(5);
+    /// let mut reply = BytesMut::new();
+    /// let granted = ConnectResponse {
+    ///     protocol_version: 0,
+    ///     timeout: 10_000,
+    ///     session_id: 0x1234,
+    ///     passwd: vec![7; 16].into(),
+    ///     read_only: Some(false),
+    /// };
+    /// write_frame(&mut reply, |b| granted.encode(b));
+    /// session.handle_input(conn, &reply, t1);
+    /// assert_eq!(session.state(), SessionState::Connected);
+    /// while session.poll_event().is_some() {}
+    ///
+    /// // Nothing to send: the next wake-up is the ping.
+    /// let ping_at = session.poll_timeout().unwrap();
+    /// assert_eq!(ping_at, t1 + session.read_timeout() / 2);
+    /// session.handle_timeout(ping_at - Duration::from_millis(1)); // early: nothing
+    /// assert!(session.poll_transmit(ping_at).is_none());
+    /// session.handle_timeout(ping_at);
+    /// let ping = session.poll_transmit(ping_at).unwrap().data;
+    /// frames.push(&ping);
+    /// let header: RequestHeader = from_bytes(frames.next_frame().unwrap().unwrap()).unwrap();
+    /// assert_eq!((header.xid, header.op), (-2, OpCode::Ping));
+    ///
+    /// // The ping's reply keeps the connection alive; the next ping is an interval on.
+    /// let t2 = ping_at + Duration::from_millis(5);
+    /// let mut pong = BytesMut::new();
+    /// write_frame(&mut pong, |b| ReplyHeader { xid: -2, zxid: 0, err: ErrorCode::Ok }.encode(b));
+    /// session.handle_input(conn, &pong, t2);
+    /// assert_eq!(session.poll_timeout(), Some(ping_at + session.read_timeout() / 2));
+    ///
+    /// // Silence past the read timeout: the connection is dropped, the session suspended.
+    /// let dead = t2 + session.read_timeout();
+    /// session.handle_timeout(dead);
+    /// assert_eq!(session.poll_action(), Some(Action::Disconnect { conn }));
+    /// assert_eq!(session.state(), SessionState::Suspended);
+    /// ```
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t: Option<Instant> = None;

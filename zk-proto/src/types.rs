@@ -1,6 +1,23 @@
 //! Typed protocol constants. Each keeps values this version does not know
 //! (`Unknown(i32)`) where a server may send them, so decoding never fails on a
 //! newer server's constant and re-encoding gives back the same bytes.
+//!
+//! Why: a proxy, a logger or a client talking to a newer server can pass through
+//! a value it does not know without losing it:
+//!
+//! ```
+//! use zk_proto::jute::{from_bytes, to_bytes};
+//! use zk_proto::types::{EventType, OpCode};
+//!
+//! assert_eq!(OpCode::from_i32(4), OpCode::GetData);
+//! assert_eq!(OpCode::GetData.to_i32(), 4);
+//!
+//! // An event type from a future server.
+//! let wire = to_bytes(&42i32);
+//! let ev: EventType = from_bytes(wire.clone()).unwrap();
+//! assert_eq!(ev, EventType::Unknown(42));
+//! assert_eq!(to_bytes(&ev), wire);
+//! ```
 
 use bytes::{BufMut, BytesMut};
 
@@ -181,6 +198,24 @@ int_enum! {
 }
 
 /// How a node is created. The TTL variants carry their time to live in milliseconds.
+///
+/// Why: a create request carries the mode as `flags`, and containers and TTL
+/// nodes need their own request (opcode); this maps one to the other.
+///
+/// ```
+/// use zk_proto::types::{CreateMode, OpCode};
+///
+/// let lock = CreateMode::EphemeralSequential;
+/// assert_eq!(lock.flags(), 3);
+/// assert!(lock.is_ephemeral() && lock.is_sequential());
+/// assert_eq!(lock.opcode(), OpCode::Create2); // a plain CreateRequest
+///
+/// let ttl = CreateMode::PersistentWithTtl(60_000);
+/// assert_eq!(ttl.opcode(), OpCode::CreateTtl); // needs Request::CreateTtl
+/// assert_eq!(CreateMode::from_flags(ttl.flags(), 60_000), Some(ttl));
+/// assert_eq!(CreateMode::Container.opcode(), OpCode::CreateContainer);
+/// assert_eq!(CreateMode::from_flags(42, 0), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum CreateMode {

@@ -12,6 +12,43 @@ use crate::types::EventType;
 pub struct WatcherId(pub u64);
 
 /// What a registration listens to.
+///
+/// Why: one-shot kinds end with their first event and must be re-armed by a new
+/// read; persistent kinds keep firing until removed. [`WatchRegistry`] shows the
+/// difference:
+///
+/// ```
+/// use zk_proto::types::EventType;
+/// use zk_proto::watches::{WatchRegistry, WatcherId};
+/// use zk_proto::WatchKind;
+///
+/// assert!(!WatchKind::Data.is_persistent());
+/// assert!(WatchKind::PersistentRecursive.is_persistent());
+///
+/// let mut watches = WatchRegistry::default();
+/// watches.insert(WatcherId(1), "/app".into(), WatchKind::Data);
+/// watches.insert(WatcherId(2), "/app".into(), WatchKind::Persistent);
+/// watches.insert(WatcherId(3), "/".into(), WatchKind::PersistentRecursive);
+///
+/// let mut fired = Vec::new();
+/// watches.fire(EventType::NodeDataChanged, "/app", &mut fired);
+/// assert_eq!(fired, [WatcherId(1), WatcherId(2), WatcherId(3)]);
+/// // The one-shot watch is used up; the persistent ones stay.
+/// assert!(!watches.contains(WatcherId(1)));
+/// assert_eq!(watches.len(), 2);
+///
+/// fired.clear();
+/// watches.fire(EventType::NodeDataChanged, "/app", &mut fired);
+/// assert_eq!(fired, [WatcherId(2), WatcherId(3)]);
+///
+/// // Child-list changes reach no recursive watch (the server sends none to them).
+/// fired.clear();
+/// watches.fire(EventType::NodeChildrenChanged, "/app", &mut fired);
+/// assert_eq!(fired, [WatcherId(2)]);
+///
+/// // Removing the last registration on a path says so: the server's watch can go.
+/// assert_eq!(watches.remove(WatcherId(2)), Some(("/app".into(), WatchKind::Persistent, true)));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum WatchKind {
     /// One-shot: data changes and deletion of an existing node (getData, exists).

@@ -228,6 +228,50 @@ enum Delivery {
 }
 
 /// The simulated network: clients, the cluster, the wire and the clock. See the module docs.
+///
+/// Why: to test code built on [`Session`] (or a protocol scenario) against a whole
+/// ensemble, with faults and hours of simulated time, in milliseconds and
+/// deterministically.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// use zk_proto::testing::net::SimNet;
+/// use zk_proto::types::CreateMode;
+/// use zk_proto::{Acl, CreateRequest, Request, Response, SessionState};
+///
+/// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+/// let mut net = SimNet::new(3, 42, start);
+/// let config = net.config(&[0, 1, 2]);
+/// let ci = net.add_client(config);
+/// assert!(net.run_until(|n| n.state(ci) == SessionState::Connected, Duration::from_secs(5)));
+/// let first = net.session(ci).session_id().unwrap();
+///
+/// let worker = Request::Create(CreateRequest {
+///     path: "/worker".into(),
+///     data: None,
+///     acl: Acl::open_unsafe(),
+///     flags: CreateMode::Ephemeral.flags(),
+/// });
+/// let created = net.call(ci, worker, Duration::from_secs(5));
+/// assert!(matches!(created, Some(Ok(Response::Create(_)))));
+/// assert_eq!(net.cluster.ephemerals(first), ["/worker"]);
+///
+/// // An hour of idle time: pings keep the session alive.
+/// net.advance(Duration::from_secs(3600));
+/// assert_eq!(net.session(ci).session_id(), Some(first));
+///
+/// // The server expires it: the ephemeral goes, and the client starts a new session
+/// // (ExpiryPolicy::NewSession, the default).
+/// net.expire_session(first);
+/// let renewed = |n: &SimNet| {
+///     n.state(ci) == SessionState::Connected && n.session(ci).session_id() != Some(first)
+/// };
+/// assert!(net.run_until(renewed, Duration::from_secs(5)));
+/// assert!(net.client(ci).states().contains(&SessionState::Expired));
+/// assert!(net.cluster.get("/worker").is_none());
+/// assert!(net.violations.is_empty());
+/// ```
 #[derive(Debug)]
 pub struct SimNet {
     /// The ensemble.
@@ -603,6 +647,31 @@ impl SimNet {
     }
 
     /// Crashes a member (its connections close; connects are refused).
+    ///
+    /// Why: to test that code on a session survives a server restart: the session
+    /// is suspended, moves to another member and keeps its id.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zk_proto::testing::net::SimNet;
+    /// use zk_proto::SessionState;
+    ///
+    /// let start = Instant::now(); // clock-exception: a doc example needs a start instant
+    /// let mut net = SimNet::new(3, 7, start);
+    /// let config = net.config(&[0, 1, 2]);
+    /// let ci = net.add_client(config);
+    /// net.run_until(|n| n.state(ci) == SessionState::Connected, Duration::from_secs(5));
+    /// let (id, member) = (net.session(ci).session_id(), net.client_member(ci).unwrap());
+    ///
+    /// net.stop_member(member);
+    /// let moved = |n: &SimNet| {
+    ///     n.state(ci) == SessionState::Connected && n.client_member(ci) != Some(member)
+    /// };
+    /// assert!(net.run_until(moved, Duration::from_secs(10)));
+    /// assert!(net.client(ci).states().contains(&SessionState::Suspended));
+    /// assert_eq!(net.session(ci).session_id(), id);
+    /// ```
     pub fn stop_member(&mut self, member: usize) {
         self.cluster.stop_member(member, self.now);
         self.pump_server();

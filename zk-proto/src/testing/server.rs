@@ -521,6 +521,44 @@ impl Tree {
 }
 
 /// An in-memory ZooKeeper ensemble of N members sharing one tree. See the module docs.
+///
+/// Why: a server to test a client, a proxy or a tool against, driven by bytes
+/// and time like the client itself. The crate-level example drives a
+/// [`Session`](crate::Session) against one; here the raw side:
+///
+/// ```
+/// use std::time::Instant;
+///
+/// use zk_proto::testing::server::{SimCluster, SimConnId};
+/// use zk_proto::{Acl, CreateRequest, Request};
+///
+/// let now = Instant::now(); // clock-exception: a doc example needs a start instant
+/// let mut cluster = SimCluster::new(3, now);
+///
+/// // A four-letter word on a fresh connection: the answer, then the close.
+/// let conn = SimConnId(1);
+/// assert!(cluster.accept(0, conn, now));
+/// cluster.handle_input(conn, b"ruok", now);
+/// assert_eq!(cluster.poll_output(), Some((conn, "imok".into())));
+/// assert_eq!(cluster.poll_close(), Some(conn));
+///
+/// // Set up the tree as another client would, then look at it directly.
+/// let create = CreateRequest {
+///     path: "/config".into(),
+///     data: Some("x=1".into()),
+///     acl: Acl::open_unsafe(),
+///     flags: 0,
+/// };
+/// cluster.admin(Request::Create(create), now).unwrap();
+/// let (data, stat) = cluster.get("/config").unwrap();
+/// assert_eq!(data.as_deref(), Some(&b"x=1"[..]));
+/// assert_eq!(stat.version, 0);
+/// assert_eq!(cluster.children("/").unwrap(), ["config", "zookeeper"]);
+///
+/// // A stopped member refuses connections.
+/// cluster.stop_member(2, now);
+/// assert!(!cluster.accept(2, SimConnId(2), now));
+/// ```
 #[derive(Debug)]
 pub struct SimCluster {
     start: Instant,
