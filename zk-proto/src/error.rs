@@ -32,7 +32,9 @@ use std::fmt;
 /// assert_eq!(err, ZkError::Server(ErrorCode::NodeExists));
 /// assert_eq!(err.code().code(), -110);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+// Equality and hashing go by the wire code: `Unknown(-101)` built by hand is
+// `NoNode`, as `ErrorCode::from_code(-101)` would make it.
+#[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub enum ErrorCode {
     /// 0: success.
@@ -188,6 +190,20 @@ impl ErrorCode {
     /// Whether this is success.
     pub fn is_ok(self) -> bool {
         self == ErrorCode::Ok
+    }
+}
+
+impl PartialEq for ErrorCode {
+    fn eq(&self, other: &Self) -> bool {
+        self.code() == other.code()
+    }
+}
+
+impl Eq for ErrorCode {}
+
+impl std::hash::Hash for ErrorCode {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.code().hash(state);
     }
 }
 
@@ -435,7 +451,8 @@ pub enum UsageError {
     /// encoded and waiting to be taken by `poll_transmit` (the socket is not
     /// draining). Try again once the transport has written them.
     OutboundFull,
-    /// The request is not valid on its own (an empty multi, a TTL out of range, ...).
+    /// The request is not valid on its own (a TTL out of range, ...). An empty
+    /// multi is valid: it completes at once with no results.
     InvalidRequest(&'static str),
     /// The connect string could not be parsed.
     InvalidConnectString(String),
@@ -459,3 +476,17 @@ impl fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn codes_compare_by_their_wire_value() {
+        use std::collections::HashSet;
+        assert_eq!(ErrorCode::Unknown(-101), ErrorCode::NoNode);
+        assert_ne!(ErrorCode::Unknown(-999), ErrorCode::NoNode);
+        let set: HashSet<ErrorCode> = [ErrorCode::NoNode, ErrorCode::Unknown(-101)].into();
+        assert_eq!(set.len(), 1);
+    }
+}

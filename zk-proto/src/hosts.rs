@@ -123,9 +123,11 @@ impl Migration {
 }
 
 impl HostList {
-    /// A rotation over `n` hosts.
+    /// A rotation over `n` hosts. A rotation over none keeps one (dangling) index,
+    /// 0, as [`update`](HostList::update) does for an empty list: nothing a
+    /// caller does with it panics (a `Session` with no hosts never asks it).
     pub fn new(n: usize, shuffle: bool, backoff: Backoff, rng: &mut Rng) -> HostList {
-        let mut order: Vec<usize> = (0..n).collect();
+        let mut order: Vec<usize> = (0..n.max(1)).collect();
         if shuffle {
             for i in (1..order.len()).rev() {
                 order.swap(i, rng.below(i + 1));
@@ -337,5 +339,19 @@ mod tests {
             HostList::new(5, false, Backoff::default(), &mut Rng::new(3)).order(),
             &[0, 1, 2, 3, 4]
         );
+    }
+
+    #[test]
+    fn an_empty_rotation_does_not_panic() {
+        let mut rng = Rng::new(7);
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now(); // clock-exception: a test's start instant
+        let mut h = HostList::new(0, true, Backoff::default(), &mut rng);
+        for _ in 0..3 {
+            let (host, _) = h.next(now, &mut rng);
+            assert_eq!(host, 0);
+            h.on_failure();
+        }
+        assert_eq!(h.probe_candidate(0, 1), None);
     }
 }

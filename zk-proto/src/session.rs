@@ -450,6 +450,8 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// A session that starts connecting at once (drain [`poll_action`](Session::poll_action)).
+    /// With no hosts in `config` it starts Closed: there is nothing to connect to
+    /// (the client's builder refuses an empty connect string before this).
     pub fn new(config: Config, now: Instant) -> Session {
         let mut rng = Rng::new(config.seed);
         let hosts = HostList::new(
