@@ -65,16 +65,46 @@ struct Inbox {
     sleeps: Vec<(Instant, Arc<Sleep>)>,
 }
 
-/// A sleep on this thread's timers ([`sleep`]): done, and who to wake.
+/// A sleep on this thread's timers ([`sleep`]): done, dropped, and who to wake.
 #[derive(Default)]
 struct Sleep {
     done: AtomicBool,
+    /// Its future was dropped: the entry is let go without a wake-up.
+    cancelled: AtomicBool,
     waker: Mutex<Option<Waker>>,
+}
+
+/// The future of [`sleep`]; dropping it cancels the sleep.
+struct SleepFuture {
+    state: Arc<Sleep>,
+    queued: bool,
+}
+
+impl std::future::Future for SleepFuture {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.queued {
+            return Poll::Pending;
+        }
+        *lock(&self.state.waker) = Some(cx.waker().clone());
+        if self.state.done.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for SleepFuture {
+    fn drop(&mut self) {
+        self.state.cancelled.store(true, Ordering::Release);
+    }
 }
 
 /// Completes after `d`, on the I/O thread's timers (no thread of its own): the
 /// blocking runtime's sleep, for retries and `connect`'s deadline. A sleep
-/// dropped before its time costs a timer entry until then.
+/// dropped before its time keeps a timer entry, which wakes nothing: the thread
+/// lets cancelled entries go before it picks its next wake-up.
 #[allow(clippy::disallowed_methods)]
 pub(crate) fn sleep(d: Duration) -> zk_client::runtime::BoxFuture<()> {
     let state = Arc::new(Sleep::default());
@@ -87,17 +117,7 @@ pub(crate) fn sleep(d: Duration) -> zk_client::runtime::BoxFuture<()> {
         // No I/O thread, or a sleep past any representable instant: never done.
         _ => false,
     };
-    Box::pin(std::future::poll_fn(move |cx| {
-        if !queued {
-            return Poll::Pending;
-        }
-        *lock(&state.waker) = Some(cx.waker().clone());
-        if state.done.load(Ordering::Acquire) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }))
+    Box::pin(SleepFuture { state, queued })
 }
 
 /// What other threads hand the I/O thread.
@@ -514,10 +534,14 @@ impl IoThread {
             self.drive(k);
         }
         while let Some(entry) = self.sleeps.first_entry() {
-            if entry.key().0 > now {
+            // Cancelled sleeps go whenever they are first: they never set a wake-up.
+            if entry.key().0 > now && !entry.get().cancelled.load(Ordering::Acquire) {
                 break;
             }
             let st = entry.remove();
+            if st.cancelled.load(Ordering::Acquire) {
+                continue;
+            }
             st.done.store(true, Ordering::Release);
             let w = lock(&st.waker).take();
             if let Some(w) = w {
