@@ -9,6 +9,8 @@
 //!   name, a fixed server host name;
 //! * credentials from a ticket cache (`kinit`) work as well as from the client keytab;
 //! * a cut connection reconnects and runs the exchange again (the ACL still lets the user in);
+//! * in a three-member ensemble with Kerberos on every member, a session whose server stops
+//!   moves to another member, authenticates there and keeps its session and its access;
 //! * an unknown client principal or a destroyed ticket (no credentials), an unknown server principal, a server
 //!   without the principal's key and a wrong service name all fail `connect()` with
 //!   `Error::SaslFailed` naming the cause, well within the connect deadline.
@@ -333,11 +335,116 @@ macro_rules! kerberos_tests {
     };
 }
 
+/// A three-member ensemble with Kerberos on every member (one principal: they all listen
+/// on 127.0.0.1, dialled as `localhost`), started on first use and shared by the adapters'
+/// runs of [`failover_in_a_kerberos_ensemble`], one after another.
+fn krb_ensemble() -> std::sync::MutexGuard<'static, zk_testkit::Ensemble> {
+    static ENSEMBLE: OnceLock<std::sync::Mutex<zk_testkit::Ensemble>> = OnceLock::new();
+    ENSEMBLE
+        .get_or_init(|| {
+            std::sync::Mutex::new(zk_testkit::Ensemble::start(
+                3,
+                ServerOptions {
+                    kerberos: Some(world().kdc.kerberos_server("localhost")),
+                    ..ServerOptions::default()
+                },
+            ))
+        })
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// The session moves to another member when its server stops, authenticates there with a
+/// fresh GSSAPI exchange (the new server names itself `localhost` too), keeps its session,
+/// and reads its `sasl`-ACL node; another user still gets NoAuth on every member.
+fn failover_in_a_kerberos_ensemble<Z: Zk>() {
+    let mut ens = krb_ensemble();
+    let hosts: Vec<String> = (0..ens.len())
+        .map(|i| localhost(ens.client_addr(i).port()))
+        .collect();
+    let b = ClientBuilder::new(&hosts.join(","))
+        .sasl_gssapi(GssapiOptions::new().client_principal(&alice()))
+        .session_timeout(Duration::from_secs(20))
+        .connect_deadline(WAIT);
+    let a = Z::connect(&b).unwrap();
+    let session = a.session().unwrap().id;
+    let id = sasl_id(&a);
+    let path = unique::<Z>("ensemble");
+    a.create_with(
+        &path,
+        "members",
+        &CreateOptions {
+            acl: Some(vec![make_acl("sasl", &id, Perms::ALL)]),
+            ..CreateOptions::default()
+        },
+    )
+    .unwrap();
+    let on = a.current_host().expect("connected to a member");
+    let member = (0..ens.len())
+        .find(|&i| ens.client_addr(i).port() == on.port)
+        .unwrap_or_else(|| panic!("{}: {on} is not a member", Z::NAME));
+    let mut states = a.state_stream();
+    ens.stop(member);
+    let t = Instant::now();
+    let mut seen = Vec::new();
+    while !(seen.contains(&SessionState::Suspended)
+        && seen.last() == Some(&SessionState::Connected))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{}: no failover: {seen:?}",
+            Z::NAME
+        );
+        if let Some(s) = states.recv_timeout(Some(Duration::from_millis(50))) {
+            seen.push(s);
+        }
+    }
+    let now_on = a.current_host().unwrap();
+    assert_ne!(
+        now_on.port,
+        on.port,
+        "{}: still on the stopped member",
+        Z::NAME
+    );
+    assert_eq!(
+        a.session().unwrap().id,
+        session,
+        "{}: a new session",
+        Z::NAME
+    );
+    assert_eq!(sasl_id(&a), id, "{}: sasl id after the failover", Z::NAME);
+    assert_eq!(&a.get_data(&path).unwrap().0[..], b"members");
+    println!(
+        "    {} moved from {on} to {now_on}, session 0x{session:x} kept",
+        Z::NAME
+    );
+    // Bob, on the members that still run, is not let in.
+    for i in (0..ens.len()).filter(|&i| i != member) {
+        let other = Z::connect(
+            &ClientBuilder::new(&localhost(ens.client_addr(i).port()))
+                .sasl_gssapi(GssapiOptions::new().client_principal(&bob()))
+                .connect_deadline(WAIT),
+        )
+        .unwrap();
+        assert_eq!(
+            other.get_data(&path).err(),
+            Some(Error::Server(ErrorCode::NoAuth)),
+            "{}: bob on member {i}",
+            Z::NAME
+        );
+        other.close().unwrap();
+    }
+    a.delete(&path, None).unwrap();
+    a.close().unwrap();
+    ens.start_member(member);
+}
+
 kerberos_tests!(
     user_is_known_by_its_sasl_id,
     naming_options,
     replayed_after_a_cut,
     ticket_cache_credentials,
+    failover_in_a_kerberos_ensemble,
     no_credentials_for_the_client,
     unknown_server_principal,
     server_without_the_key,

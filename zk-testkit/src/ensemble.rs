@@ -124,7 +124,9 @@ impl Ensemble {
     }
 
     fn member_jvm_flags(&self) -> Vec<String> {
-        let mut flags = self.opts.jvm_flags();
+        // SASL's JAAS file (DIGEST-MD5 users or Kerberos) is the same for every member.
+        let mut flags = self.opts.auth_jvm_flags(&self.root);
+        flags.extend(self.opts.jvm_flags());
         if let Some(access) = &self.reconfig {
             flags.extend(access.jvm_flags());
         }
@@ -211,6 +213,7 @@ impl Ensemble {
                 cfg.push("standaloneEnabled=false".to_string());
             }
             cfg.extend(servers.iter().cloned());
+            cfg.extend(self.opts.auth_cfg());
             cfg.extend(self.opts.extra_cfg.iter().cloned());
             node.write_cfg(&cfg);
         }
@@ -236,6 +239,7 @@ impl Ensemble {
         cfg.push("reconfigEnabled=true".to_string());
         cfg.push("standaloneEnabled=false".to_string());
         cfg.push(format!("dynamicConfigFile={}", dynamic.display()));
+        cfg.extend(self.opts.auth_cfg());
         cfg.extend(self.opts.extra_cfg.iter().cloned());
         node.write_cfg(&cfg);
     }

@@ -107,15 +107,16 @@ pub struct ServerOptions {
     pub tls: Option<TlsServerOptions>,
     /// SASL DIGEST-MD5 users (name, password): a JAAS file with ZooKeeper's `DigestLoginModule`
     /// (`-Djava.security.auth.login.config`) and the SASL auth provider in zoo.cfg. Clients
-    /// that authenticate as `bob` are `sasl:bob` in ACLs. Standalone servers only; an
-    /// [`Ensemble`] ignores it. Default none.
+    /// that authenticate as `bob` are `sasl:bob` in ACLs. Every member of an [`Ensemble`]
+    /// gets the same. Default none.
     pub sasl_users: Vec<(String, String)>,
     /// SASL GSSAPI (Kerberos): a JAAS `Server` section with Java's `Krb5LoginModule` reading
     /// the service principal's key from a keytab, `-Djava.security.krb5.conf`, and the SASL
     /// auth provider in zoo.cfg (see [`Kdc::kerberos_server`](crate::Kdc::kerberos_server)).
     /// Exclusive with [`sasl_users`](ServerOptions::sasl_users): one JAAS `Server` section
-    /// serves one mechanism here (a start with both panics). Standalone servers only; an
-    /// [`Ensemble`] ignores it. Default none.
+    /// serves one mechanism here (a start with both panics). Every member of an
+    /// [`Ensemble`] gets the same principal and keytab: they all listen on 127.0.0.1, which
+    /// clients dial as one host name. Default none.
     pub kerberos: Option<KerberosServerOptions>,
 }
 
@@ -330,6 +331,52 @@ impl ServerOptions {
         }
         flags.extend(self.extra_jvm_flags.iter().cloned());
         flags
+    }
+
+    /// The JVM flags of SASL (DIGEST-MD5 users or Kerberos), with the JAAS file they
+    /// name written into `dir`; none without SASL. A server and every ensemble member
+    /// get them.
+    pub(crate) fn auth_jvm_flags(&self, dir: &Path) -> Vec<String> {
+        assert!(
+            self.sasl_users.is_empty() || self.kerberos.is_none(),
+            "zk-tests: ServerOptions::sasl_users and ::kerberos are exclusive"
+        );
+        let jaas = dir.join("server_jaas.conf");
+        let write = |text: String| {
+            fs::write(&jaas, text)
+                .unwrap_or_else(|e| panic!("zk-tests: cannot write {}: {e}", jaas.display()));
+        };
+        if let Some(krb) = &self.kerberos {
+            write(krb.jaas());
+            return vec![
+                format!("-Djava.security.auth.login.config={}", jaas.display()),
+                format!("-Djava.security.krb5.conf={}", krb.krb5_conf.display()),
+            ];
+        }
+        if !self.sasl_users.is_empty() {
+            let users: Vec<String> = self
+                .sasl_users
+                .iter()
+                .map(|(user, password)| format!("  user_{user}=\"{password}\""))
+                .collect();
+            write(format!(
+                "Server {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n{};\n}};\n",
+                users.join("\n")
+            ));
+            return vec![format!(
+                "-Djava.security.auth.login.config={}",
+                jaas.display()
+            )];
+        }
+        Vec::new()
+    }
+
+    /// The zoo.cfg lines of SASL: the SASL auth provider, when users or Kerberos are set.
+    pub(crate) fn auth_cfg(&self) -> Vec<String> {
+        if self.sasl_users.is_empty() && self.kerberos.is_none() {
+            return Vec::new();
+        }
+        vec!["authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider".into()]
     }
 
     /// The zoo.cfg lines every server gets, before the ensemble's and the caller's own.
@@ -916,42 +963,9 @@ impl ZkServer {
         install();
         let dir = make_temp_dir("server");
         let mut flags = opts.jvm_flags();
-        assert!(
-            opts.sasl_users.is_empty() || opts.kerberos.is_none(),
-            "zk-tests: ServerOptions::sasl_users and ::kerberos are exclusive"
-        );
-        if let Some(krb) = &opts.kerberos {
-            let jaas = dir.join("server_jaas.conf");
-            fs::write(&jaas, krb.jaas())
-                .unwrap_or_else(|e| panic!("zk-tests: cannot write {}: {e}", jaas.display()));
-            // Before the caller's flags, which may override them.
-            flags.insert(
-                0,
-                format!("-Djava.security.auth.login.config={}", jaas.display()),
-            );
-            flags.insert(
-                1,
-                format!("-Djava.security.krb5.conf={}", krb.krb5_conf.display()),
-            );
-        }
-        if !opts.sasl_users.is_empty() {
-            let jaas = dir.join("server_jaas.conf");
-            let users: Vec<String> = opts
-                .sasl_users
-                .iter()
-                .map(|(user, password)| format!("  user_{user}=\"{password}\""))
-                .collect();
-            let text = format!(
-                "Server {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n{};\n}};\n",
-                users.join("\n")
-            );
-            fs::write(&jaas, text)
-                .unwrap_or_else(|e| panic!("zk-tests: cannot write {}: {e}", jaas.display()));
-            // Before the caller's flags, which may override it.
-            flags.insert(
-                0,
-                format!("-Djava.security.auth.login.config={}", jaas.display()),
-            );
+        // Before the caller's flags, which may override them.
+        for (i, f) in opts.auth_jvm_flags(&dir).into_iter().enumerate() {
+            flags.insert(i, f);
         }
         let node = Node::new(dir, flags, None);
         // From here on a panic drops `server`, which kills the JVM and removes the directory.
@@ -984,12 +998,7 @@ impl ZkServer {
         let mut cfg = self
             .opts
             .base_cfg(&self.node.data_dir(), self.node.client_port);
-        if !self.opts.sasl_users.is_empty() || self.opts.kerberos.is_some() {
-            cfg.push(
-                "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
-                    .to_string(),
-            );
-        }
+        cfg.extend(self.opts.auth_cfg());
         if let Some(port) = self.secure_port {
             cfg.push(format!("secureClientPort={port}"));
             cfg.push("secureClientPortAddress=127.0.0.1".to_string());
