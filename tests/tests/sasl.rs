@@ -1,7 +1,9 @@
 //! SASL DIGEST-MD5 against a real ZooKeeper 3.8 server (JAAS `DigestLoginModule`), for every
 //! adapter: a user authenticates on connect and is `sasl:<user>` in ACLs, an anonymous client
 //! gets NoAuth on that user's node, a wrong password ends in AuthFailed (`connect()` says SaslFailed with the cause), the exchange is
-//! replayed after a cut (the ACL still lets the user in), and SASL over TLS works too.
+//! replayed after a cut (the ACL still lets the user in), SASL over TLS works too, and in a
+//! three-member ensemble with the same users on every member a session whose server stops
+//! authenticates again on the next member and keeps its session and its access.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -98,6 +100,7 @@ sasl_tests!(
     wrong_password_is_auth_failed,
     replayed_after_a_cut,
     sasl_over_tls,
+    failover_in_a_sasl_ensemble,
 );
 
 fn user_is_known_by_its_sasl_id<Z: SaslZk>() {
@@ -217,4 +220,96 @@ fn sasl_over_tls<Z: SaslZk>() {
         .iter()
         .any(|i| i.auth_scheme == "sasl" && i.user == "bob"));
     bob.close().unwrap();
+}
+
+/// A three-member ensemble with the two users on every member, shared by the adapters'
+/// runs of [`failover_in_a_sasl_ensemble`]; the guard serializes them (each stops a member).
+fn sasl_ensemble() -> std::sync::MutexGuard<'static, zk_tests::Ensemble> {
+    static E: OnceLock<std::sync::Mutex<zk_tests::Ensemble>> = OnceLock::new();
+    E.get_or_init(|| {
+        std::sync::Mutex::new(zk_tests::Ensemble::start(
+            3,
+            ServerOptions {
+                sasl_users: vec![
+                    ("bob".into(), "bobsecret".into()),
+                    ("carol".into(), "carolsecret".into()),
+                ],
+                ..ServerOptions::default()
+            },
+        ))
+    })
+    .lock()
+    .unwrap_or_else(|p| p.into_inner())
+}
+
+fn failover_in_a_sasl_ensemble<Z: SaslZk>() {
+    let mut ens = sasl_ensemble();
+    let bob = Z::connect(
+        &ClientBuilder::new(&ens.connect_string())
+            .sasl_digest_md5("bob", "bobsecret")
+            .session_timeout(Duration::from_secs(20))
+            .connect_deadline(WAIT),
+    )
+    .unwrap();
+    let session = bob.session().unwrap().id;
+    let path = unique::<Z>("ensemble");
+    bob.create_with(
+        &path,
+        "bob's",
+        &CreateOptions {
+            mode: CreateMode::Persistent,
+            acl: Some(vec![make_acl("sasl", "bob", Perms::ALL)]),
+            ..CreateOptions::default()
+        },
+    )
+    .unwrap();
+    let on = bob.current_host().expect("connected to a member");
+    let member = (0..ens.len())
+        .find(|&i| ens.client_addr(i).port() == on.port)
+        .unwrap_or_else(|| panic!("{}: {on} is not a member", Z::NAME));
+    let mut states = bob.state_stream();
+    ens.stop(member);
+    let t = Instant::now();
+    let mut seen = Vec::new();
+    while !(seen.contains(&SessionState::Suspended)
+        && seen.last() == Some(&SessionState::Connected))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{}: no failover: {seen:?}",
+            Z::NAME
+        );
+        if let Some(s) = states.recv_timeout(Some(Duration::from_millis(50))) {
+            seen.push(s);
+        }
+    }
+    assert_ne!(bob.current_host().unwrap().port, on.port);
+    assert_eq!(
+        bob.session().unwrap().id,
+        session,
+        "{}: a new session",
+        Z::NAME
+    );
+    assert!(bob
+        .whoami()
+        .unwrap()
+        .iter()
+        .any(|i| i.auth_scheme == "sasl" && i.user == "bob"));
+    assert_eq!(&bob.get_data(&path).unwrap().0[..], b"bob's");
+    // Carol, on a member still running, is not let in.
+    let other = (0..ens.len()).find(|&i| i != member).unwrap();
+    let carol = Z::connect(
+        &ClientBuilder::new(&ens.client_addr(other).to_string())
+            .sasl_digest_md5("carol", "carolsecret")
+            .connect_deadline(WAIT),
+    )
+    .unwrap();
+    assert_eq!(
+        carol.get_data(&path).err(),
+        Some(Error::Server(ErrorCode::NoAuth))
+    );
+    carol.close().unwrap();
+    bob.delete(&path, None).unwrap();
+    bob.close().unwrap();
+    ens.start_member(member);
 }
