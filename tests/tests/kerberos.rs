@@ -28,8 +28,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, OnceLock};
-use std::thread;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use zk_client::gssapi::GssapiOptions;
@@ -210,16 +209,7 @@ fn replayed_after_a_cut<Z: Zk>() {
     .unwrap();
     let mut states = a.state_stream();
     proxy.cut_all();
-    let t = Instant::now();
-    let mut seen = Vec::new();
-    while !(seen.contains(&SessionState::Suspended)
-        && seen.last() == Some(&SessionState::Connected))
-    {
-        assert!(t.elapsed() < WAIT, "{}: no reconnect: {seen:?}", Z::NAME);
-        if let Some(s) = states.recv_timeout(Some(Duration::from_millis(50))) {
-            seen.push(s);
-        }
-    }
+    zk_tests::wait_reconnected(&mut states, WAIT, Z::NAME);
     assert_eq!(a.session().unwrap().id, session);
     // The new connection authenticated again: the node is still alice's to read.
     assert_eq!(&a.get_data(&path).unwrap().0[..], b"x");
@@ -385,20 +375,7 @@ fn failover_in_a_kerberos_ensemble<Z: Zk>() {
         .unwrap_or_else(|| panic!("{}: {on} is not a member", Z::NAME));
     let mut states = a.state_stream();
     ens.stop(member);
-    let t = Instant::now();
-    let mut seen = Vec::new();
-    while !(seen.contains(&SessionState::Suspended)
-        && seen.last() == Some(&SessionState::Connected))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "{}: no failover: {seen:?}",
-            Z::NAME
-        );
-        if let Some(s) = states.recv_timeout(Some(Duration::from_millis(50))) {
-            seen.push(s);
-        }
-    }
+    zk_tests::wait_reconnected(&mut states, Duration::from_secs(30), Z::NAME);
     let now_on = a.current_host().unwrap();
     assert_ne!(
         now_on.port,
@@ -480,22 +457,16 @@ fn set_up() -> World {
 }
 
 fn run_one(name: &str, body: fn()) -> Result<(), String> {
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(body)));
-        })
-        .expect("spawn the test body");
-    match rx.recv_timeout(TEST_LIMIT) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(p)) => Err(p
-            .downcast_ref::<String>()
+    // The watchdog re-raises the body's panic (or its own, on a hang) here.
+    catch_unwind(AssertUnwindSafe(|| {
+        zk_tests::watchdog::run(name, TEST_LIMIT, body)
+    }))
+    .map_err(|p| {
+        p.downcast_ref::<String>()
             .cloned()
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "panicked".to_string())),
-        Err(_) => Err(format!("WATCHDOG: did not finish within {TEST_LIMIT:?}")),
-    }
+            .unwrap_or_else(|| "panicked".to_string())
+    })
 }
 
 /// What libtest's arguments ask for, as far as this runner understands them: name

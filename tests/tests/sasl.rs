@@ -186,16 +186,7 @@ fn replayed_after_a_cut<Z: SaslZk>() {
     .unwrap();
     let mut states = bob.state_stream();
     proxy.cut_all();
-    let t = Instant::now();
-    let mut seen = Vec::new();
-    while !(seen.contains(&SessionState::Suspended)
-        && seen.last() == Some(&SessionState::Connected))
-    {
-        assert!(t.elapsed() < WAIT, "no reconnect: {seen:?}");
-        if let Some(s) = states.recv_timeout(Some(Duration::from_millis(50))) {
-            seen.push(s);
-        }
-    }
+    zk_tests::wait_reconnected(&mut states, WAIT, Z::NAME);
     assert_eq!(bob.session().unwrap().id, id);
     // The new connection authenticated again: the node is still bob's to read.
     assert_eq!(&bob.get_data(&path).unwrap().0[..], b"x");
@@ -269,20 +260,7 @@ fn failover_in_a_sasl_ensemble<Z: SaslZk>() {
         .unwrap_or_else(|| panic!("{}: {on} is not a member", Z::NAME));
     let mut states = bob.state_stream();
     ens.stop(member);
-    let t = Instant::now();
-    let mut seen = Vec::new();
-    while !(seen.contains(&SessionState::Suspended)
-        && seen.last() == Some(&SessionState::Connected))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "{}: no failover: {seen:?}",
-            Z::NAME
-        );
-        if let Some(s) = states.recv_timeout(Some(Duration::from_millis(50))) {
-            seen.push(s);
-        }
-    }
+    zk_tests::wait_reconnected(&mut states, Duration::from_secs(30), Z::NAME);
     assert_ne!(bob.current_host().unwrap().port, on.port);
     assert_eq!(
         bob.session().unwrap().id,
