@@ -292,7 +292,7 @@ impl Config {
 /// assert_eq!(config.hosts.len(), 2);
 /// assert_eq!(config.chroot.prefix("/x"), "/app/x");
 ///
-/// for bad in ["", "zk1:port", "[::1", "zk1/app/"] {
+/// for bad in ["", "zk1:port", "[::1", "zk1/app/", "zk1:0", "zk 1:2181"] {
 ///     assert!(matches!(
 ///         parse_connect_string(bad),
 ///         Err(UsageError::InvalidConnectString(_) | UsageError::InvalidPath { .. })
@@ -325,6 +325,13 @@ pub fn parse_connect_string(s: &str) -> Result<(Vec<HostAddr>, Chroot), UsageErr
         };
         if host.is_empty() {
             return Err(bad("empty host"));
+        }
+        if host.contains(char::is_whitespace) {
+            return Err(bad("space in a host name"));
+        }
+        if port == 0 {
+            // Nothing listens on port 0: say so now, not after every attempt fails.
+            return Err(bad("port 0"));
         }
         hosts.push(HostAddr {
             host: host.to_owned(),
