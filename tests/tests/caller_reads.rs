@@ -365,3 +365,37 @@ fn a_stalled_caller_does_not_stall_the_connection_smol() {
         stalled_caller_does_not_stall_the_connection(zk, other, "smol").await;
     });
 }
+
+/// zk-blocking: the end of the stream reaching a thread that waits on the socket (the
+/// server closed it while a call was held) fails the call with ConnectionLoss at
+/// once, well before the read timeout (20 s here): the caller leaves the socket to
+/// the I/O thread, which reports the end, instead of finding the end again and again.
+#[test]
+fn a_blocked_caller_sees_the_connection_end() {
+    use zk_blocking::Error;
+    let server = shared_server();
+    let proxy = zk_tests::proxy::Proxy::start(server.addr());
+    let b = ClientBuilder::new(&proxy.connect_string()).session_timeout(Duration::from_secs(30));
+    let zk = Arc::new(zk_blocking::connect(&b).unwrap().with_timeout(None));
+    assert!(zk.exists("/").unwrap().is_some());
+    proxy.black_hole(true);
+    let held = {
+        let zk = zk.clone();
+        std::thread::spawn(move || {
+            let r = zk.exists("/");
+            (r, std::time::Instant::now())
+        })
+    };
+    // The call is on the wire and its thread waits on the socket.
+    std::thread::sleep(Duration::from_millis(300));
+    let cut = std::time::Instant::now();
+    proxy.cut_all();
+    let (r, ended) = held.join().unwrap();
+    assert!(matches!(r, Err(Error::ConnectionLoss)), "{r:?}");
+    let after = ended.duration_since(cut);
+    assert!(
+        after < Duration::from_secs(3),
+        "the call ended {after:?} after the cut"
+    );
+    proxy.black_hole(false);
+}

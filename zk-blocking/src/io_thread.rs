@@ -222,6 +222,10 @@ struct Reg {
     leader: bool,
     /// This thread dropped the connection.
     closed: bool,
+    /// A caller read the end of the stream (or a read error): only this thread
+    /// reads from now on, to see the end and report it (a caller leading again
+    /// would find the end at once, over and over).
+    ended: bool,
 }
 
 /// How a read of a socket ended.
@@ -305,6 +309,21 @@ impl Socket {
         }
     }
 
+    /// Back in the epoll set if nobody leads it and it is not there (a failed
+    /// re-register at the end of a lead).
+    fn ensure_registered(&self) {
+        let mut r = lock(&self.reg);
+        if r.registered || r.leader || r.closed {
+            return;
+        }
+        let fd = self.fd();
+        r.registered = self
+            .handle
+            .registry
+            .register(&mut SourceFd(&fd), Token(self.key), interest(r.want_write))
+            .is_ok();
+    }
+
     /// Out of the epoll set for good (this thread drops the connection).
     fn close(&self) {
         let mut r = lock(&self.reg);
@@ -324,7 +343,7 @@ impl BlockingRead for Socket {
             let mut r = lock(&self.reg);
             // A full socket's writes are this thread's: it needs the read edges
             // then, so the caller parks.
-            if r.leader || r.closed || r.want_write {
+            if r.leader || r.closed || r.ended || r.want_write {
                 return false;
             }
             if r.registered {
@@ -335,10 +354,15 @@ impl BlockingRead for Socket {
             }
             r.leader = true;
         }
+        // However the lead ends (a panic in what the input wakes included), the
+        // socket goes back in the epoll set.
+        let mut lead = Lead {
+            sock: self,
+            ended: false,
+        };
         // A read this thread began before is over once `reading` is had, and
         // none starts now: the reply is either in already or still to come.
         drop(lock(&self.reading));
-        let mut ended = false;
         if !done() {
             let ready = {
                 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -350,29 +374,47 @@ impl BlockingRead for Socket {
                 matches!(poll(&mut fds, Some(&t)), Ok(n) if n > 0)
             };
             if ready {
-                ended = with_buf(|buf| self.read_in(shared, buf, true)) == ReadEnd::Ended;
+                lead.ended = with_buf(|buf| self.read_in(shared, buf, true)) == ReadEnd::Ended;
             }
         }
-        let mut r = lock(&self.reg);
-        r.leader = false;
-        if !r.closed {
-            // Re-arming reports what is there already: bytes that came after the
-            // last read here raise an edge for this thread.
-            let registry = &self.handle.registry;
-            let i = interest(r.want_write);
-            let armed = if r.registered {
-                registry.reregister(&mut SourceFd(&fd), Token(self.key), i)
-            } else {
-                registry.register(&mut SourceFd(&fd), Token(self.key), i)
-            };
-            r.registered = armed.is_ok();
-            if ended || armed.is_err() {
-                // This thread sees the end (or, with no registration, reads on).
-                let key = self.key;
-                self.handle.push(|i| i.work.push(Work::Read(key)));
-            }
-        }
+        drop(lead);
         true
+    }
+}
+
+/// A caller's lead of a socket: dropping it hands the socket back.
+struct Lead<'a> {
+    sock: &'a Socket,
+    /// The caller read the end of the stream.
+    ended: bool,
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let s = self.sock;
+        let mut r = lock(&s.reg);
+        r.leader = false;
+        r.ended |= self.ended || std::thread::panicking();
+        if r.closed {
+            return;
+        }
+        // Re-arming reports what is there already: bytes that came after the
+        // last read here raise an edge for this thread.
+        let fd = s.fd();
+        let registry = &s.handle.registry;
+        let i = interest(r.want_write);
+        let armed = if r.registered {
+            registry.reregister(&mut SourceFd(&fd), Token(s.key), i)
+        } else {
+            registry.register(&mut SourceFd(&fd), Token(s.key), i)
+        };
+        r.registered = armed.is_ok();
+        if r.ended || armed.is_err() {
+            // This thread sees the end, or registers the socket again and reads on.
+            let key = s.key;
+            drop(r);
+            s.handle.push(|i| i.work.push(Work::Read(key)));
+        }
     }
 }
 
@@ -467,6 +509,9 @@ struct IoThread {
     /// Sleeps ([`sleep`]) by due time, then arrival.
     sleeps: std::collections::BTreeMap<(Instant, u64), Arc<Sleep>>,
     next_sleep: u64,
+    /// At this many sleeps the cancelled ones are swept out (not only those
+    /// first in line), so dropped sleeps behind a long one do not pile up.
+    sweep_sleeps_at: usize,
     io: Vec<Io>,
     /// The one read buffer of every connection here (an idle one holds none).
     scratch: Vec<u8>,
@@ -482,6 +527,7 @@ impl IoThread {
             timers: BTreeSet::new(),
             sleeps: std::collections::BTreeMap::new(),
             next_sleep: 0,
+            sweep_sleeps_at: 64,
             io: Vec::new(),
             scratch: vec![0; 64 * 1024],
         }
@@ -514,6 +560,11 @@ impl IoThread {
         for (at, st) in inbox.sleeps {
             self.next_sleep += 1;
             self.sleeps.insert((at, self.next_sleep), st);
+        }
+        if self.sleeps.len() >= self.sweep_sleeps_at {
+            self.sleeps
+                .retain(|_, st| !st.cancelled.load(Ordering::Acquire));
+            self.sweep_sleeps_at = (self.sleeps.len() * 2).max(64);
         }
         for w in inbox.work {
             match w {
@@ -756,7 +807,11 @@ impl IoThread {
         let sock = e.sock.clone();
         if sock.read_in(&shared, &mut self.scratch, false) == ReadEnd::Ended {
             self.drop_conn(ck, true);
+            return;
         }
+        // A lead that could not put the socket back in the epoll set asked for
+        // this read: try again, so watch events and pings are not left unread.
+        sock.ensure_registered();
     }
 
     fn write(&mut self, ck: usize) {
