@@ -245,11 +245,10 @@ fn a_blocked_caller_wakes_when_its_connection_is_dropped() {
 }
 
 /// A call polled once (it registered as its socket's reader) and then kept without
-/// being polled must not stall the connection: the driver takes the socket back
-/// at its next timer (a ping, a third of the session timeout at the latest), so a
-/// watch event behind the stalled call's reply still arrives, and the session
-/// never hits its read timeout. Without the reclaim the pings' replies stay
-/// unread too and the connection is dropped at the read timeout.
+/// being polled must not stall the connection: the connection task, woken by every
+/// readiness of the socket, reads what the held call does not, so a watch event
+/// behind the held call's reply still arrives and the session never hits its read
+/// timeout (tests/isolation.rs measures the same for other callers' replies).
 async fn stalled_caller_does_not_stall_the_connection(
     zk: zk_client::Client,
     other: zk_client::Client,

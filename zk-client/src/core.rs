@@ -694,29 +694,17 @@ impl Shared {
     pub fn poll_driver(&self, io: &mut Vec<Io>, waker: &Waker) -> DriverPoll {
         let mut g = lock(&self.inner);
         let now = self.clock.now();
-        let mut timed_out = false;
         // A timeout can schedule another that is already due (an attempt that
         // fails at once); a few rounds settle it, a stuck one is retried next poll.
         for _ in 0..8 {
             match g.session.poll_timeout() {
                 Some(t) if t <= now => {
-                    timed_out = true;
                     g.session.handle_timeout(now);
                     g.drain(now);
                 }
                 _ => break,
             }
         }
-        // At each timer (pings, at the latest) the connection tasks take their
-        // sockets back from callers, so one that stopped polling cannot starve them.
-        let reclaim: Vec<Arc<ConnReader>> = if timed_out {
-            g.writers
-                .values()
-                .filter_map(|w| w.reader.clone())
-                .collect()
-        } else {
-            Vec::new()
-        };
         g.drain(now);
         io.extend(std::mem::take(&mut g.io));
         let finished = g.finished();
@@ -737,9 +725,6 @@ impl Shared {
         drop(g);
         for w in wakers {
             w.wake();
-        }
-        for r in reclaim {
-            r.reclaim();
         }
         poll
     }

@@ -3,18 +3,25 @@
 //! A reply read by the connection's own task must then wake the caller waiting for
 //! it: on a multi-thread runtime that is a task run on a worker thread, a wake-up
 //! of the caller's thread, and often a second worker woken by the scheduler, for
-//! every reply. Instead, a caller whose reply has not come yet registers itself as
-//! the socket's reader and reads the reply itself when the socket becomes readable:
-//! the runtime's I/O driver then wakes only the caller.
+//! every reply. So a caller whose reply has not come yet registers itself as a
+//! reader, and when the socket becomes readable it may read the reply itself.
 //!
-//! The socket's read registration always holds one waker, the reader's own
-//! dispatch waker, which wakes whoever reads now: the caller that registered last,
-//! or the connection task. Registering a new reader is then a pointer swap: the
-//! runtime's registration is never replaced, so neither runtime wakes the waker it
-//! would replace (async-io does) nor re-arms its poller for it. A caller that stops
-//! waiting (its reply came, or its future was dropped) gives the socket back to the
-//! connection task, which reads whenever no caller does (watch events, ping
-//! replies, the end of the stream). Reads and the input they feed happen under one
+//! # No caller waits on another
+//!
+//! A caller can stop being polled at any moment and stay so: a future polled once
+//! and kept (the `select!` / soft-timeout pattern), or a task busy elsewhere. If
+//! the socket's readiness went only to such a caller, nobody would read, and every
+//! other caller's reply, the watch events and the pings would wait for it. So the
+//! connection task is the **reader of last resort**: every readiness of the socket
+//! wakes it, whoever else it wakes. The socket's registration holds one waker, the
+//! reader's dispatch waker, which wakes both the connection task and the caller
+//! that registered last (whichever of the two runs first reads; the other finds
+//! the socket empty). A reply therefore never depends on any particular caller
+//! being polled: the connection task, which only this client drives, reads it.
+//!
+//! Registering a new caller is a pointer swap: the runtime's registration is never
+//! replaced, so neither runtime wakes the waker it would replace (async-io does)
+//! nor re-arms its poller for it. Reads and the input they feed happen under one
 //! lock, so the session sees the stream in order.
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -34,32 +41,39 @@ pub trait LentRead: Send + Sync + 'static {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Registered {
-    /// The connection task's waker is (or is about to be) the socket's.
+    /// No caller waits: only the connection task reads.
     Conn,
-    /// A caller's, named by its token.
+    /// A caller, named by its token, is woken with the connection task.
     Caller(usize),
     /// The stream ended (or failed): only the connection task reads, to see it.
     Ended,
 }
 
-struct State {
-    registered: Registered,
-    conn_waker: Option<Waker>,
+/// Who the socket's readiness wakes.
+#[derive(Default)]
+struct Targets {
+    /// The connection task: always, once it has been polled.
+    conn: Option<Waker>,
+    /// The caller that registered last, if any still waits.
+    caller: Option<Waker>,
 }
 
-/// The waker the socket holds: it wakes the current reader.
+/// The waker the socket holds: it wakes the current readers.
 #[derive(Default)]
 struct Dispatch {
-    target: Mutex<Option<Waker>>,
+    targets: Mutex<Targets>,
+}
+
+fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
+    match slot {
+        Some(old) if old.will_wake(w) => {}
+        _ => *slot = Some(w.clone()),
+    }
 }
 
 impl Dispatch {
-    fn set(&self, w: &Waker) {
-        let mut t = self.target.lock().unwrap_or_else(|p| p.into_inner());
-        match &*t {
-            Some(old) if old.will_wake(w) => {}
-            _ => *t = Some(w.clone()),
-        }
+    fn targets(&self) -> MutexGuard<'_, Targets> {
+        self.targets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -68,13 +82,15 @@ impl Wake for Dispatch {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        // Woken outside the lock: the reader it wakes sets the next target at once.
-        let w = self
-            .target
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some(w) = w {
+        // Woken outside the lock: a reader it wakes may register at once.
+        let (conn, caller) = {
+            let t = self.targets();
+            (t.conn.clone(), t.caller.clone())
+        };
+        if let Some(w) = caller {
+            w.wake();
+        }
+        if let Some(w) = conn {
             w.wake();
         }
     }
@@ -84,7 +100,7 @@ impl Wake for Dispatch {
 pub struct ConnReader {
     conn: ConnId,
     sock: Arc<dyn LentRead>,
-    state: Mutex<State>,
+    state: Mutex<Registered>,
     dispatch: Arc<Dispatch>,
     /// `dispatch` as a waker: the only one the socket ever gets.
     dispatch_waker: Waker,
@@ -98,7 +114,7 @@ impl std::fmt::Debug for ConnReader {
     }
 }
 
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+fn lock(m: &Mutex<Registered>) -> MutexGuard<'_, Registered> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -110,27 +126,20 @@ impl ConnReader {
             sock,
             dispatch_waker: Waker::from(dispatch.clone()),
             dispatch,
-            state: Mutex::new(State {
-                registered: Registered::Conn,
-                conn_waker: None,
-            }),
+            state: Mutex::new(Registered::Conn),
         })
     }
 
     /// The connection task's read loop, one poll: feeds what arrives to the core;
     /// `Ready(Ok(()))` at the end of the stream, `Ready(Err)` on a read error,
-    /// `Pending` while the stream is open (also while a caller reads: it hands the
-    /// socket back, or wakes this task, when it stops).
+    /// `Pending` while the stream is open. Every readiness of the socket wakes this
+    /// task, whether or not a caller reads too (see the module docs).
     pub fn poll_conn(&self, shared: &Shared, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let mut st = lock(&self.state);
-        match &st.conn_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => st.conn_waker = Some(cx.waker().clone()),
-        }
-        if let Registered::Caller(_) = st.registered {
-            return Poll::Pending;
-        }
-        self.dispatch.set(cx.waker());
+        set_waker(&mut self.dispatch.targets().conn, cx.waker());
+        // Waits for a caller that reads now (briefly: until the socket is empty):
+        // skipping instead could leave bytes nobody reads, if the lock's holder
+        // was a caller letting go rather than reading.
+        let _st = lock(&self.state);
         self.read_all(shared)
     }
 
@@ -151,57 +160,40 @@ impl ConnReader {
     }
 
     /// A caller waiting for a reply (its slot waker registered already) reads what
-    /// is there and registers itself as the reader. Never blocks: if another
-    /// reader is busy, that one feeds the reply in.
+    /// is there and registers itself to be woken with the connection task. Never
+    /// blocks: if another reader is busy, that one feeds the reply in.
     pub(crate) fn poll_caller(&self, shared: &Shared, token: usize, cx: &mut Context<'_>) {
         let Ok(mut st) = self.state.try_lock() else {
             return;
         };
-        if st.registered == Registered::Ended {
+        if *st == Registered::Ended {
             return;
         }
-        st.registered = Registered::Caller(token);
-        self.dispatch.set(cx.waker());
+        *st = Registered::Caller(token);
+        set_waker(&mut self.dispatch.targets().caller, cx.waker());
         if self.read_all(shared).is_ready() {
             // The end of the stream, or an error: the connection task reports it.
-            st.registered = Registered::Ended;
-            if let Some(w) = &st.conn_waker {
-                w.wake_by_ref();
+            *st = Registered::Ended;
+            let conn = {
+                let mut t = self.dispatch.targets();
+                t.caller = None;
+                t.conn.clone()
+            };
+            if let Some(w) = conn {
+                w.wake();
             }
         }
     }
 
-    /// A caller stops waiting: if it is the registered reader, the connection
-    /// task's waker goes back on the socket (reading what arrived meanwhile).
-    pub(crate) fn release(&self, shared: &Shared, token: usize) {
+    /// A caller stops waiting: if it is the registered one, readiness no longer
+    /// wakes it (the connection task reads as always).
+    pub(crate) fn release(&self, token: usize) {
         let mut st = lock(&self.state);
-        if st.registered != Registered::Caller(token) {
+        if *st != Registered::Caller(token) {
             return;
         }
-        st.registered = Registered::Conn;
-        let Some(waker) = st.conn_waker.clone() else {
-            return;
-        };
-        self.dispatch.set(&waker);
-        if self.read_all(shared).is_ready() {
-            // Let the connection task see the end itself.
-            st.registered = Registered::Ended;
-            waker.wake_by_ref();
-        }
-    }
-
-    /// Gives the socket back to the connection task whoever holds it (a caller
-    /// that stopped being polled without being dropped must not starve the
-    /// connection): the task is woken and registers itself.
-    pub(crate) fn reclaim(&self) {
-        let mut st = lock(&self.state);
-        if let Registered::Caller(_) = st.registered {
-            st.registered = Registered::Conn;
-            if let Some(w) = &st.conn_waker {
-                self.dispatch.set(w);
-                w.wake_by_ref();
-            }
-        }
+        *st = Registered::Conn;
+        self.dispatch.targets().caller = None;
     }
 }
 
@@ -249,7 +241,7 @@ impl ReplyWait {
 
     fn release(&mut self) {
         if let Some(r) = self.reading.take() {
-            r.release(&self.shared, self.token());
+            r.release(self.token());
         }
     }
 

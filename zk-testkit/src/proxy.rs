@@ -1,7 +1,7 @@
 //! A fault-injecting TCP proxy for tests, on std threads: put it between a client and a server
 //! and cut every connection at once ([`Proxy::cut_all`]), stop forwarding without closing
 //! ([`Proxy::black_hole`]), or cut a connection after a number of server→client bytes
-//! ([`Proxy::cut_after`]).
+//! ([`Proxy::cut_after`]), or delay what the server sends ([`Proxy::set_latency`]).
 //!
 //! Each accepted connection gets its own upstream connection and two pump threads, one per
 //! direction. A pump that read bytes while the proxy is black-holed holds them (reading nothing
@@ -11,9 +11,9 @@
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the accept loop and a held pump look at the flags.
 const POLL: Duration = Duration::from_millis(5);
@@ -49,6 +49,8 @@ struct State {
     /// Server→client bytes left before the connection forwarding them is cut; `None`: unarmed.
     cut_budget: Mutex<Option<usize>>,
     conns: Mutex<Vec<Arc<Conn>>>,
+    /// Server→client delay for connections opened from now on, in microseconds.
+    latency_us: AtomicU64,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
 }
@@ -120,6 +122,7 @@ impl Proxy {
             black_hole: AtomicBool::new(false),
             cut_budget: Mutex::new(None),
             conns: Mutex::new(Vec::new()),
+            latency_us: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
         });
@@ -170,6 +173,15 @@ impl Proxy {
     /// them. `cut_after(0)` cuts the next connection that receives anything from the server.
     pub fn cut_after(&self, bytes: usize) {
         *lock(&self.state.cut_budget) = Some(bytes);
+    }
+
+    /// Delays every server→client byte of the connections opened from now on by
+    /// `latency` (each read from the server is forwarded `latency` after it was read,
+    /// in order; bytes read meanwhile are not held back further): a server that far
+    /// away, one way. `Duration::ZERO` forwards at once.
+    pub fn set_latency(&self, latency: Duration) {
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.state.latency_us.store(us, Ordering::SeqCst);
     }
 
     /// Number of open proxied connections.
@@ -227,19 +239,63 @@ fn open(client: TcpStream, state: &Arc<State>) -> io::Result<()> {
     lock(&state.conns).push(conn.clone());
     let mut threads = lock(&state.threads);
     threads.retain(|t| !t.is_finished());
+    let latency = Duration::from_micros(state.latency_us.load(Ordering::SeqCst));
     for (from, to, to_client) in [(c2s_from, c2s_to, false), (s2c_from, s2c_to, true)] {
         let (st, c) = (state.clone(), conn.clone());
+        let out = if to_client && !latency.is_zero() {
+            let (tx, rx) = mpsc::channel();
+            let (st, c) = (state.clone(), conn.clone());
+            threads.push(
+                thread::Builder::new()
+                    .name("zk-proxy-delay".into())
+                    .spawn(move || delayed_writer(rx, to, &st, &c))?,
+            );
+            Out::Delayed(tx, latency)
+        } else {
+            Out::Now(to)
+        };
         threads.push(
             thread::Builder::new()
                 .name("zk-proxy-pump".into())
-                .spawn(move || pump(from, to, to_client, &st, &c))?,
+                .spawn(move || pump(from, out, to_client, &st, &c))?,
         );
     }
     Ok(())
 }
 
+/// Where a pump's bytes go: straight out, or to a delaying writer.
+enum Out {
+    Now(TcpStream),
+    /// Chunks with the instant they are due; `true` cuts after the chunk.
+    Delayed(mpsc::Sender<(Instant, Vec<u8>, bool)>, Duration),
+}
+
+/// Writes each chunk when it is due, in order, until the pump ends or a write fails.
+fn delayed_writer(
+    rx: mpsc::Receiver<(Instant, Vec<u8>, bool)>,
+    mut to: TcpStream,
+    state: &State,
+    conn: &Conn,
+) {
+    let stopped = || conn.cut.load(Ordering::SeqCst) || state.shutdown.load(Ordering::SeqCst);
+    while let Ok((due, data, cut)) = rx.recv() {
+        while !stopped() {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            thread::sleep((due - now).min(POLL));
+        }
+        if stopped() || to.write_all(&data).is_err() || cut {
+            break;
+        }
+    }
+    conn.cut();
+    state.remove(conn.id);
+}
+
 /// Copies `from` to `to` until either end closes or the connection is cut; then cuts it.
-fn pump(mut from: TcpStream, mut to: TcpStream, to_client: bool, state: &State, conn: &Conn) {
+fn pump(mut from: TcpStream, mut out: Out, to_client: bool, state: &State, conn: &Conn) {
     let mut buf = vec![0u8; 16 * 1024];
     let stopped = || conn.cut.load(Ordering::SeqCst) || state.shutdown.load(Ordering::SeqCst);
     loop {
@@ -260,9 +316,28 @@ fn pump(mut from: TcpStream, mut to: TcpStream, to_client: bool, state: &State, 
         } else {
             (n, false)
         };
-        if to.write_all(&buf[..n]).is_err() || cut {
-            break;
+        match &mut out {
+            Out::Now(to) => {
+                if to.write_all(&buf[..n]).is_err() || cut {
+                    break;
+                }
+            }
+            Out::Delayed(tx, latency) => {
+                if tx
+                    .send((Instant::now() + *latency, buf[..n].to_vec(), cut))
+                    .is_err()
+                    || cut
+                {
+                    // The delaying writer cuts once it has written what it holds.
+                    return;
+                }
+            }
         }
+    }
+    if let Out::Delayed(..) = out {
+        // The end of the stream goes out after the bytes still delayed.
+        drop(out);
+        return;
     }
     conn.cut();
     state.remove(conn.id);
