@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use crate::floor::{self, Floor};
+use crate::floor_async;
 use crate::stats::{self, Measured};
 use crate::window::run_window;
 use crate::{Spec, Workload, READ_NODE};
@@ -821,4 +822,76 @@ fn floor_inner(spec: &Spec) -> std::io::Result<Measured> {
             Ok(r)
         }
     }
+}
+
+// ------------------------------------------------------------------ floors on runtimes
+
+/// W1-W3 of the floor client on a runtime's reactor (see `floor_async`).
+async fn floor_on<S: floor_async::Sock>(
+    spec: &Spec,
+    wrap: impl FnOnce(std::net::TcpStream) -> std::io::Result<S>,
+) -> std::io::Result<Measured> {
+    let timeout_ms = session_timeout(spec).as_millis() as i32;
+    let mut f = floor_async::connect(spec.addr, timeout_ms, wrap)?;
+    match spec.workload {
+        Workload::W1 => {
+            let (frame, _) =
+                floor::encode_all(std::iter::once(floor::get_data(READ_NODE, false)), 1);
+            let m = Meter::start(spec.clk_tck);
+            let lat = f.sequential(&frame, spec.n).await?;
+            Ok(m.finish(spec.n as u64, lat))
+        }
+        Workload::W2 | Workload::W3 => {
+            let (frames, offs) = if spec.workload == Workload::W2 {
+                floor::encode_all((0..spec.n).map(|_| floor::get_data(READ_NODE, false)), 1)
+            } else {
+                let data = payload(spec.size);
+                let paths = w3_paths(spec);
+                floor::encode_all(paths.iter().map(|p| floor::create(p, data.clone())), 1)
+            };
+            let m = Meter::start(spec.clk_tck);
+            let (lat, errors) = f.pipeline(&frames, &offs, spec.window).await?;
+            let mut r = m.finish(spec.n as u64, lat);
+            if errors > 0 {
+                r.error = Some(format!("{errors} error replies"));
+            }
+            Ok(r)
+        }
+        _ => Ok(failed("the runtime floors run W1-W3")),
+    }
+}
+
+fn tokio_floor(spec: &Spec) -> impl Future<Output = Measured> + Send + 'static {
+    let spec = spec.clone();
+    async move {
+        floor_on(&spec, tokio::net::TcpStream::from_std)
+            .await
+            .unwrap_or_else(failed)
+    }
+}
+
+/// The floor in `block_on` on tokio's default multi-threaded runtime (beside `zk-tokio-mt`).
+pub fn run_floor_tokio_mt(spec: &Spec) -> Measured {
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(tokio_floor(spec))
+}
+
+/// The floor in a spawned task on the multi-threaded runtime (beside `zk-tokio-mt-task`).
+pub fn run_floor_tokio_mt_task(spec: &Spec) -> Measured {
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async { tokio::spawn(tokio_floor(spec)).await.unwrap_or_else(failed) })
+}
+
+/// The floor on a current-thread runtime (beside `zk-tokio` and `zk-tokio-natural`).
+pub fn run_floor_tokio_ct(spec: &Spec) -> Measured {
+    tokio_rt().block_on(tokio_floor(spec))
+}
+
+/// The floor on smol (beside `zk-smol` and `zk-smol-natural`).
+pub fn run_floor_smol(spec: &Spec) -> Measured {
+    smol::block_on(async {
+        floor_on(spec, smol::Async::new)
+            .await
+            .unwrap_or_else(failed)
+    })
 }

@@ -21,6 +21,34 @@ pub struct Seen {
     pub err: i32,
 }
 
+/// Calls `f` for every complete reply frame at the start of `buf` (and notes the last zxid);
+/// returns the bytes they take and how many there were.
+pub fn walk(buf: &[u8], last_zxid: &mut i64, mut f: impl FnMut(Seen)) -> (usize, usize) {
+    let (mut at, mut count) = (0, 0);
+    loop {
+        let b = &buf[at..];
+        if b.len() < 4 {
+            break;
+        }
+        let len = i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        if b.len() < 4 + len {
+            break;
+        }
+        if len >= 16 {
+            let xid = i32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+            let zxid = i64::from_be_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
+            let err = i32::from_be_bytes([b[16], b[17], b[18], b[19]]);
+            if zxid > 0 && xid >= 0 {
+                *last_zxid = zxid;
+            }
+            f(Seen { xid, err });
+        }
+        at += 4 + len;
+        count += 1;
+    }
+    (at, count)
+}
+
 /// One connection with a session.
 pub struct Floor {
     s: TcpStream,
@@ -206,33 +234,16 @@ impl Floor {
     }
 
     /// Reads one chunk and calls `f` for every complete reply in the buffer; returns how many.
-    pub fn read_replies(&mut self, mut f: impl FnMut(Seen)) -> io::Result<usize> {
+    pub fn read_replies(&mut self, f: impl FnMut(Seen)) -> io::Result<usize> {
         self.fill()?;
-        let mut count = 0;
-        loop {
-            let avail = self.end - self.start;
-            if avail < 4 {
-                break;
-            }
-            let b = &self.buf[self.start..self.end];
-            let len = i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
-            if avail < 4 + len {
-                break;
-            }
-            if len >= 16 {
-                let xid = i32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-                let zxid =
-                    i64::from_be_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
-                let err = i32::from_be_bytes([b[16], b[17], b[18], b[19]]);
-                if zxid > 0 && xid >= 0 {
-                    self.last_zxid = zxid;
-                }
-                f(Seen { xid, err });
-            }
-            self.start += 4 + len;
-            count += 1;
-        }
+        let (used, count) = walk(&self.buf[self.start..self.end], &mut self.last_zxid, f);
+        self.start += used;
         Ok(count)
+    }
+
+    /// The connected socket (the handshake done, nothing unread), for a floor on a runtime.
+    pub fn into_socket(self) -> TcpStream {
+        self.s
     }
 
     /// Writes raw bytes.

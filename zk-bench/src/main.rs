@@ -15,6 +15,7 @@
 
 mod clients;
 mod floor;
+mod floor_async;
 mod proxy;
 mod stats;
 mod window;
@@ -35,6 +36,10 @@ pub const READ_NODE: &str = "/bench/r";
 /// The clients, in table order.
 pub const CLIENTS: &[&str] = &[
     "floor",
+    "floor-tokio-ct",
+    "floor-tokio-mt",
+    "floor-tokio-mt-task",
+    "floor-smol",
     "zk-tokio",
     "zk-tokio-mt",
     "zk-tokio-mt-task",
@@ -233,6 +238,23 @@ fn clk_tck() -> u64 {
         .unwrap_or(100)
 }
 
+/// The floor client on the runtime `client` runs on: its ratios are to that floor's
+/// numbers (the std blocking `floor` where the runtime has none, or for W4/W5).
+fn own_floor(client: &str) -> &'static str {
+    match client {
+        "zk-tokio" | "zk-tokio-natural" | "zookeeper-client" => "floor-tokio-ct",
+        "zk-tokio-mt" => "floor-tokio-mt",
+        "zk-tokio-mt-task" => "floor-tokio-mt-task",
+        "zk-smol" | "zk-smol-natural" => "floor-smol",
+        _ => "floor",
+    }
+}
+
+/// The runtime floors run W1-W3 only.
+fn runs_workload(client: &str, w: Workload) -> bool {
+    !client.starts_with("floor-") || matches!(w, Workload::W1 | Workload::W2 | Workload::W3)
+}
+
 fn child_main(args: &[String]) {
     let Some(spec) = Spec::from_args(args) else {
         eprintln!("bad child arguments: {args:?}");
@@ -240,6 +262,10 @@ fn child_main(args: &[String]) {
     };
     let m = match spec.client.as_str() {
         "floor" => clients::run_floor(&spec),
+        "floor-tokio-ct" => clients::run_floor_tokio_ct(&spec),
+        "floor-tokio-mt" => clients::run_floor_tokio_mt(&spec),
+        "floor-tokio-mt-task" => clients::run_floor_tokio_mt_task(&spec),
+        "floor-smol" => clients::run_floor_smol(&spec),
         "zk-tokio" => clients::run_zk_tokio(&spec),
         "zk-tokio-mt" => clients::run_zk_tokio_mt(&spec),
         "zk-tokio-mt-task" => clients::run_zk_tokio_mt_task(&spec),
@@ -431,7 +457,9 @@ fn print_table(rows: &[Row]) {
         "CPU µs/op",
         "±%",
         "peak RSS MiB",
+        "vs floor",
         "ops/floor",
+        "p50/floor",
         "CPU/floor",
         "notes",
     ];
@@ -439,10 +467,15 @@ fn print_table(rows: &[Row]) {
     for r in rows {
         let floor = rows
             .iter()
-            .find(|f| f.workload == r.workload && f.client == "floor");
-        let (fo, fc) = floor
-            .map(|f| (f.med(ops_s), f.med(cpu_op)))
-            .unwrap_or((f64::NAN, f64::NAN));
+            .find(|f| f.workload == r.workload && f.client == own_floor(&r.client))
+            .or_else(|| {
+                rows.iter()
+                    .find(|f| f.workload == r.workload && f.client == "floor")
+            });
+        let (fo, fp, fc) = floor
+            .map(|f| (f.med(ops_s), f.med(|m| m.p50_us), f.med(cpu_op)))
+            .unwrap_or((f64::NAN, f64::NAN, f64::NAN));
+        let floor_name = floor.map_or("-", |f| f.client.as_str());
         let ops = r.med(ops_s);
         let cpu = r.med(cpu_op);
         let mut notes = Vec::new();
@@ -482,16 +515,10 @@ fn print_table(rows: &[Row]) {
             fmt_num(cpu),
             format!("{:.0}", r.spread(cpu_op)),
             format!("{:.1}", r.med(|m| m.peak_rss_kib as f64) / 1024.0),
-            if r.client == "floor" {
-                "1".into()
-            } else {
-                fmt_num(ops / fo)
-            },
-            if r.client == "floor" {
-                "1".into()
-            } else {
-                fmt_num(cpu / fc)
-            },
+            floor_name.to_string(),
+            fmt_num(ops / fo),
+            fmt_num(r.med(|m| m.p50_us) / fp),
+            fmt_num(cpu / fc),
             notes.join("; "),
         ]);
     }
@@ -631,7 +658,7 @@ fn main() {
 
     let mut rows: Vec<Row> = Vec::new();
     for &w in &opts.workloads {
-        for c in &opts.clients {
+        for c in opts.clients.iter().filter(|c| runs_workload(c, w)) {
             rows.push(Row {
                 workload: w,
                 client: c.clone(),
@@ -642,7 +669,7 @@ fn main() {
     // Runs outermost, so drift on this shared machine hits every client alike.
     for run in 1..=opts.runs {
         for &w in &opts.workloads {
-            for c in &opts.clients {
+            for c in opts.clients.iter().filter(|c| runs_workload(c, w)) {
                 let spec = spec_for(c, w, opts.n[w.name()]);
                 let m = run_one(&spec, &mut admin);
                 eprintln!("{}", m.to_json(w.name(), c, run));
