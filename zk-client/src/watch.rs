@@ -236,6 +236,15 @@ pub struct StateStream {
     pub(crate) queue: Arc<Queue<SessionState>>,
 }
 
+/// A dropped stream lets go of its reader's waker (and of any state not read)
+/// at once: the client drops its own reference to the queue only at its next
+/// state change, and the waker would keep the reader's task alive until then.
+impl Drop for StateStream {
+    fn drop(&mut self) {
+        drop(self.queue.close());
+    }
+}
+
 impl StateStream {
     /// The next state; `None` once the stream ended (after `Closed`, or once the
     /// client is dropped and its driver finished).

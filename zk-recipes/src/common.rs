@@ -2,7 +2,7 @@
 //! suffixes), a timer that needs no runtime, a cancel flag, and the
 //! "wait for a connection, then try again" rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -307,7 +307,13 @@ impl Drop for Delay {
 #[derive(Default)]
 struct CancelState {
     generation: u64,
-    wakers: Vec<Waker>,
+    /// The next [`CancelWait`]'s slot.
+    next_slot: u64,
+    /// The wakers of the waits under way, by slot. A wait takes its entry out
+    /// when it ends or is dropped, so a long-lived recipe object keeps nothing
+    /// of a finished acquisition (a plain list would keep one waker per
+    /// acquiring task for the object's whole life).
+    wakers: HashMap<u64, Waker>,
 }
 
 /// kazoo's `cancel()`: every wait that began before the call stops.
@@ -325,18 +331,56 @@ impl Cancel {
             s.generation += 1;
             std::mem::take(&mut s.wakers)
         };
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.into_values().for_each(Waker::wake);
     }
 
-    pub(crate) fn poll_cancelled(&self, since: u64, cx: &mut Context<'_>) -> Poll<()> {
-        let mut s = lock(&self.0);
-        if s.generation != since {
+    /// A wait that ends when [`cancel`](Self::cancel) is called after
+    /// generation `since` (at once if it already was).
+    pub(crate) fn wait(&self, since: u64) -> CancelWait {
+        CancelWait {
+            cancel: self.clone(),
+            since,
+            slot: None,
+        }
+    }
+}
+
+/// One wait on a [`Cancel`]: its waker is held only while it is pending.
+pub(crate) struct CancelWait {
+    cancel: Cancel,
+    since: u64,
+    slot: Option<u64>,
+}
+
+impl CancelWait {
+    pub(crate) fn poll_cancelled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = lock(&self.cancel.0);
+        if s.generation != self.since {
+            if let Some(slot) = self.slot.take() {
+                s.wakers.remove(&slot);
+            }
             return Poll::Ready(());
         }
-        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            s.wakers.push(cx.waker().clone());
+        let slot = *self.slot.get_or_insert_with(|| {
+            s.next_slot += 1;
+            s.next_slot
+        });
+        match s.wakers.get_mut(&slot) {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            Some(w) => w.clone_from(cx.waker()),
+            None => {
+                s.wakers.insert(slot, cx.waker().clone());
+            }
         }
         Poll::Pending
+    }
+}
+
+impl Drop for CancelWait {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            lock(&self.cancel.0).wakers.remove(&slot);
+        }
     }
 }
 

@@ -117,7 +117,7 @@ impl LockCore {
                 Wait::For(d) => Delay::new(d),
                 _ => Delay::new_opt(None),
             };
-            let cancel = attempt.core.cancel.clone();
+            let mut cancel = attempt.core.cancel.wait(since);
             let result = {
                 let mut body = pin!(attempt.run(wait));
                 let mut deadline = pin!(deadline);
@@ -125,7 +125,7 @@ impl LockCore {
                     if let Poll::Ready(r) = body.as_mut().poll(cx) {
                         return Poll::Ready(r);
                     }
-                    if cancel.poll_cancelled(since, cx).is_ready() {
+                    if cancel.poll_cancelled(cx).is_ready() {
                         return Poll::Ready(Err(Error::Interrupted));
                     }
                     deadline.as_mut().poll(cx).map(|()| Ok(None))

@@ -393,12 +393,14 @@ impl Loop {
         let mut change = pin!(states.next());
         let mut delay = pin!(Delay::new_opt(timeout));
         let mut watch = watch;
+        let mut finish = self.shared.finish.wait(0);
+        let mut release = release_since.map(|r| self.shared.release.wait(r));
         std::future::poll_fn(|cx| {
-            if self.shared.finish.poll_cancelled(0, cx).is_ready() {
+            if finish.poll_cancelled(cx).is_ready() {
                 return Poll::Ready(Woke::Finish);
             }
-            if let Some(r) = release_since {
-                if self.shared.release.poll_cancelled(r, cx).is_ready() {
+            if let Some(release) = release.as_mut() {
+                if release.poll_cancelled(cx).is_ready() {
                     return Poll::Ready(Woke::Release);
                 }
             }

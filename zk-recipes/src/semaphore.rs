@@ -273,14 +273,14 @@ impl Semaphore {
                 Wait::For(d) => Delay::new(d),
                 _ => Delay::new_opt(None),
             };
-            let cancel = inner.cancel.clone();
+            let mut cancel = inner.cancel.wait(since);
             let mut body = pin!(inner.acquire(&cleanup, wait));
             let mut deadline = pin!(deadline);
             std::future::poll_fn(|cx| {
                 if let Poll::Ready(r) = body.as_mut().poll(cx) {
                     return Poll::Ready(r);
                 }
-                if cancel.poll_cancelled(since, cx).is_ready() {
+                if cancel.poll_cancelled(cx).is_ready() {
                     return Poll::Ready(Err(Error::Interrupted));
                 }
                 deadline.as_mut().poll(cx).map(|()| Ok(None))
