@@ -115,7 +115,7 @@ macro_rules! facade {
             fn current_host(&self) -> Option<HostAddr>;
             /// A four-letter word to a server.
             fn four_letter(host: &HostAddr, cmd: &str) -> Result<String>;
-            /// Starts a new session after a terminal state.
+            /// Starts a new session (closing a live one first).
             fn restart(&self);
             /// Leaves without ending the session.
             fn abandon(&self);

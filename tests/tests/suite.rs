@@ -504,6 +504,56 @@ pub fn lifecycle<Z: Zk>() {
     zk.close().unwrap();
 }
 
+/// `restart()` on a live session is kazoo's (`stop()` then `start()`): the
+/// session is closed (its ephemeral is gone at once, listeners see Closed) and
+/// a new one starts; a call made right after `restart()` runs on the new
+/// session instead of failing.
+pub fn restart_live_session<Z: Zk>() {
+    let path = base::<Z>("restart-live");
+    let zk = connect::<Z>();
+    let other = connect::<Z>();
+    let _ = other.delete(&path, None);
+    let old = zk.session().unwrap().id;
+    zk.create(&path, "", CreateMode::Ephemeral).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    zk.add_listener(move |s| s2.lock().unwrap().push(s));
+    zk.restart();
+    // Made at once: it waits for the new session.
+    assert!(zk.exists("/").unwrap().is_some());
+    let new = zk.session().unwrap().id;
+    assert_ne!(new, old, "{}: restart() keeps the session", Z::NAME);
+    assert_eq!(zk.state(), SessionState::Connected);
+    // The old session was closed, not left to expire: its ephemeral is gone now.
+    assert_eq!(
+        other.exists(&path).unwrap(),
+        None,
+        "{}: the old session's ephemeral outlived restart()",
+        Z::NAME
+    );
+    let t = std::time::Instant::now();
+    while !seen.lock().unwrap().contains(&SessionState::Connected) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            seen.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            SessionState::Closed,
+            SessionState::Connecting,
+            SessionState::Connected
+        ],
+        "{}: what listeners saw",
+        Z::NAME
+    );
+    zk.close().unwrap();
+    other.close().unwrap();
+}
+
 macro_rules! suite {
     ($m:ident, $z:ty) => {
         mod $m {
@@ -543,6 +593,10 @@ macro_rules! suite {
             #[test]
             fn lifecycle() {
                 super::lifecycle::<$z>()
+            }
+            #[test]
+            fn restart_live_session() {
+                super::restart_live_session::<$z>()
             }
         }
     };

@@ -379,7 +379,8 @@ impl Client {
     pub fn abandon(&self) {
         self.inner.abandon()
     }
-    /// Starts a new session after the old one ended.
+    /// Starts a new session: a live one is closed first (kazoo's `restart()`),
+    /// see `zk_client::Client::restart`.
     pub fn restart(&self) {
         self.inner.restart()
     }

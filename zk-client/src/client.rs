@@ -430,7 +430,12 @@ impl Client {
         self.shared().abandon()
     }
 
-    /// Starts a new session after the old one ended (closed, expired or auth failed).
+    /// Starts a new session: kazoo's `restart()` (`stop()` then `start()`). A
+    /// live session is closed first (its ephemerals go, its watches end, state
+    /// listeners see `Closed`, then `Connecting` and `Connected`); after a
+    /// terminal state (closed, expired, auth failed, unreachable) the new
+    /// session starts at once. Calls made after `restart()` returns wait for
+    /// the new session (with the default queue policy) rather than fail.
     ///
     /// ```no_run
     /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {

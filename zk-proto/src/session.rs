@@ -422,6 +422,9 @@ pub struct Session {
     last_recv: Instant,
     last_contact: Option<Instant>,
     closing: Option<Instant>,
+    /// [`restart`](Session::restart) on a live session: a new session starts
+    /// once the close under way is done.
+    restart_pending: bool,
     probe: Option<Probe>,
     /// SASL in progress on the current connection (requests wait meanwhile).
     sasl: Option<SaslRun>,
@@ -500,6 +503,7 @@ impl Session {
             last_recv: now,
             last_contact: None,
             closing: None,
+            restart_pending: false,
             probe: None,
             sasl: None,
             events: VecDeque::new(),
@@ -687,7 +691,7 @@ impl Session {
             SessionState::AuthFailed => Some(ZkError::AuthFailed),
             SessionState::Closed => Some(ZkError::SessionClosed),
             SessionState::Unreachable => Some(ZkError::Unreachable),
-            _ if self.closing.is_some() => Some(ZkError::SessionClosed),
+            _ if self.closing.is_some() && !self.restart_pending => Some(ZkError::SessionClosed),
             _ => None,
         }
     }
@@ -1444,13 +1448,22 @@ impl Session {
         Ok(())
     }
 
-    /// Starts a brand-new session after a terminal state (keeps config and
-    /// credentials), at once: the count of failed rounds
-    /// ([`Config::connect_max_rounds`]) and the backoff start again.
+    /// Starts a brand-new session (keeps config and credentials): kazoo's
+    /// `restart()`, which is `stop()` then `start()`. A live session is closed
+    /// first, as by [`close`](Session::close) (its ephemerals go, its watchers
+    /// end, state listeners see `Closed`), and the new one starts as soon as
+    /// the server has answered the close (or its timeout passed). Requests
+    /// queued before the call fail with `SessionClosed` as on any close;
+    /// requests submitted after it wait (with [`QueuePolicy::Queue`]) for the
+    /// new session. After a terminal state the new session starts at once. The
+    /// count of failed rounds ([`Config::connect_max_rounds`]) and the backoff
+    /// start again.
     ///
     /// Why: with [`Config::connect_max_rounds`] or [`ExpiryPolicy::Terminal`] a
     /// session can stop for good; an application that wants to go on reuses the
-    /// same `Session` rather than rebuilding its config.
+    /// same `Session` rather than rebuilding its config. And an application
+    /// that wants a fresh session (to drop every ephemeral and watch at once)
+    /// gets one without rebuilding its client.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -1472,9 +1485,17 @@ impl Session {
     /// ```
     pub fn restart(&mut self, now: Instant) {
         let now = self.clock(now);
-        if !self.state.is_terminal() {
+        if self.state.is_terminal() {
+            self.start_new(now);
             return;
         }
+        self.restart_pending = true;
+        // A close under way (the user's own, or an earlier restart's) goes on;
+        // the new session follows it.
+        self.close(now);
+    }
+
+    fn start_new(&mut self, now: Instant) {
         self.session = None;
         self.session_global = false;
         self.negotiated = None;
@@ -2047,7 +2068,7 @@ impl Session {
 
     /// Whether requests go out now: connected, and no SASL exchange running.
     fn ready(&self) -> bool {
-        matches!(self.link, Link::Up { .. }) && self.sasl.is_none()
+        matches!(self.link, Link::Up { .. }) && self.sasl.is_none() && self.closing.is_none()
     }
 
     /// The handshake (and SASL, if any) is done: credentials, watches, what waited,
@@ -2457,6 +2478,7 @@ impl Session {
         }
         self.cancelled.clear();
         self.closing = None;
+        self.restart_pending = false;
         self.set_state(to);
     }
 
@@ -2473,7 +2495,18 @@ impl Session {
     }
 
     fn finish_close(&mut self, now: Instant) {
+        let restart = self.restart_pending;
+        // What was submitted after restart() waits for the new session.
+        let waiting = if restart {
+            std::mem::take(&mut self.queued)
+        } else {
+            VecDeque::new()
+        };
         self.terminate(SessionState::Closed, ZkError::SessionClosed, now);
+        if restart {
+            self.queued = waiting;
+            self.start_new(now);
+        }
     }
 
     // ------------------------------------------------------- read-only probe
