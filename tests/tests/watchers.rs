@@ -615,14 +615,27 @@ fn drain_events(cache: &mut TreeCache) -> Vec<TreeEvent> {
     out
 }
 
-/// A connection lost while the cache's full read has replies outstanding: the
-/// first read (`first`), or the one after a reconnection. While the network stays
-/// partitioned the cache claims nothing it does not hold: no `Initialized`
-/// (`wait_initialized` times out), no node removed, no `Resynced`; once the
-/// connection is back, the read is done again and the mirror equals the tree
-/// a separate client reads from the server. kazoo's TreeCache removes a node only
+/// Which full read of a TreeCache the connection is lost in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WalkCut {
+    /// The first one.
+    First,
+    /// The one after a reconnection; the session survives.
+    Resync,
+    /// The one after a reconnection; while partitioned, the session expires and
+    /// the tree changes, so the read after the partition is on a new session.
+    ResyncNewSession,
+}
+
+/// A connection lost while the cache's full read has replies outstanding (see
+/// [`WalkCut`]). While the network stays partitioned the cache claims nothing it
+/// does not hold: no `Initialized` (`wait_initialized` times out), no node
+/// removed, no `Resynced`; once the connection is back, the read is done again
+/// and the mirror equals the tree a separate client reads from the server, with
+/// only the server's own changes reported. kazoo's TreeCache removes a node only
 /// on NoNode, a delete event or close.
-fn cut_during_walk<Z: Zk>(persistent: bool, first: bool) {
+fn cut_during_walk<Z: Zk>(persistent: bool, cut: WalkCut) {
+    let first = cut == WalkCut::First;
     let proxy = Proxy::start(shared_server().addr());
     let w = connect::<Z>(&shared_server().connect_string());
     let root = unique::<Z>(if persistent { "walk" } else { "walk1" });
@@ -634,10 +647,7 @@ fn cut_during_walk<Z: Zk>(persistent: bool, first: bool) {
     let truth = server_tree(&w, &root);
     assert_eq!(truth.len(), 41);
     let zk = connect::<Z>(&proxy.connect_string());
-    let what = format!(
-        "[{}] (persistent watch: {persistent}, first read: {first})",
-        Z::NAME
-    );
+    let what = format!("[{}] (persistent watch: {persistent}, {cut:?})", Z::NAME);
     let mut cache;
     if first {
         // The first full read: ~1,000 bytes of its replies (a few of its 82
@@ -650,7 +660,8 @@ fn cut_during_walk<Z: Zk>(persistent: bool, first: bool) {
             during
                 .iter()
                 .all(|e| matches!(e, TreeEvent::NodeAdded { .. })),
-            "{what}: only nodes read may be reported while partitioned: {during:?}"
+            "{what}: only nodes read may be reported while partitioned ({} of 41 held): {during:?}",
+            cache.len()
         );
         assert!(
             !cache.is_initialized(),
@@ -705,6 +716,16 @@ fn cut_during_walk<Z: Zk>(persistent: bool, first: bool) {
         "{what}: events while partitioned (a tree that never changed): {during:?}"
     );
     assert_same_tree(&format!("{what} partitioned"), &truth, &cache_tree(&cache));
+    let old_session = zk.session().expect("a session").id;
+    if cut == WalkCut::ResyncNewSession {
+        expire(&zk, &shared_server().connect_string());
+        w.delete(&format!("{root}/n00"), None).unwrap();
+        w.create(&format!("{root}/n40"), "new", CreateMode::Persistent)
+            .unwrap();
+        // The connection attempt held in the black hole carries the old session:
+        // a fresh one learns at once that it expired.
+        proxy.cut_all();
+    }
     proxy.black_hole(false);
     let t = Instant::now();
     let mut after = Vec::new();
@@ -714,11 +735,27 @@ fn cut_during_walk<Z: Zk>(persistent: bool, first: bool) {
             after.push(e);
         }
     }
-    assert_eq!(
-        after,
-        [TreeEvent::Resynced],
-        "{what}: a tree that never changed"
-    );
+    if cut == WalkCut::ResyncNewSession {
+        assert_ne!(zk.session().map(|s| s.id), Some(old_session), "{what}");
+        let (n00, n40) = (format!("{root}/n00"), format!("{root}/n40"));
+        assert!(
+            after.len() == 3
+                && after[..2]
+                    .iter()
+                    .any(|e| matches!(e, TreeEvent::NodeRemoved { path, .. } if *path == n00))
+                && after[..2]
+                    .iter()
+                    .any(|e| matches!(e, TreeEvent::NodeAdded { path, .. } if *path == n40)),
+            "{what}: only the server's changes, then Resynced: {after:?}"
+        );
+    } else {
+        assert_eq!(zk.session().map(|s| s.id), Some(old_session), "{what}");
+        assert_eq!(
+            after,
+            [TreeEvent::Resynced],
+            "{what}: a tree that never changed"
+        );
+    }
     assert_same_tree(
         &format!("{what} resynced"),
         &server_tree(&w, &root),
@@ -1093,26 +1130,39 @@ macro_rules! watchers {
             #[test]
             fn cut_during_first_read() {
                 run(&name("cut_during_first_read"), || {
-                    super::cut_during_walk::<$z>(true, true)
+                    super::cut_during_walk::<$z>(true, super::WalkCut::First)
                 })
             }
             #[test]
             fn cut_during_first_read_oneshot_watches() {
                 run(&name("cut_during_first_read_oneshot_watches"), || {
-                    super::cut_during_walk::<$z>(false, true)
+                    super::cut_during_walk::<$z>(false, super::WalkCut::First)
                 })
             }
             #[test]
             fn cut_during_resync() {
                 run(&name("cut_during_resync"), || {
-                    super::cut_during_walk::<$z>(true, false)
+                    super::cut_during_walk::<$z>(true, super::WalkCut::Resync)
                 })
             }
             #[test]
             fn cut_during_resync_oneshot_watches() {
                 run(&name("cut_during_resync_oneshot_watches"), || {
-                    super::cut_during_walk::<$z>(false, false)
+                    super::cut_during_walk::<$z>(false, super::WalkCut::Resync)
                 })
+            }
+            #[test]
+            fn cut_during_resync_new_session() {
+                run(&name("cut_during_resync_new_session"), || {
+                    super::cut_during_walk::<$z>(true, super::WalkCut::ResyncNewSession)
+                })
+            }
+            #[test]
+            fn cut_during_resync_new_session_oneshot_watches() {
+                run(
+                    &name("cut_during_resync_new_session_oneshot_watches"),
+                    || super::cut_during_walk::<$z>(false, super::WalkCut::ResyncNewSession),
+                )
             }
             #[test]
             fn survives_restart() {
