@@ -606,6 +606,166 @@ fn survives_cut<Z: Zk>(persistent: bool) {
     w.close().unwrap();
 }
 
+/// Events waiting in the cache's queue, after `QUIET` of nothing new.
+fn drain_events(cache: &mut TreeCache) -> Vec<TreeEvent> {
+    let mut out = Vec::new();
+    while let Ok(Some(e)) = cache.recv_event_timeout(Some(QUIET)) {
+        out.push(e);
+    }
+    out
+}
+
+/// Which full read of a TreeCache the connection is lost in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WalkCut {
+    /// The first one.
+    First,
+    /// The one after a reconnection; the session survives.
+    Resync,
+    /// The one after a reconnection; while partitioned, the session expires and
+    /// the tree changes, so the read after the partition is on a new session.
+    ResyncNewSession,
+}
+
+/// A connection lost while the cache's full read has replies outstanding (see
+/// [`WalkCut`]). While the network stays partitioned the cache claims nothing it
+/// does not hold: no `Initialized` (`wait_initialized` times out), no node
+/// removed, no `Resynced`; once the connection is back, the read is done again
+/// and the mirror equals the tree a separate client reads from the server, with
+/// only the server's own changes reported. kazoo's TreeCache removes a node only
+/// on NoNode, a delete event or close.
+fn cut_during_walk<Z: Zk>(persistent: bool, cut: WalkCut) {
+    let first = cut == WalkCut::First;
+    let proxy = Proxy::start(shared_server().addr());
+    let w = connect::<Z>(&shared_server().connect_string());
+    let root = unique::<Z>(if persistent { "walk" } else { "walk1" });
+    let mut paths = vec![root.clone()];
+    for i in 0..40 {
+        paths.push(format!("{root}/n{i:02}"));
+    }
+    create_many(&w, &paths);
+    let truth = server_tree(&w, &root);
+    assert_eq!(truth.len(), 41);
+    let zk = connect::<Z>(&proxy.connect_string());
+    let what = format!("[{}] (persistent watch: {persistent}, {cut:?})", Z::NAME);
+    let mut cache;
+    if first {
+        // The first full read: ~1,000 bytes of its replies (a few of its 82
+        // reads) get through, then the partition.
+        proxy.partition_after(1000);
+        cache = TreeCache::with_options(zk.as_async(), &root, opts(persistent)).unwrap();
+        eventually(WAIT, "the partition", || !zk.state().is_connected());
+        let during = drain_events(&mut cache);
+        assert!(
+            during
+                .iter()
+                .all(|e| matches!(e, TreeEvent::NodeAdded { .. })),
+            "{what}: only nodes read may be reported while partitioned ({} of 41 held): {during:?}",
+            cache.len()
+        );
+        assert!(
+            !cache.is_initialized(),
+            "{what}: initialized while its first read was cut: {} of 41 nodes, events {during:?}",
+            cache.len()
+        );
+        assert_eq!(
+            cache.wait_initialized(Some(QUIET)),
+            Err(TreeCacheError::Timeout),
+            "{what}: wait_initialized during the partition"
+        );
+        proxy.black_hole(false);
+    } else {
+        cache = TreeCache::with_options(zk.as_async(), &root, opts(persistent)).unwrap();
+    }
+    cache
+        .wait_initialized(Some(WAIT))
+        .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    assert_same_tree(&what, &truth, &cache_tree(&cache));
+    let events = drain_events(&mut cache);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| **e == TreeEvent::Initialized)
+            .count(),
+        1,
+        "{what}: {events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, TreeEvent::NodeRemoved { .. })),
+        "{what}: removed nodes of a tree that never changed: {events:?}"
+    );
+    if first {
+        drop(cache);
+        zk.close().unwrap();
+        w.close().unwrap();
+        return;
+    }
+
+    // The full read after a reconnection: the connection is cut, the client
+    // reconnects, and the partition starts ~1,000 bytes into the replies.
+    proxy.partition_after(1000);
+    proxy.cut_all();
+    eventually(WAIT, "the partition", || {
+        proxy.is_black_holed() && !zk.state().is_connected()
+    });
+    let during = drain_events(&mut cache);
+    assert!(
+        during.is_empty(),
+        "{what}: events while partitioned (a tree that never changed): {during:?}"
+    );
+    assert_same_tree(&format!("{what} partitioned"), &truth, &cache_tree(&cache));
+    let old_session = zk.session().expect("a session").id;
+    if cut == WalkCut::ResyncNewSession {
+        expire(&zk, &shared_server().connect_string());
+        w.delete(&format!("{root}/n00"), None).unwrap();
+        w.create(&format!("{root}/n40"), "new", CreateMode::Persistent)
+            .unwrap();
+        // The connection attempt held in the black hole carries the old session:
+        // a fresh one learns at once that it expired.
+        proxy.cut_all();
+    }
+    proxy.black_hole(false);
+    let t = Instant::now();
+    let mut after = Vec::new();
+    while !after.contains(&TreeEvent::Resynced) {
+        assert!(t.elapsed() < WAIT, "{what}: no Resynced: {after:?}");
+        if let Ok(Some(e)) = cache.recv_event_timeout(Some(QUIET)) {
+            after.push(e);
+        }
+    }
+    if cut == WalkCut::ResyncNewSession {
+        assert_ne!(zk.session().map(|s| s.id), Some(old_session), "{what}");
+        let (n00, n40) = (format!("{root}/n00"), format!("{root}/n40"));
+        assert!(
+            after.len() == 3
+                && after[..2]
+                    .iter()
+                    .any(|e| matches!(e, TreeEvent::NodeRemoved { path, .. } if *path == n00))
+                && after[..2]
+                    .iter()
+                    .any(|e| matches!(e, TreeEvent::NodeAdded { path, .. } if *path == n40)),
+            "{what}: only the server's changes, then Resynced: {after:?}"
+        );
+    } else {
+        assert_eq!(zk.session().map(|s| s.id), Some(old_session), "{what}");
+        assert_eq!(
+            after,
+            [TreeEvent::Resynced],
+            "{what}: a tree that never changed"
+        );
+    }
+    assert_same_tree(
+        &format!("{what} resynced"),
+        &server_tree(&w, &root),
+        &cache_tree(&cache),
+    );
+    drop(cache);
+    zk.close().unwrap();
+    w.close().unwrap();
+}
+
 fn restart_server() -> &'static Mutex<ZkServer> {
     static S: OnceLock<Mutex<ZkServer>> = OnceLock::new();
     S.get_or_init(|| Mutex::new(ZkServer::start()))
@@ -966,6 +1126,43 @@ macro_rules! watchers {
                 run(&name("survives_cut_oneshot_watches"), || {
                     super::survives_cut::<$z>(false)
                 })
+            }
+            #[test]
+            fn cut_during_first_read() {
+                run(&name("cut_during_first_read"), || {
+                    super::cut_during_walk::<$z>(true, super::WalkCut::First)
+                })
+            }
+            #[test]
+            fn cut_during_first_read_oneshot_watches() {
+                run(&name("cut_during_first_read_oneshot_watches"), || {
+                    super::cut_during_walk::<$z>(false, super::WalkCut::First)
+                })
+            }
+            #[test]
+            fn cut_during_resync() {
+                run(&name("cut_during_resync"), || {
+                    super::cut_during_walk::<$z>(true, super::WalkCut::Resync)
+                })
+            }
+            #[test]
+            fn cut_during_resync_oneshot_watches() {
+                run(&name("cut_during_resync_oneshot_watches"), || {
+                    super::cut_during_walk::<$z>(false, super::WalkCut::Resync)
+                })
+            }
+            #[test]
+            fn cut_during_resync_new_session() {
+                run(&name("cut_during_resync_new_session"), || {
+                    super::cut_during_walk::<$z>(true, super::WalkCut::ResyncNewSession)
+                })
+            }
+            #[test]
+            fn cut_during_resync_new_session_oneshot_watches() {
+                run(
+                    &name("cut_during_resync_new_session_oneshot_watches"),
+                    || super::cut_during_walk::<$z>(false, super::WalkCut::ResyncNewSession),
+                )
             }
             #[test]
             fn survives_restart() {

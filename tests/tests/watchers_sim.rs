@@ -3,6 +3,11 @@
 //! fault schedules (writes from outside, cut connections, stopped members,
 //! expired sessions, idle time), after which the last value a DataWatch reported
 //! equals the simulator's, and a TreeCache equals the simulated tree node by node.
+//! Along the way, every `Initialized` / `Resynced` the TreeCache reports must be
+//! true: the mirror it stands for (its events replayed up to the marker) equals
+//! the simulated tree as it was at some point of the schedule. Steps that let
+//! the client run a little (`Yield`) or stop the server answering (`Stall`) let
+//! a cut land while a full read has replies outstanding.
 //!
 //! The watchers' loops run as tokio tasks here (`Spawner::new(tokio::spawn)`),
 //! so everything, the watchers included, follows the virtual clock.
@@ -13,7 +18,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use zk_proto::{Acl, CreateRequest, DeleteRequest, Request, SetDataRequest};
 use zk_tests::simnet::SimNet;
-use zk_tokio::recipes::{DataUpdate, DataWatch, Spawner, TreeCache, TreeCacheOptions};
+use zk_tokio::recipes::{DataUpdate, DataWatch, Spawner, TreeCache, TreeCacheOptions, TreeEvent};
 use zk_tokio::{Bytes, ClientBuilder, CreateMode, Data};
 
 const ROOT: &str = "/t";
@@ -49,6 +54,12 @@ enum Step {
     Expire,
     /// Let virtual time pass.
     Wait(u16),
+    /// Let the client's tasks run a few turns without time passing (a reconnect
+    /// and part of a full read, say), so the next fault lands in the middle.
+    Yield(u8),
+    /// The servers stop reading their current connections: requests stay
+    /// unanswered until the client gives up on the connection (read timeout).
+    Stall,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -61,6 +72,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::StartAll),
         1 => Just(Step::Expire),
         3 => (1u16..15_000).prop_map(Step::Wait),
+        3 => (0u8..40).prop_map(Step::Yield),
+        1 => Just(Step::Stall),
     ]
 }
 
@@ -131,10 +144,69 @@ fn reported(u: &DataUpdate) -> Option<(Data, i32)> {
     u.data.clone().zip(u.stat.map(|s| s.version))
 }
 
+/// Replays a TreeCache's events into the mirror they stand for and checks, at
+/// each `Initialized` / `Resynced`, that it is a tree the server really had.
+struct Claims {
+    mirror: BTreeMap<String, (Data, i32)>,
+    /// Every state of the simulated tree so far.
+    history: Vec<BTreeMap<String, (Data, i32)>>,
+    markers: usize,
+}
+
+impl Claims {
+    fn new(net: &SimNet) -> Claims {
+        Claims {
+            mirror: BTreeMap::new(),
+            history: vec![sim_tree(net)],
+            markers: 0,
+        }
+    }
+
+    /// Called after each step that may change the simulated tree.
+    fn record(&mut self, net: &SimNet) {
+        let t = sim_tree(net);
+        if self.history.last() != Some(&t) {
+            self.history.push(t);
+        }
+    }
+
+    fn take(&mut self, cache: &mut TreeCache, persistent: bool) {
+        while let Some(e) = cache.try_next_event() {
+            match e {
+                TreeEvent::NodeAdded { path, data, stat }
+                | TreeEvent::NodeUpdated { path, data, stat } => {
+                    self.mirror.insert(path, (data, stat.version));
+                }
+                TreeEvent::NodeRemoved { path, .. } => {
+                    self.mirror.remove(&path);
+                }
+                TreeEvent::Initialized | TreeEvent::Resynced => {
+                    self.markers += 1;
+                    assert!(
+                        self.history.contains(&self.mirror),
+                        "{e:?} (persistent watch: {persistent}) claims a tree the server never had:\n  \
+                         claimed {:?}\n  server had {:?}",
+                        self.mirror,
+                        self.history
+                    );
+                }
+                TreeEvent::Overflow { dropped } => panic!("{dropped} events dropped"),
+                other => panic!("unexpected event {other:?}"),
+            }
+        }
+    }
+}
+
 async fn run_schedule(steps: Vec<Step>, persistent: bool) {
     let net = SimNet::new(3);
     create(&net, ROOT, "root");
     create(&net, WATCHED, "first");
+    // A few more nodes that stay: a full read takes several turns.
+    for i in 0..6 {
+        create(&net, &format!("{ROOT}/s{i}"), "still");
+        create(&net, &format!("{ROOT}/s{i}/t"), "still");
+    }
+    let mut claims = Claims::new(&net);
     let b = ClientBuilder::new(&net.connect_string(""))
         .session_timeout(Duration::from_secs(10))
         .connect_deadline(Duration::from_secs(60));
@@ -142,12 +214,12 @@ async fn run_schedule(steps: Vec<Step>, persistent: bool) {
         .await
         .expect("connect to the simulated ensemble");
     let mut dw = DataWatch::with_spawner(&zk, WATCHED, &tokio_spawner()).unwrap();
-    let cache = TreeCache::with_options(
+    let mut cache = TreeCache::with_options(
         &zk,
         ROOT,
         TreeCacheOptions {
             persistent_watch: persistent,
-            event_capacity: 0,
+            event_capacity: 100_000,
             spawner: tokio_spawner(),
             ..TreeCacheOptions::default()
         },
@@ -203,8 +275,20 @@ async fn run_schedule(steps: Vec<Step>, persistent: bool) {
                 }
             }
             Step::Wait(ms) => tokio::time::sleep(Duration::from_millis(ms as u64)).await,
+            Step::Yield(n) => {
+                for _ in 0..n {
+                    tokio::task::yield_now().await;
+                }
+            }
+            Step::Stall => {
+                for m in 0..3 {
+                    net.stall_member(m, true);
+                }
+            }
         }
+        claims.record(&net);
         take(&mut dw, &mut last);
+        claims.take(&mut cache, persistent);
     }
     net.with(|c| {
         for m in 0..3 {
@@ -217,6 +301,7 @@ async fn run_schedule(steps: Vec<Step>, persistent: bool) {
     let mut settled = false;
     for _ in 0..3000 {
         take(&mut dw, &mut last);
+        claims.take(&mut cache, persistent);
         let value_ok = last.as_ref().map(reported) == Some(want_value.clone());
         if value_ok && cache.is_initialized() && cache_tree(&cache) == want_tree {
             settled = true;
@@ -234,6 +319,7 @@ async fn run_schedule(steps: Vec<Step>, persistent: bool) {
         zk.state()
     );
     assert!(dw.end_reason().is_none() && cache.error().is_none());
+    assert!(claims.markers >= 1, "no Initialized reported");
     drop((dw, cache));
     let diag = zk.diagnostics();
     // Dropped watchers let go of their registrations.
@@ -316,6 +402,28 @@ fn every_fault_once() {
             ],
             persistent,
         );
+    }
+}
+
+/// Full reads cut short: the servers stop answering while the first read is
+/// under way (the client gives up on the connection), and a cut lands at every
+/// point of the read after a reconnection. Before the fix the failed reads
+/// counted as done: `Initialized` with an empty mirror, or nodes removed and
+/// `Resynced` while disconnected (the claims check in `run` fails).
+#[test]
+fn a_full_read_cut_short_claims_nothing() {
+    for persistent in [true, false] {
+        run(vec![Step::Stall, Step::Wait(1)], persistent);
+        for n in 0..30 {
+            run(
+                vec![Step::Wait(1), Step::Cut, Step::Yield(n), Step::Cut],
+                persistent,
+            );
+            run(
+                vec![Step::Wait(1), Step::Cut, Step::Yield(n), Step::Stall],
+                persistent,
+            );
+        }
     }
 }
 

@@ -274,10 +274,16 @@ impl Reconnects {
     }
 
     /// Forgets the changes seen so far (called right before a read: whatever
-    /// happened before it, the read sees).
+    /// happened before it, the read sees). If the last of them is a lost
+    /// connection (it can be lost between the caller's check and this call),
+    /// the coming reconnection is still reported: the read may have failed
+    /// with the connection, and only the read after the reconnection stands.
     pub(crate) fn reset(&mut self) {
-        while let Ok(Some(_)) = self.states.wait_next(Some(Duration::ZERO)) {}
-        self.lost = false;
+        let mut last = None;
+        while let Ok(Some(s)) = self.states.wait_next(Some(Duration::ZERO)) {
+            last = Some(s);
+        }
+        self.lost = last.is_some_and(|s| !s.is_connected());
     }
 
     pub(crate) fn poll_reconnected(&mut self, cx: &mut Context<'_>) -> Poll<()> {

@@ -52,10 +52,12 @@ pub enum TreeEvent {
         /// The Stat it had.
         stat: Stat,
     },
-    /// The first full read of the subtree is done: the mirror is complete.
+    /// The first full read of the subtree is done: the mirror equals the
+    /// server's tree as of the last reply (no read outstanding, none lost).
     Initialized,
     /// A full re-read after a reconnection or a new session is done; the
-    /// differences it found were reported before this.
+    /// differences it found were reported before this, and the mirror equals
+    /// the server's tree as of the last reply.
     Resynced,
     /// The event queue was full and `dropped` events were left out here. The
     /// mirror itself is complete: query it rather than rely on the events.
@@ -164,6 +166,16 @@ struct CacheShared {
 ///   persistent watches) and after a **new session**, it reads the whole
 ///   subtree again and reports only the differences (added, updated, removed),
 ///   then [`TreeEvent::Resynced`]: no node that is gone stays in the mirror.
+/// * **A lost connection removes nothing.** A read that fails because the
+///   connection dropped is not counted as done: the full read it belonged to
+///   can no longer finish, nothing is swept and no `Initialized` / `Resynced`
+///   is reported until the full read after the reconnection is done. Until
+///   then the mirror keeps what it had (kazoo's TreeCache, too, removes a node
+///   only on NoNode, a delete event or close). A full read is done when none
+///   of its reads and no other read (after a change notification) is
+///   outstanding, as kazoo counts its outstanding operations; so
+///   [`TreeEvent::Initialized`] and [`TreeEvent::Resynced`] mean the mirror
+///   equals the server's tree as of the last reply.
 /// * A node's Stat is as of its last read: exact once changes stop.
 /// * The root need not exist: the mirror is empty until it is created.
 ///
@@ -460,9 +472,16 @@ struct InFlight {
     fut: Pin<Box<dyn Future<Output = Output> + Send>>,
 }
 
+/// A full read of the subtree under way.
 struct Walk {
+    /// Sequence number of its first read: nodes not confirmed by a read from
+    /// here on are gone once it is done.
     since: u64,
+    /// Reads of the walk itself not answered yet.
     outstanding: usize,
+    /// A read was lost with the connection and not sent again: the walk cannot
+    /// finish, and nothing is swept, until the walk after the reconnection.
+    broken: bool,
 }
 
 enum Step {
@@ -570,12 +589,9 @@ impl Looper {
         if self.control.poll_stopped(cx).is_ready() {
             return Poll::Ready(Step::Stopped);
         }
-        if let Some(front) = self.inflight.front_mut() {
-            if let Poll::Ready(out) = front.fut.as_mut().poll(cx) {
-                let f = self.inflight.pop_front().expect("front");
-                return Poll::Ready(Step::Reply(f, out));
-            }
-        }
+        // Events before replies: a change is notified before any reply that
+        // reflects it, so taking the events first means a walk never looks
+        // finished while a change it has been told of is still unread.
         if let Some(s) = self.prw.as_mut() {
             let next = pin!(s.next());
             match next.poll(cx) {
@@ -586,6 +602,12 @@ impl Looper {
         }
         if let Poll::Ready((k, r)) = self.watches.poll_fired(cx) {
             return Poll::Ready(Step::Fired(k, r));
+        }
+        if let Some(front) = self.inflight.front_mut() {
+            if let Poll::Ready(out) = front.fut.as_mut().poll(cx) {
+                let f = self.inflight.pop_front().expect("front");
+                return Poll::Ready(Step::Reply(f, out));
+            }
         }
         if self.reconnects.poll_reconnected(cx).is_ready() {
             return Poll::Ready(Step::Reconnected);
@@ -601,6 +623,7 @@ impl Looper {
         self.walk = Some(Walk {
             since: self.seq,
             outstanding: 0,
+            broken: false,
         });
         let root = self.root.clone();
         self.enqueue(Key::Data(root.clone()), true, false);
@@ -810,7 +833,15 @@ impl Looper {
                 {
                     self.enqueue(f.key.clone(), f.q.counted, f.q.walk);
                 }
-                After::Retry | After::RetryAfterStateChange => {}
+                // Not sent again: the mirror misses this read until the walk
+                // after the reconnection, so the walk under way can claim
+                // nothing (kazoo removes a node only on NoNode or a delete
+                // event, never because the connection dropped).
+                After::Retry | After::RetryAfterStateChange => {
+                    if let Some(w) = self.walk.as_mut() {
+                        w.broken = true;
+                    }
+                }
                 After::End => {
                     tracing::warn!(path = f.key.path(), error = %e, "tree cache cannot read a node; left out");
                 }
@@ -826,8 +857,11 @@ impl Looper {
         }
         self.publish(changes);
         if f.q.counted {
-            self.walk_done_one();
+            if let Some(w) = self.walk.as_mut() {
+                w.outstanding = w.outstanding.saturating_sub(1);
+            }
         }
+        self.maybe_walk_done();
         Ok(())
     }
 
@@ -847,12 +881,15 @@ impl Looper {
         }
     }
 
-    fn walk_done_one(&mut self) {
-        let Some(w) = self.walk.as_mut() else {
+    /// Ends the walk if it is done: every read of it answered, and (as kazoo's
+    /// TreeCache counts every outstanding read) no other read queued or in
+    /// flight, so the mirror is the server's tree as of the last reply. A
+    /// broken walk never ends: the walk after the reconnection replaces it.
+    fn maybe_walk_done(&mut self) {
+        let Some(w) = self.walk.as_ref() else {
             return;
         };
-        w.outstanding = w.outstanding.saturating_sub(1);
-        if w.outstanding > 0 {
+        if w.broken || w.outstanding > 0 || !self.queue.is_empty() || !self.inflight.is_empty() {
             return;
         }
         let since = w.since;

@@ -1,7 +1,9 @@
 //! A fault-injecting TCP proxy for tests, on std threads: put it between a client and a server
 //! and cut every connection at once ([`Proxy::cut_all`]), stop forwarding without closing
 //! ([`Proxy::black_hole`]), or cut a connection after a number of server→client bytes
-//! ([`Proxy::cut_after`]), or delay what the server sends ([`Proxy::set_latency`]).
+//! ([`Proxy::cut_after`]), or do that and then forward nothing more, a partition that starts in
+//! the middle of the server's replies ([`Proxy::partition_after`]), or delay what the server
+//! sends ([`Proxy::set_latency`]).
 //!
 //! Each accepted connection gets its own upstream connection and two pump threads, one per
 //! direction. A pump that read bytes while the proxy is black-holed holds them (reading nothing
@@ -48,6 +50,8 @@ struct State {
     black_hole: AtomicBool,
     /// Server→client bytes left before the connection forwarding them is cut; `None`: unarmed.
     cut_budget: Mutex<Option<usize>>,
+    /// The armed cut turns the black hole on as it happens.
+    partition_on_cut: AtomicBool,
     conns: Mutex<Vec<Arc<Conn>>>,
     /// Server→client delay for connections opened from now on, in microseconds.
     latency_us: AtomicU64,
@@ -71,6 +75,10 @@ impl State {
             }
             Some(left) => {
                 *budget = None;
+                if self.partition_on_cut.swap(false, Ordering::SeqCst) {
+                    // Before the cut, so that the reconnection finds the black hole.
+                    self.black_hole.store(true, Ordering::SeqCst);
+                }
                 (left, true)
             }
         }
@@ -121,6 +129,7 @@ impl Proxy {
             shutdown: AtomicBool::new(false),
             black_hole: AtomicBool::new(false),
             cut_budget: Mutex::new(None),
+            partition_on_cut: AtomicBool::new(false),
             conns: Mutex::new(Vec::new()),
             latency_us: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
@@ -162,9 +171,16 @@ impl Proxy {
         self.state.black_hole.store(on, Ordering::SeqCst);
     }
 
+    /// Whether the black hole is on (set by [`black_hole`](Proxy::black_hole), or by a
+    /// [`partition_after`](Proxy::partition_after) that happened).
+    pub fn is_black_holed(&self) -> bool {
+        self.state.black_hole.load(Ordering::SeqCst)
+    }
+
     /// Black hole off and [`cut_after`](Proxy::cut_after) disarmed.
     pub fn reset(&self) {
         self.black_hole(false);
+        self.state.partition_on_cut.store(false, Ordering::SeqCst);
         *lock(&self.state.cut_budget) = None;
     }
 
@@ -172,6 +188,7 @@ impl Proxy {
     /// over all connections), the connection that forwarded the last of them is cut right after
     /// them. `cut_after(0)` cuts the next connection that receives anything from the server.
     pub fn cut_after(&self, bytes: usize) {
+        self.state.partition_on_cut.store(false, Ordering::SeqCst);
         *lock(&self.state.cut_budget) = Some(bytes);
     }
 
@@ -182,6 +199,16 @@ impl Proxy {
     pub fn set_latency(&self, latency: Duration) {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.state.latency_us.store(us, Ordering::SeqCst);
+    }
+
+    /// [`cut_after`](Proxy::cut_after), and as the cut happens the
+    /// [`black_hole`](Proxy::black_hole) goes on: a partition that starts in the middle of the
+    /// server's replies (requests outstanding), during which reconnections find nothing that
+    /// answers. `black_hole(false)` ends it.
+    pub fn partition_after(&self, bytes: usize) {
+        let mut budget = lock(&self.state.cut_budget);
+        self.state.partition_on_cut.store(true, Ordering::SeqCst);
+        *budget = Some(bytes);
     }
 
     /// Number of open proxied connections.
