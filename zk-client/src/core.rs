@@ -581,7 +581,8 @@ impl Inner {
             ),
             R::HandshakeTimeout => format!(
                 "the server took the connection but did not answer the ZooKeeper handshake in \
-                 time (a server still starting?); the next handshake may take {:?}",
+                 time (a server still starting, a plain client on a TLS port, a TLS client on a \
+                 plain port?); the next handshake may take {:?}",
                 self.session.handshake_wait()
             ),
             R::Malformed(e) => format!(
