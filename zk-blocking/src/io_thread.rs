@@ -37,6 +37,7 @@ use zk_client::blocking::BlockingRead;
 use zk_client::{CountGuard, DriverPoll, HostAddr, Io, ReadBuf, Shared, TryWrite};
 use zk_proto::ConnId;
 
+use crate::read_bufs::with_buf;
 use crate::{Connector, Transport};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -416,23 +417,6 @@ impl Drop for Lead<'_> {
             s.handle.push(|i| i.work.push(Work::Read(key)));
         }
     }
-}
-
-/// Runs `f` on this thread's read buffer for leading reads (16 KiB, allocated on
-/// a thread's first lead).
-fn with_buf<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    BUF.with(|b| match b.try_borrow_mut() {
-        Ok(mut b) => {
-            if b.is_empty() {
-                b.resize(16 * 1024, 0);
-            }
-            f(&mut b)
-        }
-        Err(_) => f(&mut vec![0; 16 * 1024]),
-    })
 }
 
 type Handles = Arc<Mutex<HashMap<ConnId, Box<dyn Transport>>>>;

@@ -26,6 +26,7 @@ use zk_client::blocking::block_on;
 
 mod io_thread;
 mod pending;
+mod read_bufs;
 mod runtime;
 #[cfg(feature = "tls")]
 pub mod tls;

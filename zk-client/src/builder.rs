@@ -189,7 +189,11 @@ impl ClientBuilder {
     pub fn randomize_hosts(self, on: bool) -> Self {
         self.edit(ConfigEdit::Randomize(on))
     }
-    /// Per-attempt connect timeout (default: session timeout / hosts).
+    /// Per-attempt connect timeout (default: session timeout / hosts, within
+    /// 100 ms ..= 10 s). A server that takes the connection but leaves the
+    /// handshake unanswered is given up sooner: after 1 s, then 2, 4, 8 s for
+    /// each such attempt in a row, never more than this
+    /// (`zk_proto::Session::handshake_wait`).
     pub fn connect_timeout(self, t: Duration) -> Self {
         self.edit(ConfigEdit::ConnectTimeout(t))
     }

@@ -579,6 +579,12 @@ impl Inner {
                  TLS port, a TLS client on a plain port, or a server that does not answer?)",
                 self.session.connect_timeout()
             ),
+            R::HandshakeTimeout => format!(
+                "the server took the connection but did not answer the ZooKeeper handshake in \
+                 time (a server still starting, a plain client on a TLS port, a TLS client on a \
+                 plain port?); the next handshake may take {:?}",
+                self.session.handshake_wait()
+            ),
             R::Malformed(e) => format!(
                 "the server's handshake reply is not ZooKeeper's protocol ({e}; a plain client on \
                  a TLS port?)"

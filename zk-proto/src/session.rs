@@ -61,6 +61,9 @@ const LOCAL_XID: i32 = 0;
 const MAX_PING_INTERVAL: Duration = Duration::from_secs(10);
 const PROBE_FIRST: Duration = Duration::from_millis(100);
 const PROBE_MAX: Duration = Duration::from_secs(60);
+/// The wait for the first handshake reply after an answered one (doubling per
+/// unanswered handshake in a row): see [`Session::handshake_wait`].
+const HANDSHAKE_FIRST_WAIT: Duration = Duration::from_secs(1);
 
 /// One transport connection; fresh for every attempt, never reused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,6 +220,10 @@ pub enum DisconnectReason {
     ReadTimeout,
     /// The connect or handshake took longer than the connect timeout.
     ConnectTimeout,
+    /// The server took the connection but did not answer the handshake within
+    /// the handshake's own wait, which is shorter than the connect timeout (see
+    /// [`Session::handshake_wait`]).
+    HandshakeTimeout,
     /// The peer sent bytes that are not the protocol.
     Malformed(DecodeError),
     /// A reply's xid was not the oldest outstanding one.
@@ -371,6 +378,9 @@ enum Link {
         conn: ConnId,
         host: usize,
         deadline: Instant,
+        /// The deadline is the handshake's own wait, shorter than the connect
+        /// timeout: reaching it is a [`DisconnectReason::HandshakeTimeout`].
+        short: bool,
     },
     Up {
         conn: ConnId,
@@ -425,6 +435,11 @@ pub struct Session {
     /// [`restart`](Session::restart) on a live session: a new session starts
     /// once the close under way is done.
     restart_pending: bool,
+    /// When the current (or last) connection attempt started: the backoff after
+    /// a failed attempt counts from there.
+    attempt_started: Instant,
+    /// Handshakes in a row that got no reply (any reply resets it).
+    unanswered_handshakes: u32,
     probe: Option<Probe>,
     /// SASL in progress on the current connection (requests wait meanwhile).
     sasl: Option<SaslRun>,
@@ -504,6 +519,8 @@ impl Session {
             last_contact: None,
             closing: None,
             restart_pending: false,
+            attempt_started: now,
+            unanswered_handshakes: 0,
             probe: None,
             sasl: None,
             events: VecDeque::new(),
@@ -676,6 +693,47 @@ impl Session {
         })
     }
 
+    /// How long the next handshake may go unanswered before the attempt is given
+    /// up ([`DisconnectReason::HandshakeTimeout`]): 1 s after an answered
+    /// handshake (or at the start), doubling with each unanswered one in a row
+    /// (2, 4, 8 s, ...), never more than the
+    /// [`connect_timeout`](Session::connect_timeout), which still bounds the whole
+    /// attempt (TCP connect included). Any handshake reply brings it back to 1 s.
+    ///
+    /// Why: ZooKeeper 3.8 listens before it serves. A connection that lands in
+    /// that window while the server starts (a restart, a rolling upgrade) is
+    /// refused on the server's side by a path that can fail (a
+    /// NullPointerException in `ZooKeeperServer.removeCnxn`) and leave the socket
+    /// open and silent. Waiting the whole connect timeout there (10 s with a 30 s
+    /// session) kept sessions away for about 10 s after their server was back.
+    /// A healthy server answers a handshake in one round trip plus well under a
+    /// millisecond, so a second of silence almost always means that state, and
+    /// giving up then lets the next attempt (at once: the backoff counts from the
+    /// attempt's start, so a second of waiting has used it up) reach the server
+    /// once it serves.
+    ///
+    /// A legitimately slow handshake still connects: over a link whose round
+    /// trip exceeds a second, or with a server too busy to answer in a second
+    /// (a long GC pause, a session revalidation queued behind a large write), the
+    /// waits double, so within a few attempts one waits as long as the whole
+    /// connect timeout, exactly what every attempt waited before. A handshake
+    /// that needs `T` (at most the connect timeout) gets through on the first
+    /// attempt whose wait reaches `T`, after less than `2 T` spent on shorter
+    /// attempts (1 + 2 + ... + 8 = 15 s at most with a 10 s connect timeout,
+    /// before the first full-length one); one that needs more never connected
+    /// before either. Each abandoned attempt is closed (the adapter is told to
+    /// disconnect), so its handshake, if the server reads it later, is for a
+    /// closed connection and cannot take the session from the next one: the
+    /// server moves a session to the connection whose handshake it processed
+    /// last, which is the live one. A new session's abandoned handshake may leave
+    /// an orphan session on the server, which expires after its timeout.
+    pub fn handshake_wait(&self) -> Duration {
+        let doubled = HANDSHAKE_FIRST_WAIT
+            .checked_mul(1u32 << self.unanswered_handshakes.min(20))
+            .unwrap_or(Duration::MAX);
+        doubled.min(self.connect_timeout())
+    }
+
     fn link_conn(&self) -> Option<ConnId> {
         match self.link {
             Link::Connecting { conn, .. }
@@ -732,10 +790,13 @@ impl Session {
                     read_only: Some(self.config.read_only),
                 };
                 write_frame(&mut self.tx, |b| req.encode(b));
+                // The handshake's own wait, when it ends before the attempt's deadline.
+                let wait = later(now, self.handshake_wait());
                 self.link = Link::Handshaking {
                     conn,
                     host,
-                    deadline,
+                    deadline: deadline.min(wait),
+                    short: wait < deadline,
                 };
                 self.last_recv = now;
             }
@@ -841,10 +902,19 @@ impl Session {
             Link::Idle {
                 next: Some((host, at)),
             } if now >= at => self.connect(host, now),
-            Link::Connecting { deadline, .. } | Link::Handshaking { deadline, .. }
-                if now >= deadline =>
-            {
+            Link::Connecting { deadline, .. } if now >= deadline => {
                 self.attempt_failed(now, DisconnectReason::ConnectTimeout, true);
+            }
+            Link::Handshaking {
+                deadline, short, ..
+            } if now >= deadline => {
+                self.unanswered_handshakes = self.unanswered_handshakes.saturating_add(1);
+                let reason = if short {
+                    DisconnectReason::HandshakeTimeout
+                } else {
+                    DisconnectReason::ConnectTimeout
+                };
+                self.attempt_failed(now, reason, true);
             }
             Link::Up { .. } => {
                 if now >= later(self.last_recv, self.read_timeout()) {
@@ -1424,6 +1494,7 @@ impl Session {
                 conn,
                 host,
                 deadline,
+                short,
             } => match find(host) {
                 Some(host) => {
                     self.hosts.attempting(host);
@@ -1431,6 +1502,7 @@ impl Session {
                         conn,
                         host,
                         deadline,
+                        short,
                     };
                 }
                 None => self.abandon_attempt(conn, now),
@@ -1501,6 +1573,7 @@ impl Session {
         self.negotiated = None;
         self.closing = None;
         self.last_contact = None;
+        self.unanswered_handshakes = 0;
         self.hosts.reset();
         self.set_state(SessionState::Connecting);
         self.next_attempt(now);
@@ -1825,7 +1898,12 @@ impl Session {
     }
 
     fn next_attempt(&mut self, now: Instant) {
-        let (host, at) = self.hosts.next(now, &mut self.rng);
+        self.next_attempt_since(now, now)
+    }
+
+    /// The next attempt, its backoff (if any) counted from `since`.
+    fn next_attempt_since(&mut self, since: Instant, now: Instant) {
+        let (host, at) = self.hosts.next(since.min(now), &mut self.rng);
         if at <= now {
             self.connect(host, now);
         } else {
@@ -1842,6 +1920,7 @@ impl Session {
             return;
         };
         self.actions.push_back(Action::Connect { conn, host: addr });
+        self.attempt_started = now;
         self.link = Link::Connecting {
             conn,
             host,
@@ -1851,6 +1930,12 @@ impl Session {
 
     /// An attempt (connect or handshake) failed: try the next host.
     fn attempt_failed(&mut self, now: Instant, reason: DisconnectReason, close: bool) {
+        // The backoff counts from the failed attempt's start: an attempt that
+        // waited out a handshake wait of 1 s has used up a backoff of at most 1 s.
+        let since = match self.link {
+            Link::Connecting { .. } | Link::Handshaking { .. } => self.attempt_started,
+            _ => now,
+        };
         if let Some(conn) = self.link_conn() {
             if close {
                 self.actions.push_back(Action::Disconnect { conn });
@@ -1872,7 +1957,7 @@ impl Session {
                 return;
             }
         }
-        self.next_attempt(now);
+        self.next_attempt_since(since, now);
     }
 
     /// An attempt to a server that left the host list: not a failure of that server.
@@ -1960,8 +2045,10 @@ impl Session {
                 return;
             }
         };
-        // A server answered: the count of rounds without one starts again.
+        // A server answered: the count of rounds without one starts again, and
+        // the next handshake gets the shortest wait.
         self.hosts.on_connected(host);
+        self.unanswered_handshakes = 0;
         if resp.timeout <= 0 {
             self.actions.push_back(Action::Disconnect { conn });
             self.link = Link::Idle { next: None };

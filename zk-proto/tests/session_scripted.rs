@@ -220,3 +220,83 @@ fn connect_timeout_is_exposed() {
     assert_eq!(s.connect_timeout(), Duration::MAX);
     assert!(s.poll_timeout().is_some_and(|t| t > now));
 }
+
+/// A server that takes the connection and never answers the handshake (ZooKeeper
+/// 3.8 while it starts): the attempt is given up after 1 s, not the whole connect
+/// timeout (10 s here), and the next one starts at once, the backoff having
+/// passed during the wait; each unanswered handshake in a row doubles the wait,
+/// up to the connect timeout, and an answer brings it back to 1 s.
+#[test]
+fn an_unanswered_handshake_is_given_up_after_a_second_and_tried_again_at_once() {
+    use zk_proto::DisconnectReason;
+    let start = t0();
+    let mut c = Config::new(hosts(1));
+    c.session_timeout = Duration::from_secs(30);
+    let mut s = Session::new(c, start);
+    assert_eq!(s.connect_timeout(), Duration::from_secs(10));
+    let connect = |s: &mut Session| -> ConnId {
+        let mut conn = None;
+        while let Some(a) = s.poll_action() {
+            if let Action::Connect { conn: c, .. } = a {
+                conn = Some(c);
+            }
+        }
+        conn.expect("a connect at once")
+    };
+    // Refused a few times: the backoff grows to its cap of 1 s.
+    let mut now = start;
+    for _ in 0..6 {
+        let conn = connect(&mut s);
+        s.handle_connect_failed(conn, now);
+        now = s.poll_timeout().expect("the next attempt's time");
+        s.handle_timeout(now);
+    }
+    while s.poll_event().is_some() {}
+    let mut reasons = Vec::new();
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let conn = connect(&mut s);
+        s.handle_connected(conn, now);
+        assert!(s.poll_transmit(now).is_some(), "the ConnectRequest");
+        // No answer.
+        let deadline = s.poll_timeout().expect("a handshake deadline");
+        waits.push(deadline - now);
+        now = deadline;
+        s.handle_timeout(now);
+        while let Some(e) = s.poll_event() {
+            if let Event::Disconnected { reason, .. } = e {
+                reasons.push(reason);
+            }
+        }
+        assert_eq!(s.state(), SessionState::Connecting);
+    }
+    let secs = Duration::from_secs;
+    assert_eq!(waits, [secs(1), secs(2), secs(4), secs(8), secs(10)]);
+    assert_eq!(
+        reasons[..4],
+        [const { DisconnectReason::HandshakeTimeout }; 4],
+        "{reasons:?}"
+    );
+    // At the connect timeout's cap the connect timeout is what ended it.
+    assert_eq!(reasons[4], DisconnectReason::ConnectTimeout);
+    // An answer: the session is up, and the next handshake gets 1 s again.
+    let conn = connect(&mut s);
+    s.handle_connected(conn, now);
+    let _ = s.poll_transmit(now);
+    let resp = frame(|b| {
+        ConnectResponse {
+            protocol_version: 0,
+            timeout: 30_000,
+            session_id: 42,
+            passwd: Bytes::from_static(&[1; 16]),
+            read_only: Some(false),
+        }
+        .encode(b)
+    });
+    s.handle_input(conn, &resp, now);
+    assert_eq!(s.state(), SessionState::Connected);
+    s.handle_disconnected(conn, now);
+    let conn = connect(&mut s);
+    s.handle_connected(conn, now);
+    assert_eq!(s.poll_timeout(), Some(now + secs(1)));
+}

@@ -177,6 +177,55 @@ fn hosts_are_tried_in_a_seeded_shuffled_order() {
     );
 }
 
+/// A link whose round trip (2.4 s) is longer than the first handshake waits
+/// (1 s, then 2 s): the waits double until one is long enough, and the session
+/// comes back on its server with its id; the abandoned handshakes, read by the
+/// server before the next one, never take the session from the live connection.
+#[test]
+fn a_slow_handshake_connects_once_the_wait_has_doubled_past_it() {
+    let mut n = net(1, 11);
+    let mut c = n.config(&[0]);
+    c.session_timeout = 30 * S;
+    let ci = n.add_client(c);
+    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 5 * S));
+    let sid = n.session(ci).session_id();
+    n.set_latency(ms(1200), ms(1200));
+    n.reset_session_conn(ci);
+    let lost = n.now();
+    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 30 * S));
+    let back = n.now() - lost;
+    let reasons = disconnect_reasons(&n, ci);
+    assert_eq!(
+        reasons[1..],
+        [
+            DisconnectReason::HandshakeTimeout,
+            DisconnectReason::HandshakeTimeout
+        ],
+        "{reasons:?}"
+    );
+    // A connect takes a round trip (2.4 s) here. Given up at 2.4 + 1 s, then
+    // (the backoff used up meanwhile) at once again, given up 2.4 + 2 s later,
+    // then answered 2.4 + 2.4 s after the third start.
+    let starts: Vec<Duration> = n
+        .client(ci)
+        .connects
+        .iter()
+        .filter(|c| c.0 >= lost)
+        .map(|c| c.0 - lost)
+        .collect();
+    assert_eq!(starts, [ms(0), ms(3400), ms(7800)]);
+    assert_eq!(back, ms(12600));
+    assert_eq!(n.session(ci).session_id(), sid);
+    assert!(!n.client(ci).states().contains(&SessionState::Expired));
+    assert_eq!(
+        n.session(ci).handshake_wait(),
+        S,
+        "an answer resets the wait"
+    );
+    ok(&mut n, ci, create("/slow", b"", 0));
+    no_violations(&n);
+}
+
 #[test]
 fn each_attempt_has_its_own_connect_timeout() {
     let mut n = net(3, 2);
