@@ -94,6 +94,47 @@ fn leases<Z: Adapter>() {
     zk.close().unwrap();
 }
 
+/// The clock is read once the lease's lock is held (kazoo reads it under the
+/// lock): with the lock held by someone else for 2.5 s, a 10 s lease asked
+/// for at `t0` ends at least 11 s after `t0` (the record has whole seconds),
+/// not 10 s after the call.
+fn clock_read_under_lock<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let path = unique("lease-clock", Z::NAME);
+    let zk = Z::connect_to(&cs);
+    let other = Z::connect_to(&cs);
+    let lock = zk_tokio::recipes::Lock::new(other.as_async(), &path, "holder").unwrap();
+    let held = Z::exec(lock.acquire()).unwrap();
+    let t0 = SystemTime::now();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2500));
+        Z::exec(held.release()).unwrap();
+    });
+    let ten = Duration::from_secs(10);
+    let lease = if Z::NAME == "blocking" {
+        NonBlockingLease::obtain_blocking(zk.as_async(), &path, ten, Some("a")).unwrap()
+    } else {
+        Z::exec(NonBlockingLease::obtain(
+            zk.as_async(),
+            &path,
+            ten,
+            Some("a"),
+        ))
+        .unwrap()
+    };
+    releaser.join().unwrap();
+    assert!(lease.obtained());
+    let end = lease.end().expect("an end");
+    let after = end.duration_since(t0).unwrap_or_default();
+    assert!(
+        after >= Duration::from_secs(11),
+        "{}: the lease ends {after:?} after the call, though the lock came 2.5 s later",
+        Z::NAME
+    );
+    other.close().unwrap();
+    zk.close().unwrap();
+}
+
 macro_rules! lease_suite {
     ($m:ident, $z:ty) => {
         mod $m {
@@ -101,6 +142,13 @@ macro_rules! lease_suite {
             #[test]
             fn leases() {
                 run(concat!(stringify!($m), "::leases"), super::leases::<$z>)
+            }
+            #[test]
+            fn clock_read_under_lock() {
+                run(
+                    concat!(stringify!($m), "::clock_read_under_lock"),
+                    super::clock_read_under_lock::<$z>,
+                )
             }
         }
     };

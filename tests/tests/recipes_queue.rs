@@ -203,6 +203,82 @@ mod kazoo {
         run("kazoo_and_ours_share_queues", body)
     }
 
+    #[test]
+    fn kazoo_and_ours_consume_together() {
+        run("kazoo_and_ours_consume_together", mixed_pool)
+    }
+
+    /// Two kazoo consumers and two of ours take 80 items from one queue, each
+    /// spending 20 ms per item: every item is taken exactly once and the kazoo
+    /// consumers get their share. A consumer that lost the race for an item
+    /// pauses as kazoo's does; before, ours retried at once, won every later
+    /// race and left the kazoo consumers 0 or 1 items.
+    fn mixed_pool() {
+        const ITEMS: usize = 80;
+        let cs = shared_server().connect_string();
+        let zk = TokioZk::connect_to(&cs);
+        let p = format!("{}/q", unique("kazoo-mixed", "tokio"));
+        let q = Queue::new(zk.as_async(), &p).unwrap();
+        for i in 0..ITEMS {
+            TokioZk::exec(q.put(format!("v{i}"), 0)).unwrap();
+        }
+        let consume = format!(
+            "import time\nq = zk.Queue({})\nout = []\nwhile True:\n    v = q.get()\n    if v is None: break\n    out.append(v.decode())\n    time.sleep(0.02)\nresult = out",
+            js(&p)
+        );
+        let mut kazoos: Vec<Kazoo> = (0..2).map(|_| Kazoo::start(&cs)).collect();
+        let jobs: Vec<u64> = kazoos.iter_mut().map(|k| k.spawn(&consume)).collect();
+        let ours: Vec<_> = (0..2)
+            .map(|_| {
+                let (cs, p) = (cs.clone(), p.clone());
+                thread::spawn(move || {
+                    let zk = TokioZk::connect_to(&cs);
+                    let q = Queue::new(zk.as_async(), &p).unwrap();
+                    let mut got = Vec::new();
+                    while let Some(v) = TokioZk::exec(q.get()).unwrap() {
+                        got.push(String::from_utf8(v.to_vec()).unwrap());
+                        thread::sleep(Duration::from_millis(20));
+                    }
+                    zk.close().unwrap();
+                    got
+                })
+            })
+            .collect();
+        let ours: Vec<Vec<String>> = ours.into_iter().map(|t| t.join().unwrap()).collect();
+        let theirs: Vec<Vec<String>> = kazoos
+            .iter_mut()
+            .zip(&jobs)
+            .map(|(k, id)| {
+                let r = k.finished(*id, WAIT).expect("kazoo consumer finished");
+                let list = r.expect("kazoo consumer ok");
+                // A JSON list of strings without escapes: ["v3", "v17"].
+                list.trim_matches(|c| c == '[' || c == ']')
+                    .split(',')
+                    .map(|v| v.trim().trim_matches('"').to_string())
+                    .filter(|v| !v.is_empty())
+                    .collect::<Vec<String>>()
+            })
+            .collect();
+        let counts: Vec<usize> = theirs.iter().chain(&ours).map(Vec::len).collect();
+        println!("items taken by kazoo, kazoo, ours, ours: {counts:?}");
+        let mut all: Vec<&String> = theirs.iter().chain(&ours).flatten().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), ITEMS, "every item once: {counts:?}");
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            ITEMS,
+            "no item twice: {counts:?}"
+        );
+        for (i, n) in counts[..2].iter().enumerate() {
+            assert!(
+                *n >= ITEMS / 10,
+                "kazoo consumer {i} got {n} of {ITEMS} items beside ours: {counts:?}"
+            );
+        }
+        zk.close().unwrap();
+    }
+
     /// Python's sort of (priority, arrival) for items put as `i` with priority `p(i)`.
     fn order(n: usize, prio: impl Fn(usize) -> usize) -> Vec<String> {
         let mut v: Vec<(usize, usize)> = (0..n).map(|i| (prio(i), i)).collect();

@@ -295,6 +295,17 @@ impl<T: CounterValue> Inner<T> {
         Ok(())
     }
 
+    /// Brings the session's server up to date with the leader, through
+    /// connection losses.
+    async fn sync(&self) -> Result<()> {
+        loop {
+            match self.client.sync(&self.path).await {
+                Err(e) if retryable(&e) => settle(&self.client, &e).await?,
+                r => return r.map(drop),
+            }
+        }
+    }
+
     /// The value and the node's version, through connection losses.
     async fn read(&self) -> Result<(T, i32)> {
         loop {
@@ -338,7 +349,12 @@ impl<T: CounterValue> Inner<T> {
                 Err(Error::Server(ErrorCode::BadVersion | ErrorCode::NoNode)) => {}
                 Err(e) if e.outcome_unknown() => {
                     // Applied or not? Only an unchanged version says "not".
+                    // The session may be back on a member that has not yet
+                    // applied our write (the reply that carried its zxid was
+                    // lost): `sync` first, or the old version would read as
+                    // "not applied" and the delta would be added twice.
                     settle(&self.client, &e).await?;
+                    self.sync().await?;
                     let (_, now) = self.read().await?;
                     if now != version {
                         return Err(e);

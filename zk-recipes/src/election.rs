@@ -81,6 +81,18 @@ impl Leadership {
         self.guard.lost()
     }
 
+    /// [`lost`](Leadership::lost) from a thread: `true` once leadership is
+    /// lost, `false` if `timeout` passed first.
+    pub fn lost_blocking(&self, timeout: Option<std::time::Duration>) -> bool {
+        self.guard.lost_blocking(timeout)
+    }
+
+    /// [`not_held`](Leadership::not_held) from a thread: `None` if `timeout`
+    /// passed while still leading.
+    pub fn not_held_blocking(&self, timeout: Option<std::time::Duration>) -> Option<Holding> {
+        self.guard.not_held_blocking(timeout)
+    }
+
     /// Resolves once leadership is no longer sure: [`Holding::Suspended`]
     /// (disconnected) or [`Holding::Lost`].
     pub fn not_held(&self) -> impl Future<Output = Holding> + Send + 'static {

@@ -74,7 +74,7 @@ impl NonBlockingLease {
         duration: Duration,
         identifier: Option<&str>,
     ) -> Result<NonBlockingLease> {
-        Self::obtain_at(client, path, duration, identifier, SystemTime::now()).await
+        Self::obtain_with(client, path, duration, identifier, &SystemTime::now).await
     }
 
     /// [`obtain`](NonBlockingLease::obtain) with `now` as the current time
@@ -86,10 +86,23 @@ impl NonBlockingLease {
         identifier: Option<&str>,
         now: SystemTime,
     ) -> Result<NonBlockingLease> {
+        Self::obtain_with(client, path, duration, identifier, &move || now).await
+    }
+
+    /// The clock is read once the lease's lock is held, as kazoo does: a wait
+    /// for the lock must not shorten the lease being written, nor let an
+    /// expired one look alive.
+    async fn obtain_with(
+        client: &Client,
+        path: &str,
+        duration: Duration,
+        identifier: Option<&str>,
+        clock: &(dyn Fn() -> SystemTime + Sync),
+    ) -> Result<NonBlockingLease> {
         zk_proto::path::validate_path(path, false)?;
         let ident = identifier.map_or_else(hostname, str::to_owned);
         loop {
-            match attempt(client, path, duration, &ident, now).await {
+            match attempt(client, path, duration, &ident, clock).await {
                 Err(e) if retryable(&e) => settle(client, &e).await?,
                 r => return r,
             }
@@ -129,12 +142,12 @@ async fn attempt(
     path: &str,
     duration: Duration,
     ident: &str,
-    now: SystemTime,
+    clock: &(dyn Fn() -> SystemTime + Sync),
 ) -> Result<NonBlockingLease> {
     client.ensure_path(path).await?;
     let lock = Lock::new(client, path, ident)?;
     let guard = lock.acquire().await?;
-    let r = decide(client, path, duration, ident, now).await;
+    let r = decide(client, path, duration, ident, clock()).await;
     let _ = guard.release().await;
     r
 }
@@ -227,7 +240,7 @@ impl MultiNonBlockingLease {
         duration: Duration,
         identifier: Option<&str>,
     ) -> Result<MultiNonBlockingLease> {
-        Self::obtain_at(client, count, path, duration, identifier, SystemTime::now()).await
+        Self::obtain_with(client, count, path, duration, identifier, &SystemTime::now).await
     }
 
     /// [`obtain`](MultiNonBlockingLease::obtain) at the time `now`.
@@ -239,13 +252,24 @@ impl MultiNonBlockingLease {
         identifier: Option<&str>,
         now: SystemTime,
     ) -> Result<MultiNonBlockingLease> {
+        Self::obtain_with(client, count, path, duration, identifier, &move || now).await
+    }
+
+    async fn obtain_with(
+        client: &Client,
+        count: usize,
+        path: &str,
+        duration: Duration,
+        identifier: Option<&str>,
+        clock: &(dyn Fn() -> SystemTime + Sync),
+    ) -> Result<MultiNonBlockingLease> {
         for n in 0..count {
-            let l = NonBlockingLease::obtain_at(
+            let l = NonBlockingLease::obtain_with(
                 client,
                 &format!("{path}/{n}"),
                 duration,
                 identifier,
-                now,
+                clock,
             )
             .await?;
             if l.obtained() {

@@ -209,7 +209,7 @@ type CreateFuture = Pin<Box<dyn Future<Output = Result<(String, Stat)>> + Send>>
 #[derive(Default)]
 struct AttemptState {
     /// Our contender node's name (not path), once known, and its czxid.
-    node: Option<(String, Option<i64>)>,
+    node: Option<(String, Option<Made>)>,
     /// A create was sent whose outcome is not known: the node may exist.
     create_tried: bool,
     /// The create in flight, so that a cleanup can wait for its answer.
@@ -222,6 +222,14 @@ struct Attempt {
     core: Arc<LockCore>,
     prefix: String,
     st: Mutex<AttemptState>,
+}
+
+/// Who made our node: its creation zxid (the fencing token) and the session
+/// that owns it (its `ephemeralOwner`).
+#[derive(Clone, Copy)]
+struct Made {
+    czxid: i64,
+    owner: i64,
 }
 
 /// What was leased when the lock was acquired.
@@ -239,7 +247,7 @@ enum Step<T> {
 }
 
 impl Attempt {
-    fn set_node(&self, node: Option<(String, Option<i64>)>) {
+    fn set_node(&self, node: Option<(String, Option<Made>)>) {
         let mut s = lock(&self.st);
         s.create_tried = false;
         s.node = node;
@@ -273,7 +281,7 @@ impl Attempt {
 
     /// Our node: the known one, one found by our prefix after a create whose
     /// outcome was unknown, or a new one.
-    async fn own_node(&self, ensured: &mut bool) -> Result<Step<(String, Option<i64>)>> {
+    async fn own_node(&self, ensured: &mut bool) -> Result<Step<(String, Option<Made>)>> {
         let core = &self.core;
         let (known, tried) = {
             let s = lock(&self.st);
@@ -309,7 +317,13 @@ impl Attempt {
         match self.create().await {
             Ok((path, stat)) => {
                 let name = path.rsplit('/').next().unwrap_or_default().to_string();
-                let n = (name, Some(stat.czxid));
+                let n = (
+                    name,
+                    Some(Made {
+                        czxid: stat.czxid,
+                        owner: stat.ephemeral_owner,
+                    }),
+                );
                 self.set_node(Some(n.clone()));
                 Ok(Step::Done(n))
             }
@@ -342,7 +356,7 @@ impl Attempt {
         let core = &self.core;
         let c = &core.client;
         wait_connected(c).await?;
-        let (node, czxid) = match self.own_node(ensured).await? {
+        let (node, made) = match self.own_node(ensured).await? {
             Step::Done(n) => n,
             Step::Again => return Ok(Step::Again),
         };
@@ -364,22 +378,27 @@ impl Attempt {
             .into_iter()
             .rfind(|(s, _)| *s < own_seq);
         let Some((_, pred)) = pred else {
-            let czxid = match czxid {
-                Some(z) => z,
+            let made = match made {
+                Some(m) => m,
                 None => match c.exists(&join(&core.path, &node)).await? {
-                    Some(s) => s.czxid,
+                    Some(s) => Made {
+                        czxid: s.czxid,
+                        owner: s.ephemeral_owner,
+                    },
                     None => {
                         self.set_node(None);
                         return Ok(Step::Again);
                     }
                 },
             };
-            let session = c.session().map(|s| s.id).unwrap_or_default();
+            // The node's owner, not the client's session now: if the session
+            // changed since the node was made, the lock is not held by this
+            // one, and the guard must say so.
             return Ok(Step::Done(Some(Held {
                 node,
                 seq: own_seq,
-                czxid,
-                session,
+                czxid: made.czxid,
+                session: made.owner,
             })));
         };
         if wait == Wait::No {
@@ -863,6 +882,18 @@ impl LockGuard {
     /// it sets an exists watch on the node while it waits.
     pub fn lost(&self) -> impl Future<Output = ()> + Send + 'static {
         self.until(|h| h == Holding::Lost)
+    }
+
+    /// [`lost`](LockGuard::lost) from a thread: `true` once the lock is lost,
+    /// `false` if `timeout` passed first.
+    pub fn lost_blocking(&self, timeout: Option<Duration>) -> bool {
+        zk_client::blocking::block_on(self.lost(), timeout).is_some()
+    }
+
+    /// [`not_held`](LockGuard::not_held) from a thread: `None` if `timeout`
+    /// passed while still held.
+    pub fn not_held_blocking(&self, timeout: Option<Duration>) -> Option<Holding> {
+        zk_client::blocking::block_on(self.not_held(), timeout)
     }
 
     /// Resolves with the new status once the lock is no longer surely held:

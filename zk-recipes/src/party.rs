@@ -161,6 +161,11 @@ macro_rules! party_api {
                 async move { i.retrying(|| async { Ok(i.children().await?.len()) }).await }
             }
 
+            /// [`len`](Self::len) from a thread.
+            pub fn len_blocking(&self) -> Result<usize> {
+                zk_client::blocking::block_on(self.len(), None).unwrap_or(Err(Error::Timeout))
+            }
+
             /// [`join`](Self::join) from a thread.
             pub fn join_blocking(&self) -> Result<()> {
                 zk_client::blocking::block_on(self.join(), None).unwrap_or(Ok(()))

@@ -79,6 +79,30 @@ struct QueueInner {
     ensured: AtomicBool,
 }
 
+/// The pause after a lost race for an item: kazoo's retry policy (0.1 s,
+/// doubling, with jitter), capped at 1.6 s so a consumer that lost a few races
+/// still comes back soon; it starts again at each `get`.
+#[derive(Default)]
+struct RaceBackoff {
+    lost: u32,
+}
+
+impl RaceBackoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MOST: Duration = Duration::from_millis(1600);
+
+    async fn wait(&mut self) {
+        let base = Self::FIRST
+            .saturating_mul(1 << self.lost.min(8))
+            .min(Self::MOST);
+        self.lost += 1;
+        // Jitter of up to +-40 % (kazoo's max_jitter), so consumers that lost
+        // the same race do not come back together.
+        let jitter = u64::from_str_radix(&uuid_hex()[..4], 16).unwrap_or(0) as f64 / 65535.0;
+        Delay::new(base.mul_f64(0.6 + 0.8 * jitter)).await;
+    }
+}
+
 impl QueueInner {
     async fn ensure(&self) -> Result<()> {
         if !self.ensured.load(Ordering::SeqCst) {
@@ -90,6 +114,7 @@ impl QueueInner {
 
     async fn get_once(&self) -> Result<Option<Bytes>> {
         self.ensure().await?;
+        let mut backoff = RaceBackoff::default();
         loop {
             if lock(&self.cache).is_empty() {
                 let mut kids = self.client.get_children(&self.path).await?;
@@ -107,9 +132,15 @@ impl QueueInner {
                     lock(&self.cache).pop_front();
                     return Ok(Some(d.into_bytes()));
                 }
-                // Someone else took it: start again from a fresh list.
+                // Someone else took it: start again from a fresh list, after a
+                // pause, as kazoo does (its retry sleeps 0.1 s, doubling): a
+                // consumer that retried at once would win every later race and
+                // starve the kazoo consumers sharing the queue.
                 (_, Err(Error::Server(ErrorCode::NoNode)))
-                | (Err(Error::Server(ErrorCode::NoNode)), _) => lock(&self.cache).clear(),
+                | (Err(Error::Server(ErrorCode::NoNode)), _) => {
+                    lock(&self.cache).clear();
+                    backoff.wait().await;
+                }
                 (Err(e), _) | (_, Err(e)) => {
                     lock(&self.cache).clear();
                     return Err(e);
@@ -188,6 +219,11 @@ impl Queue {
     /// [`get`](Queue::get) from a thread.
     pub fn get_blocking(&self) -> Result<Option<Bytes>> {
         zk_client::blocking::block_on(self.get(), None).unwrap_or(Ok(None))
+    }
+
+    /// [`len`](Queue::len) from a thread.
+    pub fn len_blocking(&self) -> Result<usize> {
+        zk_client::blocking::block_on(self.len(), None).unwrap_or(Err(Error::Timeout))
     }
 }
 
@@ -504,6 +540,28 @@ impl LockingQueue {
     /// [`get`](LockingQueue::get) from a thread.
     pub fn get_blocking(&self, timeout: Option<Duration>) -> Result<Option<Bytes>> {
         zk_client::blocking::block_on(self.get(timeout), None).unwrap_or(Ok(None))
+    }
+
+    /// [`put`](LockingQueue::put) from a thread.
+    pub fn put_blocking(&self, value: impl AsRef<[u8]>, priority: u16) -> Result<String> {
+        zk_client::blocking::block_on(self.put(value, priority), None)
+            .unwrap_or(Err(Error::Timeout))
+    }
+
+    /// [`put_all`](LockingQueue::put_all) from a thread.
+    pub fn put_all_blocking(&self, values: Vec<Vec<u8>>, priority: u16) -> Result<()> {
+        zk_client::blocking::block_on(self.put_all(values, priority), None)
+            .unwrap_or(Err(Error::Timeout))
+    }
+
+    /// [`holds_lock`](LockingQueue::holds_lock) from a thread.
+    pub fn holds_lock_blocking(&self) -> Result<bool> {
+        zk_client::blocking::block_on(self.holds_lock(), None).unwrap_or(Ok(false))
+    }
+
+    /// [`len`](LockingQueue::len) from a thread.
+    pub fn len_blocking(&self) -> Result<usize> {
+        zk_client::blocking::block_on(self.len(), None).unwrap_or(Err(Error::Timeout))
     }
 
     /// [`consume`](LockingQueue::consume) from a thread.

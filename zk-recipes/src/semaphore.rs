@@ -24,7 +24,12 @@ use crate::lock::{Holding, Leftover, Lock, LockCore, LockGuard, LockOptions, Wai
 ///   [`Error::InvalidArgument`] (kazoo's `ValueError`); non-numeric data is
 ///   ignored.
 /// * Leases: `<path>/<32 hex>`, EPHEMERAL, no sequence, identifier as data.
-///   **Every** child counts as a lease.
+///   **Every** child counts as a lease. The name is new for **each
+///   acquisition**, where kazoo draws one per `Semaphore` object and reuses
+///   it: so one `Semaphore` (and its clones) can hold several leases at once,
+///   one per acquisition, and a lease node is never mistaken for one that an
+///   earlier acquisition left behind. Tools that count a kazoo semaphore's
+///   holders by child count see the same numbers either way.
 /// * A kazoo [`Lock`] on the **sibling** path `<path>-__lock__` serialises the
 ///   lease-taking; its node's data is Python's repr of the identifier's bytes
 ///   (`b'id'`), as kazoo writes it.
@@ -103,6 +108,12 @@ impl SemaphoreLease {
     /// Resolves once the lease is lost (session ended, node deleted).
     pub fn lost(&self) -> impl Future<Output = ()> + Send + 'static {
         self.guard.lost()
+    }
+
+    /// [`lost`](SemaphoreLease::lost) from a thread: `true` once the lease is
+    /// lost, `false` if `timeout` passed first.
+    pub fn lost_blocking(&self, timeout: Option<Duration>) -> bool {
+        self.guard.lost_blocking(timeout)
     }
 
     /// The lease's node.
@@ -375,11 +386,17 @@ impl Inner {
         }
     }
 
-    fn lease(&self, cleanup: &LeaseCleanup, czxid: i64) -> SemaphoreLease {
+    /// The lease of the node whose Stat is `s`: held by the session that owns
+    /// the node (its `ephemeralOwner`), not whichever the client has now.
+    fn lease(&self, cleanup: &LeaseCleanup, s: &zk_client::Stat) -> SemaphoreLease {
         cleanup.kept.store(true, Ordering::SeqCst);
-        let session = self.client.session().map(|s| s.id).unwrap_or_default();
         SemaphoreLease {
-            guard: LockGuard::adopt(self.leases.clone(), cleanup.name.clone(), czxid, session),
+            guard: LockGuard::adopt(
+                self.leases.clone(),
+                cleanup.name.clone(),
+                s.czxid,
+                s.ephemeral_owner,
+            ),
         }
     }
 
@@ -395,7 +412,7 @@ impl Inner {
         let lease_path = join(&self.path, &cleanup.name);
         if cleanup.tried.load(Ordering::SeqCst) {
             if let Some(s) = c.exists(&lease_path).await? {
-                return Ok(Some(self.lease(cleanup, s.czxid)));
+                return Ok(Some(self.lease(cleanup, &s)));
             }
         }
         let guard = match wait {
@@ -431,13 +448,13 @@ impl Inner {
                     )
                     .await
                 {
-                    Ok((_, s)) => return Ok(Some(self.lease(cleanup, s.czxid))),
+                    Ok((_, s)) => return Ok(Some(self.lease(cleanup, &s))),
                     Err(Error::Server(ErrorCode::NodeExists)) => {}
                     Err(e) => return Err(e),
                 }
             }
             if let Some(s) = c.exists(lease_path).await? {
-                return Ok(Some(self.lease(cleanup, s.czxid)));
+                return Ok(Some(self.lease(cleanup, &s)));
             }
             if wait == Wait::No {
                 return Ok(None);
