@@ -434,19 +434,53 @@ mod recorded {
             "{v:#?}"
         );
 
-        // A cut: a reconnect, its watch restored.
+        // Calls a silent server holds are in flight; a cut fails them with
+        // ConnectionLoss, the session reconnects and restores its watch. (The
+        // proxy forwards what it held once the black hole ends: cut first.)
         let mut states = zk.state_stream();
+        proxy.black_hole(true);
+        let held: Vec<_> = (0..3).map(|_| zk.as_async().get_data(&path)).collect();
+        v.update(h);
+        assert_eq!(v.gauge(&format!("{}{{}}", m::IN_FLIGHT)), 3.0, "{v:#?}");
         proxy.cut_all();
+        proxy.black_hole(false);
         zk_tests::wait_reconnected(&mut states, Duration::from_secs(20), Z::NAME);
+        drop(held);
         eventually("the reconnect counted", || {
             v.update(h);
             delta(v, &before, &format!("{}{{}}", m::RECONNECTS)) == 1
+                && v.gauge(&format!("{}{{}}", m::IN_FLIGHT)) == 0.0
         });
+        assert_eq!(
+            delta(
+                v,
+                &before,
+                &format!("{}{{code=ConnectionLoss,op=getData}}", m::ERRORS)
+            ),
+            3,
+            "{v:#?}"
+        );
         assert_eq!(
             delta(v, &before, &format!("{}{{}}", m::WATCHES_RESTORED)),
             1,
             "{v:#?}"
         );
+
+        // Credentials the server refuses end that session: an auth failure.
+        let refused = Z::connect(&ClientBuilder::new(&server.connect_string())).unwrap();
+        let mut refused_states = refused.state_stream();
+        let _auth = refused.as_async().add_auth("no-such-scheme", "x");
+        assert!(
+            std::iter::from_fn(|| refused_states.recv_timeout(Some(Duration::from_secs(10))))
+                .any(|s| s == SessionState::AuthFailed),
+            "{}: no AuthFailed",
+            Z::NAME
+        );
+        eventually("the auth failure counted", || {
+            v.update(h);
+            delta(v, &before, &format!("{}{{}}", m::AUTH_FAILURES)) == 1
+        });
+        drop(refused);
 
         // The watch fires: one event delivered.
         zk.set_data(&path, "y", None).unwrap();
@@ -472,8 +506,8 @@ mod recorded {
         .unwrap();
         v.update(h);
         let killed = v.clone();
-        proxy.black_hole(false);
         proxy.cut_all();
+        proxy.black_hole(false);
         let seen: Vec<SessionState> =
             std::iter::from_fn(|| states.recv_timeout(Some(Duration::from_secs(20))))
                 .take_while(|s| *s != SessionState::Connected)
