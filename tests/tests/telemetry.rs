@@ -81,12 +81,27 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Capture {
         }
     }
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
-        let mut c = self.0.lock().unwrap();
-        if let Some(i) = c.live.remove(&id.into_u64()) {
+        let path = {
+            let mut c = self.0.lock().unwrap();
+            let Some(i) = c.live.remove(&id.into_u64()) else {
+                return;
+            };
             c.spans[i].closed = true;
+            c.spans[i].field("zookeeper.path").map(str::to_owned)
+        };
+        // A subscriber calling the client back from a span's end.
+        let probe = PROBE.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let (Some((on, f)), Some(path)) = (probe, path) {
+            if on == path {
+                f();
+            }
         }
     }
 }
+
+/// What the layer calls at the end of a request span on the path it names.
+type Probe = (String, Arc<dyn Fn() + Send + Sync>);
+static PROBE: Mutex<Option<Probe>> = Mutex::new(None);
 
 struct Harness {
     capture: Capture,
@@ -259,6 +274,45 @@ fn span_per_request<Z: Zk>() {
     });
 }
 
+/// A subscriber may call the client when a request's span ends (an exporter
+/// reading the session's state, say): the core ends spans after letting go of
+/// its lock. Ended inside it, the call back deadlocked.
+fn subscriber_calls_back<Z: Zk>() {
+    let (_h, _serial) = harness();
+    let zk = Z::connect(&ClientBuilder::new(&shared_server().connect_string())).unwrap();
+    let path = format!("/telemetry-probe-{}", Z::NAME);
+    let client = zk.as_async().clone();
+    let called = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = called.clone();
+    struct Unset;
+    impl Drop for Unset {
+        fn drop(&mut self) {
+            *PROBE.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+    }
+    let _unset = Unset;
+    *PROBE.lock().unwrap() = Some((
+        path.clone(),
+        Arc::new(move || {
+            assert!(client.state().is_connected());
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }),
+    ));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = path.clone();
+    // On its own thread: a deadlock fails the test instead of hanging it.
+    std::thread::spawn(move || {
+        let r = zk.exists(&p).map(|s| s.is_none());
+        let _ = tx.send(r);
+        zk.close().unwrap();
+    });
+    let r = rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{}: a call back from a span's end hung", Z::NAME));
+    assert_eq!(r, Ok(true));
+    assert_eq!(called.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
 /// zk-tokio on a current-thread runtime: an instrumented future's span is the
 /// parent of the requests it awaits.
 #[test]
@@ -310,6 +364,10 @@ macro_rules! telemetry_tests {
             #[test]
             fn span_per_request() {
                 super::span_per_request::<$z>();
+            }
+            #[test]
+            fn subscriber_calls_back() {
+                super::subscriber_calls_back::<$z>();
             }
             #[cfg(feature = "metrics")]
             #[test]

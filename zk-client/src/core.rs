@@ -706,7 +706,10 @@ impl Shared {
         let r = f(&mut g, now);
         g.drain(now);
         let wakers = std::mem::take(&mut g.wakers);
+        let ended = g.tele.take_ended();
         drop(g);
+        // Spans end outside the lock, before their callers wake (see `Telemetry::ended`).
+        drop(ended);
         for w in wakers {
             w.wake();
         }
@@ -750,7 +753,9 @@ impl Shared {
             DriverPoll::Run { deadline }
         };
         let wakers = std::mem::take(&mut g.wakers);
+        let ended = g.tele.take_ended();
         drop(g);
+        drop(ended);
         for w in wakers {
             w.wake();
         }

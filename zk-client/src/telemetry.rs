@@ -233,6 +233,11 @@ pub(crate) struct Telemetry {
     conns: Vec<(ConnId, Span)>,
     /// Whether a session was ever established (later ones are reconnects).
     was_connected: bool,
+    /// Spans that are over, ended (dropped) by the core once it has let go of
+    /// its lock ([`Telemetry::take_ended`]): a subscriber's work at a span's end
+    /// (an exporter's, a line printed) then never holds up the other callers and
+    /// the connection, and a subscriber may call the client from there.
+    ended: Vec<Span>,
     #[cfg(feature = "metrics")]
     metrics: crate::metrics::Metrics,
 }
@@ -244,6 +249,7 @@ impl Default for Telemetry {
             session: Span::none(),
             conns: Vec::new(),
             was_connected: false,
+            ended: Vec::new(),
             #[cfg(feature = "metrics")]
             metrics: crate::metrics::Metrics::new(),
         }
@@ -281,6 +287,7 @@ impl Telemetry {
                 // Nothing was sent.
                 span.record("error.type", usage_name(e));
                 span.record("otel.status_code", "ERROR");
+                self.end(span);
                 return;
             }
         };
@@ -352,7 +359,23 @@ impl Telemetry {
             now.saturating_duration_since(c.at),
         );
         #[cfg(not(feature = "metrics"))]
-        let _ = (now, c.op);
+        let _ = now;
+        self.end(c.span);
+    }
+
+    /// Keeps `span` for [`take_ended`](Telemetry::take_ended) (a disabled one
+    /// has nothing to end).
+    fn end(&mut self, span: Span) {
+        if !span.is_disabled() {
+            self.ended.push(span);
+        }
+    }
+
+    /// The spans that are over, for the core to drop once its lock is released
+    /// (and before it wakes the callers, so a caller finds its span ended).
+    #[inline]
+    pub(crate) fn take_ended(&mut self) -> Vec<Span> {
+        std::mem::take(&mut self.ended)
     }
 
     /// A connection attempt to `host` starts.
@@ -381,6 +404,7 @@ impl Telemetry {
         if let Some(i) = self.conns.iter().position(|(c, _)| *c == conn) {
             let (_, span) = self.conns.swap_remove(i);
             span.record("zookeeper.end", format_args!("{reason:?}"));
+            self.end(span);
         }
     }
 
@@ -416,11 +440,13 @@ impl Telemetry {
         }
         if to.is_terminal() {
             // The session is over (closed, expired, refused): a restart makes a new one.
-            for (_, conn) in self.conns.drain(..) {
+            for (_, conn) in std::mem::take(&mut self.conns) {
                 conn.record("zookeeper.end", format_args!("session {to:?}"));
+                self.end(conn);
             }
             self.session.record("zookeeper.end", format_args!("{to:?}"));
-            self.session = Span::none();
+            let session = std::mem::replace(&mut self.session, Span::none());
+            self.end(session);
             if to != SessionState::Expired {
                 self.was_connected = false;
             }
@@ -467,8 +493,11 @@ impl Telemetry {
 
     /// The client is finished: what it added to the gauges is taken back.
     pub(crate) fn finish(&mut self) {
-        self.conns.clear();
-        self.session = Span::none();
+        for (_, conn) in std::mem::take(&mut self.conns) {
+            self.end(conn);
+        }
+        let session = std::mem::replace(&mut self.session, Span::none());
+        self.end(session);
         #[cfg(feature = "metrics")]
         self.metrics.finish();
     }
