@@ -504,6 +504,21 @@ mod recorded {
         proxy.black_hole(false);
         zk_tests::wait_reconnected(&mut states, Duration::from_secs(20), Z::NAME);
         drop(held);
+        // The cut connection's span ended, saying how; the new one is open.
+        let proxy_port = proxy.addr().port().to_string();
+        let on_proxy = |s: &SpanRec| {
+            s.name == "zookeeper.connection" && s.field("server.port") == Some(&proxy_port)
+        };
+        eventually("the cut connection's span ended", || {
+            h.spans()
+                .iter()
+                .any(|s| on_proxy(s) && s.closed && s.field("zookeeper.end") == Some("Closed"))
+        });
+        assert!(
+            h.spans().iter().any(|s| on_proxy(s) && !s.closed),
+            "{}: no open connection span",
+            Z::NAME
+        );
         eventually("the reconnect counted", || {
             v.update(h);
             delta(v, &before, &format!("{}{{}}", m::RECONNECTS)) == 1
