@@ -227,6 +227,7 @@ fn span_per_request<Z: Zk>() {
             assert!(n > 16, "{}: {k} in {s:?}", Z::NAME);
         }
         assert_eq!(s.field("error.type"), None, "{s:?}");
+        assert_eq!(s.field("otel.status_code"), None, "{s:?}");
     }
     let read = &spans[1].1;
     assert_eq!(
@@ -240,6 +241,7 @@ fn span_per_request<Z: Zk>() {
     assert_eq!(m.parent, Some(caller_at));
     assert_eq!(m.field("db.response.status_code"), Some("-101"), "{m:?}");
     assert_eq!(m.field("error.type"), Some("NoNode"), "{m:?}");
+    assert_eq!(m.field("otel.status_code"), Some("ERROR"), "{m:?}");
     // The multi: its sub-op count, no path.
     let all = h.spans();
     let multi = all
