@@ -10,9 +10,13 @@
 //! Setting `ZK_BENCH_WRAP` (e.g. `valgrind --tool=callgrind`) runs every child under that
 //! command, for profiles of one client's workload.
 //!
+//! Rows may name a build too (`zk-tokio@base`, `zk-tokio@rec`; see `builds.rs`), to
+//! compare two builds of the client in one run.
+//!
 //! `cargo run -p zk-bench --release -- [--runs N] [--quick] [--clients a,b] [--workloads W1,W2]
 //!  [--w1 N] [--w2 N] [--w3 N] [--w4 N] [--w5 N] [--window N] [--size BYTES] [--idle SECS]`
 
+mod builds;
 mod clients;
 mod floor;
 mod floor_async;
@@ -220,7 +224,7 @@ fn parse_opts(args: &[String]) -> Opts {
         }
     }
     for c in &o.clients {
-        if !CLIENTS.contains(&c.as_str()) {
+        if !CLIENTS.contains(&builds::split(c).0) {
             eprintln!("unknown client {c}; known: {}", CLIENTS.join(", "));
             std::process::exit(2);
         }
@@ -259,6 +263,14 @@ fn child_main(args: &[String]) {
     let Some(spec) = Spec::from_args(args) else {
         eprintln!("bad child arguments: {args:?}");
         std::process::exit(2);
+    };
+    let (client, build) = builds::split(&spec.client);
+    if build == builds::Build::Recorded {
+        builds::install_recording();
+    }
+    let spec = Spec {
+        client: client.to_string(),
+        ..spec
     };
     let m = match spec.client.as_str() {
         "floor" => clients::run_floor(&spec),
@@ -319,6 +331,17 @@ fn run_child(
     proxy: &proxy::Proxy,
     admin: &mut Admin,
 ) -> Measured {
+    // `client@base` rows run in the baseline binary, with the client's own name (see builds.rs).
+    let (exe, args) = match builds::split(&spec.client) {
+        (client, builds::Build::Base) => {
+            let base = Spec {
+                client: client.to_string(),
+                ..spec.clone()
+            };
+            (builds::base_exe(), base.to_args())
+        }
+        _ => (exe.to_path_buf(), spec.to_args()),
+    };
     // ZK_BENCH_WRAP="valgrind --tool=callgrind" runs each child under a profiler.
     let wrap: Vec<String> = std::env::var("ZK_BENCH_WRAP")
         .map(|w| w.split_whitespace().map(str::to_string).collect())
@@ -326,13 +349,13 @@ fn run_child(
     let mut cmd = match wrap.split_first() {
         Some((prog, rest)) => {
             let mut c = Command::new(prog);
-            c.args(rest).arg(exe);
+            c.args(rest).arg(&exe);
             c
         }
-        None => Command::new(exe),
+        None => Command::new(&exe),
     };
+    cmd.args(args);
     let mut child = cmd
-        .args(spec.to_args())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -57,6 +57,11 @@ pub struct GlobalOpts {
     /// Machine output: one JSON document per command (one per event for watches).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Print each request's span to stderr as it ends: the operation and path, the
+    /// server that answered, the latency and the result (`trace: getData /a
+    /// 127.0.0.1:2181 0.41ms ok`).
+    #[arg(long, global = true)]
+    pub trace: bool,
     /// Connect over TLS (the servers' secureClientPort), trusting the system's roots
     /// unless --ca names a CA. Four-letter words go over TLS too.
     #[arg(long, global = true)]

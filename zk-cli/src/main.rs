@@ -12,6 +12,7 @@ mod error;
 mod interrupt;
 mod output;
 mod shell;
+mod trace;
 
 use clap::Parser;
 
@@ -24,6 +25,9 @@ fn main() {
     // clap exits with 2 on a usage error (0 for --help and --version).
     let cli = Cli::parse();
     interrupt::install();
+    if cli.global.trace {
+        trace::install();
+    }
     let mut p = Printer::stdout(cli.global.json);
     let mut conn = Connection::new(cli.global.clone());
     let code = match &cli.command {

@@ -1104,3 +1104,34 @@ fn sasl_gssapi_login() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("zk/localhost"), "{r:?}");
 }
+
+/// Issue 23: `--trace` prints each request's span on stderr as it ends (the
+/// operation and path, the server that answered, the latency, the result);
+/// stdout stays the command's.
+#[test]
+fn trace_prints_each_request_on_stderr() {
+    let env = Env::new("trace");
+    env.run(&["create", "/t", "x"]).ok();
+    let r = env.run(&["--trace", "get", "/t"]).ok();
+    assert_eq!(r.stdout, "x");
+    let port = shared_server().connect_string();
+    let ok = format!("trace: getData /t {port} ");
+    assert!(
+        lines(&r.stderr)
+            .iter()
+            .any(|l| l.starts_with(&ok) && l.ends_with("ms ok")),
+        "{r:?}"
+    );
+    let r = env.run(&["--trace", "get", "/missing"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let failed = format!("trace: getData /missing {port} ");
+    assert!(
+        lines(&r.stderr)
+            .iter()
+            .any(|l| l.starts_with(&failed) && l.ends_with("ms NoNode (-101)")),
+        "{r:?}"
+    );
+    // Without --trace, nothing of it.
+    let r = env.run(&["get", "/t"]).ok();
+    assert_eq!(r.stderr, "");
+}

@@ -38,6 +38,7 @@ use zk_proto::{
 use crate::clock::Clock;
 use crate::reader::{ConnReader, LentRead};
 use crate::slot::{Queue, Slot};
+use crate::telemetry::{self, Telemetry};
 
 pub(crate) type Reply = Result<Response, ZkError>;
 
@@ -145,15 +146,17 @@ struct Inner {
     sasl_failure: Option<String>,
     /// The drain runs after a submit (whose bytes may wait, see `drain`).
     submitting: bool,
+    /// Spans and metrics (see `telemetry.rs`).
+    tele: Telemetry,
 }
 
 /// A map keyed by the session's own counters (request, watcher and connection
 /// ids: never chosen by a peer), hashed with one multiply instead of SipHash, which
 /// every call paid for twice (insert and remove) and every wait once.
-type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+pub(crate) type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -253,6 +256,7 @@ impl Inner {
                 progressed = true;
                 match a {
                     Action::Connect { conn, host } => {
+                        self.tele.connecting(conn, &host);
                         self.writers.insert(conn, Writer::default());
                         if self.attempts.len() >= ATTEMPTS_KEPT {
                             self.attempts.pop_front();
@@ -285,6 +289,14 @@ impl Inner {
         if self.session.outstanding() == 0 {
             self.session.shrink_idle();
         }
+        let writers = &self.writers;
+        self.tele.sample(&self.session, || {
+            writers
+                .values()
+                .flat_map(|w| &w.pending)
+                .map(Bytes::len)
+                .sum()
+        });
         let submitting = std::mem::take(&mut self.submitting);
         let mut deferred = false;
         if self.session.wants_transmit() {
@@ -336,7 +348,16 @@ impl Inner {
 
     fn route(&mut self, e: Event, now: Instant) {
         match e {
+            Event::RequestTraced {
+                id,
+                xid,
+                request_bytes,
+                response_bytes,
+            } => self
+                .tele
+                .traced(&self.session, id, xid, request_bytes, response_bytes),
             Event::Completed { id, result } => {
+                self.tele.completed(&self.session, id, &result, now);
                 if let Some(slot) = self.calls.remove(&id) {
                     self.wakers.extend(slot.fill(result));
                 } else if self.tracker.as_ref().is_some_and(|t| t.call == Some(id)) {
@@ -373,6 +394,7 @@ impl Inner {
                         (true, true)
                     }
                     Some(w) => {
+                        self.tele.watch_delivered();
                         self.wakers.extend(w.queue.push(WatchMessage::Event(event)));
                         (w.oneshot, false)
                     }
@@ -399,8 +421,9 @@ impl Inner {
                     self.wakers.extend(w.queue.close());
                 }
             }
-            Event::StateChanged { to, .. } => {
+            Event::StateChanged { from, to } => {
                 tracing::debug!(state = ?to, "session state");
+                self.tele.state_changed(&self.session, from, to);
                 if to.is_connected() {
                     // The attempt that got here succeeded; older ones are over.
                     // (Its memory too: an idle client keeps none.)
@@ -433,6 +456,7 @@ impl Inner {
             }
             Event::Disconnected { conn, reason } => {
                 tracing::info!(conn = conn.0, ?reason, "connection dropped");
+                self.tele.disconnected(conn, &reason);
                 self.attempt_ended(conn, &reason);
             }
             Event::SaslFailed { reason } => {
@@ -500,6 +524,7 @@ impl Inner {
     /// Moves transmits out of the session into the writers' queues.
     fn pull_transmits(&mut self, now: Instant) {
         while let Some(t) = self.session.poll_transmit(now) {
+            self.tele.sent(t.data.len());
             if let Some(w) = self.writers.get_mut(&t.conn) {
                 w.pending.push_back(t.data);
                 self.wakers.extend(w.waker.take());
@@ -514,6 +539,7 @@ impl Inner {
             return;
         }
         while let Some(t) = self.session.poll_transmit(now) {
+            self.tele.sent(t.data.len());
             if let Some(w) = self.writers.get_mut(&t.conn) {
                 w.pending.push_back(t.data);
             }
@@ -549,6 +575,7 @@ impl Inner {
         }
         self.listeners.clear();
         self.listener_tx = None;
+        self.tele.finish();
     }
 
     /// A connection ended: if it was an attempt that never reached a session, its
@@ -619,6 +646,7 @@ impl Shared {
                 last_connect_error: None,
                 sasl_failure: None,
                 submitting: false,
+                tele: Telemetry::default(),
             }),
             clock,
             transports: AtomicUsize::new(0),
@@ -684,7 +712,10 @@ impl Shared {
         let r = f(&mut g, now);
         g.drain(now);
         let wakers = std::mem::take(&mut g.wakers);
+        let ended = g.tele.take_ended();
         drop(g);
+        // Spans end outside the lock, before their callers wake (see `Telemetry::ended`).
+        drop(ended);
         for w in wakers {
             w.wake();
         }
@@ -728,7 +759,9 @@ impl Shared {
             DriverPoll::Run { deadline }
         };
         let wakers = std::mem::take(&mut g.wakers);
+        let ended = g.tele.take_ended();
         drop(g);
+        drop(ended);
         for w in wakers {
             w.wake();
         }
@@ -860,7 +893,10 @@ impl Shared {
 
     /// Bytes arrived.
     pub fn input(&self, conn: ConnId, data: &[u8]) {
-        self.with(|g, now| g.session.handle_input(conn, data, now))
+        self.with(|g, now| {
+            g.tele.received(data.len());
+            g.session.handle_input(conn, data, now)
+        })
     }
 
     /// The transport closed (EOF or error, reading or writing).
@@ -913,17 +949,25 @@ impl Shared {
 
     pub(crate) fn submit(&self, req: Request) -> Result<Registered, UsageError> {
         let oneshot = !matches!(req, Request::AddWatch(_));
+        let traced = telemetry::start(&req);
         self.with(|g, now| {
             g.submitting = true;
-            let Submitted { id, watcher } = g.session.submit(req, now)?;
+            let r = g.session.submit(req, now);
+            g.tele
+                .submit_result(&mut g.session, r.as_ref().map(|s| s.id), traced, now);
+            let Submitted { id, watcher } = r?;
             Ok(g.register(id, watcher, oneshot))
         })
     }
 
     pub(crate) fn submit_config(&self) -> Result<Registered, UsageError> {
+        let traced = telemetry::start_config();
         self.with(|g, now| {
             g.submitting = true;
-            let Submitted { id, watcher } = g.session.submit_get_config(false, now)?;
+            let r = g.session.submit_get_config(false, now);
+            g.tele
+                .submit_result(&mut g.session, r.as_ref().map(|s| s.id), traced, now);
+            let Submitted { id, watcher } = r?;
             Ok(g.register(id, watcher, true))
         })
     }
@@ -931,9 +975,13 @@ impl Shared {
     /// A request whose paths are server paths (outside the chroot), e.g. to create
     /// the chroot itself.
     pub(crate) fn submit_unchrooted(&self, req: Request) -> Result<Registered, UsageError> {
+        let traced = telemetry::start(&req);
         self.with(|g, now| {
             g.submitting = true;
-            let Submitted { id, watcher } = g.session.submit_unchrooted(req, now)?;
+            let r = g.session.submit_unchrooted(req, now);
+            g.tele
+                .submit_result(&mut g.session, r.as_ref().map(|s| s.id), traced, now);
+            let Submitted { id, watcher } = r?;
             Ok(g.register(id, watcher, true))
         })
     }
@@ -943,8 +991,12 @@ impl Shared {
         scheme: &str,
         auth: Bytes,
     ) -> Result<Arc<Slot<Reply>>, UsageError> {
+        let traced = telemetry::start_auth();
         self.with(|g, now| {
-            let id = g.session.add_auth(scheme, auth, now)?;
+            let r = g.session.add_auth(scheme, auth, now);
+            g.tele
+                .submit_result(&mut g.session, r.as_ref().copied(), traced, now);
+            let id = r?;
             let slot = Slot::new();
             g.calls.insert(id, slot.clone());
             Ok(slot)

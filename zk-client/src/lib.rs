@@ -15,12 +15,15 @@ mod data;
 pub mod ensemble;
 mod error;
 pub mod fourlw;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod ops;
 mod reader;
 mod requests;
 pub mod retry;
 pub mod runtime;
 mod slot;
+pub mod telemetry;
 mod watch;
 
 pub use acl::{make_acl, make_digest_acl, make_digest_acl_credential};

@@ -154,6 +154,7 @@
 //!         event: WatchedEvent {
 //!             event_type: EventType::NodeDataChanged,
 //!             path: "/app".into(),
+//!             zxid: None,
 //!         },
 //!     }]
 //! );

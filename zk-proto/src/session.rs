@@ -196,6 +196,11 @@ pub struct WatchedEvent {
     pub event_type: EventType,
     /// The client path (chroot stripped).
     pub path: String,
+    /// The zxid of the change that fired the watch, when the server sends it
+    /// (ZooKeeper 3.9 puts it in the notification's header, ZOOKEEPER-4655;
+    /// earlier servers send -1, which is `None`). Why: a reader can tell whether
+    /// a read it makes after the event already sees that change.
+    pub zxid: Option<i64>,
 }
 
 /// Why a registration ended without (more) events.
@@ -290,6 +295,19 @@ pub enum Event {
         /// Why.
         reason: DisconnectReason,
     },
+    /// What a traced request cost on the wire (see [`Session::trace_request`]);
+    /// comes right before that request's [`Event::Completed`] when it was sent.
+    RequestTraced {
+        /// The request.
+        id: RequestId,
+        /// The xid it was sent with.
+        xid: i32,
+        /// Its frame's length on the wire (length prefix included).
+        request_bytes: u32,
+        /// Its reply's length on the wire (length prefix included); 0 when no
+        /// reply came (a connection loss, a timeout).
+        response_bytes: u32,
+    },
     /// The server rejected a SetWatches batch sent on reconnect to restore watches
     /// (diagnostics). Every registration that batch restored has already been
     /// reported dead, with [`Event::WatcherRemoved`] and
@@ -344,6 +362,10 @@ struct InFlight {
     remove_type: Option<(String, WatcherType)>,
     /// Submitted with server paths: the reply's paths are not stripped.
     unchrooted: bool,
+    /// Report its wire details ([`Event::RequestTraced`]).
+    traced: bool,
+    /// Its frame's length (length prefix included).
+    request_bytes: u32,
 }
 
 #[derive(Debug)]
@@ -352,6 +374,7 @@ struct Queued {
     req: Request,
     watch: Option<Intent>,
     unchrooted: bool,
+    traced: bool,
 }
 
 /// One distinct (scheme, auth) pair: sent once per connection however often it was added.
@@ -447,6 +470,8 @@ pub struct Session {
     actions: VecDeque<Action>,
     now: Instant,
     fired: Vec<WatcherId>,
+    /// The length of the reply being handled (for [`Event::RequestTraced`]).
+    reply_bytes: u32,
 }
 
 impl std::fmt::Debug for Session {
@@ -527,6 +552,7 @@ impl Session {
             actions: VecDeque::new(),
             now,
             fired: Vec::new(),
+            reply_bytes: 0,
         };
         if s.config.hosts.is_empty() {
             s.set_state(SessionState::Closed);
@@ -655,6 +681,33 @@ impl Session {
     /// Number of armed watch registrations.
     pub fn watch_count(&self) -> usize {
         self.watches.len()
+    }
+
+    /// Asks for the wire details of a request just submitted (its xid and
+    /// its request and reply sizes), reported as [`Event::RequestTraced`] before
+    /// its completion; `false` if `id` is not the latest request still waiting or
+    /// in flight (it completed at once, or others were submitted since).
+    ///
+    /// Why: a client's per-request trace span records them, and only requests
+    /// someone traces pay for the extra event.
+    pub fn trace_request(&mut self, id: RequestId) -> bool {
+        if let Some(q) = self.queued.back_mut().filter(|q| q.id == id) {
+            q.traced = true;
+            return true;
+        }
+        match self.inflight.back_mut() {
+            Some(f) if f.origin == Origin::User(id) => {
+                f.traced = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Bytes the session holds for the transport that
+    /// [`poll_transmit`](Session::poll_transmit) has not handed out yet.
+    pub fn outbound_bytes(&self) -> usize {
+        self.tx.len() + self.side_tx.iter().map(|t| t.data.len()).sum::<usize>()
     }
 
     /// Requests sent and not yet answered, plus those waiting for a connection.
@@ -1161,7 +1214,7 @@ impl Session {
             return Ok(Submitted { id, watcher });
         }
         if self.ready() {
-            self.send_user(id, req, watch, !chroot, now);
+            self.send_user(id, req, watch, !chroot, false, now);
         } else {
             match self.config.queue_policy {
                 QueuePolicy::FailFast => {
@@ -1185,6 +1238,7 @@ impl Session {
                         req,
                         watch,
                         unchrooted: !chroot,
+                        traced: false,
                     });
                 }
             }
@@ -1360,6 +1414,8 @@ impl Session {
                 sent_at: now,
                 remove_type: None,
                 unchrooted: false,
+                traced: false,
+                request_bytes: 0,
             });
             self.closing = Some(later(now, self.config.close_timeout));
         } else {
@@ -1802,16 +1858,19 @@ impl Session {
         });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn send_user(
         &mut self,
         id: RequestId,
         req: Request,
         watch: Option<Intent>,
         unchrooted: bool,
+        traced: bool,
         now: Instant,
     ) {
         // An empty multi is answered locally, but in its turn: it waits in the
         // in-flight queue (xid 0, never sent) behind the requests before it.
+        let mut request_bytes = 0;
         let xid = if is_empty_multi(&req) {
             if self.inflight.is_empty() {
                 self.events.push_back(Event::Completed {
@@ -1823,7 +1882,9 @@ impl Session {
             LOCAL_XID
         } else {
             let xid = self.next_xid();
+            let before = self.tx.len();
             self.send_frame(xid, &req);
+            request_bytes = u32::try_from(self.tx.len() - before).unwrap_or(u32::MAX);
             xid
         };
         let remove_type = match &req {
@@ -1838,6 +1899,8 @@ impl Session {
             sent_at: now,
             remove_type,
             unchrooted,
+            traced,
+            request_bytes,
         });
     }
 
@@ -1852,6 +1915,8 @@ impl Session {
             sent_at: now,
             remove_type: None,
             unchrooted: false,
+            traced: false,
+            request_bytes: 0,
         });
     }
 
@@ -2111,6 +2176,8 @@ impl Session {
             sent_at: now,
             remove_type: None,
             unchrooted: false,
+            traced: false,
+            request_bytes: 0,
         });
     }
 
@@ -2196,7 +2263,7 @@ impl Session {
             }
         }
         for q in std::mem::take(&mut self.queued) {
-            self.send_user(q.id, q.req, q.watch, q.unchrooted, now);
+            self.send_user(q.id, q.req, q.watch, q.unchrooted, q.traced, now);
         }
         if read_only {
             self.set_state(SessionState::ConnectedReadOnly);
@@ -2216,6 +2283,13 @@ impl Session {
     }
 
     fn on_reply(&mut self, frame: Bytes, now: Instant) {
+        // The frame plus its length prefix: what the reply cost on the wire.
+        self.reply_bytes = u32::try_from(frame.len() + 4).unwrap_or(u32::MAX);
+        self.on_reply_frame(frame, now);
+        self.reply_bytes = 0;
+    }
+
+    fn on_reply_frame(&mut self, frame: Bytes, now: Instant) {
         let mut r = Reader::new(frame);
         let header = match ReplyHeader::decode(&mut r) {
             Ok(h) => h,
@@ -2226,7 +2300,8 @@ impl Session {
         };
         match header.xid {
             XID_NOTIFICATION => match WatcherEvent::decode(&mut r) {
-                Ok(ev) => self.on_notification(ev),
+                // 3.9 sends the change's zxid (ZOOKEEPER-4655); 3.8 sends -1.
+                Ok(ev) => self.on_notification(ev, (header.zxid > 0).then_some(header.zxid)),
                 Err(e) => self.drop_link(now, DisconnectReason::Malformed(e), true),
             },
             XID_PING => {
@@ -2319,7 +2394,9 @@ impl Session {
             return;
         };
         let origin = f.origin;
+        self.reply_bytes = u32::try_from(size + 4).unwrap_or(u32::MAX);
         self.complete(f, Err(ZkError::ReplyTooLarge { size, max }));
+        self.reply_bytes = 0;
         self.complete_local_front();
         if origin == Origin::Close {
             self.finish_close(now);
@@ -2369,7 +2446,7 @@ impl Session {
         }
     }
 
-    fn on_notification(&mut self, ev: WatcherEvent) {
+    fn on_notification(&mut self, ev: WatcherEvent, zxid: Option<i64>) {
         let mut fired = std::mem::take(&mut self.fired);
         fired.clear();
         self.watches.fire(ev.event_type, &ev.path, &mut fired);
@@ -2381,6 +2458,7 @@ impl Session {
                     event: WatchedEvent {
                         event_type: ev.event_type,
                         path: path.clone(),
+                        zxid,
                     },
                 });
             }
@@ -2426,6 +2504,17 @@ impl Session {
         };
         if let (Ok(resp), false) = (&mut result, f.unchrooted) {
             self.strip_chroot(resp);
+        }
+        // The reply's bytes belong to the first request it completes (not to the
+        // locally answered ones behind it).
+        let response_bytes = std::mem::take(&mut self.reply_bytes);
+        if f.traced && f.xid != LOCAL_XID {
+            self.events.push_back(Event::RequestTraced {
+                id,
+                xid: f.xid,
+                request_bytes: f.request_bytes,
+                response_bytes,
+            });
         }
         self.events.push_back(Event::Completed { id, result });
     }

@@ -300,3 +300,109 @@ fn an_unanswered_handshake_is_given_up_after_a_second_and_tried_again_at_once() 
     s.handle_connected(conn, now);
     assert_eq!(s.poll_timeout(), Some(now + secs(1)));
 }
+
+/// A notification with `event_type` on `path`, its header carrying `zxid`.
+fn notification(zxid: i64, path: &str) -> Vec<u8> {
+    frame(|b| {
+        ReplyHeader {
+            xid: -1,
+            zxid,
+            err: ErrorCode::Ok,
+        }
+        .encode(b);
+        zk_proto::records::WatcherEvent {
+            event_type: zk_proto::EventType::NodeDataChanged,
+            state: zk_proto::types::KeeperState::SyncConnected,
+            path: path.into(),
+        }
+        .encode(b);
+    })
+}
+
+/// Issue 23: a watch event carries the zxid of the change when the server puts
+/// it in the notification's header (3.9, ZOOKEEPER-4655); 3.8's -1 is none.
+#[test]
+fn a_watch_event_carries_the_notification_zxid() {
+    let mut p = Peer::connected(|_| {});
+    let read =
+        p.s.submit(
+            Request::GetData(PathWatchRequest {
+                path: "/a".into(),
+                watch: true,
+            }),
+            p.now,
+        )
+        .unwrap();
+    let _read = p.s.poll_transmit(p.now).expect("the read");
+    p.input(&get_data_reply(1, b"x"));
+    assert!(matches!(p.completion(read.id), Some(Ok(_))));
+    p.input(&notification(0x1_0000_0007, "/a"));
+    // Re-arm and let a 3.8 server fire it.
+    let again =
+        p.s.submit(
+            Request::GetData(PathWatchRequest {
+                path: "/a".into(),
+                watch: true,
+            }),
+            p.now,
+        )
+        .unwrap();
+    let _read = p.s.poll_transmit(p.now).expect("the read");
+    p.input(&get_data_reply(2, b"x"));
+    assert!(matches!(p.completion(again.id), Some(Ok(_))));
+    p.input(&notification(-1, "/a"));
+    let zxids: Vec<Option<i64>> = p
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Watch { event, .. } => Some(event.zxid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(zxids, [Some(0x1_0000_0007), None]);
+}
+
+/// Issue 23: a traced request reports its xid and its request and reply sizes
+/// on the wire right before it completes; an untraced one reports nothing.
+#[test]
+fn a_traced_request_reports_its_xid_and_sizes() {
+    let mut p = Peer::connected(|_| {});
+    let plain = p.get_data("/plain").unwrap();
+    let traced = p.get_data("/traced").unwrap();
+    assert!(p.s.trace_request(traced.id));
+    // Only the latest request can be asked for.
+    assert!(!p.s.trace_request(plain.id));
+    let sent = p.s.poll_transmit(p.now).expect("both reads");
+    p.input(&get_data_reply(1, b"abc"));
+    let reply = get_data_reply(2, b"hello");
+    p.input(&reply);
+    assert!(matches!(p.completion(traced.id), Some(Ok(_))));
+    let traces: Vec<&Event> = p
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::RequestTraced { .. }))
+        .collect();
+    // "/plain" and "/traced" frames differ by one byte.
+    let traced_len = sent.data.len().div_ceil(2);
+    assert_eq!(
+        traces,
+        [&Event::RequestTraced {
+            id: traced.id,
+            xid: 2,
+            request_bytes: traced_len as u32,
+            response_bytes: reply.len() as u32,
+        }]
+    );
+    // It comes right before its completion.
+    let at = p
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::RequestTraced { .. }))
+        .unwrap();
+    assert!(matches!(&p.events[at + 1], Event::Completed { id, .. } if *id == traced.id));
+
+    // Queued while disconnected, it is traced once sent.
+    p.s.handle_disconnected(p.conn, p.now);
+    let queued = p.get_data("/q").unwrap();
+    assert!(p.s.trace_request(queued.id));
+}

@@ -88,6 +88,7 @@ fn ev(event_type: EventType, path: &str) -> WatchedEvent {
     WatchedEvent {
         event_type,
         path: path.into(),
+        zxid: None,
     }
 }
 

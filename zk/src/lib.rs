@@ -17,6 +17,7 @@
 //! | `recipes` | [`recipes`] | `DataWatch`, `ChildrenWatch`, `TreeCache` |
 //! | `tls` | [`tls`] | `zk::tokio::connect_tls(&builder, zk::tls::TlsOptions::new().ca_file("ca.pem"))` (and on `smol`, `blocking`) |
 //! | `gssapi` | `gssapi` | `ClientBuilder::new(hosts).sasl_gssapi(zk::gssapi::GssapiOptions::new())` (Kerberos; links the system's libgssapi_krb5) |
+//! | `metrics` | `metrics` | counters, gauges and a latency histogram through the `metrics` facade (names in `zk::metrics`; every adapter has `tracing` spans without it: docs/observability.md) |
 //!
 //! ```no_run
 //! # #[cfg(feature = "tokio")]
