@@ -2808,3 +2808,7 @@ fn prefix_paths(req: &mut Request, chroot: &Chroot) -> Result<(), UsageError> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
