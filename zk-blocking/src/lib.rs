@@ -14,6 +14,7 @@
 //! println!("{:?} then {:?}", data, watch.wait_timeout(None));
 //! ```
 //!
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
@@ -29,6 +30,7 @@ mod pending;
 mod read_bufs;
 mod runtime;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 mod weak;
 
@@ -48,6 +50,7 @@ pub use zk_recipes as recipes;
 
 /// SASL GSSAPI (Kerberos) options for `ClientBuilder::sasl_gssapi` (the `gssapi` feature).
 #[cfg(feature = "gssapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gssapi")))]
 pub use zk_client::gssapi;
 
 /// A blocking ZooKeeper client. Cheap to clone; the session closes when the last clone is dropped.
@@ -185,6 +188,7 @@ pub fn connect_with(
 /// `zk_tls`). Bad options (an unreadable PEM, no roots) are
 /// `Error::InvalidArgument` naming the cause.
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub fn connect_tls(builder: &ClientBuilder, tls: tls::TlsOptions) -> Result<Client> {
     let connector =
         tls::TlsConnector::new(&tls).map_err(|e| Error::InvalidArgument(e.to_string()))?;

@@ -178,6 +178,7 @@ impl ClientBuilder {
     /// # let _ = builder;
     /// ```
     #[cfg(feature = "gssapi")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "gssapi")))]
     pub fn sasl_gssapi(self, options: crate::gssapi::GssapiOptions) -> Self {
         self.sasl(options.sasl_config())
     }

@@ -2,6 +2,7 @@
 //! routing of replies and watch events to callers, options and retries. It
 //! holds no socket and no timer; `zk-tokio`, `zk-smol` and `zk-blocking` drive
 //! its [`Shared`] core with their own I/O and re-export the API.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod acl;
@@ -16,6 +17,7 @@ pub mod ensemble;
 mod error;
 pub mod fourlw;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod ops;
 mod reader;
@@ -49,6 +51,7 @@ pub use zk_proto::sasl::{SaslConfig, SaslMechanism};
 
 /// SASL GSSAPI (Kerberos): the `zk-gssapi` crate (the `gssapi` feature).
 #[cfg(feature = "gssapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gssapi")))]
 pub use zk_gssapi as gssapi;
 pub use zk_proto::time::later;
 

@@ -181,6 +181,7 @@
 //! # #[cfg(not(feature = "testing"))]
 //! # fn main() {}
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -198,6 +199,7 @@ pub mod records;
 pub mod sasl;
 pub mod session;
 #[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod time;
 pub mod types;

@@ -12,6 +12,7 @@
 //! # }) }
 //! ```
 //!
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
@@ -115,6 +116,7 @@ pub async fn connect_with(
 /// `zk_tls`). Bad options (an unreadable PEM, no roots) are
 /// `Error::InvalidArgument` naming the cause.
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub async fn connect_tls(builder: &ClientBuilder, tls: tls::TlsOptions) -> Result<Client> {
     let connector =
         tls::TlsConnector::new(&tls).map_err(|e| Error::InvalidArgument(e.to_string()))?;
@@ -123,6 +125,7 @@ pub async fn connect_tls(builder: &ClientBuilder, tls: tls::TlsOptions) -> Resul
 
 /// TLS connectors (the `tls` feature): futures-rustls over an async-io `TcpStream`.
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls {
     use std::sync::Arc;
 

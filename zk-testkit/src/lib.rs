@@ -37,8 +37,10 @@
 //! assert!(std::iter::from_fn(|| states.recv_timeout(Some(Duration::from_secs(10))))
 //!     .any(|s| s == zk_client::SessionState::Expired));
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "certs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "certs")))]
 pub mod certs;
 pub mod ensemble;
 pub mod kdc;
