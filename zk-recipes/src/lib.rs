@@ -87,6 +87,7 @@ mod barrier;
 mod children_watch;
 mod common;
 mod counter;
+pub mod curator;
 mod data_watch;
 mod election;
 mod lease;

@@ -1,0 +1,409 @@
+// A line-driven Apache Curator 5 process for the interop tests (tests/src/curator.rs
+// compiles and starts it). Each stdin line is `<id> <command> <args...>` (arguments
+// have no spaces; `-` stands for an empty one); a command prefixed `bg:` runs on a
+// thread of its own. Each answers `ok <id> <text>` or `err <id> <exception>`.
+// Objects (clients, locks, latches...) live in one map under the names the test gives.
+
+import java.nio.charset.StandardCharsets;
+import java.util.*;
+import java.util.concurrent.*;
+
+import org.apache.curator.RetryPolicy;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.atomic.AtomicValue;
+import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
+import org.apache.curator.framework.recipes.atomic.PromotedToLock;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.Participant;
+import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
+import org.apache.curator.framework.recipes.locks.Revoker;
+import org.apache.curator.framework.recipes.shared.SharedCount;
+import org.apache.curator.framework.recipes.shared.VersionedValue;
+import org.apache.curator.retry.ExponentialBackoffRetry;
+import org.apache.curator.retry.RetryNTimes;
+import org.apache.curator.x.discovery.*;
+import org.apache.curator.x.discovery.details.JsonInstanceSerializer;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+
+public class CuratorPeer {
+    static final Map<String, Object> objs = new ConcurrentHashMap<>();
+    static final Object out = new Object();
+    static String hosts;
+
+    static void emit(String s) {
+        synchronized (out) {
+            System.out.println(s);
+            System.out.flush();
+        }
+    }
+
+    static String arg(String[] a, int i) {
+        return a[i].equals("-") ? "" : a[i];
+    }
+
+    @SuppressWarnings("unchecked")
+    static <T> T obj(String name) {
+        Object o = objs.get(name);
+        if (o == null) throw new IllegalArgumentException("no object " + name);
+        return (T) o;
+    }
+
+    static final Map<String, ExecutorService> owners = new ConcurrentHashMap<>();
+
+    static ExecutorService owner(String name) {
+        return owners.computeIfAbsent(name, n -> Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r);
+            t.setDaemon(true);
+            return t;
+        }));
+    }
+
+    static CuratorFramework client(String name) {
+        return obj(name);
+    }
+
+    public static void main(String[] argv) throws Exception {
+        hosts = argv[0];
+        BufferedReaderLoop(new java.io.BufferedReader(new java.io.InputStreamReader(System.in, StandardCharsets.UTF_8)));
+    }
+
+    static void BufferedReaderLoop(java.io.BufferedReader in) throws Exception {
+        emit("ready");
+        ExecutorService bg = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r);
+            t.setDaemon(true);
+            return t;
+        });
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.isEmpty()) continue;
+            String[] parts = line.split(" ");
+            String id = parts[0];
+            String cmd = parts[1];
+            String[] a = Arrays.copyOfRange(parts, 2, parts.length);
+            if (cmd.equals("quit")) break;
+            if (cmd.equals("acquire") || cmd.equals("release")) {
+                // A Java mutex belongs to the thread that took it: each mutex
+                // object's calls run on a thread of its own.
+                owner(a[0]).submit(() -> run(id, cmd, a));
+            } else if (cmd.startsWith("bg:")) {
+                String c = cmd.substring(3);
+                bg.submit(() -> run(id, c, a));
+            } else {
+                run(id, cmd, a);
+            }
+        }
+        for (Object o : objs.values()) {
+            if (o instanceof CuratorFramework) ((CuratorFramework) o).close();
+        }
+        System.exit(0);
+    }
+
+    static void run(String id, String cmd, String[] a) {
+        try {
+            emit("ok " + id + " " + exec(cmd, a));
+        } catch (Throwable e) {
+            emit("err " + id + " " + e.toString().replace('\n', ' '));
+        }
+    }
+
+    static int readInt(CuratorFramework c, String path) throws Exception {
+        try {
+            byte[] d = c.getData().forPath(path);
+            return d.length == 0 ? 0 : Integer.parseInt(new String(d, StandardCharsets.UTF_8));
+        } catch (KeeperException.NoNodeException e) {
+            return 0;
+        }
+    }
+
+    static void writeInt(CuratorFramework c, String path, int v) throws Exception {
+        byte[] d = Integer.toString(v).getBytes(StandardCharsets.UTF_8);
+        try {
+            c.setData().forPath(path, d);
+        } catch (KeeperException.NoNodeException e) {
+            c.create().creatingParentsIfNeeded().forPath(path, d);
+        }
+    }
+
+    /// The critical section of the exclusion tests: a read-modify-write of an
+    /// ASCII counter without a version, which loses counts unless excluded, and
+    /// an ephemeral probe per holder whose count must stay within `bound`.
+    static void critical(CuratorFramework c, String ctr, String probes, int bound) throws Exception {
+        String me = c.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                .forPath(probes + "/java-");
+        int holders = c.getChildren().forPath(probes).size();
+        int v = readInt(c, ctr);
+        Thread.sleep(3);
+        writeInt(c, ctr, v + 1);
+        c.delete().forPath(me);
+        if (holders > bound) throw new IllegalStateException(holders + " holders at once, bound " + bound);
+    }
+
+    static String exec(String cmd, String[] a) throws Exception {
+        switch (cmd) {
+            case "client": {
+                int session = a.length > 1 ? Integer.parseInt(a[1]) : 10000;
+                CuratorFramework c = CuratorFrameworkFactory.builder().connectString(hosts)
+                        .sessionTimeoutMs(session).connectionTimeoutMs(10000)
+                        .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000)).build();
+                c.start();
+                if (!c.blockUntilConnected(30, TimeUnit.SECONDS)) throw new IllegalStateException("no connection");
+                objs.put(a[0], c);
+                return "connected";
+            }
+            case "session": {
+                org.apache.zookeeper.ZooKeeper z = client(a[0]).getZookeeperClient().getZooKeeper();
+                return Long.toHexString(z.getSessionId()) + " " + HexFormat.of().formatHex(z.getSessionPasswd());
+            }
+            case "closeClient": {
+                CuratorFramework c = objs.remove(a[0]) instanceof CuratorFramework cf ? cf : null;
+                if (c != null) c.close();
+                return "closed";
+            }
+            case "halt":
+                Runtime.getRuntime().halt(1);
+                return "";
+            // ------------------------------------------------------------ raw reads
+            case "getHex": {
+                byte[] d = client(a[0]).getData().forPath(a[1]);
+                return d == null ? "null" : HexFormat.of().formatHex(d);
+            }
+            case "children": {
+                List<String> k = client(a[0]).getChildren().forPath(a[1]);
+                Collections.sort(k);
+                return String.join(",", k);
+            }
+            // ------------------------------------------------------------ InterProcessMutex
+            case "mutex":
+                objs.put(a[0], new InterProcessMutex(client(a[1]), a[2]));
+                return "made";
+            case "acquire": {
+                InterProcessMutex m = obj(a[0]);
+                if (a.length > 1) return Boolean.toString(m.acquire(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+                m.acquire();
+                return "true";
+            }
+            case "release":
+                ((InterProcessMutex) obj(a[0])).release();
+                return "released";
+            case "isHeld":
+                return Boolean.toString(((InterProcessMutex) obj(a[0])).isAcquiredInThisProcess());
+            case "revocable": {
+                InterProcessMutex m = obj(a[0]);
+                m.makeRevocable(lock -> owner(a[0]).submit(() -> {
+                    emit("ev revoke " + a[0]);
+                    try {
+                        lock.release();
+                    } catch (Exception e) {
+                        emit("ev revoke-failed " + e);
+                    }
+                }));
+                return "revocable";
+            }
+            case "revoke":
+                Revoker.attemptRevoke(client(a[0]), a[1]);
+                return "revoked";
+            case "mutexLoop": {
+                // client path counter probes n
+                InterProcessMutex m = new InterProcessMutex(client(a[0]), a[1]);
+                int n = Integer.parseInt(a[4]);
+                for (int i = 0; i < n; i++) {
+                    m.acquire();
+                    try {
+                        critical(client(a[0]), a[2], a[3], 1);
+                    } finally {
+                        m.release();
+                    }
+                }
+                return "done";
+            }
+            case "rwLoop": {
+                // client path counter probes n write|read
+                InterProcessReadWriteLock rw = new InterProcessReadWriteLock(client(a[0]), a[1]);
+                int n = Integer.parseInt(a[4]);
+                boolean write = a[5].equals("write");
+                for (int i = 0; i < n; i++) {
+                    InterProcessMutex m = write ? rw.writeLock() : rw.readLock();
+                    m.acquire();
+                    try {
+                        if (write) critical(client(a[0]), a[2], a[3], 1);
+                        else {
+                            String me = client(a[0]).create().creatingParentContainersIfNeeded()
+                                    .withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(a[3] + "/reader-");
+                            Thread.sleep(3);
+                            client(a[0]).delete().forPath(me);
+                        }
+                    } finally {
+                        m.release();
+                    }
+                }
+                return "done";
+            }
+            // ------------------------------------------------------------ LeaderLatch
+            case "latch": {
+                LeaderLatch l = new LeaderLatch(client(a[1]), a[2], arg(a, 3));
+                l.start();
+                objs.put(a[0], l);
+                return "started";
+            }
+            case "isLeader":
+                return Boolean.toString(((LeaderLatch) obj(a[0])).hasLeadership());
+            case "awaitLeader":
+                return Boolean.toString(((LeaderLatch) obj(a[0])).await(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+            case "participants": {
+                List<String> out = new ArrayList<>();
+                for (Participant p : ((LeaderLatch) obj(a[0])).getParticipants())
+                    out.add(p.getId() + (p.isLeader() ? "*" : ""));
+                return String.join(",", out);
+            }
+            case "latchClose":
+                ((LeaderLatch) objs.remove(a[0])).close();
+                return "closed";
+            // ------------------------------------------------------------ InterProcessSemaphoreV2
+            case "semLoop": {
+                // client path leases counter-unused probes n
+                InterProcessSemaphoreV2 s = new InterProcessSemaphoreV2(client(a[0]), a[1], Integer.parseInt(a[2]));
+                int n = Integer.parseInt(a[4]);
+                int bound = Integer.parseInt(a[2]);
+                for (int i = 0; i < n; i++) {
+                    Lease l = s.acquire();
+                    try {
+                        String me = client(a[0]).create().creatingParentContainersIfNeeded()
+                                .withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(a[3] + "/java-");
+                        int holders = client(a[0]).getChildren().forPath(a[3]).size();
+                        Thread.sleep(5);
+                        client(a[0]).delete().forPath(me);
+                        if (holders > bound) throw new IllegalStateException(holders + " holders, bound " + bound);
+                    } finally {
+                        s.returnLease(l);
+                    }
+                }
+                return "done";
+            }
+            case "semaphore":
+                objs.put(a[0], new InterProcessSemaphoreV2(client(a[1]), a[2], Integer.parseInt(a[3])));
+                return "made";
+            case "semAcquire": {
+                InterProcessSemaphoreV2 s = obj(a[0]);
+                Lease l = s.acquire(Long.parseLong(a[2]), TimeUnit.MILLISECONDS);
+                if (l == null) return "false";
+                objs.put(a[1], l);
+                return "true";
+            }
+            case "semReturn": {
+                Lease l = (Lease) objs.remove(a[0]);
+                l.close();
+                return "returned";
+            }
+            // ------------------------------------------------------------ SharedCount
+            case "count": {
+                SharedCount s = new SharedCount(client(a[1]), a[2], Integer.parseInt(a[3]));
+                s.start();
+                objs.put(a[0], s);
+                return "started";
+            }
+            case "countGet":
+                return Integer.toString(((SharedCount) obj(a[0])).getCount());
+            case "countAdd": {
+                SharedCount s = obj(a[0]);
+                int delta = Integer.parseInt(a[1]);
+                int times = Integer.parseInt(a[2]);
+                for (int i = 0; i < times; i++) {
+                    while (true) {
+                        VersionedValue<Integer> v = s.getVersionedValue();
+                        if (s.trySetCount(v, v.getValue() + delta)) break;
+                    }
+                }
+                return "done";
+            }
+            case "countClose":
+                ((SharedCount) objs.remove(a[0])).close();
+                return "closed";
+            // ------------------------------------------------------------ DistributedAtomicLong
+            case "along": {
+                // name client path [lockPath]
+                RetryPolicy r = new RetryNTimes(1000, 1);
+                DistributedAtomicLong l = a.length > 3
+                        ? new DistributedAtomicLong(client(a[1]), a[2], r,
+                            PromotedToLock.builder().lockPath(a[3]).retryPolicy(new RetryNTimes(1000, 5))
+                                    .timeout(10, TimeUnit.SECONDS).build())
+                        : new DistributedAtomicLong(client(a[1]), a[2], r);
+                objs.put(a[0], l);
+                return "made";
+            }
+            case "alongAdd": {
+                DistributedAtomicLong l = obj(a[0]);
+                long delta = Long.parseLong(a[1]);
+                int times = Integer.parseInt(a[2]);
+                for (int i = 0; i < times; i++) {
+                    AtomicValue<Long> v = l.add(delta);
+                    if (!v.succeeded()) throw new IllegalStateException("add did not succeed");
+                }
+                return "done";
+            }
+            case "alongGet": {
+                AtomicValue<Long> v = ((DistributedAtomicLong) obj(a[0])).get();
+                if (!v.succeeded()) throw new IllegalStateException("get did not succeed");
+                return Long.toString(v.postValue());
+            }
+            // ------------------------------------------------------------ discovery
+            case "discovery": {
+                // name client base
+                ServiceDiscovery<Map> d = ServiceDiscoveryBuilder.builder(Map.class).client(client(a[1]))
+                        .basePath(a[2]).serializer(new JsonInstanceSerializer<>(Map.class)).build();
+                d.start();
+                objs.put(a[0], d);
+                return "started";
+            }
+            case "register": {
+                // discovery name id address port sslPort uriSpec type payloadKey payloadValue
+                ServiceDiscovery<Map> d = obj(a[0]);
+                ServiceInstanceBuilder<Map> b = ServiceInstance.<Map>builder().name(a[1]).id(a[2]).address(a[3]);
+                if (!a[4].equals("-")) b.port(Integer.parseInt(a[4]));
+                if (!a[5].equals("-")) b.sslPort(Integer.parseInt(a[5]));
+                if (!a[6].equals("-")) b.uriSpec(new UriSpec(a[6]));
+                b.serviceType(ServiceType.valueOf(a[7]));
+                if (!a[8].equals("-")) {
+                    Map<String, Object> p = new LinkedHashMap<>();
+                    p.put(a[8], a[9]);
+                    b.payload(p);
+                }
+                ServiceInstance<Map> i = b.build();
+                d.registerService(i);
+                objs.put("instance:" + a[2], i);
+                return "registered";
+            }
+            case "unregister": {
+                ServiceDiscovery<Map> d = obj(a[0]);
+                d.unregisterService(obj("instance:" + a[1]));
+                return "unregistered";
+            }
+            case "names":
+                return String.join(",", new TreeSet<>(((ServiceDiscovery<Map>) obj(a[0])).queryForNames()));
+            case "instances": {
+                // discovery name: one instance per `;`, fields as key=value|...
+                List<String> out = new ArrayList<>();
+                for (ServiceInstance<Map> i : ((ServiceDiscovery<Map>) obj(a[0])).queryForInstances(a[1]))
+                    out.add(describe(i));
+                Collections.sort(out);
+                return String.join(";", out);
+            }
+            default:
+                throw new IllegalArgumentException("unknown command " + cmd);
+        }
+    }
+
+    /// Every field of an instance, as the tests compare them.
+    static String describe(ServiceInstance<Map> i) {
+        return "name=" + i.getName() + "|id=" + i.getId() + "|address=" + i.getAddress()
+                + "|port=" + i.getPort() + "|sslPort=" + i.getSslPort() + "|payload=" + i.getPayload()
+                + "|registrationTimeUTC=" + i.getRegistrationTimeUTC() + "|serviceType=" + i.getServiceType()
+                + "|uriSpec=" + (i.getUriSpec() == null ? "null" : i.getUriSpec().build())
+                + "|enabled=" + i.isEnabled();
+    }
+}
