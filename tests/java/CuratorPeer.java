@@ -173,6 +173,10 @@ public class CuratorPeer {
                 byte[] d = client(a[0]).getData().forPath(a[1]);
                 return d == null ? "null" : HexFormat.of().formatHex(d);
             }
+            case "owner": {
+                org.apache.zookeeper.data.Stat st = client(a[0]).checkExists().forPath(a[1]);
+                return st == null ? "none" : Long.toHexString(st.getEphemeralOwner());
+            }
             case "children": {
                 List<String> k = client(a[0]).getChildren().forPath(a[1]);
                 Collections.sort(k);
@@ -368,6 +372,7 @@ public class CuratorPeer {
                 if (!a[5].equals("-")) b.sslPort(Integer.parseInt(a[5]));
                 if (!a[6].equals("-")) b.uriSpec(new UriSpec(a[6]));
                 b.serviceType(ServiceType.valueOf(a[7]));
+                if (a.length > 10) b.registrationTimeUTC(Long.parseLong(a[10]));
                 if (!a[8].equals("-")) {
                     Map<String, Object> p = new LinkedHashMap<>();
                     p.put(a[8], a[9]);
@@ -377,6 +382,35 @@ public class CuratorPeer {
                 d.registerService(i);
                 objs.put("instance:" + a[2], i);
                 return "registered";
+            }
+            case "update": {
+                // discovery id port: the registered instance with a new port
+                ServiceDiscovery<Map> d = obj(a[0]);
+                ServiceInstance<Map> o = obj("instance:" + a[1]);
+                ServiceInstance<Map> i = new ServiceInstance<>(o.getName(), o.getId(), o.getAddress(),
+                        Integer.parseInt(a[2]), o.getSslPort(), o.getPayload(), o.getRegistrationTimeUTC(),
+                        o.getServiceType(), o.getUriSpec(), o.isEnabled());
+                d.updateService(i);
+                objs.put("instance:" + a[1], i);
+                return "updated";
+            }
+            case "cache": {
+                // name discovery service: a started ServiceCache
+                ServiceCache<Map> c = ((ServiceDiscovery<Map>) obj(a[1])).serviceCacheBuilder().name(a[2]).build();
+                c.start();
+                objs.put(a[0], c);
+                return "started";
+            }
+            case "cacheInstances": {
+                List<String> out = new ArrayList<>();
+                for (ServiceInstance<Map> i : ((ServiceCache<Map>) obj(a[0])).getInstances()) out.add(describe(i));
+                Collections.sort(out);
+                return String.join(";", out);
+            }
+            case "instance": {
+                // discovery name id
+                ServiceInstance<Map> i = ((ServiceDiscovery<Map>) obj(a[0])).queryForInstance(a[1], a[2]);
+                return i == null ? "none" : describe(i);
             }
             case "unregister": {
                 ServiceDiscovery<Map> d = obj(a[0]);
@@ -398,12 +432,19 @@ public class CuratorPeer {
         }
     }
 
+    /// A uri spec's parts: `value` for literals, `{value}` for fields.
+    static String parts(UriSpec u) {
+        StringBuilder b = new StringBuilder();
+        for (UriSpec.Part p : u.getParts()) b.append(p.isVariable() ? "{" + p.getValue() + "}" : p.getValue());
+        return b.toString();
+    }
+
     /// Every field of an instance, as the tests compare them.
     static String describe(ServiceInstance<Map> i) {
         return "name=" + i.getName() + "|id=" + i.getId() + "|address=" + i.getAddress()
                 + "|port=" + i.getPort() + "|sslPort=" + i.getSslPort() + "|payload=" + i.getPayload()
                 + "|registrationTimeUTC=" + i.getRegistrationTimeUTC() + "|serviceType=" + i.getServiceType()
-                + "|uriSpec=" + (i.getUriSpec() == null ? "null" : i.getUriSpec().build())
+                + "|uriSpec=" + (i.getUriSpec() == null ? "null" : parts(i.getUriSpec()) + "=" + i.getUriSpec().build(i))
                 + "|enabled=" + i.isEnabled();
     }
 }
