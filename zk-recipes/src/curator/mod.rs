@@ -12,6 +12,7 @@
 //! | [`LeaderLatch`] | `LeaderLatch` | `P/_c_<uuid>-latch-<seq>`, data = the id |
 //! | [`SharedCount`] | `SharedCount` | `P`, 4-byte big-endian `i32`, versioned compare-and-set |
 //! | [`DistributedAtomicLong`] | `DistributedAtomicLong` | `P`, 8-byte big-endian `i64`; promotion to an `InterProcessMutex` |
+//! | [`ServiceDiscovery`], [`ServiceCache`], [`ServiceProvider`] | curator-x-discovery | `<base>/<name>/<id>`, Curator's JSON ([`ServiceInstance`]) |
 //!
 //! Rules shared by all of them (read from Curator's source, checked against a
 //! real Curator process in `tests/tests/curator_*.rs`):
@@ -35,6 +36,7 @@
 //!
 //! `docs/from-curator.md` maps Curator's classes and methods to these.
 
+mod discovery;
 mod latch;
 mod mutex;
 mod protected;
@@ -42,6 +44,10 @@ mod semaphore;
 mod shared;
 mod state;
 
+pub use discovery::{
+    DiscoveryOptions, DownInstancePolicy, ProviderStrategy, ServiceCache, ServiceDiscovery,
+    ServiceInstance, ServiceProvider, ServiceType, UriPart, UriSpec, MAP_PAYLOAD_CLASS,
+};
 pub use latch::{LatchLeadership, LatchOptions, LeaderLatch, Participant};
 pub use mutex::{
     revoke, InterProcessMutex, InterProcessReadWriteLock, MutexGuard, MutexOptions, REVOKE_MESSAGE,
