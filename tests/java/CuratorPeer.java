@@ -15,6 +15,13 @@ import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.atomic.PromotedToLock;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.LeaderSelector;
+import org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreMutex;
+import org.apache.curator.framework.recipes.nodes.GroupMember;
+import org.apache.curator.framework.recipes.nodes.PersistentNode;
+import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
+import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
 import org.apache.curator.framework.recipes.leader.Participant;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
@@ -53,6 +60,7 @@ public class CuratorPeer {
         return (T) o;
     }
 
+    static final Map<String, Boolean> leading = new ConcurrentHashMap<>();
     static final Map<String, ExecutorService> owners = new ConcurrentHashMap<>();
 
     static ExecutorService owner(String name) {
@@ -268,6 +276,105 @@ public class CuratorPeer {
             case "latchClose":
                 ((LeaderLatch) objs.remove(a[0])).close();
                 return "closed";
+            // ------------------------------------------------------------ LeaderSelector
+            case "selector": {
+                // name client path id: auto-requeued; each term emits `ev lead <name>`,
+                // holds until `abdicate <name>` (or an interrupt), then `ev unlead <name>`
+                final String name = a[0];
+                final java.util.concurrent.Semaphore abdicate = new java.util.concurrent.Semaphore(0);
+                objs.put("abdicate:" + name, abdicate);
+                LeaderSelector sel = new LeaderSelector(client(a[1]), a[2], new LeaderSelectorListenerAdapter() {
+                    @Override
+                    public void takeLeadership(CuratorFramework c) throws Exception {
+                        leading.put(name, true);
+                        emit("ev lead " + name);
+                        try {
+                            abdicate.acquire();
+                        } finally {
+                            leading.put(name, false);
+                            emit("ev unlead " + name);
+                        }
+                    }
+                });
+                sel.setId(a[3]);
+                sel.autoRequeue();
+                sel.start();
+                objs.put(name, sel);
+                return "started";
+            }
+            case "abdicate":
+                ((java.util.concurrent.Semaphore) obj("abdicate:" + a[0])).release();
+                return "abdicated";
+            case "selLeading":
+                return Boolean.toString(leading.getOrDefault(a[0], false));
+            case "selParticipants": {
+                List<String> out = new ArrayList<>();
+                for (Participant p : ((LeaderSelector) obj(a[0])).getParticipants())
+                    out.add(p.getId() + (p.isLeader() ? "*" : ""));
+                return String.join(",", out);
+            }
+            case "selClose":
+                ((LeaderSelector) objs.remove(a[0])).close();
+                return "closed";
+            // ------------------------------------------------------------ InterProcessSemaphoreMutex
+            case "semMutex":
+                objs.put(a[0], new InterProcessSemaphoreMutex(client(a[1]), a[2]));
+                return "made";
+            case "smAcquire":
+                return Boolean.toString(((InterProcessSemaphoreMutex) obj(a[0])).acquire(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+            case "smRelease":
+                ((InterProcessSemaphoreMutex) obj(a[0])).release();
+                return "released";
+            // ------------------------------------------------------------ GroupMember, PersistentNode
+            case "member": {
+                // name client path id payload
+                GroupMember g = new GroupMember(client(a[1]), a[2], a[3], arg(a, 4).getBytes(StandardCharsets.UTF_8));
+                g.start();
+                objs.put(a[0], g);
+                return "started";
+            }
+            case "members": {
+                Map<String, byte[]> m = ((GroupMember) obj(a[0])).getCurrentMembers();
+                List<String> out = new ArrayList<>();
+                for (Map.Entry<String, byte[]> e : m.entrySet())
+                    out.add(e.getKey() + "=" + new String(e.getValue(), StandardCharsets.UTF_8));
+                Collections.sort(out);
+                return String.join(",", out);
+            }
+            case "memberClose":
+                ((GroupMember) objs.remove(a[0])).close();
+                return "closed";
+            case "pnode": {
+                // name client path mode data
+                PersistentNode n = new PersistentNode(client(a[1]), CreateMode.valueOf(a[3]), false, a[2],
+                        arg(a, 4).getBytes(StandardCharsets.UTF_8));
+                n.start();
+                if (!n.waitForInitialCreate(10, TimeUnit.SECONDS)) throw new IllegalStateException("not created");
+                objs.put(a[0], n);
+                return n.getActualPath();
+            }
+            case "pnodeClose":
+                ((PersistentNode) objs.remove(a[0])).close();
+                return "closed";
+            // ------------------------------------------------------------ barriers
+            case "barrier":
+                objs.put(a[0], new DistributedBarrier(client(a[1]), a[2]));
+                return "made";
+            case "barrierSet":
+                ((DistributedBarrier) obj(a[0])).setBarrier();
+                return "set";
+            case "barrierRemove":
+                ((DistributedBarrier) obj(a[0])).removeBarrier();
+                return "removed";
+            case "barrierWait":
+                return Boolean.toString(((DistributedBarrier) obj(a[0])).waitOnBarrier(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+            case "dbarrier":
+                objs.put(a[0], new DistributedDoubleBarrier(client(a[1]), a[2], Integer.parseInt(a[3])));
+                return "made";
+            case "dbEnter":
+                return Boolean.toString(((DistributedDoubleBarrier) obj(a[0])).enter(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+            case "dbLeave":
+                return Boolean.toString(((DistributedDoubleBarrier) obj(a[0])).leave(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
             // ------------------------------------------------------------ InterProcessSemaphoreV2
             case "semLoop": {
                 // client path leases counter-unused probes n

@@ -10,6 +10,7 @@
 //! | [`InterProcessSemaphoreV2`] | `InterProcessSemaphoreV2` | `P/locks/_c_<uuid>-lock-<seq>`, `P/leases/_c_<uuid>-lease-<seq>` |
 //! | [`InterProcessSemaphoreMutex`] | `InterProcessSemaphoreMutex` | a semaphore with one lease |
 //! | [`LeaderLatch`] | `LeaderLatch` | `P/_c_<uuid>-latch-<seq>`, data = the id |
+//! | [`LeaderSelector`] | `LeaderSelector` | an `InterProcessMutex` on `P`, data = the id |
 //! | [`SharedCount`] | `SharedCount` | `P`, 4-byte big-endian `i32`, versioned compare-and-set |
 //! | [`DistributedAtomicLong`] | `DistributedAtomicLong` | `P`, 8-byte big-endian `i64`; promotion to an `InterProcessMutex` |
 //! | [`ServiceDiscovery`], [`ServiceCache`], [`ServiceProvider`] | curator-x-discovery | `<base>/<name>/<id>`, Curator's JSON ([`ServiceInstance`]) |
@@ -40,6 +41,7 @@ mod discovery;
 mod latch;
 mod mutex;
 mod protected;
+mod selector;
 mod semaphore;
 mod shared;
 mod state;
@@ -53,6 +55,7 @@ pub use mutex::{
     revoke, InterProcessMutex, InterProcessReadWriteLock, MutexGuard, MutexOptions, REVOKE_MESSAGE,
 };
 pub use protected::{local_address, ProtectedCreate};
+pub use selector::{LeaderSelector, SelectorLeadership, SelectorOptions};
 pub use semaphore::{InterProcessSemaphoreMutex, InterProcessSemaphoreV2, Lease, SemaphoreOptions};
 pub use shared::{AtomicOptions, AtomicValue, DistributedAtomicLong, SharedCount, VersionedValue};
 pub use state::{ConnectionRules, ErrorPolicy};

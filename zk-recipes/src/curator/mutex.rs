@@ -400,6 +400,14 @@ impl MutexGuard {
     pub fn release_blocking(self) -> Result<()> {
         zk_client::blocking::block_on(self.release(), None).unwrap_or(Ok(()))
     }
+
+    /// Deletes the node whatever other clones of this guard remain (a
+    /// selector's term ends when its call returns, even if the term kept a
+    /// clone of its leadership).
+    pub(crate) fn release_tenure(self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let claim = self.tenure.claim.clone();
+        async move { claim.guard.release_shared().await }
+    }
 }
 
 /// Curator's `InterProcessReadWriteLock`: a [read lock](Self::read_lock)
