@@ -11,6 +11,8 @@
 //! | [`InterProcessSemaphoreMutex`] | `InterProcessSemaphoreMutex` | a semaphore with one lease |
 //! | [`LeaderLatch`] | `LeaderLatch` | `P/_c_<uuid>-latch-<seq>`, data = the id |
 //! | [`LeaderSelector`] | `LeaderSelector` | an `InterProcessMutex` on `P`, data = the id |
+//! | [`PersistentNode`] | `PersistentNode` | `P` in the mode given, re-created after a delete or a new session |
+//! | [`GroupMember`] | `GroupMember` | `P/<id>`, ephemeral, data = the payload |
 //! | [`SharedCount`] | `SharedCount` | `P`, 4-byte big-endian `i32`, versioned compare-and-set |
 //! | [`DistributedAtomicLong`] | `DistributedAtomicLong` | `P`, 8-byte big-endian `i64`; promotion to an `InterProcessMutex` |
 //! | [`ServiceDiscovery`], [`ServiceCache`], [`ServiceProvider`] | curator-x-discovery | `<base>/<name>/<id>`, Curator's JSON ([`ServiceInstance`]) |
@@ -40,6 +42,7 @@
 mod discovery;
 mod latch;
 mod mutex;
+mod nodes;
 mod protected;
 mod selector;
 mod semaphore;
@@ -54,6 +57,7 @@ pub use latch::{LatchLeadership, LatchOptions, LeaderLatch, Participant};
 pub use mutex::{
     revoke, InterProcessMutex, InterProcessReadWriteLock, MutexGuard, MutexOptions, REVOKE_MESSAGE,
 };
+pub use nodes::{GroupMember, NodeOptions, PersistentNode};
 pub use protected::{local_address, ProtectedCreate};
 pub use selector::{LeaderSelector, SelectorLeadership, SelectorOptions};
 pub use semaphore::{InterProcessSemaphoreMutex, InterProcessSemaphoreV2, Lease, SemaphoreOptions};
