@@ -535,7 +535,7 @@ pub(crate) fn fix_for_sorting<'a>(name: &'a str, lock_name: &str) -> &'a str {
 }
 
 /// Java's `String.compareTo` (UTF-16 code unit order).
-fn java_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+pub(crate) fn java_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.encode_utf16().cmp(b.encode_utf16())
 }
 

@@ -13,6 +13,8 @@
 //! | [`LeaderSelector`] | `LeaderSelector` | an `InterProcessMutex` on `P`, data = the id |
 //! | [`PersistentNode`] | `PersistentNode` | `P` in the mode given, re-created after a delete or a new session |
 //! | [`GroupMember`] | `GroupMember` | `P/<id>`, ephemeral, data = the payload |
+//! | [`DistributedBarrier`] | `DistributedBarrier` | `P`, persistent, while the barrier stands |
+//! | [`DistributedDoubleBarrier`] | `DistributedDoubleBarrier` | `P/<uuid>` per member (ephemeral), `P/ready` (persistent) |
 //! | [`SharedCount`] | `SharedCount` | `P`, 4-byte big-endian `i32`, versioned compare-and-set |
 //! | [`DistributedAtomicLong`] | `DistributedAtomicLong` | `P`, 8-byte big-endian `i64`; promotion to an `InterProcessMutex` |
 //! | [`ServiceDiscovery`], [`ServiceCache`], [`ServiceProvider`] | curator-x-discovery | `<base>/<name>/<id>`, Curator's JSON ([`ServiceInstance`]) |
@@ -39,6 +41,7 @@
 //!
 //! `docs/from-curator.md` maps Curator's classes and methods to these.
 
+mod barrier;
 mod discovery;
 mod latch;
 mod mutex;
@@ -49,6 +52,7 @@ mod semaphore;
 mod shared;
 mod state;
 
+pub use barrier::{DistributedBarrier, DistributedDoubleBarrier, READY_NODE};
 pub use discovery::{
     DiscoveryOptions, DownInstancePolicy, ProviderStrategy, ServiceCache, ServiceDiscovery,
     ServiceInstance, ServiceProvider, ServiceType, UriPart, UriSpec, MAP_PAYLOAD_CLASS,
