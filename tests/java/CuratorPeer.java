@@ -353,6 +353,19 @@ public class CuratorPeer {
                 objs.put(a[0], n);
                 return n.getActualPath();
             }
+            case "ttlnode": {
+                // name client path ttlMs data
+                org.apache.curator.framework.recipes.nodes.PersistentTtlNode n =
+                        new org.apache.curator.framework.recipes.nodes.PersistentTtlNode(client(a[1]), a[2],
+                                Long.parseLong(a[3]), arg(a, 4).getBytes(StandardCharsets.UTF_8));
+                n.start();
+                if (!n.waitForInitialCreate(10, TimeUnit.SECONDS)) throw new IllegalStateException("not created");
+                objs.put(a[0], n);
+                return "started";
+            }
+            case "ttlClose":
+                ((org.apache.curator.framework.recipes.nodes.PersistentTtlNode) objs.remove(a[0])).close();
+                return "closed";
             case "pnodeClose":
                 ((PersistentNode) objs.remove(a[0])).close();
                 return "closed";

@@ -4,10 +4,14 @@
 //! again after a delete and after its session expires; a Rust group member
 //! and a Java `GroupMember` list each other with their payloads, through a
 //! payload change, the Rust member's node deleted and its session expired
-//! (it comes back), and each side leaving.
+//! (it comes back), and each side leaving; a `PersistentTtlNode` has Java's
+//! layout (a container, a `touch` child with the TTL), lives while touched and
+//! goes on its own a TTL after it is closed, as Java's does.
 
 mod recipes_common;
 
+use std::sync::OnceLock;
+use std::thread;
 use std::time::Duration;
 
 use recipes_common::{eventually, run, unique, Adapter, WAIT};
@@ -16,7 +20,10 @@ use zk_tests::curator::Curator;
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
 use zk_tests::server::shared_server;
-use zk_tokio::recipes::curator::{GroupMember, NodeOptions, PersistentNode};
+use zk_tests::{ServerOptions, ZkServer};
+use zk_tokio::recipes::curator::{
+    self, GroupMember, NodeOptions, PersistentNode, PersistentTtlNode,
+};
 
 fn owner<Z: Zk>(zk: &Z, path: &str) -> Option<i64> {
     zk.exists(path).ok().flatten().map(|s| s.ephemeral_owner)
@@ -166,6 +173,67 @@ fn group_members<Z: Adapter>() {
     }
 }
 
+/// A server with TTL nodes, sweeping containers and TTLs every 100 ms.
+fn ttl_server() -> &'static ZkServer {
+    static S: OnceLock<ZkServer> = OnceLock::new();
+    S.get_or_init(|| {
+        ZkServer::start_with(ServerOptions {
+            extra_jvm_flags: vec![
+                "-Dzookeeper.extendedTypesEnabled=true".into(),
+                "-Dznode.container.checkIntervalMs=100".into(),
+            ],
+            ..ServerOptions::default()
+        })
+    })
+}
+
+fn ttl_node<Z: Adapter>() {
+    let cs = ttl_server().connect_string();
+    let base = unique("curator-ttl", Z::NAME);
+    let (rp, jp) = (format!("{base}/rust"), format!("{base}/java"));
+    let (rt, jt) = (format!("{rp}/touch"), format!("{jp}/touch"));
+    let admin = Z::connect_to(&cs);
+    let zk = Z::connect_to(&cs);
+    let ttl = Duration::from_millis(1000);
+    let n = PersistentTtlNode::new(zk.as_async(), &rp, ttl, b"r".to_vec()).unwrap();
+    n.start();
+    assert!(Z::exec(n.wait_for_initial_create(WAIT)), "not created");
+    let mut java = Curator::start(&cs);
+    java.ok(&format!("ttlnode jt c {jp} 1000 j"));
+    eventually(WAIT, "both touch nodes made", || {
+        admin.exists(&rt).ok().flatten().is_some() && admin.exists(&jt).ok().flatten().is_some()
+    });
+    // (The server reports 0 as the owner of containers and TTL nodes alike, so
+    // their modes show in how they live: below.)
+    assert_eq!(admin.get_data(&rp).unwrap().0.as_ref(), b"r");
+    assert_eq!(
+        admin.get_data(&rt).unwrap().0.as_ref(),
+        curator::local_address().as_bytes()
+    );
+    // Touched: alive three TTLs later.
+    thread::sleep(ttl * 3);
+    assert!(
+        admin.exists(&rt).unwrap().is_some(),
+        "Rust's touch node expired while touched"
+    );
+    assert!(
+        admin.exists(&jt).unwrap().is_some(),
+        "Java's touch node expired while touched"
+    );
+    // Closed: both go on their own once the TTL passed.
+    n.close();
+    java.ok("ttlClose jt");
+    assert!(
+        admin.exists(&rp).unwrap().is_some(),
+        "close deleted the node"
+    );
+    eventually(WAIT, "expired after close", || {
+        admin.exists(&rp).ok().flatten().is_none() && admin.exists(&jp).ok().flatten().is_none()
+    });
+    zk.close().unwrap();
+    admin.close().unwrap();
+}
+
 macro_rules! suite {
     ($m:ident, $z:ty) => {
         mod $m {
@@ -176,6 +244,10 @@ macro_rules! suite {
                     concat!(stringify!($m), "::persistent_node"),
                     super::persistent_node::<$z>,
                 )
+            }
+            #[test]
+            fn ttl_node() {
+                run(concat!(stringify!($m), "::ttl_node"), super::ttl_node::<$z>)
             }
             #[test]
             fn group_members() {

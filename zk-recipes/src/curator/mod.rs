@@ -12,6 +12,7 @@
 //! | [`LeaderLatch`] | `LeaderLatch` | `P/_c_<uuid>-latch-<seq>`, data = the id |
 //! | [`LeaderSelector`] | `LeaderSelector` | an `InterProcessMutex` on `P`, data = the id |
 //! | [`PersistentNode`] | `PersistentNode` | `P` in the mode given, re-created after a delete or a new session |
+//! | [`PersistentTtlNode`] | `PersistentTtlNode` | `P` container + `P/touch` (`PERSISTENT_WITH_TTL`, written every ttl/2) |
 //! | [`GroupMember`] | `GroupMember` | `P/<id>`, ephemeral, data = the payload |
 //! | [`DistributedBarrier`] | `DistributedBarrier` | `P`, persistent, while the barrier stands |
 //! | [`DistributedDoubleBarrier`] | `DistributedDoubleBarrier` | `P/<uuid>` per member (ephemeral), `P/ready` (persistent) |
@@ -61,7 +62,7 @@ pub use latch::{LatchLeadership, LatchOptions, LeaderLatch, Participant};
 pub use mutex::{
     revoke, InterProcessMutex, InterProcessReadWriteLock, MutexGuard, MutexOptions, REVOKE_MESSAGE,
 };
-pub use nodes::{GroupMember, NodeOptions, PersistentNode};
+pub use nodes::{GroupMember, NodeOptions, PersistentNode, PersistentTtlNode, TTL_TOUCH_NODE};
 pub use protected::{local_address, ProtectedCreate};
 pub use selector::{LeaderSelector, SelectorLeadership, SelectorOptions};
 pub use semaphore::{InterProcessSemaphoreMutex, InterProcessSemaphoreV2, Lease, SemaphoreOptions};

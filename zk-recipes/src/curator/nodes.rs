@@ -209,6 +209,133 @@ impl PersistentNode {
     pub fn close_blocking(&self) {
         zk_client::blocking::block_on(self.close(), None);
     }
+
+    /// Stops keeping the node and leaves it as it is.
+    pub(crate) fn stop(&self) {
+        self.inner.closed.cancel();
+    }
+}
+
+/// Curator's `PersistentTtlNode`: a node that lives while this process
+/// touches it and goes on its own a TTL after the process stops (with no
+/// session tied to it, unlike an ephemeral).
+///
+/// # Layout (Curator 5.4)
+///
+/// `<path>` is a CONTAINER kept by a [`PersistentNode`] (data as given), and
+/// `<path>/touch` a `PERSISTENT_WITH_TTL` node (data = the local address)
+/// written every `ttl / 2`, made again if gone. When the writes stop, the
+/// server deletes `touch` once the TTL passed, then the empty container.
+/// [`close`](Self::close) only stops the writes (Java's too). The server
+/// needs `zookeeper.extendedTypesEnabled=true` for TTL nodes.
+#[derive(Clone)]
+pub struct PersistentTtlNode {
+    node: PersistentNode,
+    client: Client,
+    touch: String,
+    ttl: Duration,
+    closed: Arc<Cancel>,
+}
+
+impl std::fmt::Debug for PersistentTtlNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersistentTtlNode")
+            .field("touch", &self.touch)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// The child a [`PersistentTtlNode`] touches.
+pub const TTL_TOUCH_NODE: &str = "touch";
+
+impl PersistentTtlNode {
+    /// A TTL node at `path` holding `data` (not started).
+    pub fn new(
+        client: &Client,
+        path: &str,
+        ttl: Duration,
+        data: Vec<u8>,
+    ) -> Result<PersistentTtlNode> {
+        zk_proto::path::validate_path(path, false)?;
+        if ttl.is_zero() {
+            return Err(Error::InvalidArgument("a TTL node needs a TTL".into()));
+        }
+        Ok(PersistentTtlNode {
+            node: PersistentNode::new(client, path, CreateMode::Container, data),
+            client: client.clone(),
+            touch: join(path, TTL_TOUCH_NODE),
+            ttl,
+            closed: Arc::new(Cancel::default()),
+        })
+    }
+
+    /// Starts keeping the container and touching its child (every `ttl / 2`).
+    pub fn start(&self) {
+        self.start_on(&Spawner::default())
+    }
+
+    /// [`start`](Self::start), the touching loop on `spawner`.
+    pub fn start_on(&self, spawner: &Spawner) {
+        self.node.start();
+        let (c, touch, ttl, closed) = (
+            self.client.clone(),
+            self.touch.clone(),
+            self.ttl,
+            self.closed.clone(),
+        );
+        let since = closed.generation();
+        spawner.spawn(
+            "zk-curator-ttl-node",
+            Box::pin(async move {
+                let data = crate::curator::local_address().as_bytes().to_vec();
+                let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+                loop {
+                    if closed.generation() != since {
+                        return;
+                    }
+                    let r = match c.set_data(&touch, data.clone(), None).await {
+                        Err(Error::Server(ErrorCode::NoNode)) => c
+                            .create(&touch, data.clone(), CreateMode::PersistentWithTtl(ttl_ms))
+                            .await
+                            .map(|_| ()),
+                        r => r.map(|_| ()),
+                    };
+                    if let Err(e) = r {
+                        tracing::debug!(path = %touch, error = %e, "could not touch the TTL node");
+                    }
+                    let mut wait = pin!(Delay::new(ttl / 2));
+                    std::future::poll_fn(|cx| {
+                        if closed.poll_cancelled(since, cx).is_ready() {
+                            return Poll::Ready(());
+                        }
+                        wait.as_mut().poll(cx)
+                    })
+                    .await;
+                }
+            }),
+        );
+    }
+
+    /// Waits until the container was first created.
+    pub fn wait_for_initial_create(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        self.node.wait_for_initial_create(timeout)
+    }
+
+    /// Changes the container's data.
+    pub fn set_data(&self, data: Vec<u8>) -> impl Future<Output = Result<()>> + Send + 'static {
+        self.node.set_data(data)
+    }
+
+    /// Stops touching; the nodes go on their own once the TTL passed (Java's
+    /// `close()`).
+    pub fn close(&self) {
+        self.closed.cancel();
+        self.node.stop();
+    }
 }
 
 fn is_ephemeral(m: CreateMode) -> bool {
