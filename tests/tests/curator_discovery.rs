@@ -277,6 +277,9 @@ fn reregistered_after_new_session<Z: Adapter>() {
     d.start();
     let i = rust_instance("rust-re");
     let path = call!(Z, d.register(&i)).unwrap();
+    let sq = rust_instance("rust-re-seq-").service_type(ServiceType::DynamicSequential);
+    call!(Z, d.register(&sq)).unwrap();
+    let nodes = || zk.get_children(&format!("{base}/api")).unwrap().len();
     let first = zk.exists(&path).unwrap().unwrap();
     let old = zk.session().unwrap();
 
@@ -291,6 +294,7 @@ fn reregistered_after_new_session<Z: Adapter>() {
         (first.czxid, first.mzxid),
         "re-created on a mere reconnection"
     );
+    assert_eq!(nodes(), 2, "a reconnection registered an instance twice");
 
     kill_session(&cs, &old, WAIT).unwrap();
     eventually(WAIT, "a new session", || {
@@ -303,6 +307,9 @@ fn reregistered_after_new_session<Z: Adapter>() {
             .is_some_and(|s| s.ephemeral_owner == zk.session().unwrap().id)
     });
     assert_eq!(java.ok("instance d api rust-re"), describe(&i));
+    eventually(WAIT, "both instances back", || nodes() == 2);
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(nodes(), 2, "registered twice under the new session");
     Z::exec(d.close());
     assert!(
         zk.exists(&path).unwrap().is_none(),

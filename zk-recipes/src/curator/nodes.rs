@@ -303,6 +303,10 @@ impl PersistentTtlNode {
                     };
                     if let Err(e) = r {
                         tracing::debug!(path = %touch, error = %e, "could not touch the TTL node");
+                        // Ends with the client (closed, or expired for good).
+                        if wait_connected(&c).await.is_err() {
+                            return;
+                        }
                     }
                     let mut wait = pin!(Delay::new(ttl / 2));
                     std::future::poll_fn(|cx| {
@@ -411,6 +415,11 @@ impl Inner {
                     }
                 }
                 Err(e) => {
+                    // The client is finished (closed, auth failed, expired
+                    // for good): nothing can be kept any more.
+                    if wait_connected(&self.client).await.is_err() {
+                        return;
+                    }
                     tracing::warn!(path = %self.path, error = %e, "persistent node: trying again in 1 s");
                     Delay::new(Duration::from_secs(1)).await;
                 }

@@ -26,6 +26,7 @@ struct Inner {
     /// What this process registered, by id, with the path each got.
     services: Mutex<BTreeMap<String, (ServiceInstance, String)>>,
     closed: crate::common::Cancel,
+    started: std::sync::atomic::AtomicBool,
 }
 
 /// Curator's `ServiceDiscovery` (curator-x-discovery): a registry of service
@@ -97,6 +98,7 @@ impl ServiceDiscovery {
                 base: base.trim_end_matches('/').to_owned(),
                 services: Mutex::new(BTreeMap::new()),
                 closed: Default::default(),
+                started: Default::default(),
             }),
             spawner: opts.spawner,
         })
@@ -115,6 +117,13 @@ impl ServiceDiscovery {
     /// Starts re-registering on every (re)connection, until
     /// [`close`](Self::close).
     pub fn start(&self) {
+        if self
+            .inner
+            .started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         let inner = self.inner.clone();
         let since = inner.closed.generation();
         self.spawner.spawn(
@@ -410,6 +419,15 @@ impl Inner {
         }
     }
 
+    /// Whether the node registered for `id` still exists under this session.
+    async fn still_own(&self, id: &str) -> bool {
+        let Some(path) = lock(&self.services).get(id).map(|e| e.1.clone()) else {
+            return false;
+        };
+        let session = self.client.session().map(|s| s.id);
+        matches!(self.client.exists(&path).await, Ok(Some(st)) if Some(st.ephemeral_owner) == session)
+    }
+
     /// Registers every instance again (after a (re)connection).
     async fn reregister(&self) {
         let all: Vec<_> = lock(&self.services)
@@ -417,6 +435,13 @@ impl Inner {
             .map(|(i, _)| i.clone())
             .collect();
         for i in all {
+            if i.service_type == crate::curator::discovery::ServiceType::DynamicSequential
+                && self.still_own(&i.id).await
+            {
+                // A sequential create cannot meet NodeExists: one made again
+                // while the old one lives would be a second instance.
+                continue;
+            }
             match self.create(&i).await {
                 Ok(path) => {
                     if let Some(e) = lock(&self.services).get_mut(&i.id) {
