@@ -532,6 +532,21 @@ public class CuratorPeer {
                 ServiceInstance<Map> i = ((ServiceDiscovery<Map>) obj(a[0])).queryForInstance(a[1], a[2]);
                 return i == null ? "none" : describe(i);
             }
+            case "provider": {
+                // name discovery service roundrobin|random|sticky
+                ProviderStrategy<Map> st = a[3].equals("random") ? new org.apache.curator.x.discovery.strategies.RandomStrategy<>()
+                        : a[3].equals("sticky") ? new org.apache.curator.x.discovery.strategies.StickyStrategy<>(new org.apache.curator.x.discovery.strategies.RoundRobinStrategy<>())
+                        : new org.apache.curator.x.discovery.strategies.RoundRobinStrategy<>();
+                ServiceProvider<Map> p = ((ServiceDiscovery<Map>) obj(a[1])).serviceProviderBuilder().serviceName(a[2])
+                        .providerStrategy(st).build();
+                p.start();
+                objs.put(a[0], p);
+                return "started";
+            }
+            case "providerGet": {
+                ServiceInstance<Map> i = ((ServiceProvider<Map>) obj(a[0])).getInstance();
+                return i == null ? "none" : i.getId();
+            }
             case "unregister": {
                 ServiceDiscovery<Map> d = obj(a[0]);
                 d.unregisterService(obj("instance:" + a[1]));

@@ -354,6 +354,22 @@ fn providers<Z: Adapter>() {
     let seen: BTreeSet<String> = ids(&random, 300).into_iter().collect();
     assert_eq!(seen, ["j-c", "r-a", "r-b"].map(String::from).into());
 
+    // Java's round-robin provider picks Rust's instances as its own.
+    java.ok("provider jp d api roundrobin");
+    eventually(WAIT, "Java's provider picks all three", || {
+        (0..3)
+            .map(|_| java.ok("providerGet jp"))
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 3
+    });
+    let picks: Vec<String> = (0..6).map(|_| java.ok("providerGet jp")).collect();
+    assert_eq!(picks[..3], picks[3..], "Java's round robin: {picks:?}");
+    assert_eq!(
+        picks.iter().cloned().collect::<BTreeSet<_>>(),
+        ["j-c", "r-a", "r-b"].map(String::from).into()
+    );
+
     let sticky = provider(ProviderStrategy::Sticky(Box::new(
         ProviderStrategy::RoundRobin,
     )));
