@@ -5,6 +5,7 @@
 //!
 //! The tests never skip: if ZooKeeper is not installed they fail with the command that fixes it.
 
+pub mod curator;
 pub mod facade;
 pub mod watchdog;
 pub use zk_testkit::{certs, ensemble, proxy, server, simnet};

@@ -81,12 +81,23 @@
 //! guard.release().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Curator's recipes
+//!
+//! [`curator`] has Apache Curator 5's recipes on Curator's layouts, for Rust
+//! services beside Java ones: `InterProcessMutex`, the read/write lock,
+//! `InterProcessSemaphoreV2` and `InterProcessSemaphoreMutex`, `LeaderLatch`,
+//! `LeaderSelector`, `SharedCount`, `DistributedAtomicLong`,
+//! `PersistentNode`, `GroupMember`, the barriers and curator-x-discovery's
+//! service registry, each tested against a real Curator 5.4 process.
+//! `docs/from-curator.md` in the repository maps Curator's classes to them.
 #![warn(missing_docs)]
 
 mod barrier;
 mod children_watch;
 mod common;
 mod counter;
+pub mod curator;
 mod data_watch;
 mod election;
 mod lease;

@@ -42,8 +42,28 @@ pub struct LockOptions {
     pub spawner: Spawner,
 }
 
+/// Whose rules a lock core follows: kazoo's (names, numeric order, waits for
+/// matching names only) or Curator's `LockInternals` (every child sorted by the
+/// text after the last lock name, held by the first `max_leases`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Kazoo,
+    /// Curator's `StandardLockInternalsDriver`: the first `max_leases` in
+    /// order hold; a waiter watches the one `max_leases` places ahead.
+    Curator {
+        max_leases: usize,
+    },
+    /// Curator's read lock (`readLockPredicate`): held while no writer comes
+    /// before; a waiter watches the first writer.
+    CuratorRead,
+}
+
 /// What kind of contender a lock object creates and which ones it waits for.
 pub(crate) struct LockCore {
+    flavor: Flavor,
+    /// Curator: the names whose suffix is the sort key
+    /// (`standardFixForSorting`, applied in turn).
+    pub(crate) sort_names: &'static [&'static str],
     pub(crate) client: Client,
     pub(crate) path: String,
     data: Vec<u8>,
@@ -85,6 +105,8 @@ impl LockCore {
             listed.push(node_name.to_string());
         }
         Ok(Arc::new(LockCore {
+            flavor: Flavor::Kazoo,
+            sort_names: &[],
             client: client.clone(),
             path: path.to_owned(),
             data: opts.identifier.unwrap_or_default().into_bytes(),
@@ -97,17 +119,70 @@ impl LockCore {
         }))
     }
 
+    /// A core with Curator's rules: contenders `_c_<uuid>-<node_name><seq>`
+    /// (protected) with `data`, sorted by the text after the last of
+    /// `sort_names`, parents made as containers.
+    pub(crate) fn curator(
+        client: &Client,
+        path: &str,
+        data: Vec<u8>,
+        node_name: &'static str,
+        sort_names: &'static [&'static str],
+        flavor: Flavor,
+        spawner: Spawner,
+    ) -> Result<Arc<LockCore>> {
+        zk_proto::path::validate_path(path, false)?;
+        if path == "/" {
+            return Err(Error::InvalidArgument(
+                "a lock needs a path below the root".into(),
+            ));
+        }
+        Ok(Arc::new(LockCore {
+            flavor,
+            sort_names,
+            client: client.clone(),
+            path: path.to_owned(),
+            data,
+            node_name,
+            waits_for: Vec::new(),
+            listed: Vec::new(),
+            spawner,
+            cancel: Cancel::default(),
+            assured: AtomicBool::new(false),
+        }))
+    }
+
     pub(crate) fn spawner(&self) -> &Spawner {
         &self.spawner
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.cancel.cancel()
+    }
+
+    /// The children in this core's contender order, with their sequence
+    /// numbers (0 when a name has none).
+    fn ordered(&self, kids: Vec<String>) -> Vec<(i64, String)> {
+        if self.flavor == Flavor::Kazoo {
+            return sorted_contenders(kids, &self.listed);
+        }
+        curator_sorted(kids, self.sort_names)
+            .into_iter()
+            .map(|k| (curator_seq(&k), k))
+            .collect()
     }
 
     pub(crate) fn acquire(
         self: &Arc<Self>,
         wait: Wait,
     ) -> impl Future<Output = Result<Option<LockGuard>>> + Send + 'static {
+        let prefix = match self.flavor {
+            Flavor::Kazoo => format!("{}{}", uuid_hex(), self.node_name),
+            _ => format!("{}{}", crate::curator::protected_prefix(), self.node_name),
+        };
         let attempt = Arc::new(Attempt {
             core: self.clone(),
-            prefix: format!("{}{}", uuid_hex(), self.node_name),
+            prefix,
             st: Mutex::new(AttemptState::default()),
         });
         let since = self.cancel.generation();
@@ -165,7 +240,7 @@ impl LockCore {
             Err(Error::Server(ErrorCode::NoNode)) => Vec::new(),
             r => r?,
         };
-        let nodes = sorted_contenders(kids, &self.listed);
+        let nodes = self.ordered(kids);
         // Pipelined: every read goes out at once.
         let reads: Vec<_> = nodes
             .iter()
@@ -310,7 +385,11 @@ impl Attempt {
             }
         }
         if !*ensured && !core.assured.load(Ordering::SeqCst) {
-            core.client.ensure_path(&core.path).await?;
+            if core.flavor == Flavor::Kazoo {
+                core.client.ensure_path(&core.path).await?;
+            } else {
+                crate::curator::ensure_containers(&core.client, &core.path).await?;
+            }
             core.assured.store(true, Ordering::SeqCst);
             *ensured = true;
         }
@@ -373,11 +452,33 @@ impl Attempt {
             *ensured = false;
             return Ok(Step::Again);
         }
-        let own_seq = own_seq(&node, &self.prefix)?;
-        let pred = sorted_contenders(kids, &core.waits_for)
-            .into_iter()
-            .rfind(|(s, _)| *s < own_seq);
-        let Some((_, pred)) = pred else {
+        let (own_seq, pred) = match core.flavor {
+            Flavor::Kazoo => {
+                let own_seq = own_seq(&node, &self.prefix)?;
+                let pred = sorted_contenders(kids, &core.waits_for)
+                    .into_iter()
+                    .rfind(|(s, _)| *s < own_seq)
+                    .map(|p| p.1);
+                (own_seq, pred)
+            }
+            flavor => {
+                let sorted = curator_sorted(kids, core.sort_names);
+                let Some(ours) = sorted.iter().position(|k| *k == node) else {
+                    return Ok(Step::Again);
+                };
+                let pred = match flavor {
+                    Flavor::Curator { max_leases } => {
+                        ours.checked_sub(max_leases).map(|i| sorted[i].clone())
+                    }
+                    _ => sorted[..ours]
+                        .iter()
+                        .find(|k| k.contains(crate::curator::WRITE_LOCK_NAME))
+                        .cloned(),
+                };
+                (curator_seq(&node), pred)
+            }
+        };
+        let Some(pred) = pred else {
             let made = match made {
                 Some(m) => m,
                 None => match c.exists(&join(&core.path, &node)).await? {
@@ -422,6 +523,50 @@ impl Attempt {
         .await;
         Ok(Step::Again)
     }
+}
+
+/// Curator's `LockInternals.getSortedChildren`: every child, ordered by the
+/// text after the last occurrence of each of `names` in turn
+/// (`standardFixForSorting`), compared as Java compares strings (UTF-16 code
+/// units; the suffixes are ASCII digits, so bytes compare the same).
+pub(crate) fn curator_sorted(kids: Vec<String>, names: &[&str]) -> Vec<String> {
+    let mut v: Vec<(String, String)> = kids
+        .into_iter()
+        .map(|k| {
+            let mut key = k.as_str();
+            for n in names {
+                key = fix_for_sorting(key, n);
+            }
+            (key.to_string(), k)
+        })
+        .collect();
+    // A stable sort, as Java's `Collections.sort`, on the key alone.
+    v.sort_by(|a, b| java_cmp(&a.0, &b.0));
+    v.into_iter().map(|(_, k)| k).collect()
+}
+
+/// `StandardLockInternalsDriver.standardFixForSorting`.
+pub(crate) fn fix_for_sorting<'a>(name: &'a str, lock_name: &str) -> &'a str {
+    match name.rfind(lock_name) {
+        Some(i) => &name[i + lock_name.len()..],
+        None => name,
+    }
+}
+
+/// Java's `String.compareTo` (UTF-16 code unit order).
+pub(crate) fn java_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+/// The sequence number a Curator node ends with (its last 10 digits; 0 if
+/// none).
+pub(crate) fn curator_seq(name: &str) -> i64 {
+    name.len()
+        .checked_sub(10)
+        .and_then(|i| name.get(i..))
+        .filter(|t| t.bytes().all(|c| c.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The sequence number of our own node (the text after our prefix).

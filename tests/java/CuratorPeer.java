@@ -1,0 +1,585 @@
+// A line-driven Apache Curator 5 process for the interop tests (tests/src/curator.rs
+// compiles and starts it). Each stdin line is `<id> <command> <args...>` (arguments
+// have no spaces; `-` stands for an empty one); a command prefixed `bg:` runs on a
+// thread of its own. Each answers `ok <id> <text>` or `err <id> <exception>`.
+// Objects (clients, locks, latches...) live in one map under the names the test gives.
+
+import java.nio.charset.StandardCharsets;
+import java.util.*;
+import java.util.concurrent.*;
+
+import org.apache.curator.RetryPolicy;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.atomic.AtomicValue;
+import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
+import org.apache.curator.framework.recipes.atomic.PromotedToLock;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.recipes.leader.LeaderSelector;
+import org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreMutex;
+import org.apache.curator.framework.recipes.nodes.GroupMember;
+import org.apache.curator.framework.recipes.nodes.PersistentNode;
+import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
+import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
+import org.apache.curator.framework.recipes.leader.Participant;
+import org.apache.curator.framework.recipes.locks.InterProcessMutex;
+import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
+import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
+import org.apache.curator.framework.recipes.locks.Lease;
+import org.apache.curator.framework.recipes.locks.Revoker;
+import org.apache.curator.framework.recipes.shared.SharedCount;
+import org.apache.curator.framework.recipes.shared.VersionedValue;
+import org.apache.curator.retry.ExponentialBackoffRetry;
+import org.apache.curator.retry.RetryNTimes;
+import org.apache.curator.x.discovery.*;
+import org.apache.curator.x.discovery.details.JsonInstanceSerializer;
+import org.apache.zookeeper.CreateMode;
+import org.apache.zookeeper.KeeperException;
+
+public class CuratorPeer {
+    static final Map<String, Object> objs = new ConcurrentHashMap<>();
+    static final Object out = new Object();
+    static String hosts;
+
+    static void emit(String s) {
+        synchronized (out) {
+            System.out.println(s);
+            System.out.flush();
+        }
+    }
+
+    static String arg(String[] a, int i) {
+        return a[i].equals("-") ? "" : a[i];
+    }
+
+    @SuppressWarnings("unchecked")
+    static <T> T obj(String name) {
+        Object o = objs.get(name);
+        if (o == null) throw new IllegalArgumentException("no object " + name);
+        return (T) o;
+    }
+
+    static final Map<String, Boolean> leading = new ConcurrentHashMap<>();
+    static final Map<String, ExecutorService> owners = new ConcurrentHashMap<>();
+
+    static ExecutorService owner(String name) {
+        return owners.computeIfAbsent(name, n -> Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r);
+            t.setDaemon(true);
+            return t;
+        }));
+    }
+
+    static CuratorFramework client(String name) {
+        return obj(name);
+    }
+
+    public static void main(String[] argv) throws Exception {
+        hosts = argv[0];
+        BufferedReaderLoop(new java.io.BufferedReader(new java.io.InputStreamReader(System.in, StandardCharsets.UTF_8)));
+    }
+
+    static void BufferedReaderLoop(java.io.BufferedReader in) throws Exception {
+        emit("ready");
+        ExecutorService bg = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r);
+            t.setDaemon(true);
+            return t;
+        });
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.isEmpty()) continue;
+            String[] parts = line.split(" ");
+            String id = parts[0];
+            String cmd = parts[1];
+            String[] a = Arrays.copyOfRange(parts, 2, parts.length);
+            if (cmd.equals("quit")) break;
+            if (cmd.equals("acquire") || cmd.equals("release")) {
+                // A Java mutex belongs to the thread that took it: each mutex
+                // object's calls run on a thread of its own.
+                owner(a[0]).submit(() -> run(id, cmd, a));
+            } else if (cmd.startsWith("bg:")) {
+                String c = cmd.substring(3);
+                bg.submit(() -> run(id, c, a));
+            } else {
+                run(id, cmd, a);
+            }
+        }
+        for (Object o : objs.values()) {
+            if (o instanceof CuratorFramework) ((CuratorFramework) o).close();
+        }
+        System.exit(0);
+    }
+
+    static void run(String id, String cmd, String[] a) {
+        try {
+            emit("ok " + id + " " + exec(cmd, a));
+        } catch (Throwable e) {
+            emit("err " + id + " " + e.toString().replace('\n', ' '));
+        }
+    }
+
+    static int readInt(CuratorFramework c, String path) throws Exception {
+        try {
+            byte[] d = c.getData().forPath(path);
+            return d.length == 0 ? 0 : Integer.parseInt(new String(d, StandardCharsets.UTF_8));
+        } catch (KeeperException.NoNodeException e) {
+            return 0;
+        }
+    }
+
+    static void writeInt(CuratorFramework c, String path, int v) throws Exception {
+        byte[] d = Integer.toString(v).getBytes(StandardCharsets.UTF_8);
+        try {
+            c.setData().forPath(path, d);
+        } catch (KeeperException.NoNodeException e) {
+            c.create().creatingParentsIfNeeded().forPath(path, d);
+        }
+    }
+
+    /// The critical section of the exclusion tests: a read-modify-write of an
+    /// ASCII counter without a version, which loses counts unless excluded, and
+    /// an ephemeral probe per holder whose count must stay within `bound`.
+    static void critical(CuratorFramework c, String ctr, String probes, int bound) throws Exception {
+        String me = c.create().creatingParentContainersIfNeeded().withMode(CreateMode.EPHEMERAL_SEQUENTIAL)
+                .forPath(probes + "/java-");
+        int holders = c.getChildren().forPath(probes).size();
+        int v = readInt(c, ctr);
+        Thread.sleep(3);
+        writeInt(c, ctr, v + 1);
+        c.delete().forPath(me);
+        if (holders > bound) throw new IllegalStateException(holders + " holders at once, bound " + bound);
+    }
+
+    static String exec(String cmd, String[] a) throws Exception {
+        switch (cmd) {
+            case "client": {
+                int session = a.length > 1 ? Integer.parseInt(a[1]) : 10000;
+                CuratorFramework c = CuratorFrameworkFactory.builder().connectString(hosts)
+                        .sessionTimeoutMs(session).connectionTimeoutMs(10000)
+                        .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000)).build();
+                c.start();
+                if (!c.blockUntilConnected(30, TimeUnit.SECONDS)) throw new IllegalStateException("no connection");
+                objs.put(a[0], c);
+                return "connected";
+            }
+            case "session": {
+                org.apache.zookeeper.ZooKeeper z = client(a[0]).getZookeeperClient().getZooKeeper();
+                return Long.toHexString(z.getSessionId()) + " " + HexFormat.of().formatHex(z.getSessionPasswd());
+            }
+            case "closeClient": {
+                CuratorFramework c = objs.remove(a[0]) instanceof CuratorFramework cf ? cf : null;
+                if (c != null) c.close();
+                return "closed";
+            }
+            case "halt":
+                Runtime.getRuntime().halt(1);
+                return "";
+            // ------------------------------------------------------------ raw reads
+            case "getHex": {
+                byte[] d = client(a[0]).getData().forPath(a[1]);
+                return d == null ? "null" : HexFormat.of().formatHex(d);
+            }
+            case "owner": {
+                org.apache.zookeeper.data.Stat st = client(a[0]).checkExists().forPath(a[1]);
+                return st == null ? "none" : Long.toHexString(st.getEphemeralOwner());
+            }
+            case "children": {
+                List<String> k = client(a[0]).getChildren().forPath(a[1]);
+                Collections.sort(k);
+                return String.join(",", k);
+            }
+            // ------------------------------------------------------------ InterProcessMutex
+            case "mutex":
+                objs.put(a[0], new InterProcessMutex(client(a[1]), a[2]));
+                return "made";
+            case "acquire": {
+                InterProcessMutex m = obj(a[0]);
+                if (a.length > 1) return Boolean.toString(m.acquire(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+                m.acquire();
+                return "true";
+            }
+            case "release":
+                ((InterProcessMutex) obj(a[0])).release();
+                return "released";
+            case "isHeld":
+                return Boolean.toString(((InterProcessMutex) obj(a[0])).isAcquiredInThisProcess());
+            case "revocable": {
+                InterProcessMutex m = obj(a[0]);
+                m.makeRevocable(lock -> owner(a[0]).submit(() -> {
+                    emit("ev revoke " + a[0]);
+                    try {
+                        lock.release();
+                    } catch (Exception e) {
+                        emit("ev revoke-failed " + e);
+                    }
+                }));
+                return "revocable";
+            }
+            case "revoke":
+                Revoker.attemptRevoke(client(a[0]), a[1]);
+                return "revoked";
+            case "mutexLoop": {
+                // client path counter probes n
+                InterProcessMutex m = new InterProcessMutex(client(a[0]), a[1]);
+                int n = Integer.parseInt(a[4]);
+                for (int i = 0; i < n; i++) {
+                    m.acquire();
+                    try {
+                        critical(client(a[0]), a[2], a[3], 1);
+                    } finally {
+                        m.release();
+                    }
+                }
+                return "done";
+            }
+            case "rwLoop": {
+                // client path counter probes n write|read
+                InterProcessReadWriteLock rw = new InterProcessReadWriteLock(client(a[0]), a[1]);
+                int n = Integer.parseInt(a[4]);
+                boolean write = a[5].equals("write");
+                for (int i = 0; i < n; i++) {
+                    InterProcessMutex m = write ? rw.writeLock() : rw.readLock();
+                    m.acquire();
+                    try {
+                        if (write) critical(client(a[0]), a[2], a[3], 1);
+                        else {
+                            String me = client(a[0]).create().creatingParentContainersIfNeeded()
+                                    .withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(a[3] + "/reader-");
+                            Thread.sleep(3);
+                            client(a[0]).delete().forPath(me);
+                        }
+                    } finally {
+                        m.release();
+                    }
+                }
+                return "done";
+            }
+            // ------------------------------------------------------------ LeaderLatch
+            case "latch": {
+                LeaderLatch l = new LeaderLatch(client(a[1]), a[2], arg(a, 3));
+                l.start();
+                objs.put(a[0], l);
+                return "started";
+            }
+            case "isLeader":
+                return Boolean.toString(((LeaderLatch) obj(a[0])).hasLeadership());
+            case "awaitLeader":
+                return Boolean.toString(((LeaderLatch) obj(a[0])).await(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+            case "participants": {
+                List<String> out = new ArrayList<>();
+                for (Participant p : ((LeaderLatch) obj(a[0])).getParticipants())
+                    out.add(p.getId() + (p.isLeader() ? "*" : ""));
+                return String.join(",", out);
+            }
+            case "latchClose":
+                ((LeaderLatch) objs.remove(a[0])).close();
+                return "closed";
+            // ------------------------------------------------------------ LeaderSelector
+            case "selector": {
+                // name client path id: auto-requeued; each term emits `ev lead <name>`,
+                // holds until `abdicate <name>` (or an interrupt), then `ev unlead <name>`
+                final String name = a[0];
+                final java.util.concurrent.Semaphore abdicate = new java.util.concurrent.Semaphore(0);
+                objs.put("abdicate:" + name, abdicate);
+                LeaderSelector sel = new LeaderSelector(client(a[1]), a[2], new LeaderSelectorListenerAdapter() {
+                    @Override
+                    public void takeLeadership(CuratorFramework c) throws Exception {
+                        leading.put(name, true);
+                        emit("ev lead " + name);
+                        try {
+                            abdicate.acquire();
+                        } finally {
+                            leading.put(name, false);
+                            emit("ev unlead " + name);
+                        }
+                    }
+                });
+                sel.setId(a[3]);
+                sel.autoRequeue();
+                sel.start();
+                objs.put(name, sel);
+                return "started";
+            }
+            case "abdicate":
+                ((java.util.concurrent.Semaphore) obj("abdicate:" + a[0])).release();
+                return "abdicated";
+            case "selLeading":
+                return Boolean.toString(leading.getOrDefault(a[0], false));
+            case "selParticipants": {
+                List<String> out = new ArrayList<>();
+                for (Participant p : ((LeaderSelector) obj(a[0])).getParticipants())
+                    out.add(p.getId() + (p.isLeader() ? "*" : ""));
+                return String.join(",", out);
+            }
+            case "selClose":
+                ((LeaderSelector) objs.remove(a[0])).close();
+                return "closed";
+            // ------------------------------------------------------------ InterProcessSemaphoreMutex
+            case "semMutex":
+                objs.put(a[0], new InterProcessSemaphoreMutex(client(a[1]), a[2]));
+                return "made";
+            case "smAcquire":
+                return Boolean.toString(((InterProcessSemaphoreMutex) obj(a[0])).acquire(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+            case "smRelease":
+                ((InterProcessSemaphoreMutex) obj(a[0])).release();
+                return "released";
+            // ------------------------------------------------------------ GroupMember, PersistentNode
+            case "member": {
+                // name client path id payload
+                GroupMember g = new GroupMember(client(a[1]), a[2], a[3], arg(a, 4).getBytes(StandardCharsets.UTF_8));
+                g.start();
+                objs.put(a[0], g);
+                return "started";
+            }
+            case "members": {
+                Map<String, byte[]> m = ((GroupMember) obj(a[0])).getCurrentMembers();
+                List<String> out = new ArrayList<>();
+                for (Map.Entry<String, byte[]> e : m.entrySet())
+                    out.add(e.getKey() + "=" + new String(e.getValue(), StandardCharsets.UTF_8));
+                Collections.sort(out);
+                return String.join(",", out);
+            }
+            case "memberClose":
+                ((GroupMember) objs.remove(a[0])).close();
+                return "closed";
+            case "pnode": {
+                // name client path mode data
+                PersistentNode n = new PersistentNode(client(a[1]), CreateMode.valueOf(a[3]), false, a[2],
+                        arg(a, 4).getBytes(StandardCharsets.UTF_8));
+                n.start();
+                if (!n.waitForInitialCreate(10, TimeUnit.SECONDS)) throw new IllegalStateException("not created");
+                objs.put(a[0], n);
+                return n.getActualPath();
+            }
+            case "ttlnode": {
+                // name client path ttlMs data
+                org.apache.curator.framework.recipes.nodes.PersistentTtlNode n =
+                        new org.apache.curator.framework.recipes.nodes.PersistentTtlNode(client(a[1]), a[2],
+                                Long.parseLong(a[3]), arg(a, 4).getBytes(StandardCharsets.UTF_8));
+                n.start();
+                if (!n.waitForInitialCreate(10, TimeUnit.SECONDS)) throw new IllegalStateException("not created");
+                objs.put(a[0], n);
+                return "started";
+            }
+            case "ttlClose":
+                ((org.apache.curator.framework.recipes.nodes.PersistentTtlNode) objs.remove(a[0])).close();
+                return "closed";
+            case "pnodeClose":
+                ((PersistentNode) objs.remove(a[0])).close();
+                return "closed";
+            // ------------------------------------------------------------ barriers
+            case "barrier":
+                objs.put(a[0], new DistributedBarrier(client(a[1]), a[2]));
+                return "made";
+            case "barrierSet":
+                ((DistributedBarrier) obj(a[0])).setBarrier();
+                return "set";
+            case "barrierRemove":
+                ((DistributedBarrier) obj(a[0])).removeBarrier();
+                return "removed";
+            case "barrierWait":
+                return Boolean.toString(((DistributedBarrier) obj(a[0])).waitOnBarrier(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+            case "dbarrier":
+                objs.put(a[0], new DistributedDoubleBarrier(client(a[1]), a[2], Integer.parseInt(a[3])));
+                return "made";
+            case "dbEnter":
+                return Boolean.toString(((DistributedDoubleBarrier) obj(a[0])).enter(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+            case "dbLeave":
+                return Boolean.toString(((DistributedDoubleBarrier) obj(a[0])).leave(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+            // ------------------------------------------------------------ InterProcessSemaphoreV2
+            case "semLoop": {
+                // client path leases counter-unused probes n
+                InterProcessSemaphoreV2 s = new InterProcessSemaphoreV2(client(a[0]), a[1], Integer.parseInt(a[2]));
+                int n = Integer.parseInt(a[4]);
+                int bound = Integer.parseInt(a[2]);
+                for (int i = 0; i < n; i++) {
+                    Lease l = s.acquire();
+                    try {
+                        String me = client(a[0]).create().creatingParentContainersIfNeeded()
+                                .withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(a[3] + "/java-");
+                        int holders = client(a[0]).getChildren().forPath(a[3]).size();
+                        Thread.sleep(5);
+                        client(a[0]).delete().forPath(me);
+                        if (holders > bound) throw new IllegalStateException(holders + " holders, bound " + bound);
+                    } finally {
+                        s.returnLease(l);
+                    }
+                }
+                return "done";
+            }
+            case "semaphore":
+                objs.put(a[0], new InterProcessSemaphoreV2(client(a[1]), a[2], Integer.parseInt(a[3])));
+                return "made";
+            case "semAcquire": {
+                InterProcessSemaphoreV2 s = obj(a[0]);
+                Lease l = s.acquire(Long.parseLong(a[2]), TimeUnit.MILLISECONDS);
+                if (l == null) return "false";
+                objs.put(a[1], l);
+                return "true";
+            }
+            case "semReturn": {
+                Lease l = (Lease) objs.remove(a[0]);
+                l.close();
+                return "returned";
+            }
+            // ------------------------------------------------------------ SharedCount
+            case "count": {
+                SharedCount s = new SharedCount(client(a[1]), a[2], Integer.parseInt(a[3]));
+                s.start();
+                objs.put(a[0], s);
+                return "started";
+            }
+            case "countGet":
+                return Integer.toString(((SharedCount) obj(a[0])).getCount());
+            case "countAdd": {
+                SharedCount s = obj(a[0]);
+                int delta = Integer.parseInt(a[1]);
+                int times = Integer.parseInt(a[2]);
+                for (int i = 0; i < times; i++) {
+                    while (true) {
+                        VersionedValue<Integer> v = s.getVersionedValue();
+                        if (s.trySetCount(v, v.getValue() + delta)) break;
+                    }
+                }
+                return "done";
+            }
+            case "countClose":
+                ((SharedCount) objs.remove(a[0])).close();
+                return "closed";
+            // ------------------------------------------------------------ DistributedAtomicLong
+            case "along": {
+                // name client path [lockPath]
+                RetryPolicy r = new RetryNTimes(1000, 1);
+                DistributedAtomicLong l = a.length > 3
+                        ? new DistributedAtomicLong(client(a[1]), a[2], r,
+                            PromotedToLock.builder().lockPath(a[3]).retryPolicy(new RetryNTimes(1000, 5))
+                                    .timeout(10, TimeUnit.SECONDS).build())
+                        : new DistributedAtomicLong(client(a[1]), a[2], r);
+                objs.put(a[0], l);
+                return "made";
+            }
+            case "alongAdd": {
+                DistributedAtomicLong l = obj(a[0]);
+                long delta = Long.parseLong(a[1]);
+                int times = Integer.parseInt(a[2]);
+                for (int i = 0; i < times; i++) {
+                    AtomicValue<Long> v = l.add(delta);
+                    if (!v.succeeded()) throw new IllegalStateException("add did not succeed");
+                }
+                return "done";
+            }
+            case "alongGet": {
+                AtomicValue<Long> v = ((DistributedAtomicLong) obj(a[0])).get();
+                if (!v.succeeded()) throw new IllegalStateException("get did not succeed");
+                return Long.toString(v.postValue());
+            }
+            // ------------------------------------------------------------ discovery
+            case "discovery": {
+                // name client base
+                ServiceDiscovery<Map> d = ServiceDiscoveryBuilder.builder(Map.class).client(client(a[1]))
+                        .basePath(a[2]).serializer(new JsonInstanceSerializer<>(Map.class)).build();
+                d.start();
+                objs.put(a[0], d);
+                return "started";
+            }
+            case "register": {
+                // discovery name id address port sslPort uriSpec type payloadKey payloadValue
+                ServiceDiscovery<Map> d = obj(a[0]);
+                ServiceInstanceBuilder<Map> b = ServiceInstance.<Map>builder().name(a[1]).id(a[2]).address(a[3]);
+                if (!a[4].equals("-")) b.port(Integer.parseInt(a[4]));
+                if (!a[5].equals("-")) b.sslPort(Integer.parseInt(a[5]));
+                if (!a[6].equals("-")) b.uriSpec(new UriSpec(a[6]));
+                b.serviceType(ServiceType.valueOf(a[7]));
+                if (a.length > 10) b.registrationTimeUTC(Long.parseLong(a[10]));
+                if (!a[8].equals("-")) {
+                    Map<String, Object> p = new LinkedHashMap<>();
+                    p.put(a[8], a[9]);
+                    b.payload(p);
+                }
+                ServiceInstance<Map> i = b.build();
+                d.registerService(i);
+                objs.put("instance:" + a[2], i);
+                return "registered";
+            }
+            case "update": {
+                // discovery id port: the registered instance with a new port
+                ServiceDiscovery<Map> d = obj(a[0]);
+                ServiceInstance<Map> o = obj("instance:" + a[1]);
+                ServiceInstance<Map> i = new ServiceInstance<>(o.getName(), o.getId(), o.getAddress(),
+                        Integer.parseInt(a[2]), o.getSslPort(), o.getPayload(), o.getRegistrationTimeUTC(),
+                        o.getServiceType(), o.getUriSpec(), o.isEnabled());
+                d.updateService(i);
+                objs.put("instance:" + a[1], i);
+                return "updated";
+            }
+            case "cache": {
+                // name discovery service: a started ServiceCache
+                ServiceCache<Map> c = ((ServiceDiscovery<Map>) obj(a[1])).serviceCacheBuilder().name(a[2]).build();
+                c.start();
+                objs.put(a[0], c);
+                return "started";
+            }
+            case "cacheInstances": {
+                List<String> out = new ArrayList<>();
+                for (ServiceInstance<Map> i : ((ServiceCache<Map>) obj(a[0])).getInstances()) out.add(describe(i));
+                Collections.sort(out);
+                return String.join(";", out);
+            }
+            case "instance": {
+                // discovery name id
+                ServiceInstance<Map> i = ((ServiceDiscovery<Map>) obj(a[0])).queryForInstance(a[1], a[2]);
+                return i == null ? "none" : describe(i);
+            }
+            case "provider": {
+                // name discovery service roundrobin|random|sticky
+                ProviderStrategy<Map> st = a[3].equals("random") ? new org.apache.curator.x.discovery.strategies.RandomStrategy<>()
+                        : a[3].equals("sticky") ? new org.apache.curator.x.discovery.strategies.StickyStrategy<>(new org.apache.curator.x.discovery.strategies.RoundRobinStrategy<>())
+                        : new org.apache.curator.x.discovery.strategies.RoundRobinStrategy<>();
+                ServiceProvider<Map> p = ((ServiceDiscovery<Map>) obj(a[1])).serviceProviderBuilder().serviceName(a[2])
+                        .providerStrategy(st).build();
+                p.start();
+                objs.put(a[0], p);
+                return "started";
+            }
+            case "providerGet": {
+                ServiceInstance<Map> i = ((ServiceProvider<Map>) obj(a[0])).getInstance();
+                return i == null ? "none" : i.getId();
+            }
+            case "unregister": {
+                ServiceDiscovery<Map> d = obj(a[0]);
+                d.unregisterService(obj("instance:" + a[1]));
+                return "unregistered";
+            }
+            case "names":
+                return String.join(",", new TreeSet<>(((ServiceDiscovery<Map>) obj(a[0])).queryForNames()));
+            case "instances": {
+                // discovery name: one instance per `;`, fields as key=value|...
+                List<String> out = new ArrayList<>();
+                for (ServiceInstance<Map> i : ((ServiceDiscovery<Map>) obj(a[0])).queryForInstances(a[1]))
+                    out.add(describe(i));
+                Collections.sort(out);
+                return String.join(";", out);
+            }
+            default:
+                throw new IllegalArgumentException("unknown command " + cmd);
+        }
+    }
+
+    /// A uri spec's parts: `value` for literals, `{value}` for fields.
+    static String parts(UriSpec u) {
+        StringBuilder b = new StringBuilder();
+        for (UriSpec.Part p : u.getParts()) b.append(p.isVariable() ? "{" + p.getValue() + "}" : p.getValue());
+        return b.toString();
+    }
+
+    /// Every field of an instance, as the tests compare them.
+    static String describe(ServiceInstance<Map> i) {
+        return "name=" + i.getName() + "|id=" + i.getId() + "|address=" + i.getAddress()
+                + "|port=" + i.getPort() + "|sslPort=" + i.getSslPort() + "|payload=" + i.getPayload()
+                + "|registrationTimeUTC=" + i.getRegistrationTimeUTC() + "|serviceType=" + i.getServiceType()
+                + "|uriSpec=" + (i.getUriSpec() == null ? "null" : parts(i.getUriSpec()) + "=" + i.getUriSpec().build(i))
+                + "|enabled=" + i.isEnabled();
+    }
+}

@@ -1,0 +1,251 @@
+//! Apache Curator 5 (Debian's `libcurator-recipes-java`, `libcurator-discovery-java`)
+//! as a peer process for the `curator_*` interop suites: `tests/java/CuratorPeer.java`
+//! is compiled with `javac` against the system's jars once per source version (into a
+//! temp dir), then run as separate processes beside the Rust clients, on the same paths
+//! of a real server. A missing `javac` or jar fails loudly with the command that
+//! installs it; nothing is skipped.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The peer's source, compiled at test time.
+pub const SOURCE: &str = include_str!("../java/CuratorPeer.java");
+
+/// The jars the peer needs (Curator 5 and its dependencies as Debian ships them).
+const JARS: &[&str] = &[
+    "curator-framework",
+    "curator-client",
+    "curator-recipes",
+    "curator-x-discovery",
+    "zookeeper",
+    "zookeeper-jute",
+    "guava",
+    "jackson-databind",
+    "jackson-core",
+    "jackson-annotations",
+    "slf4j-api",
+    "slf4j-nop",
+];
+
+const INSTALL: &str =
+    "apt-get install -y default-jdk-headless libcurator-recipes-java libcurator-discovery-java";
+
+/// Bound of one answer from the peer.
+pub const ANSWER: Duration = Duration::from_secs(30);
+
+/// The class path of the system's Curator jars; panics naming the missing one.
+pub fn classpath() -> String {
+    let dir = Path::new("/usr/share/java");
+    JARS.iter()
+        .map(|j| {
+            let p = dir.join(format!("{j}.jar"));
+            assert!(
+                p.exists(),
+                "{} is missing: the Curator interop tests need it ({INSTALL})",
+                p.display()
+            );
+            p.display().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn tool(name: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{name}` is not on PATH: the Curator interop tests need a JDK ({INSTALL})")
+}
+
+/// The directory holding the compiled peer (compiled once per source version).
+pub fn compiled() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        SOURCE.hash(&mut h);
+        let dir = std::env::temp_dir().join(format!("zk-curator-peer-{:016x}", h.finish()));
+        if dir.join("CuratorPeer.class").exists() {
+            return dir;
+        }
+        // Compiled beside, then renamed into place: test binaries run at once.
+        let tmp = std::env::temp_dir().join(format!(
+            "zk-curator-peer-build-{}-{:?}",
+            std::process::id(),
+            thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).expect("make the peer's build dir");
+        let src = tmp.join("CuratorPeer.java");
+        std::fs::write(&src, SOURCE).expect("write the peer's source");
+        let out = Command::new(tool("javac"))
+            .arg("-nowarn")
+            .arg("-d")
+            .arg(&tmp)
+            .arg("-cp")
+            .arg(classpath())
+            .arg(&src)
+            .output()
+            .expect("run javac");
+        assert!(
+            out.status.success(),
+            "javac failed on CuratorPeer.java:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if std::fs::rename(&tmp, &dir).is_err() {
+            // Another binary got there first.
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        assert!(
+            dir.join("CuratorPeer.class").exists(),
+            "compiled peer missing"
+        );
+        dir
+    })
+}
+
+/// One Curator process (a JVM with any number of Curator clients).
+pub struct Curator {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    backlog: VecDeque<String>,
+    next_id: u64,
+}
+
+/// What a command answered: `Ok(text)` or `Err(the exception)`.
+pub type Answer = Result<String, String>;
+
+impl Curator {
+    /// Starts a peer on `hosts` with one client named `c` (10 s session).
+    pub fn start(hosts: &str) -> Curator {
+        let mut c = Curator::bare(hosts);
+        c.ok("client c 10000");
+        c
+    }
+
+    /// Starts a peer with no client yet.
+    pub fn bare(hosts: &str) -> Curator {
+        let dir = compiled();
+        let mut child = Command::new(tool("java"))
+            .arg("-Xshare:auto")
+            .arg("-XX:TieredStopAtLevel=1")
+            .arg("-cp")
+            .arg(format!("{}:{}", dir.display(), classpath()))
+            .arg("CuratorPeer")
+            .arg(hosts)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start java");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut c = Curator {
+            child,
+            stdin,
+            lines,
+            backlog: VecDeque::new(),
+            next_id: 0,
+        };
+        c.line(ANSWER, &|l| l == "ready")
+            .expect("the Curator peer did not start");
+        c
+    }
+
+    fn line(&mut self, limit: Duration, pred: &dyn Fn(&str) -> bool) -> Option<String> {
+        if let Some(i) = self.backlog.iter().position(|l| pred(l)) {
+            return self.backlog.remove(i);
+        }
+        let t = Instant::now();
+        loop {
+            let left = limit.checked_sub(t.elapsed())?;
+            match self.lines.recv_timeout(left) {
+                Ok(l) if pred(&l) => return Some(l),
+                Ok(l) => self.backlog.push_back(l),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Sends `command` (`name args...`); returns its id.
+    pub fn send(&mut self, command: &str) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        writeln!(self.stdin, "{id} {command}").expect("write to the Curator peer");
+        id
+    }
+
+    /// Runs `command` on a thread of the peer's; [`answer`](Curator::answer) waits for it.
+    pub fn spawn(&mut self, command: &str) -> u64 {
+        self.send(&format!("bg:{command}"))
+    }
+
+    /// The answer to command `id`, if it came within `limit`.
+    pub fn answer(&mut self, id: u64, limit: Duration) -> Option<Answer> {
+        let (ok, err) = (format!("ok {id} "), format!("err {id} "));
+        let l = self.line(limit, &|l: &str| l.starts_with(&ok) || l.starts_with(&err))?;
+        Some(match l.strip_prefix(&ok) {
+            Some(v) => Ok(v.to_string()),
+            None => Err(l[err.len()..].to_string()),
+        })
+    }
+
+    /// Runs `command` and returns its answer.
+    pub fn run(&mut self, command: &str) -> Answer {
+        let id = self.send(command);
+        self.answer(id, ANSWER)
+            .unwrap_or_else(|| panic!("Curator: no answer within {ANSWER:?} to {command}"))
+    }
+
+    /// Runs `command`; panics on an exception.
+    pub fn ok(&mut self, command: &str) -> String {
+        self.run(command)
+            .unwrap_or_else(|e| panic!("Curator raised {e} on {command}"))
+    }
+
+    /// Waits for an `ev <text>` line starting with `prefix`.
+    pub fn event(&mut self, prefix: &str, limit: Duration) -> Option<String> {
+        let p = format!("ev {prefix}");
+        self.line(limit, &|l: &str| l.starts_with(&p))
+            .map(|l| l[3..].to_string())
+    }
+
+    /// Kills the JVM at once (its sessions stay until they expire).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Curator {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "0 quit");
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

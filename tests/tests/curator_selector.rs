@@ -1,0 +1,243 @@
+//! zk-recipes' Curator `LeaderSelector` and `InterProcessSemaphoreMutex`
+//! against Apache Curator 5.4 in a JVM, on a real ZooKeeper 3.8 server, for
+//! every adapter: a Java `LeaderSelector` (auto-requeued) and a Rust one take
+//! turns, exactly one leading at every step, both listing the same
+//! participants with their ids; a Rust term whose session expires is
+//! cancelled (the async term dropped, the blocking one told) and Java leads;
+//! the Rust selector queues again under its new session. Java's and Rust's
+//! semaphore mutexes exclude each other both ways.
+
+mod recipes_common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use tokio::sync::oneshot;
+use zk_client::SessionInfo;
+use zk_tests::curator::Curator;
+use zk_tests::facade::{BlockingZk, SmolZk, TokioZk};
+use zk_tests::kill_session;
+use zk_tests::server::shared_server;
+use zk_tokio::recipes::curator::{InterProcessSemaphoreMutex, LeaderSelector, Participant};
+
+/// Set while a term runs; cleared however the term ends (even dropped).
+struct Flag(Arc<AtomicBool>);
+
+impl Flag {
+    fn set(f: &Arc<AtomicBool>) -> Flag {
+        assert!(!f.swap(true, Ordering::SeqCst), "two Rust terms at once");
+        Flag(f.clone())
+    }
+}
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// What the contender thread tells the test when a term begins.
+struct Term {
+    stop: oneshot::Sender<()>,
+    token: i64,
+    session: SessionInfo,
+}
+
+fn show(ps: &[Participant]) -> String {
+    ps.iter()
+        .map(|p| format!("{}{}", p.id, if p.is_leader { "*" } else { "" }))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn selector_turns<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let path = format!("{}/sel", unique("curator-sel", Z::NAME));
+    let mut java = Curator::start(&cs);
+    java.ok(&format!("selector js c {path} java-sel"));
+    assert!(java.event("lead js", WAIT).is_some(), "Java did not lead");
+
+    let leading = Arc::new(AtomicBool::new(false));
+    let (term_tx, terms) = mpsc::channel::<Term>();
+    let (l2, cs2, p2) = (leading.clone(), cs.clone(), path.clone());
+    let contender = thread::spawn(move || {
+        let zk = Z::connect_to(&cs2);
+        let sel = LeaderSelector::new(zk.as_async(), &p2, "rust-sel").unwrap();
+        let mut out = Vec::new();
+        for _ in 0..3 {
+            let (stop, mut rx) = oneshot::channel();
+            let (leading, term_tx, zk2) = (l2.clone(), term_tx.clone(), zk.as_async().clone());
+            let r = if Z::NAME == "blocking" {
+                sel.run_blocking(move |l| {
+                    let _f = Flag::set(&leading);
+                    let session = zk2.session().unwrap();
+                    term_tx
+                        .send(Term {
+                            stop,
+                            token: l.fencing_token(),
+                            session,
+                        })
+                        .unwrap();
+                    // A thread's term looks at its leadership as it goes.
+                    while l.is_held() && rx.try_recv().is_err() {
+                        thread::sleep(Duration::from_millis(5));
+                    }
+                })
+            } else {
+                Z::exec(sel.run(move |l| async move {
+                    let _f = Flag::set(&leading);
+                    let session = zk2.session().unwrap();
+                    term_tx
+                        .send(Term {
+                            stop,
+                            token: l.fencing_token(),
+                            session,
+                        })
+                        .unwrap();
+                    let _ = rx.await;
+                }))
+            }
+            .unwrap();
+            out.push(r.is_some());
+        }
+        let ps = if Z::NAME == "blocking" {
+            sel.participants_blocking()
+        } else {
+            Z::exec(sel.participants())
+        }
+        .unwrap();
+        zk.close().unwrap();
+        (out, ps)
+    });
+    let one_leader = |java: &mut Curator, rust: bool, order: &str| {
+        let j = java.ok("selLeading js") == "true";
+        assert_eq!(
+            (j, leading.load(Ordering::SeqCst)),
+            (!rust, rust),
+            "not exactly one leader"
+        );
+        eventually(WAIT, &format!("Java lists {order}"), || {
+            java.ok("selParticipants js") == order
+        });
+    };
+
+    // Rust queues behind the Java leader; both list the same participants.
+    let admin = Z::connect_to(&cs);
+    eventually(WAIT, "Rust queued", || {
+        admin.get_children(&path).map(|k| k.len()).unwrap_or(0) == 2
+    });
+    one_leader(&mut java, false, "java-sel*,rust-sel");
+
+    // 1. Java abdicates (and re-queues): Rust leads until told to stop.
+    java.ok("abdicate js");
+    assert!(java.event("unlead js", WAIT).is_some());
+    let t1 = terms.recv_timeout(WAIT).expect("Rust's first term");
+    one_leader(&mut java, true, "rust-sel*,java-sel");
+    t1.stop.send(()).unwrap();
+    assert!(
+        java.event("lead js", WAIT).is_some(),
+        "Java did not lead again"
+    );
+    one_leader(&mut java, false, "java-sel*,rust-sel");
+
+    // 2. Again; then Rust's session expires mid-term: the term is cancelled
+    //    and Java leads.
+    java.ok("abdicate js");
+    assert!(java.event("unlead js", WAIT).is_some());
+    let t2 = terms.recv_timeout(WAIT).expect("Rust's second term");
+    assert!(t2.token > t1.token, "the fencing token did not rise");
+    one_leader(&mut java, true, "rust-sel*,java-sel");
+    kill_session(&cs, &t2.session, WAIT).unwrap();
+    eventually(WAIT, "the expired Rust term ended", || {
+        !leading.load(Ordering::SeqCst)
+    });
+    assert!(
+        java.event("lead js", WAIT).is_some(),
+        "Java did not take over"
+    );
+    one_leader(&mut java, false, "java-sel*,rust-sel");
+
+    // 3. Rust queued again under its new session; one more turn.
+    java.ok("abdicate js");
+    assert!(java.event("unlead js", WAIT).is_some());
+    let t3 = terms.recv_timeout(WAIT).expect("Rust's third term");
+    assert_ne!(t3.session.id, t2.session.id);
+    one_leader(&mut java, true, "rust-sel*,java-sel");
+    t3.stop.send(()).unwrap();
+    let (terms_led, ps) = contender.join().unwrap();
+    assert_eq!(
+        terms_led,
+        [true, false, true],
+        "which terms ran to their end"
+    );
+    assert!(java.event("lead js", WAIT).is_some());
+    assert_eq!(show(&ps), "java-sel*", "Rust's view after its last term");
+    java.ok("abdicate js");
+    java.ok("selClose js");
+    admin.close().unwrap();
+}
+
+fn semaphore_mutex<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let path = format!("{}/sm", unique("curator-sm", Z::NAME));
+    let mut java = Curator::start(&cs);
+    java.ok(&format!("semMutex jm c {path}"));
+    assert_eq!(java.ok("smAcquire jm 5000"), "true");
+    let zk = Z::connect_to(&cs);
+    let m = InterProcessSemaphoreMutex::new(zk.as_async(), &path).unwrap();
+    let take = |ms: u64| {
+        if Z::NAME == "blocking" {
+            m.acquire_blocking(Some(Duration::from_millis(ms))).unwrap()
+        } else {
+            Z::exec(m.acquire_timeout(Duration::from_millis(ms))).unwrap()
+        }
+    };
+    assert!(take(300).is_none(), "Rust got the mutex Java holds");
+    let waiter = java.send("smRelease jm");
+    assert_eq!(java.answer(waiter, WAIT), Some(Ok("released".into())));
+    let l = take(10_000).expect("Rust did not get the released mutex");
+    assert_eq!(
+        java.ok("smAcquire jm 300"),
+        "false",
+        "Java got the mutex Rust holds"
+    );
+    let java_wait = java.send("smAcquire jm 20000");
+    thread::sleep(Duration::from_millis(200));
+    if Z::NAME == "blocking" {
+        l.release_blocking().unwrap()
+    } else {
+        Z::exec(l.release()).unwrap()
+    }
+    assert_eq!(java.answer(java_wait, WAIT), Some(Ok("true".into())));
+    java.ok("smRelease jm");
+    zk.close().unwrap();
+}
+
+macro_rules! suite {
+    ($m:ident, $z:ty) => {
+        mod $m {
+            use super::*;
+            #[test]
+            fn selector_turns() {
+                run(
+                    concat!(stringify!($m), "::selector_turns"),
+                    super::selector_turns::<$z>,
+                )
+            }
+            #[test]
+            fn semaphore_mutex() {
+                run(
+                    concat!(stringify!($m), "::semaphore_mutex"),
+                    super::semaphore_mutex::<$z>,
+                )
+            }
+        }
+    };
+}
+
+suite!(tokio_mt, TokioZk);
+suite!(smol, SmolZk);
+suite!(blocking, BlockingZk);
