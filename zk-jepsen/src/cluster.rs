@@ -9,7 +9,7 @@ use zk_testkit::{Ensemble, ServerOptions};
 
 /// Members in the ensemble.
 pub const MEMBERS: usize = 3;
-/// Client groups: one per adapter (tokio, smol, blocking).
+/// Client groups: one per adapter (tokio, smol, blocking), each a process of its own.
 pub const GROUPS: usize = 3;
 /// ZooKeeper's tick: sessions time out within 2..20 ticks; a follower that hears nothing from
 /// its leader for `syncLimit` ticks drops out.
@@ -21,6 +21,8 @@ pub struct Cluster {
     pub ensemble: Ensemble,
     /// `clients[g][m]`: group `g`'s proxy to member `m`.
     pub clients: Vec<Vec<Proxy>>,
+    /// `client_pids[g]`: group `g`'s client process (set once they are started).
+    pub client_pids: Vec<u32>,
 }
 
 impl Cluster {
@@ -43,7 +45,11 @@ impl Cluster {
                     .collect()
             })
             .collect();
-        Cluster { ensemble, clients }
+        Cluster {
+            ensemble,
+            clients,
+            client_pids: Vec::new(),
+        }
     }
 
     /// Group `g`'s connect string (its proxies, in member order).

@@ -2,9 +2,9 @@
 //! outcome (ok, a definite failure, or unknown), the recipes' acquisitions, claims and
 //! protected writes, the sessions' state changes, and the faults.
 
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
 
 /// The worker number of the final reads.
 pub const FINAL_WORKER: usize = usize::MAX;
@@ -14,24 +14,46 @@ pub const FINAL_PROCESS: u64 = 1 << 62;
 /// Microseconds since the campaign started.
 pub type Micros = u64;
 
-/// The campaign's clock.
+/// The campaign's clock: the machine's `CLOCK_MONOTONIC` from an epoch. It is one clock for
+/// every process on the machine (the client processes get the epoch on their command line),
+/// so their records and the nemesis's are ordered on one time line; it never jumps.
 #[derive(Clone, Copy, Debug)]
-pub struct Clock(Instant);
+pub struct Clock {
+    epoch_ns: u64,
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds.
+fn monotonic_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64) * 1_000_000_000 + t.tv_nsec as u64
+}
 
 impl Clock {
     /// A clock starting now.
     pub fn start() -> Clock {
-        Clock(Instant::now())
+        Clock {
+            epoch_ns: monotonic_ns(),
+        }
+    }
+
+    /// The clock started at `epoch_ns` (another process's [`epoch_ns`](Clock::epoch_ns)).
+    pub fn from_epoch(epoch_ns: u64) -> Clock {
+        Clock { epoch_ns }
+    }
+
+    /// Its epoch, to hand to another process.
+    pub fn epoch_ns(&self) -> u64 {
+        self.epoch_ns
     }
 
     /// Microseconds since the start.
     pub fn now(&self) -> Micros {
-        self.0.elapsed().as_micros() as Micros
+        monotonic_ns().saturating_sub(self.epoch_ns) / 1000
     }
 }
 
 /// An operation on one register (a znode holding a number).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RegOp {
     /// `get_data`, served by whichever member the session is on (may be stale).
     Read,
@@ -48,7 +70,7 @@ pub enum RegOp {
 }
 
 /// What a register operation returned.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RegRet {
     /// A read: the value and version, or no node.
     Value(Option<(u64, i32)>),
@@ -67,7 +89,7 @@ pub enum RegRet {
 }
 
 /// How an operation ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome<R> {
     /// The server answered (a success or a definite failure such as BadVersion).
     Ok(R),
@@ -89,7 +111,7 @@ impl<R> Outcome<R> {
 }
 
 /// One register operation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RegRecord {
     /// The register.
     pub key: u32,
@@ -113,7 +135,7 @@ pub struct RegRecord {
 }
 
 /// Which recipe an acquisition belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Recipe {
     /// `Lock`.
     Lock,
@@ -124,7 +146,7 @@ pub enum Recipe {
 }
 
 /// A lock, leadership or lease granted to a worker.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Acquisition {
     /// The recipe.
     pub recipe: Recipe,
@@ -141,7 +163,7 @@ pub struct Acquisition {
 }
 
 /// A holder's look at its status before acting: `held` means it believed it held.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claim {
     /// The acquisition.
     pub acq: u64,
@@ -153,7 +175,7 @@ pub struct Claim {
 
 /// A write to the resource a lock or leadership protects: `multi(check(holder node),
 /// set_data(resource, token))`, so the server refuses it once the holder node is gone.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Protected {
     /// The acquisition.
     pub acq: u64,
@@ -166,7 +188,7 @@ pub struct Protected {
 }
 
 /// A session state change seen by a worker's client.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SessionEvent {
     /// The worker.
     pub worker: usize,
@@ -177,7 +199,7 @@ pub struct SessionEvent {
 }
 
 /// One `Counter::add`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CounterAdd {
     /// The worker.
     pub worker: usize,

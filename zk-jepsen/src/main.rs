@@ -10,9 +10,11 @@
 //! ```
 
 mod check;
+mod child;
 mod cluster;
 mod history;
 mod nemesis;
+mod procs;
 mod rng;
 mod workload;
 
@@ -20,10 +22,10 @@ use cluster::{Cluster, GROUPS};
 use history::{Clock, History, Outcome, Recorder, RegOp, RegRecord, RegRet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use workload::{Conn, Ctx, Sabotage};
+use workload::connect_retry;
 use zk_client::{CreateMode, ErrorCode};
 
 /// Command line.
@@ -75,6 +77,16 @@ fn client_pause() -> Duration {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("--client") {
+        match child::ChildArgs::parse(&argv) {
+            Ok(a) => child::main(a),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -89,21 +101,6 @@ fn main() {
             .unwrap_or(1)
     });
     std::process::exit(run(&args, seed));
-}
-
-/// Connects `make` until it works (the ensemble may be electing); `None` after a minute.
-fn connect_retry<T>(mut make: impl FnMut() -> zk_client::Result<T>) -> Option<T> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match make() {
-            Ok(c) => return Some(c),
-            Err(e) if Instant::now() > deadline => {
-                eprintln!("jepsen: cannot connect: {e}");
-                return None;
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(500)),
-        }
-    }
 }
 
 /// Creates the campaign's nodes.
@@ -125,85 +122,20 @@ fn setup(zk: &zk_blocking::Client, root: &str) {
     }
 }
 
-/// Starts every worker; returns the threads to join (tokio's tasks end with the runtime).
-fn start_workers(
-    cluster: &Cluster,
-    ctx: &Arc<Ctx>,
-    rt: &tokio::runtime::Runtime,
-) -> Vec<std::thread::JoinHandle<()>> {
-    let mut threads = Vec::new();
-    let mut worker = 0;
-    for g in 0..GROUPS {
-        let connect = cluster.connect_string(g);
-        for role in workload::roles() {
-            let (id, ctx, connect) = (worker, ctx.clone(), connect.clone());
-            worker += 1;
-            ctx.running.fetch_add(1, Ordering::SeqCst);
-            match g {
-                0 => {
-                    rt.spawn(async move {
-                        let b = workload::builder(&connect);
-                        let mut conn = None;
-                        for _ in 0..120 {
-                            match zk_tokio::connect(&b).await {
-                                Ok(c) => {
-                                    conn = Some(c);
-                                    break;
-                                }
-                                Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-                            }
-                        }
-                        match conn {
-                            Some(c) => workload::run_role(Conn::Tokio(c), ctx, id, role).await,
-                            None => {
-                                ctx.running.fetch_sub(1, Ordering::SeqCst);
-                            }
-                        }
-                    });
-                }
-                1 => threads.push(std::thread::spawn(move || {
-                    let b = workload::builder(&connect);
-                    match connect_retry(|| smol::block_on(zk_smol::connect(&b))) {
-                        Some(c) => smol::block_on(workload::run_role(Conn::Smol(c), ctx, id, role)),
-                        None => {
-                            ctx.running.fetch_sub(1, Ordering::SeqCst);
-                        }
-                    }
-                })),
-                _ => threads.push(std::thread::spawn(move || {
-                    let b = workload::builder(&connect);
-                    match connect_retry(|| zk_blocking::connect(&b)) {
-                        Some(c) => futures_lite::future::block_on(workload::run_role(
-                            Conn::Blocking(c),
-                            ctx,
-                            id,
-                            role,
-                        )),
-                        None => {
-                            ctx.running.fetch_sub(1, Ordering::SeqCst);
-                        }
-                    }
-                })),
-            }
-        }
-    }
-    threads
-}
-
 /// After the quiet period: on each member, a fresh session pinned to it reads every key after a
 /// sync (so the members' final states can be compared); then the counter.
-fn final_reads(cluster: &Cluster, ctx: &Ctx) {
-    let keys: std::collections::BTreeSet<u32> = ctx.rec.lock().regs.iter().map(|r| r.key).collect();
+fn final_reads(cluster: &Cluster, rec: &Recorder, clock: Clock, root: &str) {
+    let keys: std::collections::BTreeSet<u32> = rec.lock().regs.iter().map(|r| r.key).collect();
     for m in 0..cluster::MEMBERS {
         let b = workload::builder(&cluster.ensemble.client_addr(m).to_string());
         let Some(zk) = connect_retry(|| zk_blocking::connect(&b)) else {
             continue;
         };
         let session = zk.session().map_or(0, |s| s.id);
-        let _ = zk.sync(&format!("{}/r", ctx.root));
+        let _ = zk.sync(&format!("{root}/r"));
         for &key in &keys {
-            let invoke = ctx.clock.now();
-            let (outcome, zxid) = match zk.get_data(&ctx.key_path(key)) {
+            let invoke = clock.now();
+            let (outcome, zxid) = match zk.get_data(&workload::key_path(root, key)) {
                 Ok((data, stat)) => {
                     let v = std::str::from_utf8(&data)
                         .ok()
@@ -217,14 +149,14 @@ fn final_reads(cluster: &Cluster, ctx: &Ctx) {
                 Err(e) if e.code() == ErrorCode::NoNode => (Outcome::Ok(RegRet::Value(None)), None),
                 Err(e) => (Outcome::Unknown(e.to_string()), None),
             };
-            ctx.rec.lock().regs.push(RegRecord {
+            rec.lock().regs.push(RegRecord {
                 key,
                 process: history::FINAL_PROCESS + ((m as u64) << 32) + key as u64,
                 worker: history::FINAL_WORKER,
                 session,
                 op: RegOp::SyncRead,
                 invoke,
-                complete: ctx.clock.now(),
+                complete: clock.now(),
                 outcome,
                 zxid,
             });
@@ -234,10 +166,10 @@ fn final_reads(cluster: &Cluster, ctx: &Ctx) {
     let Some(zk) = connect_retry(|| zk_blocking::connect(&b)) else {
         return;
     };
-    let counter = zk_recipes::Counter::<i64>::new(zk.as_async(), &format!("{}/counter", ctx.root));
-    let _ = zk.sync(&format!("{}/counter", ctx.root));
+    let counter = zk_recipes::Counter::<i64>::new(zk.as_async(), &format!("{root}/counter"));
+    let _ = zk.sync(&format!("{root}/counter"));
     if let Ok(c) = counter {
-        ctx.rec.lock().counter_final = c.value_blocking().ok();
+        rec.lock().counter_final = c.value_blocking().ok();
     }
 }
 
@@ -283,28 +215,30 @@ fn run(args: &Args, seed: u64) -> i32 {
     .expect("jepsen: no session on the fresh ensemble");
     setup(&admin, &root);
     drop(admin);
-    let ctx = Arc::new(Ctx {
-        clock,
-        rec: rec.clone(),
-        stop: AtomicBool::new(false),
-        root,
-        sab: if args.selftest {
-            Sabotage::all()
-        } else {
-            Sabotage::default()
-        },
-        seed,
-        next_acq: AtomicU64::new(0),
-        running: AtomicUsize::new(0),
-        cancels: Mutex::new(Vec::new()),
-        errors: Mutex::new(std::collections::BTreeMap::new()),
-    });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("jepsen: tokio runtime");
-    let threads = start_workers(&cluster, &ctx, &rt);
+    let spec: Vec<child::ChildArgs> = (0..GROUPS)
+        .map(|group| child::ChildArgs {
+            group,
+            connect: cluster.connect_string(group),
+            root: root.clone(),
+            seed,
+            epoch_ns: clock.epoch_ns(),
+            sabotage: args.selftest,
+        })
+        .collect();
+    let clients =
+        procs::Clients::spawn(&spec, &rec).expect("jepsen: cannot start the client processes");
+    cluster.client_pids = clients.pids();
+    println!(
+        "jepsen: client processes {} ({}), {} sessions each",
+        child::ADAPTERS.join(", "),
+        cluster
+            .client_pids
+            .iter()
+            .map(|p| format!("pid {p}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        workload::roles().len()
+    );
     // Let every session open before the first fault.
     std::thread::sleep(Duration::from_secs(2));
     let until = Instant::now() + Duration::from_secs(args.seconds);
@@ -321,26 +255,16 @@ fn run(args: &Args, seed: u64) -> i32 {
         quiet(args.selftest).as_secs()
     );
     std::thread::sleep(quiet(args.selftest));
-    ctx.stop.store(true, Ordering::SeqCst);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ctx.running.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        ctx.cancel_all();
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let hung = ctx.running.load(Ordering::SeqCst);
-    final_reads(&cluster, &ctx);
-    rt.shutdown_timeout(Duration::from_secs(5));
-    if hung == 0 {
-        for t in threads {
-            let _ = t.join();
-        }
-    }
+    let report = clients.stop(Duration::from_secs(90));
+    final_reads(&cluster, &rec, clock, &root);
     let history = rec.take();
     let verdicts = check::all(&history, workload::MAX_LEASES);
     println!("jepsen: {}", stats(&history));
-    for ((what, error), n) in ctx.errors.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+    for ((what, error), n) in &report.errors {
         println!("jepsen: recipe call {what} failed {n} times with: {error}");
     }
+    let hung = report.hung;
+    let failures = report.failures;
     let mut report = String::new();
     for v in &verdicts {
         println!("{}", v.line());
@@ -357,6 +281,11 @@ fn run(args: &Args, seed: u64) -> i32 {
     if hung > 0 {
         println!("FAIL workers: {hung} still running 60 s after the stop (hung call?)");
         let _ = writeln!(report, "FAIL workers: {hung} hung");
+        anomalies += 1;
+    }
+    for f in &failures {
+        println!("FAIL {f}");
+        let _ = writeln!(report, "FAIL {f}");
         anomalies += 1;
     }
     if !healthy {

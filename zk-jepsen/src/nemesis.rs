@@ -29,9 +29,13 @@ pub enum Fault {
     /// Every connection of a client group closed (they reconnect at once).
     CutClients(usize),
     /// A client group's connections forward nothing for longer than the session timeout:
-    /// its sessions expire while it believes them alive (a client process's long pause,
-    /// as the servers see it).
-    PauseClients(usize),
+    /// its sessions expire on the servers while the client, hearing nothing, suspends.
+    StallClients(usize),
+    /// SIGSTOP of a client process for longer than the session timeout, SIGCONT at the
+    /// heal: an application's long GC pause. Its sessions expire on the servers while every
+    /// thread of it is frozen, so when it continues its holders believe, until the client
+    /// notices, that they still hold.
+    PauseClientProcess(usize),
 }
 
 /// One planned fault: how long the quiet gap before it lasts, and how long it is held.
@@ -56,14 +60,14 @@ pub fn schedule(seed: u64, seconds: u64, client_pause: Duration, selftest: bool)
         for g in 0..GROUPS {
             plan.push(Planned {
                 gap: Duration::from_secs(3),
-                fault: Fault::PauseClients(g),
+                fault: Fault::PauseClientProcess(g),
                 hold: client_pause,
             });
         }
     }
     while total < Duration::from_secs(seconds) {
         let m = rng.range(0, MEMBERS as u64 - 1) as usize;
-        let fault = match rng.range(0, 9) {
+        let fault = match rng.range(0, 10) {
             0 => Fault::IsolateMember(m),
             1 => Fault::IsolateLeader,
             2 => Fault::Bridge(m, (m + 1) % MEMBERS),
@@ -72,11 +76,12 @@ pub fn schedule(seed: u64, seconds: u64, client_pause: Duration, selftest: bool)
             5 => Fault::PauseMember(m),
             6 => Fault::PauseLeader,
             7 => Fault::CutClients(rng.range(0, GROUPS as u64 - 1) as usize),
-            _ => Fault::PauseClients(rng.range(0, GROUPS as u64 - 1) as usize),
+            8 => Fault::StallClients(rng.range(0, GROUPS as u64 - 1) as usize),
+            _ => Fault::PauseClientProcess(rng.range(0, GROUPS as u64 - 1) as usize),
         };
         let hold = match fault {
             Fault::CutClients(_) => Duration::ZERO,
-            Fault::PauseClients(_) => client_pause,
+            Fault::StallClients(_) | Fault::PauseClientProcess(_) => client_pause,
             _ => Duration::from_millis(rng.range(3_000, 12_000)),
         };
         let gap = Duration::from_millis(rng.range(2_000, 6_000));
@@ -209,9 +214,14 @@ fn inject(cluster: &mut Cluster, fault: Fault) -> String {
             cluster.cut_clients(g);
             format!("{fault:?}: group {g}'s connections cut")
         }
-        Fault::PauseClients(g) => {
+        Fault::StallClients(g) => {
             cluster.black_hole_clients(g, true);
             format!("{fault:?}: group {g}'s connections black-holed")
+        }
+        Fault::PauseClientProcess(g) => {
+            let pid = cluster.client_pids.get(g).copied().unwrap_or(0);
+            let ok = crate::procs::signal(pid, rustix::process::Signal::STOP);
+            format!("{fault:?}: client process {g} (pid {pid}) SIGSTOP (sent: {ok})")
         }
     }
 }
@@ -238,9 +248,14 @@ fn heal(cluster: &mut Cluster, fault: Fault, what: &str) {
             }
         }
         Fault::CutClients(_) => {}
-        Fault::PauseClients(g) => {
+        Fault::StallClients(g) => {
             cluster.black_hole_clients(g, false);
             cluster.cut_clients(g);
+        }
+        Fault::PauseClientProcess(g) => {
+            if let Some(&pid) = cluster.client_pids.get(g) {
+                crate::procs::signal(pid, rustix::process::Signal::CONT);
+            }
         }
     }
 }
@@ -256,6 +271,9 @@ pub fn heal_all(cluster: &mut Cluster) {
     }
     for g in 0..GROUPS {
         cluster.black_hole_clients(g, false);
+    }
+    for &pid in &cluster.client_pids {
+        crate::procs::signal(pid, rustix::process::Signal::CONT);
     }
 }
 
@@ -275,8 +293,8 @@ mod tests {
         // Ten minutes draw every kind of fault.
         let kinds: std::collections::HashSet<std::mem::Discriminant<Fault>> =
             a.iter().map(|p| std::mem::discriminant(&p.fault)).collect();
-        assert_eq!(kinds.len(), 9);
+        assert_eq!(kinds.len(), 10);
         let st = schedule(42, 10, pause, true);
-        assert!(matches!(st[0].fault, Fault::PauseClients(0)));
+        assert!(matches!(st[0].fault, Fault::PauseClientProcess(0)));
     }
 }

@@ -8,7 +8,7 @@ use crate::rng::Rng;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zk_client::{
     ClientBuilder, CreateMode, CreateOptions, Data, Error, ErrorCode, Op, OpResult, Result,
     SessionState, Stat,
@@ -86,7 +86,7 @@ impl Ctx {
 
     /// The path of register `key`.
     pub fn key_path(&self, key: u32) -> String {
-        format!("{}/r/{key}", self.root)
+        key_path(&self.root, key)
     }
 
     fn error(&self, what: &'static str, e: &Error) {
@@ -236,6 +236,26 @@ impl Conn {
         match self {
             Conn::Tokio(_) | Conn::Smol(_) => counter.add(delta).await.map(|c| c.post),
             Conn::Blocking(_) => counter.add_blocking(delta).map(|c| c.post),
+        }
+    }
+}
+
+/// The path of register `key` under the campaign's `root`.
+pub fn key_path(root: &str, key: u32) -> String {
+    format!("{root}/r/{key}")
+}
+
+/// Connects `make` until it works (the ensemble may be electing); `None` after a minute.
+pub fn connect_retry<T>(mut make: impl FnMut() -> zk_client::Result<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match make() {
+            Ok(c) => return Some(c),
+            Err(e) if Instant::now() > deadline => {
+                eprintln!("jepsen: cannot connect: {e}");
+                return None;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
         }
     }
 }

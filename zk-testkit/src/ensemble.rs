@@ -55,10 +55,18 @@ pub struct Ensemble {
 struct PeerLink {
     quorum: Proxy,
     election: Proxy,
+    /// Whether the link is cut now.
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl PeerLink {
+    /// Cuts or heals the link. A link already in that state is left alone: healing every
+    /// link after a partition must not also drop the connections of the links that were
+    /// never cut (a leader's healthy followers), which is not what a partition's end does.
     fn set_up(&self, up: bool) {
+        if self.down.swap(!up, std::sync::atomic::Ordering::SeqCst) != up {
+            return;
+        }
         for proxy in [&self.quorum, &self.election] {
             proxy.black_hole(!up);
             // Connections that lived through a cut would deliver what they held at the heal;
@@ -248,6 +256,7 @@ impl Ensemble {
                             PeerLink {
                                 quorum: Proxy::start(loopback(quorum)),
                                 election: Proxy::start(loopback(election)),
+                                down: std::sync::atomic::AtomicBool::new(false),
                             }
                         })
                     })
