@@ -4,7 +4,7 @@
 //! JSON [`Line`] each, ending with [`Line::Done`].
 //!
 //! ```text
-//! zk-jepsen --client GROUP --connect HOSTS --root PATH --seed N --epoch NS [--sabotage]
+//! zk-jepsen --client GROUP --connect HOSTS --root PATH --seed N --epoch NS [--sabotage LIST]
 //! ```
 
 use crate::history::{
@@ -63,8 +63,8 @@ pub struct ChildArgs {
     pub seed: u64,
     /// The parent's clock epoch.
     pub epoch_ns: u64,
-    /// Sabotaged clients (self-test).
-    pub sabotage: bool,
+    /// Sabotaged clients (self-test): a list for [`Sabotage::parse`], empty for none.
+    pub sabotage: String,
 }
 
 impl ChildArgs {
@@ -82,8 +82,9 @@ impl ChildArgs {
             "--epoch".to_string(),
             self.epoch_ns.to_string(),
         ];
-        if self.sabotage {
+        if !self.sabotage.is_empty() {
             v.push("--sabotage".to_string());
+            v.push(self.sabotage.clone());
         }
         v
     }
@@ -96,7 +97,7 @@ impl ChildArgs {
             root: String::new(),
             seed: 0,
             epoch_ns: 0,
-            sabotage: false,
+            sabotage: String::new(),
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -107,7 +108,7 @@ impl ChildArgs {
                 "--root" => c.root = val()?,
                 "--seed" => c.seed = val()?.parse().map_err(|_| "bad --seed")?,
                 "--epoch" => c.epoch_ns = val()?.parse().map_err(|_| "bad --epoch")?,
-                "--sabotage" => c.sabotage = true,
+                "--sabotage" => c.sabotage = val()?,
                 s => return Err(format!("client: unexpected argument {s:?}")),
             }
         }
@@ -189,10 +190,13 @@ pub fn main(a: ChildArgs) -> ! {
         rec: rec.clone(),
         stop: AtomicBool::new(false),
         root: a.root.clone(),
-        sab: if a.sabotage {
-            Sabotage::all()
-        } else {
+        sab: if a.sabotage.is_empty() {
             Sabotage::default()
+        } else {
+            Sabotage::parse(&a.sabotage).unwrap_or_else(|e| {
+                eprintln!("jepsen client: {e}");
+                std::process::exit(2)
+            })
         },
         seed: a.seed,
         // Acquisition ids are campaign-wide: the group in the high bits.

@@ -35,6 +35,9 @@ impl Cluster {
                 "initLimit=20".to_string(),
                 "syncLimit=5".to_string(),
             ],
+            // The members' log times are then UTC, like the wall clock the campaign maps
+            // them with (`serverlog`).
+            extra_jvm_flags: vec!["-Duser.timezone=UTC".to_string()],
             ..ServerOptions::default()
         };
         let ensemble = Ensemble::start_partitionable(MEMBERS, opts);

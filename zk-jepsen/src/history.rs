@@ -241,6 +241,8 @@ pub struct History {
     pub counter_final: Option<i64>,
     /// The faults injected.
     pub faults: Vec<FaultRecord>,
+    /// Session expiries from the members' logs: (session, when).
+    pub server_expiries: Vec<(i64, Micros)>,
 }
 
 /// A shared, locked [`History`].

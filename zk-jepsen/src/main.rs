@@ -16,6 +16,7 @@ mod history;
 mod nemesis;
 mod procs;
 mod rng;
+mod serverlog;
 mod workload;
 
 use cluster::{Cluster, GROUPS};
@@ -33,16 +34,20 @@ struct Args {
     seconds: u64,
     seed: Option<u64>,
     selftest: bool,
+    /// The sabotages of a self-test.
+    sabotage: workload::Sabotage,
     out: PathBuf,
 }
 
-const USAGE: &str = "usage: zk-jepsen [SECONDS] [--seed N] [--selftest] [--out DIR]";
+const USAGE: &str =
+    "usage: zk-jepsen [SECONDS] [--seed N] [--selftest [--sabotage all|NAME,...]] [--out DIR]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         seconds: 60,
         seed: None,
         selftest: false,
+        sabotage: workload::Sabotage::all(),
         out: PathBuf::from("target/jepsen"),
     };
     let mut it = std::env::args().skip(1);
@@ -53,6 +58,10 @@ fn parse_args() -> Result<Args, String> {
                 args.seed = Some(v.parse().map_err(|_| format!("bad seed {v:?}"))?);
             }
             "--selftest" => args.selftest = true,
+            "--sabotage" => {
+                args.sabotage =
+                    workload::Sabotage::parse(&it.next().ok_or("--sabotage needs a list")?)?
+            }
             "--out" => args.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "-h" | "--help" => return Err(USAGE.to_string()),
             s => {
@@ -200,6 +209,9 @@ fn run(args: &Args, seed: u64) -> i32 {
         "campaign"
     };
     println!("jepsen: {mode}, seed {seed}, {} s of faults", args.seconds);
+    if args.selftest {
+        println!("jepsen: sabotage: {}", args.sabotage.names().join(","));
+    }
     let plan = nemesis::schedule(seed, args.seconds, client_pause(), args.selftest);
     let mut cluster = Cluster::start();
     println!(
@@ -207,6 +219,7 @@ fn run(args: &Args, seed: u64) -> i32 {
         cluster.member_addrs()
     );
     let clock = Clock::start();
+    let wall_start = SystemTime::now();
     let rec = Arc::new(Recorder::default());
     let root = format!("/jepsen-{seed}-{}", std::process::id());
     let admin = connect_retry(|| {
@@ -222,7 +235,11 @@ fn run(args: &Args, seed: u64) -> i32 {
             root: root.clone(),
             seed,
             epoch_ns: clock.epoch_ns(),
-            sabotage: args.selftest,
+            sabotage: if args.selftest {
+                args.sabotage.names().join(",")
+            } else {
+                String::new()
+            },
         })
         .collect();
     let clients =
@@ -257,7 +274,13 @@ fn run(args: &Args, seed: u64) -> i32 {
     std::thread::sleep(quiet(args.selftest));
     let report = clients.stop(Duration::from_secs(90));
     final_reads(&cluster, &rec, clock, &root);
-    let history = rec.take();
+    let mut history = rec.take();
+    for m in 0..cluster::MEMBERS {
+        let log = cluster.ensemble.member_dir(m).join("server.log");
+        history
+            .server_expiries
+            .extend(serverlog::expiries(&log, wall_start));
+    }
     let verdicts = check::all(&history, workload::MAX_LEASES);
     println!("jepsen: {}", stats(&history));
     for ((what, error), n) in &report.errors {
@@ -307,7 +330,11 @@ fn run(args: &Args, seed: u64) -> i32 {
             "zk-jepsen {mode}: seed {seed}, {} s\nreplay: bash scripts/jepsen.sh {} --seed {seed}{}\n\n== verdicts\n{report}\n== nemesis schedule (planned)\n{}\n== faults (executed)\n",
             args.seconds,
             args.seconds,
-            if args.selftest { " --selftest" } else { "" },
+            if args.selftest {
+                format!(" --selftest --sabotage {}", args.sabotage.names().join(","))
+            } else {
+                String::new()
+            },
             nemesis::describe(&plan)
         );
         for f in &history.faults {
@@ -334,14 +361,25 @@ fn run(args: &Args, seed: u64) -> i32 {
         }
     }
     if args.selftest {
+        // Each sabotage must be caught by the checks made for it (`workload::SABOTAGES`).
+        let expected = args.sabotage.expected_catches();
         let missed: Vec<&str> = verdicts
             .iter()
-            // The servers' check has no client to sabotage.
-            .filter(|v| v.anomalies.is_empty() && !v.name.starts_with("servers:"))
+            .filter(|v| expected.iter().any(|p| v.name.starts_with(p)) && v.anomalies.is_empty())
             .map(|v| v.name)
             .collect();
+        let caught: Vec<&str> = verdicts
+            .iter()
+            .filter(|v| !v.anomalies.is_empty())
+            .map(|v| v.name.split(':').next().unwrap_or(v.name))
+            .collect();
+        println!(
+            "selftest: sabotage {}; checks that failed: {}",
+            args.sabotage.names().join(","),
+            caught.join(", ")
+        );
         if missed.is_empty() {
-            println!("selftest: every check caught the sabotaged clients");
+            println!("selftest: every check made for these sabotages caught them");
             0
         } else {
             println!(

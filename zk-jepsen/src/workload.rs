@@ -41,6 +41,18 @@ pub struct Sabotage {
     pub ignore_expiry: bool,
 }
 
+/// Every sabotage by name, with the checks (by the start of their names) that must catch it.
+pub const SABOTAGES: [(&str, &[&str]); 5] = [
+    ("lost-write", &["registers:", "counter:"]),
+    ("stale-read", &["registers:", "plain reads:", "sessions:"]),
+    (
+        "lock-no-wait",
+        &["lock: never", "lock: fencing", "election:"],
+    ),
+    ("lease-twice", &["semaphore:"]),
+    ("ignore-expiry", &["holders:"]),
+];
+
 impl Sabotage {
     /// Every sabotage at once.
     pub fn all() -> Sabotage {
@@ -51,6 +63,61 @@ impl Sabotage {
             lease_twice: true,
             ignore_expiry: true,
         }
+    }
+
+    /// `all`, or names from [`SABOTAGES`] separated by commas.
+    pub fn parse(list: &str) -> std::result::Result<Sabotage, String> {
+        if list == "all" {
+            return Ok(Sabotage::all());
+        }
+        let mut s = Sabotage::default();
+        for name in list.split(',') {
+            match name {
+                "lost-write" => s.lost_write = true,
+                "stale-read" => s.stale_read = true,
+                "lock-no-wait" => s.lock_no_wait = true,
+                "lease-twice" => s.lease_twice = true,
+                "ignore-expiry" => s.ignore_expiry = true,
+                other => {
+                    let names: Vec<&str> = SABOTAGES.iter().map(|(n, _)| *n).collect();
+                    return Err(format!(
+                        "unknown sabotage {other:?}: all, or some of {}",
+                        names.join(",")
+                    ));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// The names of the sabotages on (empty: none).
+    pub fn names(&self) -> Vec<&'static str> {
+        let on = [
+            self.lost_write,
+            self.stale_read,
+            self.lock_no_wait,
+            self.lease_twice,
+            self.ignore_expiry,
+        ];
+        SABOTAGES
+            .iter()
+            .zip(on)
+            .filter(|(_, on)| *on)
+            .map(|((n, _), _)| *n)
+            .collect()
+    }
+
+    /// The checks (by the start of their names) that must catch the sabotages on.
+    pub fn expected_catches(&self) -> Vec<&'static str> {
+        let names = self.names();
+        let mut v: Vec<&'static str> = SABOTAGES
+            .iter()
+            .filter(|(n, _)| names.contains(n))
+            .flat_map(|(_, checks)| checks.iter().copied())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 }
 

@@ -111,36 +111,85 @@ pub fn fencing(h: &History, recipe: Recipe) -> Verdict {
     }
 }
 
-/// A holder whose session expired knows it before its next protected action: no held claim
-/// after its client reported the session expired.
+/// How late after the servers expired a session a holder may still claim it without it
+/// counting: the log's times are another clock read to the millisecond, and a follower cut off
+/// from its leader answers its clients' pings for up to `syncLimit` ticks while the leader,
+/// hearing nothing of them, may expire their sessions (ZooKeeper's own timing, not the
+/// client's). A holder frozen past its session timeout claims seconds late.
+pub const SERVER_EXPIRY_SLACK_US: u64 = 1_000_000;
+
+/// A holder whose session expired knows it before its next protected action:
+///
+/// * no held claim after its client reported the session expired;
+/// * no held claim later than [`SERVER_EXPIRY_SLACK_US`] after the servers expired it (the
+///   leader's log), for the sessions whose clients did learn of their expiry (an expiry that a
+///   leader cut off from the others logged but never committed does not count).
 pub fn expiry_learned(h: &History) -> Verdict {
     let mut expiries: HashMap<usize, Vec<u64>> = HashMap::new();
     for e in h.events.iter().filter(|e| e.state == "Expired") {
         expiries.entry(e.worker).or_default().push(e.t);
     }
+    for v in expiries.values_mut() {
+        v.sort_unstable();
+    }
+    let mut server: HashMap<i64, Vec<u64>> = HashMap::new();
+    for &(session, t) in &h.server_expiries {
+        server.entry(session).or_default().push(t);
+    }
     let acqs: HashMap<u64, &Acquisition> = h.acqs.iter().map(|a| (a.id, a)).collect();
     let mut anomalies = Vec::new();
     let mut expired_holders = std::collections::HashSet::new();
+    let mut late_checked = 0;
     for c in h.claims.iter() {
         let Some(a) = acqs.get(&c.acq) else { continue };
         let Some(ts) = expiries.get(&a.worker) else {
             continue;
         };
-        if let Some(te) = ts.iter().find(|&&te| te > a.acquired && te < c.t) {
+        // The client's report of this session's expiry: its first after the grant.
+        let Some(&reported) = ts.iter().find(|&&te| te > a.acquired) else {
+            continue;
+        };
+        if reported < c.t {
             expired_holders.insert(a.id);
             if c.held {
                 anomalies.push(format!(
-                    "{:?}: acq {} (worker {}, session {:#x}) claimed held at {} after its session expired at {te}",
+                    "{:?}: acq {} (worker {}, session {:#x}) claimed held at {} after its session expired at {reported}",
                     a.recipe, a.id, a.worker, a.session, c.t
                 ));
             }
+            continue;
+        }
+        // Before the client knew: the servers' last expiry of the session before the report.
+        let Some(expired) = server.get(&a.session).and_then(|v| {
+            v.iter()
+                .copied()
+                .filter(|&t| t <= reported + SERVER_EXPIRY_SLACK_US)
+                .max()
+        }) else {
+            continue;
+        };
+        late_checked += 1;
+        if c.held && c.t > expired + SERVER_EXPIRY_SLACK_US {
+            anomalies.push(format!(
+                "{:?}: acq {} (worker {}, session {:#x}) claimed held at {}, {} ms after the servers expired its session (leader's log, at {expired}); its client reported the expiry at {reported}",
+                a.recipe,
+                a.id,
+                a.worker,
+                a.session,
+                c.t,
+                (c.t - expired) / 1000
+            ));
         }
     }
     Verdict {
         name: "holders: learn of their session's expiry before acting",
         histories: acqs.len(),
         anomalies,
-        note: format!("{} tenures outlived their session", expired_holders.len()),
+        note: format!(
+            "{} tenures outlived their session; {} servers' expiries logged, {late_checked} claims checked against them",
+            expired_holders.len(),
+            h.server_expiries.len()
+        ),
     }
 }
 
@@ -285,6 +334,47 @@ mod tests {
             held: true,
         });
         assert_eq!(expiry_learned(&h).anomalies.len(), 1);
+    }
+
+    #[test]
+    fn a_held_claim_after_the_servers_expired_the_session_is_an_anomaly() {
+        let mut h = History::default();
+        h.acqs.push(acq(0, 1, 10, 0));
+        // Frozen from 1 s; the servers expire the session at 7 s; the client, running again
+        // at 11 s, claims at once and only then reports the expiry.
+        h.server_expiries.push((1, 7_000_000));
+        h.claims.push(Claim {
+            acq: 0,
+            t: 900_000,
+            held: true,
+        });
+        h.events.push(SessionEvent {
+            worker: 1,
+            t: 11_000_500,
+            state: "Expired".into(),
+        });
+        assert!(expiry_learned(&h).anomalies.is_empty());
+        h.claims.push(Claim {
+            acq: 0,
+            t: 11_000_000,
+            held: true,
+        });
+        assert_eq!(expiry_learned(&h).anomalies.len(), 1);
+        // Within the slack it does not count; an expiry the client never learned of neither.
+        h.claims.pop();
+        h.claims.push(Claim {
+            acq: 0,
+            t: 7_500_000,
+            held: true,
+        });
+        assert!(expiry_learned(&h).anomalies.is_empty());
+        h.events.clear();
+        h.claims.push(Claim {
+            acq: 0,
+            t: 11_000_000,
+            held: true,
+        });
+        assert!(expiry_learned(&h).anomalies.is_empty());
     }
 
     #[test]
