@@ -10,8 +10,10 @@
 # SECONDS (default 60) is how long the nemesis runs; start-up, the quiet period, the final
 # reads and the checks come on top. --seed N replays a schedule (and each client's choice of
 # operations; the interleaving is the machine's). --selftest runs sabotaged clients and
-# passes only if every check catches them. The servers' and proxies' chatter goes to
-# target/jepsen/stderr-*.log.
+# passes only if every check catches them (--sabotage NAME,... for some only). Exit 0: no
+# anomaly; 1: anomalies; 3: inconclusive, the servers' replicas diverged (ZooKeeper's own
+# fault; the client checks' anomalies may be the servers'). The servers' and proxies'
+# chatter goes to target/jepsen/stderr-*.log.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-zookeeper.sh >/dev/null

@@ -48,6 +48,8 @@ pub enum Line {
     Done {
         /// Workers that never returned.
         hung: usize,
+        /// Which (ids, and what they were), among those that had started.
+        hung_workers: Vec<String>,
     },
 }
 
@@ -202,6 +204,7 @@ pub fn main(a: ChildArgs) -> ! {
         // Acquisition ids are campaign-wide: the group in the high bits.
         next_acq: AtomicU64::new((a.group as u64) << 32),
         running: AtomicUsize::new(0),
+        live: Mutex::new(std::collections::BTreeSet::new()),
         cancels: Mutex::new(Vec::new()),
         errors: Mutex::new(std::collections::BTreeMap::new()),
     });
@@ -239,7 +242,21 @@ pub fn main(a: ChildArgs) -> ! {
             n: *n,
         });
     }
-    lines.push(Line::Done { hung });
+    let roles = workload::roles();
+    let hung_workers = ctx
+        .live
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|&w| {
+            format!(
+                "worker {w} ({:?} on {})",
+                roles[w % roles.len()],
+                ADAPTERS[a.group]
+            )
+        })
+        .collect();
+    lines.push(Line::Done { hung, hung_workers });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for l in &lines {
         match serde_json::to_string(l) {

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub struct Report {
     /// Workers still running 60 s after the stop, over every process.
     pub hung: usize,
+    /// Which, with their role and adapter.
+    pub hung_workers: Vec<String>,
     /// Recipe calls that failed: (call, error) -> count.
     pub errors: BTreeMap<(String, String), usize>,
     /// Processes that did not end as they should (exit status, no final line, bad lines).
@@ -171,8 +173,11 @@ fn absorb(l: Line, rec: &Recorder, report: &Mutex<Report>, done: &Mutex<bool>) {
         Line::Error { what, error, n } => {
             *lock(report).errors.entry((what, error)).or_default() += n
         }
-        Line::Done { hung } => {
-            lock(report).hung += hung;
+        Line::Done { hung, hung_workers } => {
+            let mut r = lock(report);
+            r.hung += hung;
+            r.hung_workers.extend(hung_workers);
+            drop(r);
             *lock(done) = true;
         }
     }

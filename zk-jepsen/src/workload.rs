@@ -139,6 +139,8 @@ pub struct Ctx {
     pub next_acq: AtomicU64,
     /// Workers still running.
     pub running: AtomicUsize,
+    /// The workers that are running, by id (those still there after the stop are hung).
+    pub live: Mutex<std::collections::BTreeSet<usize>>,
     /// Withdraw waiting elections (called repeatedly at the end).
     pub cancels: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
     /// Recipe calls that failed, by call and error, with a count (for the summary: a recipe
@@ -178,12 +180,27 @@ impl Ctx {
     }
 }
 
-/// Counts a worker as running until dropped.
-struct Running<'a>(&'a AtomicUsize);
+/// Counts a worker as running, and names it among the live ones, until dropped.
+struct Running<'a>(&'a Ctx, usize);
+
+impl<'a> Running<'a> {
+    fn new(ctx: &'a Ctx, worker: usize) -> Running<'a> {
+        ctx.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(worker);
+        Running(ctx, worker)
+    }
+}
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.1);
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -432,7 +449,7 @@ async fn perform(
 
 /// Register operations on keys shared with the same-index workers of the other adapters.
 pub async fn register_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize, group: usize) {
-    let _running = Running(&ctx.running);
+    let _running = Running::new(&ctx, worker);
     listen(&conn, &ctx, worker);
     let mut rng = Rng::new(ctx.seed.wrapping_mul(1_000_003).wrapping_add(worker as u64));
     let (mut incarnation, mut n, mut seq) = (0u64, 0u64, 0u64);
@@ -632,7 +649,7 @@ async fn hold(
 
 /// Contends for the lock at `{root}/lock`, holds it, releases it, again.
 pub async fn lock_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
-    let _running = Running(&ctx.running);
+    let _running = Running::new(&ctx, worker);
     listen(&conn, &ctx, worker);
     let path = format!("{}/lock", ctx.root);
     let resource = format!("{}/lock-resource", ctx.root);
@@ -692,7 +709,7 @@ pub async fn lock_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
 
 /// Runs for leader at `{root}/election`; as leader, acts like a lock holder, then resigns.
 pub async fn election_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
-    let _running = Running(&ctx.running);
+    let _running = Running::new(&ctx, worker);
     listen(&conn, &ctx, worker);
     let path = format!("{}/election", ctx.root);
     let resource = format!("{}/election-resource", ctx.root);
@@ -775,7 +792,7 @@ pub async fn election_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
 
 /// Takes a lease of the semaphore at `{root}/sem`, holds it, gives it back, again.
 pub async fn semaphore_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
-    let _running = Running(&ctx.running);
+    let _running = Running::new(&ctx, worker);
     listen(&conn, &ctx, worker);
     let path = format!("{}/sem", ctx.root);
     let sem = match Semaphore::new(
@@ -841,7 +858,7 @@ pub async fn semaphore_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
 
 /// Adds small positive amounts to the counter at `{root}/counter`.
 pub async fn counter_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
-    let _running = Running(&ctx.running);
+    let _running = Running::new(&ctx, worker);
     listen(&conn, &ctx, worker);
     let counter = match Counter::<i64>::new(&conn.client(), &format!("{}/counter", ctx.root)) {
         Ok(c) => c,
