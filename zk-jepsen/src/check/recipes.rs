@@ -122,8 +122,9 @@ pub const SERVER_EXPIRY_SLACK_US: u64 = 1_000_000;
 ///
 /// * no held claim after its client reported the session expired;
 /// * no held claim later than [`SERVER_EXPIRY_SLACK_US`] after the servers expired it (the
-///   leader's log), for the sessions whose clients did learn of their expiry (an expiry that a
-///   leader cut off from the others logged but never committed does not count).
+///   leader's log), for the sessions whose clients did learn of their expiry; an expiry that a
+///   leader cut off from the others (or stopped) logged but never committed does not count: the
+///   session must have had nothing accepted by the servers after it.
 pub fn expiry_learned(h: &History) -> Verdict {
     let mut expiries: HashMap<usize, Vec<u64>> = HashMap::new();
     for e in h.events.iter().filter(|e| e.state == "Expired") {
@@ -135,6 +136,29 @@ pub fn expiry_learned(h: &History) -> Verdict {
     let mut server: HashMap<i64, Vec<u64>> = HashMap::new();
     for &(session, t) in &h.server_expiries {
         server.entry(session).or_default().push(t);
+    }
+    // When each session last did something the servers accepted (a grant, a protected write,
+    // a register operation): a logged expiry followed by that was never committed (a leader
+    // SIGSTOPped past the session timeout expires every session when it runs again, though
+    // the others have elected a new leader meanwhile).
+    let mut last_alive: HashMap<i64, u64> = HashMap::new();
+    let mut alive = |session: i64, t: u64| {
+        let e = last_alive.entry(session).or_insert(t);
+        *e = (*e).max(t);
+    };
+    let session_of: HashMap<u64, i64> = h.acqs.iter().map(|a| (a.id, a.session)).collect();
+    for a in &h.acqs {
+        alive(a.session, a.acquired);
+    }
+    for p in &h.protected {
+        if let (Outcome::Ok(_), Some(&session)) = (&p.outcome, session_of.get(&p.acq)) {
+            alive(session, p.invoke);
+        }
+    }
+    for r in &h.regs {
+        if matches!(r.outcome, Outcome::Ok(_)) && r.session != 0 {
+            alive(r.session, r.invoke);
+        }
     }
     let acqs: HashMap<u64, &Acquisition> = h.acqs.iter().map(|a| (a.id, a)).collect();
     let mut anomalies = Vec::new();
@@ -159,11 +183,13 @@ pub fn expiry_learned(h: &History) -> Verdict {
             }
             continue;
         }
-        // Before the client knew: the servers' last expiry of the session before the report.
+        // Before the client knew: the servers' last expiry of the session before the report,
+        // if nothing of the session was accepted after it.
+        let last = last_alive.get(&a.session).copied().unwrap_or(0);
         let Some(expired) = server.get(&a.session).and_then(|v| {
             v.iter()
                 .copied()
-                .filter(|&t| t <= reported + SERVER_EXPIRY_SLACK_US)
+                .filter(|&t| t <= reported + SERVER_EXPIRY_SLACK_US && t > last)
                 .max()
         }) else {
             continue;
@@ -368,12 +394,18 @@ mod tests {
             held: true,
         });
         assert!(expiry_learned(&h).anomalies.is_empty());
-        h.events.clear();
         h.claims.push(Claim {
             acq: 0,
             t: 11_000_000,
             held: true,
         });
+        assert_eq!(expiry_learned(&h).anomalies.len(), 1);
+        // A grant to the same session after the logged expiry: that expiry never took effect
+        // (a stopped leader's), so it does not count.
+        h.acqs.push(acq(1, 1, 11, 8_000_000));
+        assert!(expiry_learned(&h).anomalies.is_empty());
+        h.acqs.pop();
+        h.events.clear();
         assert!(expiry_learned(&h).anomalies.is_empty());
     }
 
