@@ -332,6 +332,48 @@ fn ensemble_elects_a_new_leader_when_the_leader_dies() {
 }
 
 #[test]
+fn partitionable_ensemble_cuts_a_member_off_and_heals() {
+    // A short tick: a follower that hears nothing from its leader for syncLimit (5) ticks
+    // gives up, and so does a leader without a quorum of followers.
+    let opts = ServerOptions {
+        tick_time_ms: 500,
+        ..ServerOptions::default()
+    };
+    let ensemble = Ensemble::start_partitionable(3, opts);
+    let leader = ensemble.leader().expect("a leader after start");
+    // Each member dials the others through proxies: its zoo.cfg names no other member's
+    // real quorum port.
+    let cfg = fs::read_to_string(ensemble.member_dir(leader).join("zoo.cfg")).unwrap();
+    assert_eq!(cfg.matches("server.").count(), 3, "{cfg}");
+
+    // The leader alone on its side: it steps down, the other two elect one of them.
+    ensemble.isolate(leader);
+    let mut new_leader = None;
+    assert!(
+        eventually(ELECTION_BOUND, || {
+            new_leader = ensemble.leader().filter(|&l| l != leader);
+            new_leader.is_some() && ensemble.mode(leader).is_none()
+        }),
+        "no new leader on the majority side, or the old one still serves: {:?}",
+        (0..3).map(|i| ensemble.mode(i)).collect::<Vec<_>>()
+    );
+    // Healed, it comes back as a follower of the new leader.
+    ensemble.heal_links();
+    assert!(
+        ensemble.wait_for_mode(leader, "follower", ELECTION_BOUND),
+        "the old leader did not rejoin:\n{}",
+        ensemble.log_tail(leader)
+    );
+    assert_eq!(ensemble.leader(), new_leader);
+
+    // SIGSTOP: the member answers nothing until SIGCONT.
+    assert!(ensemble.pause(leader));
+    assert_eq!(ensemble.mode(leader), None);
+    assert!(ensemble.resume(leader));
+    assert!(ensemble.wait_for_mode(leader, "follower", ELECTION_BOUND));
+}
+
+#[test]
 fn read_only_ensemble_survivor_turns_read_only() {
     let opts = ServerOptions {
         read_only_mode: true,

@@ -247,6 +247,21 @@ fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 }
 
 impl Inner {
+    /// Handles every deadline of the session that has passed by `now`.
+    fn run_due(&mut self, now: Instant) {
+        // A timeout can schedule another that is already due (an attempt that
+        // fails at once); a few rounds settle it, a stuck one is retried next poll.
+        for _ in 0..8 {
+            match self.session.poll_timeout() {
+                Some(t) if t <= now => {
+                    self.session.handle_timeout(now);
+                    self.drain(now);
+                }
+                _ => break,
+            }
+        }
+    }
+
     /// Drains every output of the session except transmits (the writers pull
     /// those), then wakes whoever must act on what changed.
     fn drain(&mut self, now: Instant) {
@@ -731,17 +746,7 @@ impl Shared {
     pub fn poll_driver(&self, io: &mut Vec<Io>, waker: &Waker) -> DriverPoll {
         let mut g = lock(&self.inner);
         let now = self.clock.now();
-        // A timeout can schedule another that is already due (an attempt that
-        // fails at once); a few rounds settle it, a stuck one is retried next poll.
-        for _ in 0..8 {
-            match g.session.poll_timeout() {
-                Some(t) if t <= now => {
-                    g.session.handle_timeout(now);
-                    g.drain(now);
-                }
-                _ => break,
-            }
-        }
+        g.run_due(now);
         g.drain(now);
         io.extend(std::mem::take(&mut g.io));
         let finished = g.finished();
@@ -1042,8 +1047,17 @@ impl Shared {
         })
     }
 
+    /// The session's state as of now. A deadline that passed while the driver could not
+    /// run (the process was stopped, as in a long GC pause, or the runtime starved) is
+    /// handled first: a connection silent past its read timeout is reported `Suspended`
+    /// at once, not once the driver wakes. Otherwise a lock holder asking right after a
+    /// pause longer than the session timeout was told its session was still connected,
+    /// though the servers had expired it (the Jepsen campaign's `PauseClientProcess`).
     pub(crate) fn state(&self) -> SessionState {
-        lock(&self.inner).session.state()
+        self.with(|g, now| {
+            g.run_due(now);
+            g.session.state()
+        })
     }
 
     pub(crate) fn session_info(&self) -> (Option<(i64, Bytes)>, Option<Duration>, i64) {

@@ -4,6 +4,7 @@
 
 #![allow(clippy::module_name_repetitions)]
 
+use crate::proxy::Proxy;
 use crate::server::*;
 use std::fs;
 use std::net::SocketAddr;
@@ -45,6 +46,34 @@ pub struct Ensemble {
     reconfig: Option<ReconfigAccess>,
     /// Each member's role as declared in its `server.N` line (dynamic ensembles).
     roles: Vec<Role>,
+    /// Started with [`Ensemble::start_partitionable`]: `peer_proxies[i][j]` carries member
+    /// `i`'s quorum and election traffic to member `j` (`None` on the diagonal).
+    peer_proxies: Option<Vec<Vec<Option<PeerLink>>>>,
+}
+
+/// The two proxies member `i` dials member `j` through: (quorum, election).
+struct PeerLink {
+    quorum: Proxy,
+    election: Proxy,
+    /// Whether the link is cut now.
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl PeerLink {
+    /// Cuts or heals the link. A link already in that state is left alone: healing every
+    /// link after a partition must not also drop the connections of the links that were
+    /// never cut (a leader's healthy followers), which is not what a partition's end does.
+    fn set_up(&self, up: bool) {
+        if self.down.swap(!up, std::sync::atomic::Ordering::SeqCst) != up {
+            return;
+        }
+        for proxy in [&self.quorum, &self.election] {
+            proxy.black_hole(!up);
+            // Connections that lived through a cut would deliver what they held at the heal;
+            // a partition's start and end both drop them, so peers reconnect afresh.
+            proxy.cut_all();
+        }
+    }
 }
 
 /// Who may call `reconfig` on an ensemble started with [`Ensemble::start_reconfigurable`]
@@ -123,6 +152,17 @@ impl Ensemble {
         Ensemble::start_inner(n, opts, Some(access))
     }
 
+    /// Like [`start`](Ensemble::start), with every member's quorum and election traffic to
+    /// every other member going through a [`Proxy`] of its own (one per ordered pair and
+    /// port): member `i`'s `server.j` line names the proxies that forward to `j`'s real
+    /// ports, while its own line keeps its real ports (it binds them). So the links between
+    /// members can be cut and healed ([`set_link`](Ensemble::set_link),
+    /// [`isolate`](Ensemble::isolate), [`heal_links`](Ensemble::heal_links)), as in a network
+    /// partition; clients still reach every member directly.
+    pub fn start_partitionable(n: usize, opts: ServerOptions) -> Ensemble {
+        Ensemble::start_with(n, opts, None, true)
+    }
+
     fn member_jvm_flags(&self) -> Vec<String> {
         // SASL's JAAS file (DIGEST-MD5 users or Kerberos) is the same for every member.
         let mut flags = self.opts.auth_jvm_flags(&self.root);
@@ -147,6 +187,15 @@ impl Ensemble {
     }
 
     fn start_inner(n: usize, opts: ServerOptions, reconfig: Option<ReconfigAccess>) -> Ensemble {
+        Ensemble::start_with(n, opts, reconfig, false)
+    }
+
+    fn start_with(
+        n: usize,
+        opts: ServerOptions,
+        reconfig: Option<ReconfigAccess>,
+        proxied: bool,
+    ) -> Ensemble {
         assert!(n >= 1, "an ensemble needs at least one member");
         install();
         let root = make_temp_dir("ensemble");
@@ -157,6 +206,7 @@ impl Ensemble {
             peer_ports: Vec::new(),
             reconfig,
             roles: vec![Role::Participant; n],
+            peer_proxies: None,
         };
         ensemble.nodes = (1..=n).map(|id| ensemble.new_node(id)).collect();
         for attempt in 1..=START_ATTEMPTS {
@@ -164,6 +214,9 @@ impl Ensemble {
                 node.client_port = free_port();
             }
             ensemble.peer_ports = (0..n).map(|_| (free_port(), free_port())).collect();
+            if proxied {
+                ensemble.peer_proxies = Some(ensemble.start_peer_proxies());
+            }
             if attempt > 1 && ensemble.reconfig.is_some() {
                 for node in &ensemble.nodes {
                     node.forget_dynamic_state();
@@ -188,6 +241,54 @@ impl Ensemble {
         unreachable!("the last attempt returns or panics")
     }
 
+    /// A proxy per ordered pair of members and per peer port, to the real ports. The election
+    /// proxies rewrite the address each member advertises when it connects (its own, real
+    /// election port) to the proxy the other member reaches it through, since ZooKeeper
+    /// connects back to that address (see [`Proxy::rewrite_election_address`]).
+    fn start_peer_proxies(&self) -> Vec<Vec<Option<PeerLink>>> {
+        let n = self.peer_ports.len();
+        let links: Vec<Vec<Option<PeerLink>>> = (0..n)
+            .map(|from| {
+                (0..n)
+                    .map(|to| {
+                        (from != to).then(|| {
+                            let (quorum, election) = self.peer_ports[to];
+                            PeerLink {
+                                quorum: Proxy::start(loopback(quorum)),
+                                election: Proxy::start(loopback(election)),
+                                down: std::sync::atomic::AtomicBool::new(false),
+                            }
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        for (from, row) in links.iter().enumerate() {
+            for (to, link) in row.iter().enumerate() {
+                if let (Some(link), Some(back)) = (link, &links[to][from]) {
+                    link.election.rewrite_election_address(
+                        &loopback(self.peer_ports[from].1).to_string(),
+                        &back.election.addr().to_string(),
+                    );
+                }
+            }
+        }
+        links
+    }
+
+    /// The (quorum, election) ports member `from` dials member `to` on: the proxies' with
+    /// [`start_partitionable`](Ensemble::start_partitionable), else `to`'s own.
+    fn peer_ports_seen_by(&self, from: usize, to: usize) -> (u16, u16) {
+        match self
+            .peer_proxies
+            .as_ref()
+            .and_then(|p| p[from][to].as_ref())
+        {
+            Some(link) => (link.quorum.addr().port(), link.election.addr().port()),
+            None => self.peer_ports[to],
+        }
+    }
+
     fn write_cfgs(&self) {
         if self.reconfig.is_some() {
             let servers: Vec<String> = (0..self.nodes.len()).map(|i| self.server_spec(i)).collect();
@@ -196,15 +297,11 @@ impl Ensemble {
             }
             return;
         }
-        let servers: Vec<String> = self
-            .peer_ports
-            .iter()
-            .enumerate()
-            .map(|(i, (quorum, election))| {
+        for (me, node) in self.nodes.iter().enumerate() {
+            let servers = (0..self.nodes.len()).map(|i| {
+                let (quorum, election) = self.peer_ports_seen_by(me, i);
                 format!("server.{}=127.0.0.1:{quorum}:{election}", i + 1)
-            })
-            .collect();
-        for node in &self.nodes {
+            });
             let mut cfg = self.opts.base_cfg(&node.data_dir(), node.client_port);
             cfg.push("initLimit=10".to_string());
             cfg.push("syncLimit=5".to_string());
@@ -212,7 +309,7 @@ impl Ensemble {
                 // Otherwise a single server line means a standalone server, with no leader.
                 cfg.push("standaloneEnabled=false".to_string());
             }
-            cfg.extend(servers.iter().cloned());
+            cfg.extend(servers);
             cfg.extend(self.opts.auth_cfg());
             cfg.extend(self.opts.extra_cfg.iter().cloned());
             node.write_cfg(&cfg);
@@ -402,6 +499,54 @@ impl Ensemble {
                     thread::sleep(Duration::from_secs(1));
                 }
                 outcome => self.fail("start", Some(i), &outcome),
+            }
+        }
+    }
+
+    /// Member `i`'s JVM process id, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].pid()
+    }
+
+    /// SIGSTOP member `i`'s JVM (a long GC pause: it keeps its sockets and answers nothing);
+    /// [`resume`](Ensemble::resume) continues it. False if it is not running or the signal
+    /// could not be sent.
+    pub fn pause(&self, i: usize) -> bool {
+        self.pid(i).is_some_and(|pid| send_signal(pid, "STOP"))
+    }
+
+    /// SIGCONT member `i`'s JVM after [`pause`](Ensemble::pause).
+    pub fn resume(&self, i: usize) -> bool {
+        self.pid(i).is_some_and(|pid| send_signal(pid, "CONT"))
+    }
+
+    /// Cuts (`up == false`) or heals the quorum and election links between members `a` and
+    /// `b`, both ways: a cut black-holes them and drops their connections. Needs an ensemble
+    /// from [`start_partitionable`](Ensemble::start_partitionable) (panics otherwise).
+    pub fn set_link(&self, a: usize, b: usize, up: bool) {
+        let proxies = self
+            .peer_proxies
+            .as_ref()
+            .expect("set_link needs an ensemble from Ensemble::start_partitionable");
+        for (from, to) in [(a, b), (b, a)] {
+            if let Some(link) = &proxies[from][to] {
+                link.set_up(up);
+            }
+        }
+    }
+
+    /// Cuts member `i` off from every other member (clients still reach it).
+    pub fn isolate(&self, i: usize) {
+        for j in (0..self.nodes.len()).filter(|&j| j != i) {
+            self.set_link(i, j, false);
+        }
+    }
+
+    /// Heals every link between members.
+    pub fn heal_links(&self) {
+        for a in 0..self.nodes.len() {
+            for b in a + 1..self.nodes.len() {
+                self.set_link(a, b, true);
             }
         }
     }

@@ -5,6 +5,10 @@
 //! the middle of the server's replies ([`Proxy::partition_after`]), or delay what the server
 //! sends ([`Proxy::set_latency`]).
 //!
+//! For ZooKeeper's leader election port, [`Proxy::rewrite_election_address`] makes the
+//! proxy rewrite the address a member advertises in its connection handshake, so the member
+//! on the other side connects back through a proxy too.
+//!
 //! Each accepted connection gets its own upstream connection and two pump threads, one per
 //! direction. A pump that read bytes while the proxy is black-holed holds them (reading nothing
 //! more) until the black hole ends or the connection is cut. Dropping the proxy cuts everything
@@ -57,6 +61,8 @@ struct State {
     latency_us: AtomicU64,
     threads: Mutex<Vec<JoinHandle<()>>>,
     next_id: AtomicU64,
+    /// Election handshake rewrite: (advertised address, replacement).
+    rewrite: Mutex<Option<(String, String)>>,
 }
 
 impl State {
@@ -134,6 +140,7 @@ impl Proxy {
             latency_us: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(0),
+            rewrite: Mutex::new(None),
         });
         let st = state.clone();
         let accept = thread::Builder::new()
@@ -209,6 +216,17 @@ impl Proxy {
         let mut budget = lock(&self.state.cut_budget);
         self.state.partition_on_cut.store(true, Ordering::SeqCst);
         *budget = Some(bytes);
+    }
+
+    /// For a proxy in front of a ZooKeeper member's election port: in the handshake that opens
+    /// each connection (ZooKeeper's `InitialMessage`: protocol version, server id, then the
+    /// connecting member's own election address), the address `from` is replaced by `to`.
+    /// A member that receives a connection from a member with a lower id drops it and
+    /// connects back to the address advertised there; rewritten to a proxy's, that
+    /// connection goes through a proxy as well, so cutting the proxies cuts the election.
+    /// Anything else passes unchanged.
+    pub fn rewrite_election_address(&self, from: &str, to: &str) {
+        *lock(&self.state.rewrite) = Some((from.to_string(), to.to_string()));
     }
 
     /// Number of open proxied connections.
@@ -325,6 +343,37 @@ fn delayed_writer(
 fn pump(mut from: TcpStream, mut out: Out, to_client: bool, state: &State, conn: &Conn) {
     let mut buf = vec![0u8; 16 * 1024];
     let stopped = || conn.cut.load(Ordering::SeqCst) || state.shutdown.load(Ordering::SeqCst);
+    let rewrite = if to_client {
+        None
+    } else {
+        lock(&state.rewrite).clone()
+    };
+    if let Some((old, new)) = rewrite {
+        match read_handshake(&mut from) {
+            Some(head) => {
+                let head = rewrite_handshake(&head, &old, &new).unwrap_or(head);
+                while state.black_hole.load(Ordering::SeqCst) && !stopped() {
+                    thread::sleep(POLL);
+                }
+                let sent = match &mut out {
+                    Out::Now(to) => to.write_all(&head).is_ok(),
+                    Out::Delayed(tx, latency) => {
+                        tx.send((Instant::now() + *latency, head, false)).is_ok()
+                    }
+                };
+                if stopped() || !sent {
+                    conn.cut();
+                    state.remove(conn.id);
+                    return;
+                }
+            }
+            None => {
+                conn.cut();
+                state.remove(conn.id);
+                return;
+            }
+        }
+    }
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) => break,
@@ -368,4 +417,101 @@ fn pump(mut from: TcpStream, mut out: Out, to_client: bool, state: &State, conn:
     }
     conn.cut();
     state.remove(conn.id);
+}
+
+/// ZooKeeper's election protocol versions that carry an address (`QuorumCnxManager`'s
+/// `PROTOCOL_VERSION_V1` and `_V2`).
+const ELECTION_PROTOCOLS: [i64; 2] = [-65536, -65535];
+/// A handshake longer than this is not one.
+const MAX_HANDSHAKE: usize = 4096;
+
+/// Reads a connection's first bytes: a whole election handshake (version, id, length,
+/// address) if it starts like one, else whatever the first read gave. `None` at EOF or error.
+fn read_handshake(from: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let want = match handshake_len(&head) {
+            Ok(Some(total)) => total,
+            Ok(None) => 20,
+            Err(()) => return Some(head),
+        };
+        if head.len() >= want {
+            return Some(head);
+        }
+        match from.read(&mut buf) {
+            Ok(0) => return (!head.is_empty()).then_some(head),
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The length of the election handshake at the start of `head`: `Ok(None)` while its fixed
+/// part is incomplete, `Err` if it is not one.
+fn handshake_len(head: &[u8]) -> Result<Option<usize>, ()> {
+    if head.len() < 20 {
+        // Give up early on anything that cannot be a handshake.
+        if head.len() >= 8 {
+            let version = i64::from_be_bytes(head[..8].try_into().map_err(|_| ())?);
+            if !ELECTION_PROTOCOLS.contains(&version) {
+                return Err(());
+            }
+        }
+        return Ok(None);
+    }
+    let version = i64::from_be_bytes(head[..8].try_into().map_err(|_| ())?);
+    let len = i32::from_be_bytes(head[16..20].try_into().map_err(|_| ())?);
+    if !ELECTION_PROTOCOLS.contains(&version) || len < 0 || len as usize > MAX_HANDSHAKE {
+        return Err(());
+    }
+    Ok(Some(20 + len as usize))
+}
+
+/// `head` with the advertised address `old` replaced by `new` (the length field fixed), if
+/// it is a handshake advertising `old`; any bytes after the handshake are kept.
+fn rewrite_handshake(head: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
+    let total = handshake_len(head).ok()??;
+    let addr = std::str::from_utf8(head.get(20..total)?).ok()?;
+    // V2 may list several addresses separated by `|`.
+    let rewritten: Vec<&str> = addr
+        .split('|')
+        .map(|a| if a == old { new } else { a })
+        .collect();
+    let rewritten = rewritten.join("|");
+    if rewritten == addr {
+        return None;
+    }
+    let mut out = head[..16].to_vec();
+    out.extend_from_slice(&(rewritten.len() as i32).to_be_bytes());
+    out.extend_from_slice(rewritten.as_bytes());
+    out.extend_from_slice(&head[total..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(addr: &str, tail: &[u8]) -> Vec<u8> {
+        let mut v = (-65535i64).to_be_bytes().to_vec();
+        v.extend_from_slice(&3i64.to_be_bytes());
+        v.extend_from_slice(&(addr.len() as i32).to_be_bytes());
+        v.extend_from_slice(addr.as_bytes());
+        v.extend_from_slice(tail);
+        v
+    }
+
+    #[test]
+    fn the_advertised_election_address_is_rewritten() {
+        let head = handshake("127.0.0.1:40001", b"rest");
+        assert_eq!(handshake_len(&head), Ok(Some(20 + 15)));
+        assert_eq!(handshake_len(&head[..10]), Ok(None));
+        let out = rewrite_handshake(&head, "127.0.0.1:40001", "127.0.0.1:5001").unwrap();
+        assert_eq!(out, handshake("127.0.0.1:5001", b"rest"));
+        // Another address, or not a handshake at all: unchanged.
+        assert_eq!(rewrite_handshake(&head, "127.0.0.1:40002", "x"), None);
+        assert_eq!(handshake_len(b"GET / HTTP/1.1\r\n"), Err(()));
+    }
 }

@@ -657,8 +657,13 @@ impl Drop for Running {
 }
 
 pub(crate) fn send_sigterm(pid: u32) -> bool {
+    send_signal(pid, "TERM")
+}
+
+/// `kill -<signal> <pid>`; whether it succeeded.
+pub(crate) fn send_signal(pid: u32, signal: &str) -> bool {
     Command::new("kill")
-        .arg("-TERM")
+        .arg(format!("-{signal}"))
         .arg(pid.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
