@@ -1247,8 +1247,9 @@ mod tests {
     }
 
     /// Defect 1 of issue 10 at its root: the handshake reply arrives on the reader
-    /// while the driver sleeps until the connect deadline; the core must wake the
-    /// driver because the session's deadline (the first ping) moved earlier.
+    /// while the driver sleeps until the handshake's deadline (1 s for a first
+    /// handshake); the core must wake the driver when the session's deadline (the
+    /// first ping, 400 ms away with a 1.2 s session) moved earlier.
     #[test]
     fn handshake_reply_wakes_the_driver_with_an_earlier_deadline() {
         let clock = ManualClock::new(Instant::now());
@@ -1280,9 +1281,19 @@ mod tests {
             shared.poll_write(conn, &mut cx),
             Poll::Ready(Some(_))
         ));
+        // Woken by the handshake's deadline (earlier than the connect's), the
+        // driver polls again and sleeps until it.
+        io.clear();
+        let DriverPoll::Run {
+            deadline: Some(handshake_deadline),
+        } = shared.poll_driver(&mut io, &waker)
+        else {
+            panic!("no deadline while handshaking");
+        };
+        assert_eq!(handshake_deadline, clock.now() + Duration::from_secs(1));
         let woken_before = count.0.load(Ordering::SeqCst);
         clock.advance(Duration::from_millis(10));
-        shared.input(conn, &connect_response(6000));
+        shared.input(conn, &connect_response(1200));
         assert_eq!(shared.state(), SessionState::Connected);
         assert!(
             count.0.load(Ordering::SeqCst) > woken_before,
@@ -1291,8 +1302,8 @@ mod tests {
         let DriverPoll::Run { deadline: Some(d) } = shared.poll_driver(&mut io, &waker) else {
             panic!("no deadline once connected");
         };
-        // Ping after read_timeout / 2 = 2 s of silence.
-        assert_eq!(d, clock.now() + Duration::from_secs(2));
+        // Ping after read_timeout / 2 = 400 ms of silence.
+        assert_eq!(d, clock.now() + Duration::from_millis(400));
         // Later inputs only move the deadline later: no wake-up per reply.
         let woken = count.0.load(Ordering::SeqCst);
         shared.input(conn, &[]);
