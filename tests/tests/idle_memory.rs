@@ -21,7 +21,11 @@ const SESSIONS: usize = 200;
 /// Reads per session, one per round, with the sessions idle between rounds.
 const ROUNDS: usize = 4;
 /// The most heap a session may gain from its caller's reads (before: 16.5 KiB).
-const GROWTH_PER_SESSION: usize = 1024;
+/// What the first call of an operation makes once per client and keeps stays
+/// under it: about 0.5 KiB on default features, and as much again with the
+/// `metrics` feature (the operation's metric handles), measured at 541 and
+/// 1,078 to 1,151 B, the same after every later round.
+const GROWTH_PER_SESSION: usize = 2048;
 /// The most resident memory a session and its caller's thread may gain from the
 /// caller's reads, KiB: the heap above, the stack the reads touch and the
 /// allocator's per-thread caches (before: 21 KiB, with the 16 KiB buffer).
