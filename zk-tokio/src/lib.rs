@@ -429,8 +429,9 @@ async fn run_tcp(shared: &Arc<Shared>, conn: ConnId, sock: Arc<TcpStream>) {
     shared.lend_socket(conn, lent.clone());
     let reader = shared.lend_reader(conn, lent);
     shared.connected(conn);
-    // Callers waiting for replies read the socket themselves; this task reads
-    // whatever they leave (watch events, ping replies, the end of the stream).
+    // Callers waiting for replies may read the socket themselves, but this task
+    // is the reader of last resort: woken by every readiness of the socket, it
+    // reads whatever is there, so no reply waits for a caller to be polled.
     let reader = std::future::poll_fn(|cx| reader.poll_conn(shared, cx));
     let writer = async {
         while let Some(bytes) = std::future::poll_fn(|cx| shared.poll_write(conn, cx)).await {
