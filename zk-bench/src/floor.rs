@@ -213,18 +213,7 @@ impl Floor {
 
     /// One read of whatever arrived (blocking); errors on EOF.
     fn fill(&mut self) -> io::Result<()> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.start > self.buf.len() / 2 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.buf.len() {
-            let n = self.buf.len();
-            self.buf.resize(n * 2, 0);
-        }
+        make_room(&mut self.buf, &mut self.start, &mut self.end);
         let n = self.s.read(&mut self.buf[self.end..])?;
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed"));
@@ -357,5 +346,22 @@ impl Floor {
             }
         }
         got
+    }
+}
+
+/// Before a read into `buf[end..]`: drops the consumed `buf[..start]` (at once
+/// if nothing is left, else once it is over half the buffer) and doubles a
+/// full buffer. Shared by the blocking and the async floor clients.
+pub(crate) fn make_room(buf: &mut Vec<u8>, start: &mut usize, end: &mut usize) {
+    if *start == *end {
+        (*start, *end) = (0, 0);
+    } else if *start > buf.len() / 2 {
+        buf.copy_within(*start..*end, 0);
+        *end -= *start;
+        *start = 0;
+    }
+    if *end == buf.len() {
+        let n = buf.len();
+        buf.resize(n * 2, 0);
     }
 }

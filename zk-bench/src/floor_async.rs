@@ -94,17 +94,7 @@ impl<S: Sock> AsyncFloor<S> {
 
     /// Waits for bytes, reads them, and calls `f` for every complete reply; returns how many.
     pub async fn read_replies(&mut self, f: impl FnMut(Seen)) -> io::Result<usize> {
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        } else if self.start > self.buf.len() / 2 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.buf.len() {
-            let n = self.buf.len();
-            self.buf.resize(n * 2, 0);
-        }
+        crate::floor::make_room(&mut self.buf, &mut self.start, &mut self.end);
         let n = loop {
             match self.s.try_read(&mut self.buf[self.end..]) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed")),
