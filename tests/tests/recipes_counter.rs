@@ -4,17 +4,23 @@
 //! and the 4-byte Curator form (with its seeded node and range check). Module
 //! `kazoo`: kazoo 2.11 Counters and ours add to the same nodes concurrently and
 //! the totals add up, read by both, in all three encodings (`ZK_KAZOO_PYTHON`;
-//! fails without it).
+//! fails without it). `lost_reply_then_lagging_member`: an add whose reply was
+//! lost, re-checked on a member that lags, is applied once (a 3-member ensemble
+//! whose leader's links to its followers are delayed).
 
 mod recipes_common;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use recipes_common::{run, unique, Adapter};
-use zk_client::{CreateMode, Data};
+use recipes_common::{run, unique, Adapter, WAIT};
+use zk_client::{ClientBuilder, CreateMode, Data};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
+use zk_tests::proxy::Proxy;
 use zk_tests::server::shared_server;
+use zk_tests::{four_letter_word, Ensemble, ServerOptions};
 use zk_tokio::recipes::{Change, Counter, CounterValue};
 
 fn add<Z: Adapter, T: CounterValue>(c: &Counter<T>, d: T) -> Change<T> {
@@ -128,6 +134,160 @@ macro_rules! counter_suite {
 counter_suite!(tokio, TokioZk);
 counter_suite!(smol, SmolZk);
 counter_suite!(blocking, BlockingZk);
+
+// ============================================================================ lagging member
+
+/// How late the leader's proposals, commits and answers reach each follower.
+/// Below the client's first handshake wait (1 s), so that the revalidation of
+/// the session on a follower, answered by the leader over the same slow link,
+/// is not given up.
+const LAG: Duration = Duration::from_millis(500);
+
+/// An add whose reply is lost, re-checked on a member that lags, is applied
+/// exactly once, on every adapter (one ensemble, the adapters in turn).
+///
+/// The schedule: the leader's links to both followers are delayed by [`LAG`],
+/// so a write commits only once a follower's acknowledgement is back, [`LAG`]
+/// after it was proposed, and reaches the followers [`LAG`] after that. The
+/// client is on the leader (through a proxy) with a follower second in its
+/// list. While its `setData` waits for the quorum, the proxy goes: the reply
+/// is lost (ConnectionLoss, outcome unknown) and the client moves to the
+/// follower, whose revalidation of the session the leader answers before the
+/// write commits. Re-read there at once, the node still has the old version:
+/// without a `sync` first the Counter takes the write for not applied, adds
+/// again once the follower has caught up, and the node ends at 2. With the
+/// `sync` (answered over the same link, after the write's commit) it sees the
+/// new version and reports the outcome unknown: the node holds 1.
+#[test]
+fn lost_reply_then_lagging_member() {
+    run("lost_reply_then_lagging_member", || {
+        let ens = Ensemble::start_partitionable(3, ServerOptions::default());
+        let leader = ens.leader().expect("a leader");
+        let followers: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+        // One at a time, so that the leader keeps a quorum.
+        for &f in &followers {
+            ens.delay_link(f, leader, LAG);
+            // It leaves (its link was cut) and rejoins, which takes a few
+            // round trips of the delayed link.
+            let t = Instant::now();
+            while ens.mode(f).as_deref() == Some("follower") && t.elapsed() < LAG * 10 {
+                thread::sleep(Duration::from_millis(10));
+            }
+            assert!(
+                ens.wait_for_mode(f, "follower", Duration::from_secs(60)),
+                "member {f} did not rejoin through its delayed link:\n{}",
+                ens.log_tail(f)
+            );
+        }
+        assert_eq!(ens.leader(), Some(leader), "the leader changed");
+        let runs = [
+            lost_reply_on_lagging_member::<TokioZk>(&ens, leader, followers[0]),
+            lost_reply_on_lagging_member::<SmolZk>(&ens, leader, followers[1]),
+            lost_reply_on_lagging_member::<BlockingZk>(&ens, leader, followers[0]),
+        ];
+        let wrong: Vec<&String> = runs.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    })
+}
+
+/// One adapter's run: `Ok` with what it did, `Err` with what went wrong.
+fn lost_reply_on_lagging_member<Z: Adapter>(
+    ens: &Ensemble,
+    leader: usize,
+    follower: usize,
+) -> Result<String, String> {
+    let path = unique("counter-lag", Z::NAME);
+    let leader_addr = ens.client_addr(leader);
+    let truth = Z::connect_for(&leader_addr.to_string(), Duration::from_secs(20));
+    // Every write now waits for a follower: the lag is in place.
+    truth.create(&path, "", CreateMode::Persistent).unwrap();
+    let t = Instant::now();
+    truth.set_data(&path, "0", None).unwrap();
+    let commit = t.elapsed();
+    assert!(commit >= LAG, "a write committed in {commit:?}: no lag");
+
+    let proxy = Proxy::start(leader_addr);
+    let hosts = format!("{},{}", proxy.connect_string(), ens.client_addr(follower));
+    let b = ClientBuilder::new(&hosts)
+        .randomize_hosts(false)
+        .session_timeout(Duration::from_secs(20))
+        .connect_deadline(WAIT);
+    let zk = Z::connect(&b).unwrap();
+    let session = zk.session().unwrap().id;
+    let c = Arc::new(Counter::<i64>::new(zk.as_async(), &path).unwrap());
+    assert_eq!(Z::exec(c.value()).unwrap(), 0);
+    // The follower must hold whatever the client has seen (else it refuses the
+    // session and the client goes round its list).
+    thread::sleep(LAG * 4);
+
+    let adder = {
+        let c = c.clone();
+        thread::spawn(move || {
+            if Z::NAME == "blocking" {
+                c.add_blocking(1)
+            } else {
+                Z::exec(c.add(1))
+            }
+        })
+    };
+    // The add's setData is at the leader, unanswered (a read or a ping is
+    // answered at once; only a write waits for the quorum): lose its reply.
+    let waited = write_outstanding(leader_addr, session);
+    drop(proxy);
+    let result = adder.join().expect("the adder panicked");
+    let on = zk.current_host().map(|h| h.port);
+    let value = truth.get_data(&path).unwrap().0;
+    truth.delete(&path, None).unwrap();
+    truth.close().unwrap();
+    zk.close().unwrap();
+
+    let report = format!(
+        "[{}] setData outstanding at the leader {waited:?} after the add began; \
+         the add returned {result:?} on port {on:?} (follower {}); the node holds {value:?}",
+        Z::NAME,
+        ens.client_addr(follower).port()
+    );
+    println!("{report}");
+    if value != Data::new("1") {
+        return Err(format!("{report}: the delta was not applied exactly once"));
+    }
+    // The schedule happened: the reply was lost (so the add cannot know it
+    // landed: outcome unknown) and the check ran on the follower.
+    let hit = result.as_ref().is_err_and(|e| e.outcome_unknown())
+        && on == Some(ens.client_addr(follower).port());
+    if !hit {
+        return Err(format!("{report}: not the schedule this test is about"));
+    }
+    Ok(report)
+}
+
+/// Waits until the member at `addr` has held a request of `session` unanswered
+/// for 50 ms (its `cons` line's `queued=`), and returns how long that took.
+fn write_outstanding(addr: SocketAddr, session: i64) -> Duration {
+    let t = Instant::now();
+    let sid = format!("sid=0x{session:x},");
+    let mut since: Option<Instant> = None;
+    loop {
+        let cons = four_letter_word(addr, "cons", Duration::from_secs(2)).unwrap_or_default();
+        let queued = cons
+            .lines()
+            .find(|l| l.contains(&sid))
+            .and_then(|l| l.split("queued=").nth(1))
+            .and_then(|q| q.split(',').next())
+            .and_then(|q| q.parse::<u32>().ok())
+            .unwrap_or(0);
+        if queued == 0 {
+            since = None;
+        } else if since.get_or_insert_with(Instant::now).elapsed() >= Duration::from_millis(50) {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < WAIT,
+            "no request of session {session:#x} outstanding at {addr}:\n{cons}"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
 
 // ============================================================================ kazoo
 

@@ -158,7 +158,8 @@ impl Ensemble {
     /// ports, while its own line keeps its real ports (it binds them). So the links between
     /// members can be cut and healed ([`set_link`](Ensemble::set_link),
     /// [`isolate`](Ensemble::isolate), [`heal_links`](Ensemble::heal_links)), as in a network
-    /// partition; clients still reach every member directly.
+    /// partition, or slowed ([`delay_link`](Ensemble::delay_link)), to make a member lag;
+    /// clients still reach every member directly.
     pub fn start_partitionable(n: usize, opts: ServerOptions) -> Ensemble {
         Ensemble::start_with(n, opts, None, true)
     }
@@ -540,6 +541,29 @@ impl Ensemble {
         for j in (0..self.nodes.len()).filter(|&j| j != i) {
             self.set_link(i, j, false);
         }
+    }
+
+    /// Delays by `latency` everything member `to` sends to member `from` on the quorum
+    /// connection `from` opens to it. With `to` the leader and `from` a follower: the
+    /// leader's proposals, commits, and answers to the follower's session revalidations
+    /// and syncs reach the follower that late, so it serves its clients a view that far
+    /// behind the leader's (a member behind a slow link), and with every follower
+    /// delayed a write commits no sooner than `latency` after it was proposed. The
+    /// link's connections are cut so the delay applies at once: the follower looks
+    /// for its leader again and rejoins through the delayed link within seconds (wait
+    /// for it with [`wait_for_mode`](Ensemble::wait_for_mode); delay one follower at a
+    /// time, so the leader keeps its quorum). `Duration::ZERO` ends the delay the same
+    /// way. Needs an ensemble from [`start_partitionable`](Ensemble::start_partitionable)
+    /// (panics otherwise).
+    pub fn delay_link(&self, from: usize, to: usize, latency: Duration) {
+        let link = self
+            .peer_proxies
+            .as_ref()
+            .expect("delay_link needs an ensemble from Ensemble::start_partitionable")[from][to]
+            .as_ref()
+            .expect("a member has no link to itself");
+        link.quorum.set_latency(latency);
+        link.quorum.cut_all();
     }
 
     /// Heals every link between members.
