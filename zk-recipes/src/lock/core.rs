@@ -18,7 +18,7 @@ pub(crate) const LOCK_NAME: &str = "__lock__";
 /// The infix of a read lock's contender nodes.
 pub(crate) const RLOCK_NAME: &str = "__rlock__";
 
-/// Options of a [`Lock`] (and of the locks built on it).
+/// Options of a [`Lock`](crate::Lock) (and of the locks built on it).
 #[derive(Clone, Debug, Default)]
 pub struct LockOptions {
     /// Written, UTF-8, as the contender node's data; `contenders()` lists it.
