@@ -1,7 +1,7 @@
 //! ZooKeeper client with blocking calls, on std threads and no async runtime.
 //!
 //! Every client of the process shares one I/O thread (timers, reads, writes of
-//! plain TCP connections; see `io_thread.rs`), so an idle client costs no thread
+//! plain TCP connections; see `io_thread/`), so an idle client costs no thread
 //! of its own. The calls are `zk-client`'s, run to completion on the calling
 //! thread, each bounded by the client's call timeout.
 //!

@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+pub use crate::core::BlockingRead;
 use crate::core::{Reply, Shared};
 use crate::slot::Slot;
 
@@ -33,23 +34,6 @@ impl Wake for ThreadWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         self.0.unpark();
     }
-}
-
-/// A connection's read side that a thread blocked in [`block_on`] may read
-/// itself while it waits for a reply (lent with
-/// [`Shared::lend_blocking_reader`]).
-pub trait BlockingRead: Send + Sync + 'static {
-    /// Becomes the connection's reader, unless another thread is (or the
-    /// connection is going, or should not be read from here now): then `false`,
-    /// and the caller parks. As the reader: unless `done()` already (checked
-    /// once no other read of the socket is under way), waits at most `timeout`
-    /// for the socket to be readable, feeds what it reads into `shared`, and
-    /// hands the socket back; `true`.
-    ///
-    /// Nothing but the socket wakes the reader: whatever else ends the wait
-    /// (the connection dropped, the client closed) must close or shut the
-    /// socket down, and `timeout` bounds the rest.
-    fn lead(&self, shared: &Shared, timeout: Duration, done: &dyn Fn() -> bool) -> bool;
 }
 
 /// The longest a thread waits on a socket before it looks at its call again

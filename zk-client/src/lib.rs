@@ -16,16 +16,19 @@ mod data;
 pub mod ensemble;
 mod error;
 pub mod fourlw;
+mod id_map;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod ops;
+mod read_buf;
 mod reader;
 mod requests;
 pub mod retry;
 pub mod runtime;
 mod slot;
 pub mod telemetry;
+mod wait;
 mod watch;
 
 pub use acl::{make_acl, make_digest_acl, make_digest_acl_credential};
@@ -35,10 +38,11 @@ pub use client::{
     Client, ClientOptions, ConnectionEvent, Diagnostics, ListenerId, SessionInfo, WeakClient,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use core::{CountGuard, DriverPoll, Io, LiveCounts, ReadBuf, Shared, TryWrite, WatchMessage};
+pub use core::{CountGuard, DriverPoll, Io, LiveCounts, Shared, TryWrite, WatchMessage};
 pub use data::{Data, IntoData};
 pub use error::{Error, Result};
 pub use ops::{CreateOptions, Op, OpResult, ReadOp, ReadResult};
+pub use read_buf::ReadBuf;
 pub use reader::{ConnReader, LentRead};
 pub use requests::Transaction;
 pub use watch::{OneshotWatch, StateStream, WatchStream};

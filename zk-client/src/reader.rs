@@ -29,7 +29,20 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use zk_proto::ConnId;
 
-use crate::core::{Shared, WaitReader};
+use crate::core::{CallerRead, Shared};
+
+impl Shared {
+    /// Lends the core `conn`'s read side: a caller waiting for a reply then reads
+    /// it itself, and the runtime wakes only that caller (see [`ConnReader`]). The
+    /// adapter's connection task reads through the returned reader
+    /// ([`ConnReader::poll_conn`]) instead of the socket. Call before
+    /// [`connected`](Shared::connected).
+    pub fn lend_reader(&self, conn: ConnId, sock: Arc<dyn LentRead>) -> Arc<ConnReader> {
+        let reader = ConnReader::new(conn, sock);
+        self.lend_caller_reader(conn, reader.clone());
+        reader
+    }
+}
 
 /// A socket the core may read from any task (see [`Shared::lend_reader`]).
 pub trait LentRead: Send + Sync + 'static {
@@ -119,7 +132,7 @@ fn lock(m: &Mutex<Registered>) -> MutexGuard<'_, Registered> {
 }
 
 impl ConnReader {
-    pub(crate) fn new(conn: ConnId, sock: Arc<dyn LentRead>) -> Arc<ConnReader> {
+    fn new(conn: ConnId, sock: Arc<dyn LentRead>) -> Arc<ConnReader> {
         let dispatch = Arc::new(Dispatch::default());
         Arc::new(ConnReader {
             conn,
@@ -158,11 +171,13 @@ impl ConnReader {
             }
         })
     }
+}
 
+impl CallerRead for ConnReader {
     /// A caller waiting for a reply (its slot waker registered already) reads what
     /// is there and registers itself to be woken with the connection task. Never
     /// blocks: if another reader is busy, that one feeds the reply in.
-    pub(crate) fn poll_caller(&self, shared: &Shared, token: usize, cx: &mut Context<'_>) {
+    fn poll_caller(&self, shared: &Shared, token: usize, cx: &mut Context<'_>) {
         let Ok(mut st) = self.state.try_lock() else {
             return;
         };
@@ -187,7 +202,7 @@ impl ConnReader {
 
     /// A caller stops waiting: if it is the registered one, readiness no longer
     /// wakes it (the connection task reads as always).
-    pub(crate) fn release(&self, token: usize) {
+    fn release(&self, token: usize) {
         let mut st = lock(&self.state);
         if *st != Registered::Caller(token) {
             return;
@@ -213,77 +228,4 @@ fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
         }
         Err(_) => f(&mut vec![0; SIZE]),
     })
-}
-
-/// A call's wait for its reply: reads the connection itself while it waits (see
-/// the module docs), and gives the socket back when done or dropped.
-pub(crate) struct ReplyWait {
-    shared: Arc<Shared>,
-    slot: Arc<crate::slot::Slot<crate::core::Reply>>,
-    reading: Option<Arc<ConnReader>>,
-}
-
-impl ReplyWait {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        slot: Arc<crate::slot::Slot<crate::core::Reply>>,
-    ) -> Self {
-        ReplyWait {
-            shared,
-            slot,
-            reading: None,
-        }
-    }
-
-    fn token(&self) -> usize {
-        Arc::as_ptr(&self.slot) as *const () as usize
-    }
-
-    fn release(&mut self) {
-        if let Some(r) = self.reading.take() {
-            r.release(self.token());
-        }
-    }
-
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<crate::core::Reply> {
-        if let Some(v) = self.slot.try_take() {
-            self.release();
-            return Poll::Ready(v);
-        }
-        let blocked = crate::blocking::in_block_on();
-        let mut offer = None;
-        match self.shared.before_wait(blocked) {
-            WaitReader::Async(r) => {
-                if let Some(old) = &self.reading {
-                    if !Arc::ptr_eq(old, &r) {
-                        self.release();
-                    }
-                }
-                // The slot has no waker yet: a reply this read feeds in wakes nobody.
-                r.poll_caller(&self.shared, self.token(), cx);
-                self.reading = Some(r);
-            }
-            WaitReader::Blocking(b) => offer = Some(b),
-            WaitReader::None => {}
-        }
-        match self.slot.poll_take(cx) {
-            Poll::Ready(v) => {
-                self.release();
-                Poll::Ready(v)
-            }
-            Poll::Pending => {
-                if let Some(b) = offer {
-                    // The thread's `block_on` reads the socket instead of parking.
-                    crate::blocking::offer(self.shared.clone(), b, self.slot.clone());
-                }
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl Drop for ReplyWait {
-    fn drop(&mut self) {
-        self.release();
-    }
 }

@@ -46,8 +46,8 @@ use crate::core::{Registered, Reply};
 use crate::data::{Data, IntoData};
 use crate::error::{Error, Result};
 use crate::ops::{CreateOptions, Op, OpResult, ReadOp, ReadResult};
-use crate::reader::ReplyWait;
 use crate::slot::Slot;
+use crate::wait::ReplyWait;
 use crate::watch::{OneshotWatch, WatchGuard, WatchStream};
 
 /// Waits for one reply (or hands back the error that stopped the request going out).

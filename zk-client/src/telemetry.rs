@@ -33,7 +33,7 @@ use zk_proto::{
     SessionState, ZkError,
 };
 
-use crate::core::IdMap;
+use crate::id_map::IdMap;
 
 /// The target of every span and event of this module (for filters:
 /// `zk_client::telemetry=info`).

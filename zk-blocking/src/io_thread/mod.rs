@@ -20,86 +20,47 @@
 //! Connecting (which resolves names and may block) runs on a short-lived thread per
 //! attempt. Transports that are not plain TCP (TLS, a connector's own) keep a
 //! reader and a writer thread of their own, as before.
+//!
+//! This file holds the loop (the turn, each client's driver, connects, reads and
+//! writes); its parts: `handle.rs` (how other threads reach the I/O thread: its
+//! inbox and wake-up), `sleep.rs` (sleeps on its timers), `socket.rs` (a plain
+//! TCP socket, and the reads callers make of it themselves), `threaded.rs`
+//! (transports on threads of their own) and `slab.rs`. The parts use one another
+//! one way only (`socket` → `handle` → `sleep`), and of this file only `lock`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Token};
-use zk_client::blocking::BlockingRead;
-use zk_client::{CountGuard, DriverPoll, HostAddr, Io, ReadBuf, Shared, TryWrite};
+use zk_client::{CountGuard, DriverPoll, HostAddr, Io, Shared};
 use zk_proto::ConnId;
 
-use crate::read_bufs::with_buf;
-use crate::{Connector, Transport};
+use crate::Connector;
 
+mod handle;
+mod slab;
+mod sleep;
+mod socket;
+mod threaded;
+
+use handle::{mark_io_thread, Handle, Work, WorkWaker, WAKE};
+use slab::Slab;
+use sleep::{Sleep, SleepFuture};
+use socket::{ReadEnd, Socket};
+use threaded::{run_threaded, Handles};
+
+/// A poisoned lock's data is used as it is: every lock here guards state a
+/// panic leaves consistent.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The mio token of the thread's own wake-up.
-const WAKE: Token = Token(usize::MAX);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Work {
-    /// A client's driver was woken.
-    Client(usize),
-    /// A connection's writer was woken.
-    Write(usize),
-    /// A caller reading a connection saw it end: this thread reads it again and
-    /// reports the end.
-    Read(usize),
-}
-
-#[derive(Default)]
-struct Inbox {
-    clients: Vec<(Arc<Shared>, Arc<dyn Connector>)>,
-    conns: Vec<(usize, ConnId, HostAddr, TcpStream)>,
-    work: Vec<Work>,
-    sleeps: Vec<(Instant, Arc<Sleep>)>,
-}
-
-/// A sleep on this thread's timers ([`sleep`]): done, dropped, and who to wake.
-#[derive(Default)]
-struct Sleep {
-    done: AtomicBool,
-    /// Its future was dropped: the entry is let go without a wake-up.
-    cancelled: AtomicBool,
-    waker: Mutex<Option<Waker>>,
-}
-
-/// The future of [`sleep`]; dropping it cancels the sleep.
-struct SleepFuture {
-    state: Arc<Sleep>,
-    queued: bool,
-}
-
-impl std::future::Future for SleepFuture {
-    type Output = ();
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.queued {
-            return Poll::Pending;
-        }
-        *lock(&self.state.waker) = Some(cx.waker().clone());
-        if self.state.done.load(Ordering::Acquire) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl Drop for SleepFuture {
-    fn drop(&mut self) {
-        self.state.cancelled.store(true, Ordering::Release);
-    }
 }
 
 /// Completes after `d`, on the I/O thread's timers (no thread of its own): the
@@ -121,49 +82,7 @@ pub(crate) fn sleep(d: Duration) -> zk_client::runtime::BoxFuture<()> {
     Box::pin(SleepFuture { state, queued })
 }
 
-/// What other threads hand the I/O thread.
-struct Handle {
-    inbox: Mutex<Inbox>,
-    waker: mio::Waker,
-    /// The epoll set's registry, for callers that take a socket out of it while
-    /// they read it themselves.
-    registry: mio::Registry,
-    /// The thread was told of new work and has not looked yet.
-    notified: AtomicBool,
-}
-
-thread_local! {
-    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-impl Handle {
-    fn push(&self, f: impl FnOnce(&mut Inbox)) {
-        f(&mut lock(&self.inbox));
-        // The thread looks at its inbox before it waits again.
-        if ON_IO_THREAD.with(|t| t.get()) {
-            return;
-        }
-        if !self.notified.swap(true, Ordering::SeqCst) {
-            let _ = self.waker.wake();
-        }
-    }
-}
-
-struct WorkWaker {
-    handle: Arc<Handle>,
-    work: Work,
-}
-
-impl Wake for WorkWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        let w = self.work;
-        self.handle.push(|i| i.work.push(w));
-    }
-}
-
+/// The I/O thread's handle; the first call starts the thread.
 fn handle() -> std::io::Result<Arc<Handle>> {
     static HANDLE: OnceLock<Arc<Handle>> = OnceLock::new();
     static START: Mutex<()> = Mutex::new(());
@@ -197,230 +116,7 @@ pub(crate) fn start(shared: Arc<Shared>, connector: Arc<dyn Connector>) -> std::
     Ok(())
 }
 
-/// A plain TCP connection's socket, shared by this thread and the callers that
-/// read it while they wait, and lent to the core for the callers' own writes.
-struct Socket {
-    key: usize,
-    conn: ConnId,
-    host: HostAddr,
-    sock: TcpStream,
-    handle: Arc<Handle>,
-    reg: Mutex<Reg>,
-    /// Held while reading and feeding what was read in: the session sees the
-    /// stream in order, whoever reads it.
-    reading: Mutex<()>,
-}
-
-/// A socket's place in the epoll set, and who reads it.
-#[derive(Default)]
-struct Reg {
-    /// In the epoll set.
-    registered: bool,
-    /// Writable interest is on (a write hit a full socket).
-    want_write: bool,
-    /// A caller reads the socket now (it is out of the epoll set unless
-    /// `want_write` needed it back in).
-    leader: bool,
-    /// This thread dropped the connection.
-    closed: bool,
-    /// A caller read the end of the stream (or a read error): only this thread
-    /// reads from now on, to see the end and report it (a caller leading again
-    /// would find the end at once, over and over).
-    ended: bool,
-}
-
-/// How a read of a socket ended.
-#[derive(PartialEq, Eq)]
-enum ReadEnd {
-    /// The socket is empty for now.
-    Drained,
-    /// A caller reads it: this thread leaves it alone.
-    Led,
-    /// The end of the stream, or a read error (reported).
-    Ended,
-}
-
-impl TryWrite for Socket {
-    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
-        (&self.sock).write(buf)
-    }
-}
-
-fn interest(want_write: bool) -> Interest {
-    if want_write {
-        Interest::READABLE | Interest::WRITABLE
-    } else {
-        Interest::READABLE
-    }
-}
-
-impl Socket {
-    fn fd(&self) -> std::os::fd::RawFd {
-        self.sock.as_raw_fd()
-    }
-
-    /// Reads what the socket holds into the core (`by_caller`: the leading
-    /// caller; otherwise this thread, which skips a socket a caller reads).
-    fn read_in(&self, shared: &Shared, buf: &mut [u8], by_caller: bool) -> ReadEnd {
-        let _reading = lock(&self.reading);
-        // Under `reading`: a caller that leads from now on waits for this read.
-        if !by_caller && lock(&self.reg).leader {
-            return ReadEnd::Led;
-        }
-        loop {
-            match (&self.sock).read(buf) {
-                Ok(0) => return ReadEnd::Ended,
-                Ok(n) => {
-                    shared.input(self.conn, &buf[..n]);
-                    // A short read emptied the socket: the next bytes raise a new edge.
-                    if n < buf.len() {
-                        return ReadEnd::Drained;
-                    }
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
-                    return ReadEnd::Drained
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    // Kept only while the session handshake is not done (a reset).
-                    shared.report_connect_error(self.conn, format!("{}: {err}", self.host));
-                    return ReadEnd::Ended;
-                }
-            }
-        }
-    }
-
-    /// Turns writable interest on or off (this thread, after a write).
-    fn set_want_write(&self, on: bool) {
-        let mut r = lock(&self.reg);
-        if r.want_write == on || r.closed {
-            return;
-        }
-        r.want_write = on;
-        let registry = &self.handle.registry;
-        let fd = self.fd();
-        if r.registered {
-            let _ = registry.reregister(&mut SourceFd(&fd), Token(self.key), interest(on));
-        } else if on {
-            // A caller reads it: back in the set for writability (this thread then
-            // sees read edges too, and leaves them to the caller).
-            r.registered = registry
-                .register(&mut SourceFd(&fd), Token(self.key), interest(on))
-                .is_ok();
-        }
-    }
-
-    /// Back in the epoll set if nobody leads it and it is not there (a failed
-    /// re-register at the end of a lead).
-    fn ensure_registered(&self) {
-        let mut r = lock(&self.reg);
-        if r.registered || r.leader || r.closed {
-            return;
-        }
-        let fd = self.fd();
-        r.registered = self
-            .handle
-            .registry
-            .register(&mut SourceFd(&fd), Token(self.key), interest(r.want_write))
-            .is_ok();
-    }
-
-    /// Out of the epoll set for good (this thread drops the connection).
-    fn close(&self) {
-        let mut r = lock(&self.reg);
-        r.closed = true;
-        if r.registered {
-            r.registered = false;
-            let fd = self.fd();
-            let _ = self.handle.registry.deregister(&mut SourceFd(&fd));
-        }
-    }
-}
-
-impl BlockingRead for Socket {
-    fn lead(&self, shared: &Shared, timeout: Duration, done: &dyn Fn() -> bool) -> bool {
-        let fd = self.fd();
-        {
-            let mut r = lock(&self.reg);
-            // A full socket's writes are this thread's: it needs the read edges
-            // then, so the caller parks.
-            if r.leader || r.closed || r.ended || r.want_write {
-                return false;
-            }
-            if r.registered {
-                if self.handle.registry.deregister(&mut SourceFd(&fd)).is_err() {
-                    return false;
-                }
-                r.registered = false;
-            }
-            r.leader = true;
-        }
-        // However the lead ends (a panic in what the input wakes included), the
-        // socket goes back in the epoll set.
-        let mut lead = Lead {
-            sock: self,
-            ended: false,
-        };
-        // A read this thread began before is over once `reading` is had, and
-        // none starts now: the reply is either in already or still to come.
-        drop(lock(&self.reading));
-        if !done() {
-            let ready = {
-                use rustix::event::{poll, PollFd, PollFlags, Timespec};
-                let mut fds = [PollFd::new(&self.sock, PollFlags::IN)];
-                let t = Timespec {
-                    tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
-                    tv_nsec: timeout.subsec_nanos().into(),
-                };
-                matches!(poll(&mut fds, Some(&t)), Ok(n) if n > 0)
-            };
-            if ready {
-                lead.ended = with_buf(|buf| self.read_in(shared, buf, true)) == ReadEnd::Ended;
-            }
-        }
-        drop(lead);
-        true
-    }
-}
-
-/// A caller's lead of a socket: dropping it hands the socket back.
-struct Lead<'a> {
-    sock: &'a Socket,
-    /// The caller read the end of the stream.
-    ended: bool,
-}
-
-impl Drop for Lead<'_> {
-    fn drop(&mut self) {
-        let s = self.sock;
-        let mut r = lock(&s.reg);
-        r.leader = false;
-        r.ended |= self.ended || std::thread::panicking();
-        if r.closed {
-            return;
-        }
-        // Re-arming reports what is there already: bytes that came after the
-        // last read here raise an edge for this thread.
-        let fd = s.fd();
-        let registry = &s.handle.registry;
-        let i = interest(r.want_write);
-        let armed = if r.registered {
-            registry.reregister(&mut SourceFd(&fd), Token(s.key), i)
-        } else {
-            registry.register(&mut SourceFd(&fd), Token(s.key), i)
-        };
-        r.registered = armed.is_ok();
-        if r.ended || armed.is_err() {
-            // This thread sees the end, or registers the socket again and reads on.
-            let key = s.key;
-            drop(r);
-            s.handle.push(|i| i.work.push(Work::Read(key)));
-        }
-    }
-}
-
-type Handles = Arc<Mutex<HashMap<ConnId, Box<dyn Transport>>>>;
-
+/// A client the I/O thread drives.
 struct ClientEntry {
     shared: Arc<Shared>,
     connector: Arc<dyn Connector>,
@@ -434,6 +130,7 @@ struct ClientEntry {
     _running: CountGuard,
 }
 
+/// A plain TCP connection in the epoll set.
 struct ConnEntry {
     client: usize,
     conn: ConnId,
@@ -444,46 +141,7 @@ struct ConnEntry {
     _open: CountGuard,
 }
 
-/// A slab: entries by index, with free indexes reused.
-struct Slab<T> {
-    items: Vec<Option<T>>,
-    free: Vec<usize>,
-}
-
-impl<T> Slab<T> {
-    fn new() -> Self {
-        Slab {
-            items: Vec::new(),
-            free: Vec::new(),
-        }
-    }
-    fn insert(&mut self, v: T) -> usize {
-        match self.free.pop() {
-            Some(k) => {
-                self.items[k] = Some(v);
-                k
-            }
-            None => {
-                self.items.push(Some(v));
-                self.items.len() - 1
-            }
-        }
-    }
-    fn next_key(&self) -> usize {
-        self.free.last().copied().unwrap_or(self.items.len())
-    }
-    fn get_mut(&mut self, k: usize) -> Option<&mut T> {
-        self.items.get_mut(k).and_then(Option::as_mut)
-    }
-    fn remove(&mut self, k: usize) -> Option<T> {
-        let v = self.items.get_mut(k).and_then(Option::take);
-        if v.is_some() {
-            self.free.push(k);
-        }
-        v
-    }
-}
-
+/// The I/O thread's own state: its clients, connections, timers and sleeps.
 struct IoThread {
     handle: Arc<Handle>,
     poll: mio::Poll,
@@ -518,7 +176,7 @@ impl IoThread {
     }
 
     fn run(mut self) {
-        ON_IO_THREAD.with(|t| t.set(true));
+        mark_io_thread();
         let mut events = Events::with_capacity(256);
         loop {
             // A panic in one client's code must not stop every other client.
@@ -747,18 +405,7 @@ impl IoThread {
             work: Work::Write(key),
         }));
         let open = shared.transport_guard();
-        let sock = Arc::new(Socket {
-            key,
-            conn,
-            host,
-            sock,
-            handle: self.handle.clone(),
-            reg: Mutex::new(Reg {
-                registered: true,
-                ..Reg::default()
-            }),
-            reading: Mutex::new(()),
-        });
+        let sock = Arc::new(Socket::new(key, conn, host, sock, self.handle.clone()));
         let k2 = self.conns.insert(ConnEntry {
             client: k,
             conn,
@@ -869,77 +516,4 @@ impl IoThread {
     fn close(&mut self, ck: usize) {
         self.drop_conn(ck, false);
     }
-}
-
-/// A transport that is not plain TCP, on threads of its own: this one reads, a
-/// second writes (a write that blocks stalls only the writer thread).
-fn run_threaded(
-    shared: Arc<Shared>,
-    handles: Handles,
-    conn: ConnId,
-    host: HostAddr,
-    mut rd: Box<dyn Transport>,
-) {
-    let opened = rd
-        .try_clone_box()
-        .and_then(|wr| Ok((wr, rd.try_clone_box()?)));
-    let (wr, handle) = match opened {
-        Ok(t) => t,
-        Err(e) => {
-            shared.report_connect_error(conn, format!("{host}: {e}"));
-            shared.connect_failed(conn);
-            return;
-        }
-    };
-    let _open = shared.transport_guard();
-    lock(&handles).insert(conn, handle);
-    shared.connected(conn);
-    let sh = shared.clone();
-    let writer = std::thread::Builder::new()
-        .name("zk-writer".into())
-        .stack_size(64 * 1024)
-        .spawn(move || write_loop(sh, conn, wr));
-    if writer.is_ok() {
-        let mut buf = ReadBuf::default();
-        loop {
-            match rd.read(buf.space()) {
-                Ok(0) => break,
-                Ok(n) => {
-                    shared.input(conn, &buf.space()[..n]);
-                    buf.after_read(n);
-                }
-                Err(e) => {
-                    // Kept only while the session handshake is not done (a TLS alert
-                    // after the handshake, a reset).
-                    shared.report_connect_error(conn, format!("{host}: {e}"));
-                    break;
-                }
-            }
-        }
-    }
-    if let Some(t) = lock(&handles).remove(&conn) {
-        t.shutdown();
-    }
-    shared.disconnected(conn);
-    if let Ok(w) = writer {
-        let _ = w.join();
-    }
-}
-
-fn write_loop(shared: Arc<Shared>, conn: ConnId, mut wr: Box<dyn Transport>) {
-    let waker = zk_client::blocking::thread_waker(std::thread::current());
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        match shared.poll_write(conn, &mut cx) {
-            Poll::Ready(Some(bytes)) => {
-                if wr.write_all(&bytes).and_then(|()| wr.flush()).is_err() {
-                    break;
-                }
-            }
-            Poll::Ready(None) => break,
-            Poll::Pending => std::thread::park(),
-        }
-    }
-    // The reader sees the end and reports it.
-    wr.shutdown();
 }
