@@ -16,7 +16,8 @@
 //! | [`GroupMember`] | `GroupMember` | `P/<id>`, ephemeral, data = the payload |
 //! | [`DistributedBarrier`] | `DistributedBarrier` | `P`, persistent, while the barrier stands |
 //! | [`DistributedDoubleBarrier`] | `DistributedDoubleBarrier` | `P/<uuid>` per member (ephemeral), `P/ready` (persistent) |
-//! | [`SharedCount`] | `SharedCount` | `P`, 4-byte big-endian `i32`, versioned compare-and-set |
+//! | [`SharedValue`] | `SharedValue` | `P`, persistent, any bytes, versioned compare-and-set; [`ValueChanges`] = `SharedValueListener` |
+//! | [`SharedCount`] | `SharedCount` | a `SharedValue` of 4-byte big-endian `i32` |
 //! | [`DistributedAtomicLong`] | `DistributedAtomicLong` | `P`, 8-byte big-endian `i64`; promotion to an `InterProcessMutex` |
 //! | [`ServiceDiscovery`], [`ServiceCache`], [`ServiceProvider`] | curator-x-discovery | `<base>/<name>/<id>`, Curator's JSON ([`ServiceInstance`]) |
 //!
@@ -42,6 +43,7 @@
 //!
 //! `docs/from-curator.md` maps Curator's classes and methods to these.
 
+mod atomic;
 mod barrier;
 mod discovery;
 mod latch;
@@ -53,6 +55,7 @@ mod semaphore;
 mod shared;
 mod state;
 
+pub use atomic::{AtomicOptions, AtomicValue, DistributedAtomicLong};
 pub use barrier::{DistributedBarrier, DistributedDoubleBarrier, READY_NODE};
 pub use discovery::{
     DiscoveryOptions, DownInstancePolicy, ProviderStrategy, ServiceCache, ServiceDiscovery,
@@ -66,7 +69,7 @@ pub use nodes::{GroupMember, NodeOptions, PersistentNode, PersistentTtlNode, TTL
 pub use protected::{local_address, ProtectedCreate};
 pub use selector::{LeaderSelector, SelectorLeadership, SelectorOptions};
 pub use semaphore::{InterProcessSemaphoreMutex, InterProcessSemaphoreV2, Lease, SemaphoreOptions};
-pub use shared::{AtomicOptions, AtomicValue, DistributedAtomicLong, SharedCount, VersionedValue};
+pub use shared::{SharedCount, SharedValue, ValueChanges, VersionedValue};
 pub use state::{ConnectionRules, ErrorPolicy};
 
 pub(crate) use protected::{ensure_containers, protected_prefix};
