@@ -9,6 +9,7 @@
 //! | [`InterProcessReadWriteLock`] | `InterProcessReadWriteLock` | `P/_c_<uuid>-__READ__<seq>`, `P/_c_<uuid>-__WRIT__<seq>` |
 //! | [`InterProcessSemaphoreV2`] | `InterProcessSemaphoreV2` | `P/locks/_c_<uuid>-lock-<seq>`, `P/leases/_c_<uuid>-lease-<seq>` |
 //! | [`InterProcessSemaphoreMutex`] | `InterProcessSemaphoreMutex` | a semaphore with one lease |
+//! | [`InterProcessMultiLock`] | `InterProcessMultiLock` | an [`InterProcessMutex`] per path, taken in order, released in reverse |
 //! | [`LeaderLatch`] | `LeaderLatch` | `P/_c_<uuid>-latch-<seq>`, data = the id |
 //! | [`LeaderSelector`] | `LeaderSelector` | an `InterProcessMutex` on `P`, data = the id |
 //! | [`PersistentNode`] | `PersistentNode` | `P` in the mode given, re-created after a delete or a new session |
@@ -47,6 +48,7 @@ mod atomic;
 mod barrier;
 mod discovery;
 mod latch;
+mod multi;
 mod mutex;
 mod nodes;
 mod protected;
@@ -62,6 +64,7 @@ pub use discovery::{
     ServiceInstance, ServiceProvider, ServiceType, UriPart, UriSpec, MAP_PAYLOAD_CLASS,
 };
 pub use latch::{LatchLeadership, LatchOptions, LeaderLatch, Participant};
+pub use multi::{InterProcessMultiLock, MultiLockGuard};
 pub use mutex::{
     revoke, InterProcessMutex, InterProcessReadWriteLock, MutexGuard, MutexOptions, REVOKE_MESSAGE,
 };
