@@ -374,17 +374,15 @@ impl Inner {
         }
         let weak: Weak<Inner> = Arc::downgrade(self);
         let watched = path.to_owned();
-        // Curator's node cache reports only after its first read: the node
-        // as this process just wrote it is not news.
-        let mut first = true;
+        // Every report counts, the first too: it is normally the node as
+        // just written (no change), but a rewrite made before the watch's
+        // first read is not lost (Curator's node cache ignores what its
+        // first read finds).
         let handle = DataWatch::callback_with_spawner(
             &self.client,
             path,
             &self.spawner,
             move |u| {
-                if std::mem::take(&mut first) {
-                    return true;
-                }
                 let Some(inner) = weak.upgrade() else {
                     return false;
                 };
