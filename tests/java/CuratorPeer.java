@@ -23,12 +23,19 @@ import org.apache.curator.framework.recipes.nodes.PersistentNode;
 import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
 import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
 import org.apache.curator.framework.recipes.leader.Participant;
+import org.apache.curator.framework.recipes.locks.InterProcessMultiLock;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
 import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.framework.recipes.locks.Revoker;
 import org.apache.curator.framework.recipes.shared.SharedCount;
+import org.apache.curator.framework.recipes.shared.SharedCountListener;
+import org.apache.curator.framework.recipes.shared.SharedCountReader;
+import org.apache.curator.framework.recipes.shared.SharedValue;
+import org.apache.curator.framework.recipes.shared.SharedValueListener;
+import org.apache.curator.framework.recipes.shared.SharedValueReader;
+import org.apache.curator.framework.state.ConnectionState;
 import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.retry.RetryNTimes;
@@ -95,7 +102,8 @@ public class CuratorPeer {
             String cmd = parts[1];
             String[] a = Arrays.copyOfRange(parts, 2, parts.length);
             if (cmd.equals("quit")) break;
-            if (cmd.equals("acquire") || cmd.equals("release")) {
+            if (cmd.equals("acquire") || cmd.equals("release") || cmd.equals("multiAcquire")
+                    || cmd.equals("multiRelease")) {
                 // A Java mutex belongs to the thread that took it: each mutex
                 // object's calls run on a thread of its own.
                 owner(a[0]).submit(() -> run(id, cmd, a));
@@ -313,6 +321,9 @@ public class CuratorPeer {
                     out.add(p.getId() + (p.isLeader() ? "*" : ""));
                 return String.join(",", out);
             }
+            case "selInterrupt":
+                ((LeaderSelector) obj(a[0])).interruptLeadership();
+                return "interrupted";
             case "selClose":
                 ((LeaderSelector) objs.remove(a[0])).close();
                 return "closed";
@@ -448,6 +459,92 @@ public class CuratorPeer {
             case "countClose":
                 ((SharedCount) objs.remove(a[0])).close();
                 return "closed";
+            case "countListen": {
+                // name: each change emits `ev count <name> <n>`
+                final String name = a[0];
+                ((SharedCount) obj(name)).addListener(new SharedCountListener() {
+                    @Override
+                    public void countHasChanged(SharedCountReader r, int n) {
+                        emit("ev count " + name + " " + n);
+                    }
+
+                    @Override
+                    public void stateChanged(CuratorFramework c, ConnectionState s) {
+                    }
+                });
+                return "listening";
+            }
+            case "countSet":
+                ((SharedCount) obj(a[0])).setCount(Integer.parseInt(a[1]));
+                return "set";
+            // ------------------------------------------------------------ SharedValue
+            case "sv": {
+                // name client path seedHex: started; each change emits `ev sv <name> <hex>`
+                final String name = a[0];
+                SharedValue v = new SharedValue(client(a[1]), a[2], HexFormat.of().parseHex(arg(a, 3)));
+                v.getListenable().addListener(new SharedValueListener() {
+                    @Override
+                    public void valueHasChanged(SharedValueReader r, byte[] value) {
+                        emit("ev sv " + name + " " + hex(value));
+                    }
+
+                    @Override
+                    public void stateChanged(CuratorFramework c, ConnectionState s) {
+                    }
+                });
+                v.start();
+                objs.put(name, v);
+                return "started";
+            }
+            case "svGet":
+                return hex(((SharedValue) obj(a[0])).getValue());
+            case "svVersioned": {
+                // name key: keeps the versioned value under `key`
+                VersionedValue<byte[]> v = ((SharedValue) obj(a[0])).getVersionedValue();
+                objs.put(a[1], v);
+                return v.getVersion() + " " + hex(v.getValue());
+            }
+            case "svSet":
+                ((SharedValue) obj(a[0])).setValue(HexFormat.of().parseHex(arg(a, 1)));
+                return "set";
+            case "svTrySet": {
+                // name key hex: compare-and-set against the value kept under `key`
+                VersionedValue<byte[]> prev = obj(a[1]);
+                return Boolean.toString(((SharedValue) obj(a[0])).trySetValue(prev, HexFormat.of().parseHex(arg(a, 2))));
+            }
+            case "svClose":
+                ((SharedValue) objs.remove(a[0])).close();
+                return "closed";
+            // ------------------------------------------------------------ InterProcessMultiLock
+            case "multi":
+                // name client path,path,...
+                objs.put(a[0], new InterProcessMultiLock(client(a[1]), Arrays.asList(a[2].split(","))));
+                return "made";
+            case "multiAcquire": {
+                InterProcessMultiLock m = obj(a[0]);
+                if (a.length > 1) return Boolean.toString(m.acquire(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+                m.acquire();
+                return "true";
+            }
+            case "multiRelease":
+                ((InterProcessMultiLock) obj(a[0])).release();
+                return "released";
+            case "multiHeld":
+                return Boolean.toString(((InterProcessMultiLock) obj(a[0])).isAcquiredInThisProcess());
+            case "multiLoop": {
+                // client path,path,... counter probes n
+                InterProcessMultiLock m = new InterProcessMultiLock(client(a[0]), Arrays.asList(a[1].split(",")));
+                int n = Integer.parseInt(a[4]);
+                for (int i = 0; i < n; i++) {
+                    m.acquire();
+                    try {
+                        critical(client(a[0]), a[2], a[3], 1);
+                    } finally {
+                        m.release();
+                    }
+                }
+                return "done";
+            }
             // ------------------------------------------------------------ DistributedAtomicLong
             case "along": {
                 // name client path [lockPath]
@@ -476,6 +573,14 @@ public class CuratorPeer {
                 return Long.toString(v.postValue());
             }
             // ------------------------------------------------------------ discovery
+            case "discoveryWatched": {
+                // name client base: watchInstances(true)
+                ServiceDiscovery<Map> d = ServiceDiscoveryBuilder.builder(Map.class).client(client(a[1]))
+                        .basePath(a[2]).serializer(new JsonInstanceSerializer<>(Map.class)).watchInstances(true).build();
+                d.start();
+                objs.put(a[0], d);
+                return "started";
+            }
             case "discovery": {
                 // name client base
                 ServiceDiscovery<Map> d = ServiceDiscoveryBuilder.builder(Map.class).client(client(a[1]))
@@ -565,6 +670,11 @@ public class CuratorPeer {
             default:
                 throw new IllegalArgumentException("unknown command " + cmd);
         }
+    }
+
+    /// Bytes as lowercase hex, `-` when empty.
+    static String hex(byte[] b) {
+        return b == null || b.length == 0 ? "-" : HexFormat.of().formatHex(b);
     }
 
     /// A uri spec's parts: `value` for literals, `{value}` for fields.

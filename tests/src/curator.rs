@@ -249,3 +249,37 @@ impl Drop for Curator {
         let _ = self.child.wait();
     }
 }
+
+impl Curator {
+    /// The session of the peer's client `client` (id and password), for
+    /// `kill_session`.
+    pub fn session(&mut self, client: &str) -> zk_client::SessionInfo {
+        let s = self.ok(&format!("session {client}"));
+        let (id, pw) = s.split_once(' ').expect("id and password");
+        zk_client::SessionInfo {
+            id: u64::from_str_radix(id, 16).expect("hex session id") as i64,
+            password: unhex(pw).into(),
+            timeout: None,
+            last_zxid: 0,
+        }
+    }
+}
+
+/// Bytes from lowercase hex as the peer prints them (`-` for none).
+pub fn unhex(s: &str) -> Vec<u8> {
+    if s == "-" {
+        return Vec::new();
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Bytes as the peer reads them: lowercase hex, `-` for none.
+pub fn hex(b: &[u8]) -> String {
+    if b.is_empty() {
+        return "-".into();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

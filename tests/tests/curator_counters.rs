@@ -5,20 +5,26 @@
 //! side while the other holds); `SharedCount` and `DistributedAtomicLong`
 //! (promoted to a lock) incremented concurrently from two Java clients and two
 //! Rust threads adding up exactly, read alike from both sides, on Curator's
-//! encodings (4 and 8 bytes, big-endian).
+//! encodings (4 and 8 bytes, big-endian). `SharedValue` with any bytes written
+//! by either side and read by the other, compare-and-set conflicts detected
+//! both ways, and the listeners (Rust's change stream, Java's
+//! `SharedValueListener` / `SharedCountListener`) hearing the other side's
+//! writes.
 
 mod recipes_common;
 
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{run, unique, Adapter, WAIT};
+use recipes_common::{eventually, run, unique, Adapter, WAIT};
 use zk_client::{CreateMode, CreateOptions};
-use zk_tests::curator::Curator;
+use zk_tests::curator::{hex, Curator};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::curator::{
-    AtomicOptions, DistributedAtomicLong, InterProcessSemaphoreV2, Lease, SharedCount,
+    AtomicOptions, DistributedAtomicLong, InterProcessSemaphoreV2, Lease, SharedCount, SharedValue,
+    ValueChanges, VersionedValue,
 };
 
 const TURNS: usize = 12;
@@ -274,6 +280,191 @@ fn atomic_long_adds_up<Z: Adapter>() {
     zk.close().unwrap();
 }
 
+/// Runs a future on the adapter's executor, or its `_blocking` twin.
+macro_rules! call {
+    ($z:ty, $async:expr, $blocking:expr) => {
+        if <$z as Zk>::NAME == "blocking" {
+            $blocking
+        } else {
+            <$z as Adapter>::exec($async)
+        }
+    };
+}
+
+/// The next item of a change stream, within [`WAIT`]: `next()` on the
+/// adapter's executor (on a thread of its own, so that a silent stream fails
+/// the test instead of hanging it), `recv_timeout` for zk-blocking.
+fn next_change<Z: Adapter + 'static, T: Send + 'static>(
+    mut c: ValueChanges<T>,
+    what: &str,
+) -> (ValueChanges<T>, VersionedValue<T>) {
+    if Z::NAME == "blocking" {
+        let v = c
+            .recv_timeout(Some(WAIT))
+            .unwrap_or_else(|e| panic!("{what}: nothing within {WAIT:?} ({e})"));
+        return (c, v.expect("the change stream ended"));
+    }
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let v = Z::exec(c.next());
+        let _ = tx.send((c, v));
+    });
+    let (c, v) = rx
+        .recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("{what}: nothing within {WAIT:?}"));
+    (c, v.expect("the change stream ended"))
+}
+
+/// Java's `SharedValue` and Rust's on one path, with bytes a count could not
+/// hold (non-UTF-8, 1 KiB, empty): each side reads what the other wrote, and
+/// each side's listener hears of the other's write; a compare-and-set made
+/// after the other side wrote fails, both ways, and goes in after a fresh
+/// read.
+fn shared_value_both_ways<Z: Adapter + 'static>() {
+    let cs = shared_server().connect_string();
+    let path = format!("{}/value", unique("curator-sv", Z::NAME));
+    let zk = Z::connect_to(&cs);
+    let v = SharedValue::new(zk.as_async(), &path, vec![0u8, 0xff, 0x10]).unwrap();
+    call!(Z, v.start(), v.start_blocking()).unwrap();
+    let read = || call!(Z, v.versioned_value(), v.versioned_value_blocking()).unwrap();
+    let changes = v.changes().unwrap();
+    let (changes, first) = next_change::<Z, _>(changes, "Rust's first report");
+    assert_eq!((first.version, first.value), (0, vec![0, 0xff, 0x10]));
+    let mut java = Curator::start(&cs);
+    java.ok(&format!("sv jv c {path} 61"));
+    assert_eq!(java.ok("svGet jv"), "00ff10", "Java reads Rust's seed");
+
+    // 1. Java writes 1 KiB: Rust reads it, and Rust's listener hears of it.
+    let big: Vec<u8> = (0..=255u8).cycle().take(1024).collect();
+    java.ok(&format!("svSet jv {}", hex(&big)));
+    assert_eq!(
+        read(),
+        VersionedValue {
+            version: 1,
+            value: big.clone()
+        }
+    );
+    let (changes, c) = next_change::<Z, _>(changes, "Rust's listener, Java's write");
+    assert_eq!((c.version, c.value.len()), (1, 1024), "Rust's listener");
+    assert_eq!(c.value, big);
+
+    // 2. Rust writes nothing at all (empty): Java's copy and listener follow.
+    let ver = call!(
+        Z,
+        v.set_value(Vec::<u8>::new()),
+        v.set_value_blocking(Vec::<u8>::new())
+    )
+    .unwrap();
+    assert_eq!(ver, 2);
+    assert!(
+        java.event("sv jv -", WAIT).is_some(),
+        "Java's listener did not hear Rust's write"
+    );
+    assert_eq!(java.ok("svGet jv"), "-");
+    let (changes, c) = next_change::<Z, _>(changes, "Rust's listener, its own write");
+    assert_eq!((c.version, c.value), (2, Vec::new()));
+
+    // 3. Rust read, then Java wrote: Rust's compare-and-set fails and leaves
+    //    Java's value; after a fresh read it goes in, and Java sees it.
+    let stale = read();
+    java.ok(&format!("svSet jv {}", hex(b"java")));
+    let set = |prev: &VersionedValue<Vec<u8>>, new: &[u8]| {
+        call!(
+            Z,
+            v.try_set_value(prev, new.to_vec()),
+            v.try_set_value_blocking(prev, new.to_vec())
+        )
+        .unwrap()
+    };
+    assert!(
+        !set(&stale, b"rust"),
+        "Rust's compare-and-set went in over Java's write"
+    );
+    assert_eq!(read().value, b"java");
+    let fresh = read();
+    assert!(
+        set(&fresh, b"rust"),
+        "Rust's compare-and-set on a fresh read"
+    );
+    eventually(WAIT, "Java reads Rust's compare-and-set", || {
+        java.ok("svGet jv") == hex(b"rust")
+    });
+
+    // 4. Java read, then Rust wrote: Java's compare-and-set fails; after a
+    //    fresh read it goes in, and Rust reads it.
+    let at = read();
+    let want = format!("{} {}", at.version, hex(&at.value));
+    eventually(WAIT, "Java's copy catches up", || {
+        java.ok("svVersioned jv k1") == want
+    });
+    call!(
+        Z,
+        v.set_value(b"rust2".to_vec()),
+        v.set_value_blocking(b"rust2".to_vec())
+    )
+    .unwrap();
+    assert_eq!(
+        java.ok(&format!("svTrySet jv k1 {}", hex(b"j2"))),
+        "false",
+        "Java's compare-and-set went in over Rust's write"
+    );
+    assert_eq!(read().value, b"rust2");
+    let at = read();
+    let want = format!("{} {}", at.version, hex(&at.value));
+    eventually(WAIT, "Java's copy catches up again", || {
+        java.ok("svVersioned jv k2") == want
+    });
+    assert_eq!(java.ok(&format!("svTrySet jv k2 {}", hex(b"j2"))), "true");
+    assert_eq!(
+        read(),
+        VersionedValue {
+            version: at.version + 1,
+            value: b"j2".to_vec()
+        }
+    );
+    let mut changes = changes;
+    loop {
+        let (c, v) = next_change::<Z, _>(changes, "Rust's listener, Java's compare-and-set");
+        changes = c;
+        if v.value == b"j2" {
+            break;
+        }
+    }
+    java.ok("svClose jv");
+    drop(changes);
+    zk.close().unwrap();
+}
+
+/// `SharedCount`'s listeners: Rust's stream hears the count Java sets, Java's
+/// `SharedCountListener` the count Rust sets.
+fn count_listeners<Z: Adapter + 'static>() {
+    let cs = shared_server().connect_string();
+    let path = format!("{}/count", unique("curator-count-l", Z::NAME));
+    let zk = Z::connect_to(&cs);
+    let c = SharedCount::new(zk.as_async(), &path, 5).unwrap();
+    call!(Z, c.start(), c.start_blocking()).unwrap();
+    let changes = c.changes().unwrap();
+    let (changes, first) = next_change::<Z, _>(changes, "Rust's first count");
+    assert_eq!((first.version, first.value), (0, 5));
+    let mut java = Curator::start(&cs);
+    java.ok(&format!("count jc c {path} 0"));
+    java.ok("countListen jc");
+    java.ok("countSet jc 42");
+    let (changes, v) = next_change::<Z, _>(changes, "Rust's listener, Java's count");
+    assert_eq!((v.version, v.value), (1, 42), "Rust's listener");
+    call!(Z, c.set_count(-7), c.set_count_blocking(-7)).unwrap();
+    assert!(
+        java.event("count jc -7", WAIT).is_some(),
+        "Java's listener did not hear Rust's count"
+    );
+    assert_eq!(java.ok("countGet jc"), "-7");
+    let (changes, v) = next_change::<Z, _>(changes, "Rust's listener, its own count");
+    assert_eq!((v.version, v.value), (2, -7));
+    java.ok("countClose jc");
+    drop(changes);
+    zk.close().unwrap();
+}
+
 macro_rules! suite {
     ($m:ident, $z:ty) => {
         mod $m {
@@ -290,6 +481,20 @@ macro_rules! suite {
                 run(
                     concat!(stringify!($m), "::shared_count_adds_up"),
                     super::shared_count_adds_up::<$z>,
+                )
+            }
+            #[test]
+            fn shared_value_both_ways() {
+                run(
+                    concat!(stringify!($m), "::shared_value_both_ways"),
+                    super::shared_value_both_ways::<$z>,
+                )
+            }
+            #[test]
+            fn count_listeners() {
+                run(
+                    concat!(stringify!($m), "::count_listeners"),
+                    super::count_listeners::<$z>,
                 )
             }
             #[test]

@@ -7,7 +7,10 @@
 //! its bytes are exactly what Rust writes for it; the Rust cache follows
 //! Java's updates and drops the instance when the JVM dies; a Rust instance
 //! survives a reconnection untouched and is registered again after its session
-//! expires; the providers' strategies pick as Curator's do.
+//! expires; the providers' strategies pick as Curator's do. With
+//! `watchInstances` (Java) / `watch_instances` (Rust), an instance rewritten
+//! by another process is registered again as rewritten after a new session;
+//! without it, as first registered (both sides alike).
 
 mod recipes_common;
 
@@ -23,8 +26,8 @@ use zk_tests::kill_session;
 use zk_tests::proxy::Proxy;
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::curator::{
-    ProviderStrategy, ServiceCache, ServiceDiscovery, ServiceInstance, ServiceProvider,
-    ServiceType, UriSpec,
+    DiscoveryOptions, ProviderStrategy, ServiceCache, ServiceDiscovery, ServiceInstance,
+    ServiceProvider, ServiceType, UriSpec,
 };
 
 /// Runs a discovery call on the adapter: the async form on its executor, or
@@ -318,6 +321,90 @@ fn reregistered_after_new_session<Z: Adapter>() {
     zk.close().unwrap();
 }
 
+/// Java (one discovery watching its instances, one not) and Rust (the same)
+/// register an instance each; another process rewrites all four nodes with a
+/// new port; both sessions expire. The watching discoveries register their
+/// instance again as rewritten, the others as first registered.
+fn watched_instances<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let base = unique("curator-disc-w", Z::NAME);
+    let zk = Z::connect_to(&cs);
+    let admin = Z::connect_to(&cs);
+    let mut java = Curator::start(&cs);
+    java.ok(&format!("discoveryWatched dw c {base}"));
+    java.ok(&format!("discovery dp c {base}"));
+    java.ok("register dw api java-w 10.0.0.1 81 - - DYNAMIC - -");
+    java.ok("register dp api java-p 10.0.0.2 82 - - DYNAMIC - -");
+    let watched = ServiceDiscovery::with_options(
+        zk.as_async(),
+        &base,
+        DiscoveryOptions {
+            watch_instances: true,
+            ..DiscoveryOptions::default()
+        },
+    )
+    .unwrap();
+    let plain = ServiceDiscovery::new(zk.as_async(), &base).unwrap();
+    watched.start();
+    plain.start();
+    call!(Z, watched.register(&rust_instance("rust-w"))).unwrap();
+    call!(Z, plain.register(&rust_instance("rust-p"))).unwrap();
+
+    // Another process rewrites every instance with port 9999.
+    let node = |id: &str| format!("{base}/api/{id}");
+    let read =
+        |id: &str| ServiceInstance::from_json(&admin.get_data(&node(id)).unwrap().0).unwrap();
+    let mut first = std::collections::BTreeMap::new();
+    for id in ["java-w", "java-p", "rust-w", "rust-p"] {
+        let mut i = read(id);
+        first.insert(id, i.port);
+        i.port = Some(9999);
+        admin.set_data(&node(id), i.to_json(), None).unwrap();
+    }
+    // The watches hear of it (no way to ask either side when they have).
+    thread::sleep(Duration::from_secs(1));
+
+    let (java_old, rust_old) = (java.session("c"), zk.session().unwrap());
+    kill_session(&cs, &java_old, WAIT).unwrap();
+    kill_session(&cs, &rust_old, WAIT).unwrap();
+    let mut ports = std::collections::BTreeMap::new();
+    for id in ["java-w", "java-p", "rust-w", "rust-p"] {
+        let old = if id.starts_with("java") {
+            java_old.id
+        } else {
+            rust_old.id
+        };
+        eventually(WAIT, &format!("{id} registered again"), || {
+            admin
+                .exists(&node(id))
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.ephemeral_owner != old)
+        });
+        ports.insert(id, read(id).port);
+    }
+    let want: std::collections::BTreeMap<&str, Option<i32>> = [
+        ("java-w", Some(9999)),
+        ("java-p", first["java-p"]),
+        ("rust-w", Some(9999)),
+        ("rust-p", first["rust-p"]),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(ports, want, "ports registered under the new sessions");
+    let mut rw = rust_instance("rust-w");
+    rw.port = Some(9999);
+    assert_eq!(
+        admin.get_data(&node("rust-w")).unwrap().0.as_ref(),
+        rw.to_json().as_slice(),
+        "Rust's rewritten instance, byte for byte"
+    );
+    Z::exec(watched.close());
+    Z::exec(plain.close());
+    zk.close().unwrap();
+    admin.close().unwrap();
+}
+
 /// Round-robin, sticky and random providers over a cache holding Rust and
 /// Java instances; the down-instance policy.
 fn providers<Z: Adapter>() {
@@ -408,6 +495,13 @@ macro_rules! suite {
                 run(
                     concat!(stringify!($m), "::reregistered_after_new_session"),
                     super::reregistered_after_new_session::<$z>,
+                )
+            }
+            #[test]
+            fn watched_instances() {
+                run(
+                    concat!(stringify!($m), "::watched_instances"),
+                    super::watched_instances::<$z>,
                 )
             }
             #[test]

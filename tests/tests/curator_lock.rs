@@ -3,20 +3,24 @@
 //! every adapter: `InterProcessMutex` exclusion with Java holders in both directions
 //! (a read-modify-write counter that loses counts without exclusion, and a probe
 //! count that must stay at one), re-entrancy, revocation both ways, the layout Java
-//! sees; `InterProcessReadWriteLock` writers excluded from Java writers and readers.
+//! sees; `InterProcessReadWriteLock` writers excluded from Java writers and readers;
+//! `InterProcessMultiLock` excluding (and excluded by) Java multi-locks and a Java
+//! mutex on one of its paths, backing out of the locks it took when one cannot be
+//! had, and releasing in reverse order.
 
 mod recipes_common;
 
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{run, unique, Adapter, WAIT};
+use recipes_common::{eventually, run, unique, Adapter, WAIT};
 use zk_client::{CreateMode, CreateOptions};
 use zk_tests::curator::Curator;
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::curator::{
-    self, InterProcessMutex, InterProcessReadWriteLock, MutexGuard, MutexOptions,
+    self, InterProcessMultiLock, InterProcessMutex, InterProcessReadWriteLock, MultiLockGuard,
+    MutexGuard, MutexOptions,
 };
 
 fn acquire<Z: Adapter>(m: &InterProcessMutex) -> MutexGuard {
@@ -299,6 +303,173 @@ fn rw_with_java<Z: Adapter>() {
     admin.close().unwrap();
 }
 
+fn multi_acquire<Z: Adapter>(m: &InterProcessMultiLock, ms: Option<u64>) -> Option<MultiLockGuard> {
+    match (Z::NAME, ms) {
+        ("blocking", ms) => m.acquire_blocking(ms.map(Duration::from_millis)).unwrap(),
+        (_, None) => Some(Z::exec(m.acquire()).unwrap()),
+        (_, Some(ms)) => Z::exec(m.acquire_timeout(Duration::from_millis(ms))).unwrap(),
+    }
+}
+
+fn multi_release<Z: Adapter>(g: MultiLockGuard) {
+    if Z::NAME == "blocking" {
+        g.release_blocking().unwrap()
+    } else {
+        Z::exec(g.release()).unwrap()
+    }
+}
+
+/// Persistent lock directories (a container could be swept while empty),
+/// and the probes directory.
+fn lock_dirs<Z: Zk>(zk: &Z, dirs: &[&str]) {
+    for d in dirs {
+        zk.create_with(
+            d,
+            b"".as_slice(),
+            &CreateOptions {
+                make_parents: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+}
+
+/// A Java multi-lock over [a, b], a Java mutex on b alone and two Rust
+/// multi-locks over [a, b], 10 turns each, on one unversioned counter: it
+/// adds up and no probe saw two holders.
+fn multi_lock_exclusion<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let base = unique("curator-multi", Z::NAME);
+    let (a, b, ctr, probes) = (
+        format!("{base}/a"),
+        format!("{base}/b"),
+        format!("{base}/ctr"),
+        format!("{base}/probes"),
+    );
+    let admin = Z::connect_to(&cs);
+    lock_dirs(&admin, &[&a, &b, &probes]);
+    let mut java = Curator::start(&cs);
+    java.ok("client c2 10000");
+    let j1 = java.spawn(&format!("multiLoop c {a},{b} {ctr} {probes} 10"));
+    let j2 = java.spawn(&format!("mutexLoop c2 {b} {ctr} {probes} 10"));
+    let rust: Vec<_> = (0..2)
+        .map(|_| {
+            let (cs, a, b, ctr, probes) = (
+                cs.clone(),
+                a.clone(),
+                b.clone(),
+                ctr.clone(),
+                probes.clone(),
+            );
+            thread::spawn(move || {
+                let zk = Z::connect_to(&cs);
+                let m = InterProcessMultiLock::new(zk.as_async(), [&a, &b]).unwrap();
+                for _ in 0..10 {
+                    let g = multi_acquire::<Z>(&m, None).unwrap();
+                    assert!(g.is_held());
+                    critical(&zk, &ctr, &probes, 1);
+                    multi_release::<Z>(g);
+                }
+                zk.close().unwrap();
+            })
+        })
+        .collect();
+    for t in rust {
+        t.join().expect("a Rust holder failed");
+    }
+    for j in [j1, j2] {
+        let r = java
+            .answer(j, Duration::from_secs(60))
+            .expect("Java's loop did not finish");
+        assert_eq!(r, Ok("done".to_string()), "Java's loop");
+    }
+    assert_eq!(
+        read_int(&admin, &ctr),
+        40,
+        "a count was lost: exclusion failed"
+    );
+    admin.close().unwrap();
+}
+
+/// Java's multi-lock holds: Rust's cannot, and leaves no node; Java releases
+/// while Rust waits: Rust holds both, Java's multi-lock and a Java mutex on b
+/// cannot; Rust releases b before a. Then a Java mutex holds b: Rust's
+/// multi-lock takes a, times out on b and lets a go (Java gets a at once).
+fn multi_lock_both_ways<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let base = unique("curator-multi2", Z::NAME);
+    let (a, b) = (format!("{base}/a"), format!("{base}/b"));
+    let zk = Z::connect_to(&cs);
+    lock_dirs(&zk, &[&a, &b]);
+    let mut java = Curator::start(&cs);
+    java.ok(&format!("multi jm c {a},{b}"));
+    assert_eq!(java.ok("multiAcquire jm 5000"), "true");
+    let m = InterProcessMultiLock::new(zk.as_async(), [&a, &b]).unwrap();
+    assert!(
+        multi_acquire::<Z>(&m, Some(300)).is_none(),
+        "Rust got a multi-lock Java holds"
+    );
+    let kids = |p: &str| zk.get_children(p).unwrap().len();
+    assert_eq!((kids(&a), kids(&b)), (1, 1), "Rust left a node behind");
+
+    // Rust waits; Java releases; Rust holds both.
+    let m2 = m.clone();
+    let waiter = thread::spawn(move || m2.acquire_blocking(Some(WAIT)).unwrap());
+    eventually(WAIT, "the Rust waiter queued on a", || kids(&a) == 2);
+    assert_eq!(java.ok("multiRelease jm"), "released");
+    let g = waiter
+        .join()
+        .unwrap()
+        .expect("Rust did not get the released locks");
+    let nodes: Vec<String> = g.guards().iter().map(|g| g.node_path()).collect();
+    assert_eq!(nodes.len(), 2, "Rust's multi-lock holds {nodes:?}");
+    assert!(nodes[0].starts_with(&format!("{a}/_c_")), "{nodes:?}");
+    assert!(nodes[1].starts_with(&format!("{b}/_c_")), "{nodes:?}");
+    assert!(m.is_acquired() && g.is_held());
+    let tokens = g.fencing_tokens();
+    assert!(tokens[0] < tokens[1], "taken in order: {tokens:?}");
+    assert_eq!(
+        java.ok("multiAcquire jm 300"),
+        "false",
+        "Java's multi-lock got locks Rust holds"
+    );
+    java.ok(&format!("mutex jb c {b}"));
+    assert_eq!(
+        java.ok("acquire jb 300"),
+        "false",
+        "Java's mutex got b from Rust's multi-lock"
+    );
+    multi_release::<Z>(g);
+    assert!(!m.is_acquired());
+    let (pa, pb) = (
+        zk.exists(&a).unwrap().unwrap().pzxid,
+        zk.exists(&b).unwrap().unwrap().pzxid,
+    );
+    assert!(pb < pa, "b was not released before a ({pb} >= {pa})");
+
+    // Java's mutex holds b: Rust takes a, waits 300 ms for b, lets a go.
+    assert_eq!(java.ok("acquire jb 5000"), "true");
+    assert!(
+        multi_acquire::<Z>(&m, Some(300)).is_none(),
+        "Rust got b from Java's mutex"
+    );
+    assert_eq!(kids(&a), 0, "Rust kept a after failing on b");
+    java.ok(&format!("mutex ja c {a}"));
+    assert_eq!(
+        java.ok("acquire ja 300"),
+        "true",
+        "Java could not take the a Rust let go"
+    );
+    java.ok("release ja");
+    java.ok("release jb");
+    // Java's multi-lock now gets both.
+    assert_eq!(java.ok("multiAcquire jm 5000"), "true");
+    assert_eq!(java.ok("multiHeld jm"), "true");
+    java.ok("multiRelease jm");
+    zk.close().unwrap();
+}
+
 macro_rules! suite {
     ($m:ident, $z:ty) => {
         mod $m {
@@ -322,6 +493,20 @@ macro_rules! suite {
                 run(
                     concat!(stringify!($m), "::revocation"),
                     super::revocation::<$z>,
+                )
+            }
+            #[test]
+            fn multi_lock_exclusion() {
+                run(
+                    concat!(stringify!($m), "::multi_lock_exclusion"),
+                    super::multi_lock_exclusion::<$z>,
+                )
+            }
+            #[test]
+            fn multi_lock_both_ways() {
+                run(
+                    concat!(stringify!($m), "::multi_lock_both_ways"),
+                    super::multi_lock_both_ways::<$z>,
                 )
             }
             #[test]

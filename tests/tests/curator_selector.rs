@@ -4,7 +4,9 @@
 //! turns, exactly one leading at every step, both listing the same
 //! participants with their ids; a Rust term whose session expires is
 //! cancelled (the async term dropped, the blocking one told) and Java leads;
-//! the Rust selector queues again under its new session. Java's and Rust's
+//! the Rust selector queues again under its new session. Leadership
+//! interrupted from outside (Java's `interruptLeadership`, Rust's
+//! `interrupt_leadership`) passes to the other side. Java's and Rust's
 //! semaphore mutexes exclude each other both ways.
 
 mod recipes_common;
@@ -180,6 +182,89 @@ fn selector_turns<Z: Adapter>() {
     admin.close().unwrap();
 }
 
+/// Java leads; Java interrupts its own term: Rust leads. The test thread
+/// interrupts Rust's term: the term ends (`run` returns `None`), Java leads,
+/// and Rust, running again, queues behind it. Twice, so that a term begun
+/// after an interrupt is not born interrupted.
+fn interrupt_leadership<Z: Adapter>() {
+    let cs = shared_server().connect_string();
+    let path = format!("{}/sel", unique("curator-sel-int", Z::NAME));
+    let mut java = Curator::start(&cs);
+    java.ok(&format!("selector js c {path} java-sel"));
+    assert!(java.event("lead js", WAIT).is_some(), "Java did not lead");
+
+    let zk = Z::connect_to(&cs);
+    let sel = LeaderSelector::new(zk.as_async(), &path, "rust-sel").unwrap();
+    let (began, terms) = mpsc::channel::<()>();
+    let (ended, ends) = mpsc::channel::<bool>();
+    let contender = {
+        let sel = sel.clone();
+        thread::spawn(move || {
+            for _ in 0..2 {
+                let began = began.clone();
+                let r = if Z::NAME == "blocking" {
+                    sel.run_blocking(move |l| {
+                        began.send(()).unwrap();
+                        while l.is_held() {
+                            thread::sleep(Duration::from_millis(5));
+                        }
+                        assert!(l.is_interrupted(), "the term ended otherwise");
+                    })
+                } else {
+                    Z::exec(sel.run(move |_| async move {
+                        began.send(()).unwrap();
+                        std::future::pending::<()>().await
+                    }))
+                }
+                .unwrap();
+                ended.send(r.is_some()).unwrap();
+            }
+        })
+    };
+    eventually(WAIT, "Rust queued", || {
+        zk.get_children(&path).map(|k| k.len()).unwrap_or(0) == 2
+    });
+    assert!(!sel.has_leadership());
+
+    for turn in 0..2 {
+        // Java's term is interrupted from outside: Rust leads.
+        java.ok("selInterrupt js");
+        assert!(
+            java.event("unlead js", WAIT).is_some(),
+            "Java's term went on"
+        );
+        terms
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("turn {turn}: Rust did not lead"));
+        assert!(sel.has_leadership());
+        assert_eq!(java.ok("selLeading js"), "false", "two leaders");
+        eventually(WAIT, "Java lists rust-sel*,java-sel", || {
+            java.ok("selParticipants js") == "rust-sel*,java-sel"
+        });
+
+        // Rust's term is interrupted from outside: it ends, Java leads.
+        sel.interrupt_leadership();
+        let ran_out = ends
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("turn {turn}: the interrupted Rust term went on"));
+        assert!(!ran_out, "an interrupted term counted as run to its end");
+        assert!(
+            java.event("lead js", WAIT).is_some(),
+            "turn {turn}: Java did not lead after Rust's term was interrupted"
+        );
+        assert!(!sel.has_leadership());
+        if turn == 0 {
+            eventually(WAIT, "Rust queued again", || {
+                java.ok("selParticipants js") == "java-sel*,rust-sel"
+            });
+        }
+    }
+    contender.join().unwrap();
+    java.ok("abdicate js");
+    java.ok("selClose js");
+    zk.close().unwrap();
+}
+
 fn semaphore_mutex<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = format!("{}/sm", unique("curator-sm", Z::NAME));
@@ -225,6 +310,13 @@ macro_rules! suite {
                 run(
                     concat!(stringify!($m), "::selector_turns"),
                     super::selector_turns::<$z>,
+                )
+            }
+            #[test]
+            fn interrupt_leadership() {
+                run(
+                    concat!(stringify!($m), "::interrupt_leadership"),
+                    super::interrupt_leadership::<$z>,
                 )
             }
             #[test]

@@ -86,8 +86,9 @@
 //!
 //! [`curator`] has Apache Curator 5's recipes on Curator's layouts, for Rust
 //! services beside Java ones: `InterProcessMutex`, the read/write lock,
-//! `InterProcessSemaphoreV2` and `InterProcessSemaphoreMutex`, `LeaderLatch`,
-//! `LeaderSelector`, `SharedCount`, `DistributedAtomicLong`,
+//! `InterProcessMultiLock`, `InterProcessSemaphoreV2` and
+//! `InterProcessSemaphoreMutex`, `LeaderLatch`, `LeaderSelector`,
+//! `SharedValue`, `SharedCount`, `DistributedAtomicLong`,
 //! `PersistentNode`, `GroupMember`, the barriers and curator-x-discovery's
 //! service registry, each tested against a real Curator 5.4 process.
 //! `docs/from-curator.md` in the repository maps Curator's classes to them.

@@ -9,6 +9,7 @@
 //! | [`InterProcessReadWriteLock`] | `InterProcessReadWriteLock` | `P/_c_<uuid>-__READ__<seq>`, `P/_c_<uuid>-__WRIT__<seq>` |
 //! | [`InterProcessSemaphoreV2`] | `InterProcessSemaphoreV2` | `P/locks/_c_<uuid>-lock-<seq>`, `P/leases/_c_<uuid>-lease-<seq>` |
 //! | [`InterProcessSemaphoreMutex`] | `InterProcessSemaphoreMutex` | a semaphore with one lease |
+//! | [`InterProcessMultiLock`] | `InterProcessMultiLock` | an [`InterProcessMutex`] per path, taken in order, released in reverse |
 //! | [`LeaderLatch`] | `LeaderLatch` | `P/_c_<uuid>-latch-<seq>`, data = the id |
 //! | [`LeaderSelector`] | `LeaderSelector` | an `InterProcessMutex` on `P`, data = the id |
 //! | [`PersistentNode`] | `PersistentNode` | `P` in the mode given, re-created after a delete or a new session |
@@ -16,7 +17,8 @@
 //! | [`GroupMember`] | `GroupMember` | `P/<id>`, ephemeral, data = the payload |
 //! | [`DistributedBarrier`] | `DistributedBarrier` | `P`, persistent, while the barrier stands |
 //! | [`DistributedDoubleBarrier`] | `DistributedDoubleBarrier` | `P/<uuid>` per member (ephemeral), `P/ready` (persistent) |
-//! | [`SharedCount`] | `SharedCount` | `P`, 4-byte big-endian `i32`, versioned compare-and-set |
+//! | [`SharedValue`] | `SharedValue` | `P`, persistent, any bytes, versioned compare-and-set; [`ValueChanges`] = `SharedValueListener` |
+//! | [`SharedCount`] | `SharedCount` | a `SharedValue` of 4-byte big-endian `i32` |
 //! | [`DistributedAtomicLong`] | `DistributedAtomicLong` | `P`, 8-byte big-endian `i64`; promotion to an `InterProcessMutex` |
 //! | [`ServiceDiscovery`], [`ServiceCache`], [`ServiceProvider`] | curator-x-discovery | `<base>/<name>/<id>`, Curator's JSON ([`ServiceInstance`]) |
 //!
@@ -42,9 +44,11 @@
 //!
 //! `docs/from-curator.md` maps Curator's classes and methods to these.
 
+mod atomic;
 mod barrier;
 mod discovery;
 mod latch;
+mod multi;
 mod mutex;
 mod nodes;
 mod protected;
@@ -53,12 +57,14 @@ mod semaphore;
 mod shared;
 mod state;
 
+pub use atomic::{AtomicOptions, AtomicValue, DistributedAtomicLong};
 pub use barrier::{DistributedBarrier, DistributedDoubleBarrier, READY_NODE};
 pub use discovery::{
     DiscoveryOptions, DownInstancePolicy, ProviderStrategy, ServiceCache, ServiceDiscovery,
     ServiceInstance, ServiceProvider, ServiceType, UriPart, UriSpec, MAP_PAYLOAD_CLASS,
 };
 pub use latch::{LatchLeadership, LatchOptions, LeaderLatch, Participant};
+pub use multi::{InterProcessMultiLock, MultiLockGuard};
 pub use mutex::{
     revoke, InterProcessMutex, InterProcessReadWriteLock, MutexGuard, MutexOptions, REVOKE_MESSAGE,
 };
@@ -66,7 +72,7 @@ pub use nodes::{GroupMember, NodeOptions, PersistentNode, PersistentTtlNode, TTL
 pub use protected::{local_address, ProtectedCreate};
 pub use selector::{LeaderSelector, SelectorLeadership, SelectorOptions};
 pub use semaphore::{InterProcessSemaphoreMutex, InterProcessSemaphoreV2, Lease, SemaphoreOptions};
-pub use shared::{AtomicOptions, AtomicValue, DistributedAtomicLong, SharedCount, VersionedValue};
+pub use shared::{SharedCount, SharedValue, ValueChanges, VersionedValue};
 pub use state::{ConnectionRules, ErrorPolicy};
 
 pub(crate) use protected::{ensure_containers, protected_prefix};

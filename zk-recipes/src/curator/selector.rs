@@ -3,10 +3,13 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 
 use zk_client::{Client, Result};
 
+use crate::common::Cancel;
 use crate::curator::latch::participants;
 use crate::curator::mutex::{InterProcessMutex, MutexGuard, MutexOptions, MUTEX_LOCK_NAME};
 use crate::curator::{ConnectionRules, Participant};
@@ -44,6 +47,8 @@ pub struct SelectorOptions {
 /// and resolves [`ended`](SelectorLeadership::ended) when it does not. An
 /// async term is also *cancelled* at that moment (its future dropped; Java
 /// interrupts `takeLeadership`) and `run` returns `Ok(None)`.
+/// [`interrupt_leadership`](LeaderSelector::interrupt_leadership) ends the
+/// current term the same way from outside.
 ///
 /// ```no_run
 /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
@@ -66,12 +71,50 @@ pub struct LeaderSelector {
     client: Client,
     mutex: InterProcessMutex,
     id: String,
+    terms: Arc<Terms>,
+}
+
+/// The terms of a selector and its clones.
+#[derive(Default)]
+struct Terms {
+    /// Bumped by `interrupt_leadership`: ends every term begun before.
+    interrupt: Cancel,
+    /// Terms running now.
+    running: AtomicUsize,
+}
+
+impl std::fmt::Debug for Terms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Terms")
+            .field("interrupts", &self.interrupt.generation())
+            .field("running", &self.running.load(Ordering::SeqCst))
+            .finish()
+    }
+}
+
+/// Counts a term as running while it lives.
+struct Running<'a>(&'a Terms);
+
+impl<'a> Running<'a> {
+    fn enter(t: &'a Terms) -> Running<'a> {
+        t.running.fetch_add(1, Ordering::SeqCst);
+        Running(t)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// One term of a [`LeaderSelector`]'s leadership.
 #[derive(Clone)]
 pub struct SelectorLeadership {
     guard: MutexGuard,
+    interrupt: Cancel,
+    /// The interrupt generation when the term began.
+    since: u64,
 }
 
 impl std::fmt::Debug for SelectorLeadership {
@@ -93,19 +136,41 @@ impl SelectorLeadership {
         self.guard.node_path()
     }
 
-    /// Where the claim stands.
+    /// Where the claim stands: [`Holding::Lost`] once the term was
+    /// [interrupted](LeaderSelector::interrupt_leadership) (the node goes as
+    /// the term ends).
     pub fn status(&self) -> Holding {
+        if self.is_interrupted() {
+            return Holding::Lost;
+        }
         self.guard.status()
     }
 
-    /// Whether it still leads by the rules.
+    /// Whether it still leads by the rules and was not interrupted.
     pub fn is_held(&self) -> bool {
-        self.guard.is_held()
+        !self.is_interrupted() && self.guard.is_held()
     }
 
-    /// Resolves once the rules end this term.
+    /// Whether [`LeaderSelector::interrupt_leadership`] ended this term.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupt.generation() != self.since
+    }
+
+    /// Resolves once the rules end this term, or it is interrupted
+    /// ([`Holding::Lost`] then).
     pub fn ended(&self) -> impl Future<Output = Holding> + Send + 'static {
-        self.guard.ended()
+        let lost = self.guard.ended();
+        let mut interrupted = self.interrupt.wait(self.since);
+        async move {
+            let mut lost = pin!(lost);
+            std::future::poll_fn(|cx| {
+                if interrupted.poll_cancelled(cx).is_ready() {
+                    return Poll::Ready(Holding::Lost);
+                }
+                lost.as_mut().poll(cx)
+            })
+            .await
+        }
     }
 }
 
@@ -136,7 +201,32 @@ impl LeaderSelector {
             client: client.clone(),
             mutex,
             id: id.to_owned(),
+            terms: Arc::default(),
         })
+    }
+
+    /// Ends the term running now, if any (Java's `interruptLeadership`): an
+    /// async term's future is dropped and its `run` returns `Ok(None)`; a
+    /// blocking term sees [`SelectorLeadership::is_held`] turn false. The lock
+    /// is released as the term ends; call `run` again to queue again (Java's
+    /// `autoRequeue`). A `run` still queued keeps its place (Java's cancels
+    /// the queued attempt too, and re-queues it at the back).
+    pub fn interrupt_leadership(&self) {
+        self.terms.interrupt.cancel()
+    }
+
+    /// Whether a term of this selector (or a clone) is running now (Java's
+    /// `hasLeadership`).
+    pub fn has_leadership(&self) -> bool {
+        self.terms.running.load(Ordering::SeqCst) > 0
+    }
+
+    fn leadership(&self, guard: &MutexGuard) -> SelectorLeadership {
+        SelectorLeadership {
+            guard: guard.clone(),
+            interrupt: self.terms.interrupt.clone(),
+            since: self.terms.interrupt.generation(),
+        }
     }
 
     /// This contender's id.
@@ -145,18 +235,18 @@ impl LeaderSelector {
     }
 
     /// Queues, leads while `term` runs, then gives leadership up. `Ok(None)`
-    /// when the rules ended the term first (the term's future is dropped
-    /// then, as Java interrupts `takeLeadership`).
+    /// when the rules ended the term first, or it was
+    /// [interrupted](Self::interrupt_leadership) (the term's future is
+    /// dropped then, as Java interrupts `takeLeadership`).
     pub async fn run<T, F, Fut>(&self, term: F) -> Result<Option<T>>
     where
         F: FnOnce(SelectorLeadership) -> Fut,
         Fut: Future<Output = T>,
     {
         let guard = self.mutex.acquire().await?;
-        let l = SelectorLeadership {
-            guard: guard.clone(),
-        };
+        let l = self.leadership(&guard);
         let ended = l.ended();
+        let running = Running::enter(&self.terms);
         let out = {
             let mut ended = pin!(ended);
             let mut fut = pin!(term(l));
@@ -168,6 +258,7 @@ impl LeaderSelector {
             })
             .await
         };
+        drop(running);
         guard.release_tenure().await?;
         Ok(out)
     }
@@ -183,12 +274,11 @@ impl LeaderSelector {
             Some(g) => g,
             None => return Err(zk_client::Error::Timeout),
         };
-        let l = SelectorLeadership {
-            guard: guard.clone(),
-        };
+        let l = self.leadership(&guard);
+        let running = Running::enter(&self.terms);
         let t = term(&l);
         let held = l.is_held();
-        drop(l);
+        drop((l, running));
         zk_client::blocking::block_on(guard.release_tenure(), None).unwrap_or(Ok(()))?;
         Ok(held.then_some(t))
     }

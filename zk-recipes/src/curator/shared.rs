@@ -1,14 +1,17 @@
-//! [`SharedCount`] and [`DistributedAtomicLong`]: Curator's counters on
-//! Curator's encodings.
+//! [`SharedValue`] and [`SharedCount`]: Curator's shared value on one
+//! persistent node, changed by compare-and-set on the node's version, and
+//! [`ValueChanges`], the stream of its new versions (Curator's
+//! `SharedValueListener` / `SharedCountListener`).
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{retryable, settle};
-use crate::curator::mutex::{InterProcessMutex, MutexOptions};
+use crate::common::{now, retryable, settle};
 use crate::curator::protected::{ensure_containers, parent_of};
+use crate::data_watch::DataWatch;
+use crate::runtime::Spawner;
 
 /// A value with the node version it was read at (Curator's `VersionedValue`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,10 +22,313 @@ pub struct VersionedValue<T> {
     pub value: T,
 }
 
-/// Curator's `SharedCount` (a `SharedValue` of 4 bytes): an `i32` on one
-/// persistent node, **4-byte big-endian**, changed by compare-and-set on the
-/// node's version. A Java `SharedCount` on the same path reads and sets the
-/// same value.
+/// Runs `f` again after every retryable error, once connected.
+pub(crate) async fn retrying<T, F, Fut>(c: &Client, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    loop {
+        match f().await {
+            Err(e) if retryable(&e) => settle(c, &e).await?,
+            r => return r,
+        }
+    }
+}
+
+/// Curator's `SharedValue`: any bytes on one persistent node, changed by
+/// compare-and-set on the node's version. A Java `SharedValue` on the same
+/// path reads and sets the same bytes, and each side's compare-and-set fails
+/// when the other wrote in between.
+///
+/// # Layout (Curator 5)
+///
+/// `<path>`, persistent, created by [`start`](SharedValue::start) with the
+/// seed if absent (missing parents as containers); the data is the value as
+/// it is, any length (empty included).
+///
+/// # Reads and changes
+///
+/// Java keeps a copy, watched, and answers `getValue` from it (so it lags a
+/// write made elsewhere until the watch fires); here every read asks the
+/// server. [`changes`](SharedValue::changes) is the listener: a stream of the
+/// node's new versions.
+///
+/// ```no_run
+/// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+/// use zk_recipes::curator::SharedValue;
+/// let config = SharedValue::new(&zk, "/app/config", b"v1".to_vec())?;
+/// config.start().await?;
+/// let v = config.versioned_value().await?;
+/// if !config.try_set_value(&v, b"v2".to_vec()).await? {
+///     println!("someone else wrote first");
+/// }
+/// let mut changes = config.changes()?;
+/// while let Some(v) = changes.next().await {
+///     println!("version {}: {:?}", v.version, v.value);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SharedValue {
+    client: Client,
+    path: String,
+    seed: Vec<u8>,
+}
+
+impl SharedValue {
+    /// A value on `path`; `seed` is written if [`start`](Self::start) creates the node.
+    pub fn new(client: &Client, path: &str, seed: impl Into<Vec<u8>>) -> Result<SharedValue> {
+        zk_proto::path::validate_path(path, false)?;
+        Ok(SharedValue {
+            client: client.clone(),
+            path: path.to_owned(),
+            seed: seed.into(),
+        })
+    }
+
+    /// The value's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Creates the node with the seed if it is absent (Java's `start()`).
+    pub fn start(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let (c, path, seed) = (self.client.clone(), self.path.clone(), self.seed.clone());
+        async move {
+            retrying(&c, || async {
+                if let Some(p) = parent_of(&path) {
+                    ensure_containers(&c, p).await?;
+                }
+                match c.create(&path, seed.clone(), CreateMode::Persistent).await {
+                    Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+        }
+    }
+
+    /// The value and its version, read now (Java's `getVersionedValue`).
+    pub fn versioned_value(
+        &self,
+    ) -> impl Future<Output = Result<VersionedValue<Vec<u8>>>> + Send + 'static {
+        let (c, path) = (self.client.clone(), self.path.clone());
+        async move {
+            retrying(&c, || async {
+                let (d, s) = c.get_data(&path).await?;
+                Ok(VersionedValue {
+                    version: s.version,
+                    value: d.to_vec(),
+                })
+            })
+            .await
+        }
+    }
+
+    /// The value now (Java's `getValue`).
+    pub fn value(&self) -> impl Future<Output = Result<Vec<u8>>> + Send + 'static {
+        let f = self.versioned_value();
+        async move { Ok(f.await?.value) }
+    }
+
+    /// Sets `new` only if the node is still at `previous`'s version (Java's
+    /// `trySetValue(previous, new)`): false when someone wrote in between.
+    /// The server's version decides; Java also refuses when `previous` is not
+    /// its watched copy.
+    pub fn try_set_value(
+        &self,
+        previous: &VersionedValue<Vec<u8>>,
+        new: impl Into<Vec<u8>>,
+    ) -> impl Future<Output = Result<bool>> + Send + 'static {
+        self.try_set_at(previous.version, new.into())
+    }
+
+    /// One write at `version`. A lost answer is settled by reading again: at
+    /// the same version the write did not go in and is made again; at a later
+    /// one it cannot be told from another writer's, so it fails with the
+    /// connection error.
+    pub(crate) fn try_set_at(
+        &self,
+        version: i32,
+        new: Vec<u8>,
+    ) -> impl Future<Output = Result<bool>> + Send + 'static {
+        let (c, path) = (self.client.clone(), self.path.clone());
+        async move {
+            loop {
+                match c.set_data(&path, new.clone(), Some(version)).await {
+                    Ok(_) => return Ok(true),
+                    Err(Error::Server(ErrorCode::BadVersion)) => return Ok(false),
+                    Err(e) if e.outcome_unknown() => {
+                        settle(&c, &e).await?;
+                        let (_, s) = retrying(&c, || c.get_data(&path)).await?;
+                        if s.version != version {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) if retryable(&e) => settle(&c, &e).await?,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+
+    /// Sets the value whatever it was (Java's `setValue`); returns the node's
+    /// new version.
+    pub fn set_value(
+        &self,
+        new: impl Into<Vec<u8>>,
+    ) -> impl Future<Output = Result<i32>> + Send + 'static {
+        let (c, path, new) = (self.client.clone(), self.path.clone(), new.into());
+        async move {
+            retrying(&c, || async {
+                c.set_data(&path, new.clone(), None)
+                    .await
+                    .map(|s| s.version)
+            })
+            .await
+        }
+    }
+
+    /// The listener (Java's `getListenable().addListener`): a stream of the
+    /// value at every new version, starting with the value now. A watch thread
+    /// of its own; see [`changes_with_spawner`](Self::changes_with_spawner).
+    pub fn changes(&self) -> Result<ValueChanges<Vec<u8>>> {
+        self.changes_with_spawner(&Spawner::thread())
+    }
+
+    /// [`changes`](Self::changes), its watch loop run by `spawner`.
+    pub fn changes_with_spawner(&self, spawner: &Spawner) -> Result<ValueChanges<Vec<u8>>> {
+        ValueChanges::start(&self.client, &self.path, spawner, raw)
+    }
+
+    /// [`start`](Self::start) from a thread.
+    pub fn start_blocking(&self) -> Result<()> {
+        block(self.start())
+    }
+
+    /// [`value`](Self::value) from a thread.
+    pub fn value_blocking(&self) -> Result<Vec<u8>> {
+        block(self.value())
+    }
+
+    /// [`versioned_value`](Self::versioned_value) from a thread.
+    pub fn versioned_value_blocking(&self) -> Result<VersionedValue<Vec<u8>>> {
+        block(self.versioned_value())
+    }
+
+    /// [`set_value`](Self::set_value) from a thread.
+    pub fn set_value_blocking(&self, new: impl Into<Vec<u8>>) -> Result<i32> {
+        block(self.set_value(new))
+    }
+
+    /// [`try_set_value`](Self::try_set_value) from a thread.
+    pub fn try_set_value_blocking(
+        &self,
+        previous: &VersionedValue<Vec<u8>>,
+        new: impl Into<Vec<u8>>,
+    ) -> Result<bool> {
+        block(self.try_set_value(previous, new))
+    }
+}
+
+/// A [`SharedValue`]'s value: the bytes as they are.
+fn raw(_: &str, d: &[u8]) -> Result<Vec<u8>> {
+    Ok(d.to_vec())
+}
+
+fn block<T>(f: impl Future<Output = Result<T>>) -> Result<T> {
+    zk_client::blocking::block_on(f, None).unwrap_or(Err(Error::Timeout))
+}
+
+/// The new versions of a [`SharedValue`] or [`SharedCount`] (Curator's
+/// `SharedValueListener.valueHasChanged`, `SharedCountListener.countHasChanged`),
+/// read by a [`DataWatch`] on the node.
+///
+/// The first item is the value when the stream began (Java's listener hears
+/// only of later changes); then one item per new version seen. A reader
+/// slower than the writers skips to the latest version, never past it (Java's
+/// listener is handed its copy at the time too). While the node does not
+/// exist nothing is reported; data a [`SharedCount`] cannot read (not 4
+/// bytes) is skipped with a warning. Dropping the stream removes its watch.
+#[must_use = "dropping the stream stops its watch"]
+pub struct ValueChanges<T> {
+    watch: DataWatch,
+    decode: fn(&str, &[u8]) -> Result<T>,
+}
+
+impl<T> std::fmt::Debug for ValueChanges<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueChanges")
+            .field("path", &self.watch.path())
+            .finish()
+    }
+}
+
+impl<T> ValueChanges<T> {
+    fn start(
+        client: &Client,
+        path: &str,
+        spawner: &Spawner,
+        decode: fn(&str, &[u8]) -> Result<T>,
+    ) -> Result<ValueChanges<T>> {
+        Ok(ValueChanges {
+            watch: DataWatch::with_spawner(client, path, spawner)?,
+            decode,
+        })
+    }
+
+    /// The value of a report, if the node existed and its data decodes.
+    fn item(&self, u: crate::DataUpdate) -> Option<VersionedValue<T>> {
+        let (d, s) = (u.data?, u.stat?);
+        match (self.decode)(self.watch.path(), &d) {
+            Ok(value) => Some(VersionedValue {
+                version: s.version,
+                value,
+            }),
+            Err(e) => {
+                tracing::warn!(path = %self.watch.path(), error = %e, "skipping a value that does not decode");
+                None
+            }
+        }
+    }
+
+    /// The next version; `None` once the watch has ended (the session can
+    /// never come back, see [`DataWatch`]).
+    pub async fn next(&mut self) -> Option<VersionedValue<T>> {
+        loop {
+            let u = self.watch.next().await?;
+            if let Some(v) = self.item(u) {
+                return Some(v);
+            }
+        }
+    }
+
+    /// Blocks for the next version (no runtime needed): `Ok(None)` once the
+    /// watch has ended, `Err(Timeout)` if none came within `timeout` (`None`:
+    /// for ever).
+    pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<VersionedValue<T>>> {
+        let deadline: Option<Instant> = timeout.map(|t| now() + t);
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(now()));
+            let Some(u) = self.watch.recv_timeout(left)? else {
+                return Ok(None);
+            };
+            if let Some(v) = self.item(u) {
+                return Ok(Some(v));
+            }
+        }
+    }
+
+    /// Why the watch ended on its own (`None` while it runs).
+    pub fn end_reason(&self) -> Option<Error> {
+        self.watch.end_reason()
+    }
+}
+
+/// Curator's `SharedCount`: a [`SharedValue`] of 4 bytes, an `i32`
+/// **big-endian**, changed by compare-and-set on the node's version. A Java
+/// `SharedCount` on the same path reads and sets the same value.
 ///
 /// # Layout (Curator 5)
 ///
@@ -33,6 +339,7 @@ pub struct VersionedValue<T> {
 /// Java keeps a watched copy and `getCount` answers from it; here every read
 /// asks the server ([`versioned_value`](SharedCount::versioned_value)), so a
 /// compare-and-set fails only when someone really wrote in between.
+/// [`changes`](SharedCount::changes) is Java's `SharedCountListener`.
 ///
 /// ```no_run
 /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
@@ -48,9 +355,7 @@ pub struct VersionedValue<T> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct SharedCount {
-    client: Client,
-    path: String,
-    seed: i32,
+    value: SharedValue,
 }
 
 fn decode_i32(path: &str, d: &[u8]) -> Result<i32> {
@@ -62,70 +367,35 @@ fn decode_i32(path: &str, d: &[u8]) -> Result<i32> {
     })
 }
 
-/// Runs `f` again after every retryable error, once connected.
-async fn retrying<T, F, Fut>(c: &Client, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    loop {
-        match f().await {
-            Err(e) if retryable(&e) => settle(c, &e).await?,
-            r => return r,
-        }
-    }
-}
-
 impl SharedCount {
     /// A count on `path`; `seed` is written if [`start`](Self::start) creates the node.
     pub fn new(client: &Client, path: &str, seed: i32) -> Result<SharedCount> {
-        zk_proto::path::validate_path(path, false)?;
         Ok(SharedCount {
-            client: client.clone(),
-            path: path.to_owned(),
-            seed,
+            value: SharedValue::new(client, path, seed.to_be_bytes())?,
         })
     }
 
     /// The count's path.
     pub fn path(&self) -> &str {
-        &self.path
+        self.value.path()
     }
 
     /// Creates the node with the seed if it is absent (Java's `start()`).
     pub fn start(&self) -> impl Future<Output = Result<()>> + Send + 'static {
-        let (c, path, seed) = (self.client.clone(), self.path.clone(), self.seed);
-        async move {
-            retrying(&c, || async {
-                if let Some(p) = parent_of(&path) {
-                    ensure_containers(&c, p).await?;
-                }
-                match c
-                    .create(&path, seed.to_be_bytes(), CreateMode::Persistent)
-                    .await
-                {
-                    Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            })
-            .await
-        }
+        self.value.start()
     }
 
     /// The value and its version, read now.
     pub fn versioned_value(
         &self,
     ) -> impl Future<Output = Result<VersionedValue<i32>>> + Send + 'static {
-        let (c, path) = (self.client.clone(), self.path.clone());
+        let (f, path) = (self.value.versioned_value(), self.value.path.clone());
         async move {
-            retrying(&c, || async {
-                let (d, s) = c.get_data(&path).await?;
-                Ok(VersionedValue {
-                    version: s.version,
-                    value: decode_i32(&path, &d)?,
-                })
+            let v = f.await?;
+            Ok(VersionedValue {
+                version: v.version,
+                value: decode_i32(&path, &v.value)?,
             })
-            .await
         }
     }
 
@@ -136,46 +406,21 @@ impl SharedCount {
     }
 
     /// Sets `new` only if the node is still at `previous.version` (Java's
-    /// `trySetCount`): false when someone wrote in between. A lost answer is
-    /// settled by reading again: at a later version holding `new`... cannot
-    /// be told from another writer's, so it fails with the connection error.
+    /// `trySetCount`): false when someone wrote in between (see
+    /// [`SharedValue::try_set_value`] for a lost answer).
     pub fn try_set_count(
         &self,
         previous: VersionedValue<i32>,
         new: i32,
     ) -> impl Future<Output = Result<bool>> + Send + 'static {
-        let (c, path) = (self.client.clone(), self.path.clone());
-        async move {
-            loop {
-                match c
-                    .set_data(&path, new.to_be_bytes(), Some(previous.version))
-                    .await
-                {
-                    Ok(_) => return Ok(true),
-                    Err(Error::Server(ErrorCode::BadVersion)) => return Ok(false),
-                    Err(e) if e.outcome_unknown() => {
-                        settle(&c, &e).await?;
-                        let (_, s) = retrying(&c, || c.get_data(&path)).await?;
-                        if s.version != previous.version {
-                            return Err(e);
-                        }
-                    }
-                    Err(e) if retryable(&e) => settle(&c, &e).await?,
-                    Err(e) => return Err(e),
-                }
-            }
-        }
+        self.value
+            .try_set_at(previous.version, new.to_be_bytes().to_vec())
     }
 
     /// Sets the value whatever it was (Java's `setCount`).
     pub fn set_count(&self, new: i32) -> impl Future<Output = Result<()>> + Send + 'static {
-        let (c, path) = (self.client.clone(), self.path.clone());
-        async move {
-            retrying(&c, || async {
-                c.set_data(&path, new.to_be_bytes(), None).await.map(|_| ())
-            })
-            .await
-        }
+        let f = self.value.set_value(new.to_be_bytes());
+        async move { f.await.map(|_| ()) }
     }
 
     /// Adds `delta` by compare-and-set until it goes in; returns the new
@@ -195,308 +440,44 @@ impl SharedCount {
         }
     }
 
+    /// The listener (Java's `addListener(SharedCountListener)`): the count at
+    /// every new version, starting with the count now.
+    pub fn changes(&self) -> Result<ValueChanges<i32>> {
+        self.changes_with_spawner(&Spawner::thread())
+    }
+
+    /// [`changes`](Self::changes), its watch loop run by `spawner`.
+    pub fn changes_with_spawner(&self, spawner: &Spawner) -> Result<ValueChanges<i32>> {
+        ValueChanges::start(&self.value.client, &self.value.path, spawner, decode_i32)
+    }
+
     /// [`start`](Self::start) from a thread.
     pub fn start_blocking(&self) -> Result<()> {
-        zk_client::blocking::block_on(self.start(), None).unwrap_or(Err(Error::Timeout))
+        block(self.start())
     }
 
     /// [`count`](Self::count) from a thread.
     pub fn count_blocking(&self) -> Result<i32> {
-        zk_client::blocking::block_on(self.count(), None).unwrap_or(Err(Error::Timeout))
+        block(self.count())
+    }
+
+    /// [`versioned_value`](Self::versioned_value) from a thread.
+    pub fn versioned_value_blocking(&self) -> Result<VersionedValue<i32>> {
+        block(self.versioned_value())
+    }
+
+    /// [`set_count`](Self::set_count) from a thread.
+    pub fn set_count_blocking(&self, new: i32) -> Result<()> {
+        block(self.set_count(new))
     }
 
     /// [`add`](Self::add) from a thread.
     pub fn add_blocking(&self, delta: i32) -> Result<i32> {
-        zk_client::blocking::block_on(self.add(delta), None).unwrap_or(Err(Error::Timeout))
+        block(self.add(delta))
     }
 
     /// [`try_set_count`](Self::try_set_count) from a thread.
     pub fn try_set_count_blocking(&self, previous: VersionedValue<i32>, new: i32) -> Result<bool> {
-        zk_client::blocking::block_on(self.try_set_count(previous, new), None)
-            .unwrap_or(Err(Error::Timeout))
-    }
-}
-
-/// The outcome of a [`DistributedAtomicLong`] operation (Curator's
-/// `AtomicValue`): whether it went in, and the values before and after.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AtomicValue {
-    /// Whether the operation went in (false: every try met a concurrent
-    /// change, or the promoted lock was not had in time).
-    pub succeeded: bool,
-    /// The value before.
-    pub pre: i64,
-    /// The value written (meaningful when `succeeded`).
-    pub post: i64,
-}
-
-/// Options of a [`DistributedAtomicLong`].
-#[derive(Clone, Debug)]
-pub struct AtomicOptions {
-    /// Optimistic tries (read, then write at the version read) before giving
-    /// up or promoting (Curator's retry policy). Default 10.
-    pub tries: u32,
-    /// Pause between tries. Default 10 ms.
-    pub pause: Duration,
-    /// Curator's `PromotedToLock`: after the optimistic tries fail, take an
-    /// [`InterProcessMutex`] on this path (waiting at most `lock_timeout`)
-    /// and try again under it, as often as `tries`.
-    pub promoted_lock: Option<String>,
-    /// How long to wait for the promoted lock. Default 10 s.
-    pub lock_timeout: Duration,
-}
-
-impl Default for AtomicOptions {
-    fn default() -> Self {
-        AtomicOptions {
-            tries: 10,
-            pause: Duration::from_millis(10),
-            promoted_lock: None,
-            lock_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Curator's `DistributedAtomicLong`: an `i64` on one persistent node,
-/// **8-byte big-endian**; each change reads the value and its version and
-/// writes at that version, trying again after a concurrent change, then
-/// (optionally) again under a lock. A Java `DistributedAtomicLong` on the same
-/// path (promoted or not, to the same lock path) adds up with this one.
-///
-/// # Layout (Curator 5)
-///
-/// `<path>`, persistent, created by the first change (missing parents as
-/// containers); absent or empty reads as 0. Data that is not 8 bytes is
-/// [`Error::Malformed`] (Java's "Corrupted data"). The promoted lock is an
-/// [`InterProcessMutex`] on its own path.
-///
-/// ```no_run
-/// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
-/// use zk_recipes::curator::{AtomicOptions, DistributedAtomicLong};
-/// let hits = DistributedAtomicLong::with_options(&zk, "/app/hits", AtomicOptions {
-///     promoted_lock: Some("/app/hits-lock".into()),
-///     ..AtomicOptions::default()
-/// })?;
-/// let v = hits.add(3).await?;
-/// assert!(v.succeeded);
-/// println!("{} -> {}", v.pre, v.post);
-/// # Ok(()) }
-/// ```
-#[derive(Clone, Debug)]
-pub struct DistributedAtomicLong {
-    client: Client,
-    path: String,
-    opts: AtomicOptions,
-    mutex: Option<InterProcessMutex>,
-}
-
-fn decode_i64(path: &str, d: &[u8]) -> Result<i64> {
-    if d.is_empty() {
-        return Ok(0);
-    }
-    <[u8; 8]>::try_from(d).map(i64::from_be_bytes).map_err(|_| {
-        Error::Malformed(format!(
-            "Corrupted data for key {path}: {} bytes, not 8",
-            d.len()
-        ))
-    })
-}
-
-impl DistributedAtomicLong {
-    /// An atomic long on `path`, optimistic only.
-    pub fn new(client: &Client, path: &str) -> Result<DistributedAtomicLong> {
-        DistributedAtomicLong::with_options(client, path, AtomicOptions::default())
-    }
-
-    /// An atomic long with options.
-    pub fn with_options(
-        client: &Client,
-        path: &str,
-        opts: AtomicOptions,
-    ) -> Result<DistributedAtomicLong> {
-        zk_proto::path::validate_path(path, false)?;
-        let mutex = match &opts.promoted_lock {
-            Some(p) => Some(InterProcessMutex::with_options(
-                client,
-                p,
-                MutexOptions::default(),
-            )?),
-            None => None,
-        };
-        Ok(DistributedAtomicLong {
-            client: client.clone(),
-            path: path.to_owned(),
-            opts,
-            mutex,
-        })
-    }
-
-    /// The value now (Java's `get()`; 0 when the node is absent or empty).
-    pub fn get(&self) -> impl Future<Output = Result<i64>> + Send + 'static {
-        let (c, path) = (self.client.clone(), self.path.clone());
-        async move {
-            retrying(&c, || async {
-                match c.get_data(&path).await {
-                    Ok((d, _)) => decode_i64(&path, &d),
-                    Err(Error::Server(ErrorCode::NoNode)) => Ok(0),
-                    Err(e) => Err(e),
-                }
-            })
-            .await
-        }
-    }
-
-    /// Adds `delta` (Java's `add`; `subtract`, `increment`, `decrement` are
-    /// adds too). Overflow wraps, as Java's `long` arithmetic does.
-    pub fn add(&self, delta: i64) -> impl Future<Output = Result<AtomicValue>> + Send + 'static {
-        self.change(move |v| v.wrapping_add(delta))
-    }
-
-    /// `add(1)`.
-    pub fn increment(&self) -> impl Future<Output = Result<AtomicValue>> + Send + 'static {
-        self.add(1)
-    }
-
-    /// `add(-1)`.
-    pub fn decrement(&self) -> impl Future<Output = Result<AtomicValue>> + Send + 'static {
-        self.add(-1)
-    }
-
-    /// Sets `value` by the same optimistic rules (Java's `trySet`).
-    pub fn try_set(
-        &self,
-        value: i64,
-    ) -> impl Future<Output = Result<AtomicValue>> + Send + 'static {
-        self.change(move |_| value)
-    }
-
-    /// Sets `new` only if the value is `expected` now (Java's
-    /// `compareAndSet`): one read and one versioned write, no retry.
-    pub fn compare_and_set(
-        &self,
-        expected: i64,
-        new: i64,
-    ) -> impl Future<Output = Result<AtomicValue>> + Send + 'static {
-        let this = self.clone();
-        async move {
-            let (pre, version) = this.read().await?;
-            if pre != expected {
-                return Ok(AtomicValue {
-                    succeeded: false,
-                    pre,
-                    post: pre,
-                });
-            }
-            let ok = this.write(version, new).await?;
-            Ok(AtomicValue {
-                succeeded: ok,
-                pre,
-                post: new,
-            })
-        }
-    }
-
-    /// The value and the version it was read at (`None`: no node).
-    async fn read(&self) -> Result<(i64, Option<i32>)> {
-        retrying(&self.client, || async {
-            match self.client.get_data(&self.path).await {
-                Ok((d, s)) => Ok((decode_i64(&self.path, &d)?, Some(s.version))),
-                Err(Error::Server(ErrorCode::NoNode)) => Ok((0, None)),
-                Err(e) => Err(e),
-            }
-        })
-        .await
-    }
-
-    /// One write at `version` (a create when there was no node): false when
-    /// someone changed it first. A lost answer fails with its error (whether
-    /// it went in cannot be told).
-    async fn write(&self, version: Option<i32>, v: i64) -> Result<bool> {
-        let c = &self.client;
-        loop {
-            let r = match version {
-                Some(ver) => c
-                    .set_data(&self.path, v.to_be_bytes(), Some(ver))
-                    .await
-                    .map(|_| ()),
-                None => {
-                    if let Some(p) = parent_of(&self.path) {
-                        retrying(c, || ensure_containers(c, p)).await?;
-                    }
-                    c.create(&self.path, v.to_be_bytes(), CreateMode::Persistent)
-                        .await
-                        .map(|_| ())
-                }
-            };
-            match r {
-                Ok(()) => return Ok(true),
-                Err(Error::Server(
-                    ErrorCode::BadVersion | ErrorCode::NodeExists | ErrorCode::NoNode,
-                )) => return Ok(false),
-                Err(e) if e.outcome_unknown() => return Err(e),
-                Err(e) if retryable(&e) => settle(c, &e).await?,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn tries(&self, make: impl Fn(i64) -> i64) -> Result<Option<AtomicValue>> {
-        for i in 0..self.opts.tries.max(1) {
-            if i > 0 {
-                crate::common::Delay::new(self.opts.pause).await;
-            }
-            let (pre, version) = self.read().await?;
-            let post = make(pre);
-            if self.write(version, post).await? {
-                return Ok(Some(AtomicValue {
-                    succeeded: true,
-                    pre,
-                    post,
-                }));
-            }
-        }
-        Ok(None)
-    }
-
-    fn change(
-        &self,
-        make: impl Fn(i64) -> i64 + Send + Sync + 'static,
-    ) -> impl Future<Output = Result<AtomicValue>> + Send + 'static {
-        let this = self.clone();
-        async move {
-            if let Some(v) = this.tries(&make).await? {
-                return Ok(v);
-            }
-            let failed = AtomicValue {
-                succeeded: false,
-                pre: 0,
-                post: 0,
-            };
-            let Some(m) = &this.mutex else {
-                return Ok(failed);
-            };
-            let Some(guard) = m.acquire_timeout(this.opts.lock_timeout).await? else {
-                return Ok(failed);
-            };
-            let r = this.tries(&make).await;
-            guard.release().await?;
-            Ok(r?.unwrap_or(failed))
-        }
-    }
-
-    /// [`get`](Self::get) from a thread.
-    pub fn get_blocking(&self) -> Result<i64> {
-        zk_client::blocking::block_on(self.get(), None).unwrap_or(Err(Error::Timeout))
-    }
-
-    /// [`add`](Self::add) from a thread.
-    pub fn add_blocking(&self, delta: i64) -> Result<AtomicValue> {
-        zk_client::blocking::block_on(self.add(delta), None).unwrap_or(Err(Error::Timeout))
-    }
-
-    /// [`compare_and_set`](Self::compare_and_set) from a thread.
-    pub fn compare_and_set_blocking(&self, expected: i64, new: i64) -> Result<AtomicValue> {
-        zk_client::blocking::block_on(self.compare_and_set(expected, new), None)
-            .unwrap_or(Err(Error::Timeout))
+        block(self.try_set_count(previous, new))
     }
 }

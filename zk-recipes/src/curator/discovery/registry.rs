@@ -3,21 +3,31 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result, SessionState};
 
 use crate::common::{join, retryable, settle};
 use crate::curator::discovery::ServiceInstance;
 use crate::curator::ensure_containers;
+use crate::data_watch::DataWatch;
 use crate::mailbox::lock;
 use crate::runtime::Spawner;
+use crate::WatchHandle;
 
 /// Options of a [`ServiceDiscovery`].
 #[derive(Clone, Debug, Default)]
 pub struct DiscoveryOptions {
-    /// Where the re-registration loop runs (default: a thread of its own).
+    /// Where the re-registration loop (and the instances' watches) run
+    /// (default: a thread of its own).
     pub spawner: Spawner,
+    /// Curator's `watchInstances(true)`: each instance registered here is
+    /// watched, and when its node's data is changed from outside (another
+    /// process rewrote the instance), that instance replaces the one
+    /// registered here, so that re-registration after a new session writes
+    /// it rather than the original. A deleted node is only logged. Default
+    /// off, as in Curator.
+    pub watch_instances: bool,
 }
 
 struct Inner {
@@ -27,6 +37,10 @@ struct Inner {
     services: Mutex<BTreeMap<String, (ServiceInstance, String)>>,
     closed: crate::common::Cancel,
     started: std::sync::atomic::AtomicBool,
+    /// With `watch_instances`: a watch per registered id, with the path it
+    /// watches.
+    watches: Option<Mutex<BTreeMap<String, (String, WatchHandle)>>>,
+    spawner: Spawner,
 }
 
 /// Curator's `ServiceDiscovery` (curator-x-discovery): a registry of service
@@ -51,6 +65,10 @@ struct Inner {
 /// is still this session's own and holds this instance's bytes; any other
 /// node at the path (another session's, or stale data) is deleted and made
 /// again, as Curator does.
+///
+/// With [`DiscoveryOptions::watch_instances`], an instance rewritten in its
+/// node by another process is re-registered as rewritten (Curator's
+/// `watchInstances`).
 ///
 /// ```no_run
 /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
@@ -99,6 +117,8 @@ impl ServiceDiscovery {
                 services: Mutex::new(BTreeMap::new()),
                 closed: Default::default(),
                 started: Default::default(),
+                watches: opts.watch_instances.then(Default::default),
+                spawner: opts.spawner.clone(),
             }),
             spawner: opts.spawner,
         })
@@ -167,6 +187,7 @@ impl ServiceDiscovery {
     pub async fn register(&self, instance: &ServiceInstance) -> Result<String> {
         let path = self.inner.create(instance).await?;
         lock(&self.inner.services).insert(instance.id.clone(), (instance.clone(), path.clone()));
+        self.inner.watch(&instance.id, &path)?;
         Ok(path)
     }
 
@@ -199,6 +220,9 @@ impl ServiceDiscovery {
             .remove(&instance.id)
             .map(|e| e.1)
             .unwrap_or_else(|| self.path_for(&instance.name, &instance.id));
+        if let Some(w) = &self.inner.watches {
+            lock(w).remove(&instance.id);
+        }
         self.inner.delete(&path).await
     }
 
@@ -280,6 +304,9 @@ impl ServiceDiscovery {
     /// (Java's `close()`).
     pub async fn close(&self) {
         self.inner.closed.cancel();
+        if let Some(w) = &self.inner.watches {
+            lock(w).clear();
+        }
         let all: Vec<_> = std::mem::take(&mut *lock(&self.inner.services))
             .into_values()
             .collect();
@@ -335,6 +362,53 @@ fn block<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
 }
 
 impl Inner {
+    /// With `watch_instances`: watches the node of `id` at `path` (again if
+    /// its path changed, as a DYNAMIC_SEQUENTIAL one's does on
+    /// re-registration).
+    fn watch(self: &Arc<Self>, id: &str, path: &str) -> Result<()> {
+        let Some(watches) = &self.watches else {
+            return Ok(());
+        };
+        if lock(watches).get(id).is_some_and(|(p, _)| p == path) {
+            return Ok(());
+        }
+        let weak: Weak<Inner> = Arc::downgrade(self);
+        let watched = path.to_owned();
+        // Every report counts, the first too: it is normally the node as
+        // just written (no change), but a rewrite made before the watch's
+        // first read is not lost (Curator's node cache ignores what its
+        // first read finds).
+        let handle = DataWatch::callback_with_spawner(
+            &self.client,
+            path,
+            &self.spawner,
+            move |u| {
+                let Some(inner) = weak.upgrade() else {
+                    return false;
+                };
+                match u.data {
+                    Some(d) => match ServiceInstance::from_json(&d) {
+                        // Curator looks the instance up by the id it reads.
+                        Ok(i) => {
+                            if let Some(e) = lock(&inner.services).get_mut(&i.id) {
+                                e.0 = i;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(path = %watched, error = %e, "could not read a watched instance")
+                        }
+                    },
+                    None => {
+                        tracing::warn!(path = %watched, "a registered instance's node was deleted")
+                    }
+                }
+                true
+            },
+        )?;
+        lock(watches).insert(id.to_owned(), (path.to_owned(), handle));
+        Ok(())
+    }
+
     /// Runs `op` until it succeeds or fails for good, waiting out lost
     /// connections.
     async fn retry<T, F, Fut>(&self, op: F) -> Result<T>
@@ -430,7 +504,7 @@ impl Inner {
     }
 
     /// Registers every instance again (after a (re)connection).
-    async fn reregister(&self) {
+    async fn reregister(self: &Arc<Self>) {
         let all: Vec<_> = lock(&self.services)
             .values()
             .map(|(i, _)| i.clone())
@@ -446,7 +520,10 @@ impl Inner {
             match self.create(&i).await {
                 Ok(path) => {
                     if let Some(e) = lock(&self.services).get_mut(&i.id) {
-                        e.1 = path;
+                        e.1 = path.clone();
+                    }
+                    if let Err(e) = self.watch(&i.id, &path) {
+                        tracing::warn!(id = %i.id, error = %e, "could not watch a re-registered instance")
                     }
                 }
                 Err(e) => {
