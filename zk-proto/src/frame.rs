@@ -185,3 +185,29 @@ pub fn write_frame(buf: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
     let len = (buf.len() - start - 4) as i32;
     buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default bound takes the largest getData reply a server with the
+    /// default `jute.maxbuffer` (0xfffff) sends (reply header 16, data length 4,
+    /// the data, Stat 68) and refuses a claim past the 1024 bytes of room.
+    #[test]
+    fn default_max_fits_a_default_servers_largest_reply() {
+        const JUTE_MAXBUFFER: usize = 0xfffff;
+        let largest = 16 + 4 + JUTE_MAXBUFFER + 68;
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        dec.push(&(largest as i32).to_be_bytes());
+        dec.push(&vec![0u8; largest]);
+        assert_eq!(dec.next_frame().unwrap().map(|f| f.len()), Some(largest));
+
+        let past_room = JUTE_MAXBUFFER + 1024 + 1;
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        dec.push(&(past_room as i32).to_be_bytes());
+        assert!(matches!(
+            dec.next_frame(),
+            Err(DecodeError::FrameLength { .. })
+        ));
+    }
+}
