@@ -274,35 +274,4 @@ fn atomic_long_adds_up<Z: Adapter>() {
     zk.close().unwrap();
 }
 
-macro_rules! suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn semaphore_mixed() {
-                run(
-                    concat!(stringify!($m), "::semaphore_mixed"),
-                    super::semaphore_mixed::<$z>,
-                )
-            }
-            #[test]
-            fn shared_count_adds_up() {
-                run(
-                    concat!(stringify!($m), "::shared_count_adds_up"),
-                    super::shared_count_adds_up::<$z>,
-                )
-            }
-            #[test]
-            fn atomic_long_adds_up() {
-                run(
-                    concat!(stringify!($m), "::atomic_long_adds_up"),
-                    super::atomic_long_adds_up::<$z>,
-                )
-            }
-        }
-    };
-}
-
-suite!(tokio_mt, TokioZk);
-suite!(smol, SmolZk);
-suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [semaphore_mixed, shared_count_adds_up, atomic_long_adds_up]);

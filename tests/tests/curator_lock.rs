@@ -299,42 +299,4 @@ fn rw_with_java<Z: Adapter>() {
     admin.close().unwrap();
 }
 
-macro_rules! suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn exclusion_with_java() {
-                run(
-                    concat!(stringify!($m), "::exclusion_with_java"),
-                    super::exclusion_with_java::<$z>,
-                )
-            }
-            #[test]
-            fn both_directions() {
-                run(
-                    concat!(stringify!($m), "::both_directions"),
-                    super::both_directions::<$z>,
-                )
-            }
-            #[test]
-            fn revocation() {
-                run(
-                    concat!(stringify!($m), "::revocation"),
-                    super::revocation::<$z>,
-                )
-            }
-            #[test]
-            fn rw_with_java() {
-                run(
-                    concat!(stringify!($m), "::rw_with_java"),
-                    super::rw_with_java::<$z>,
-                )
-            }
-        }
-    };
-}
-
-suite!(tokio_mt, TokioZk);
-suite!(smol, SmolZk);
-suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [exclusion_with_java, both_directions, revocation, rw_with_java]);
