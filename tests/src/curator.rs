@@ -5,14 +5,13 @@
 //! of a real server. A missing `javac` or jar fails loudly with the command that
 //! installs it; nothing is skipped.
 
-use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::peer::LinePeer;
 
 /// The peer's source, compiled at test time.
 pub const SOURCE: &str = include_str!("../java/CuratorPeer.java");
@@ -115,11 +114,7 @@ pub fn compiled() -> &'static Path {
 
 /// One Curator process (a JVM with any number of Curator clients).
 pub struct Curator {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    backlog: VecDeque<String>,
-    next_id: u64,
+    peer: LinePeer,
 }
 
 /// What a command answered: `Ok(text)` or `Err(the exception)`.
@@ -136,60 +131,23 @@ impl Curator {
     /// Starts a peer with no client yet.
     pub fn bare(hosts: &str) -> Curator {
         let dir = compiled();
-        let mut child = Command::new(tool("java"))
-            .arg("-Xshare:auto")
+        let mut java = Command::new(tool("java"));
+        java.arg("-Xshare:auto")
             .arg("-XX:TieredStopAtLevel=1")
             .arg("-cp")
             .arg(format!("{}:{}", dir.display(), classpath()))
             .arg("CuratorPeer")
-            .arg(hosts)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start java");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut c = Curator {
-            child,
-            stdin,
-            lines,
-            backlog: VecDeque::new(),
-            next_id: 0,
-        };
-        c.line(ANSWER, &|l| l == "ready")
+            .arg(hosts);
+        let mut peer = LinePeer::spawn(java, "java", "0 quit", Duration::from_secs(5));
+        peer.line(ANSWER, &|l| l == "ready")
             .expect("the Curator peer did not start");
-        c
-    }
-
-    fn line(&mut self, limit: Duration, pred: &dyn Fn(&str) -> bool) -> Option<String> {
-        if let Some(i) = self.backlog.iter().position(|l| pred(l)) {
-            return self.backlog.remove(i);
-        }
-        let t = Instant::now();
-        loop {
-            let left = limit.checked_sub(t.elapsed())?;
-            match self.lines.recv_timeout(left) {
-                Ok(l) if pred(&l) => return Some(l),
-                Ok(l) => self.backlog.push_back(l),
-                Err(_) => return None,
-            }
-        }
+        Curator { peer }
     }
 
     /// Sends `command` (`name args...`); returns its id.
     pub fn send(&mut self, command: &str) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
-        writeln!(self.stdin, "{id} {command}").expect("write to the Curator peer");
+        let id = self.peer.next_id();
+        self.peer.send(&format!("{id} {command}"));
         id
     }
 
@@ -200,12 +158,7 @@ impl Curator {
 
     /// The answer to command `id`, if it came within `limit`.
     pub fn answer(&mut self, id: u64, limit: Duration) -> Option<Answer> {
-        let (ok, err) = (format!("ok {id} "), format!("err {id} "));
-        let l = self.line(limit, &|l: &str| l.starts_with(&ok) || l.starts_with(&err))?;
-        Some(match l.strip_prefix(&ok) {
-            Some(v) => Ok(v.to_string()),
-            None => Err(l[err.len()..].to_string()),
-        })
+        self.peer.answer(id, limit)
     }
 
     /// Runs `command` and returns its answer.
@@ -224,29 +177,14 @@ impl Curator {
     /// Waits for an `ev <text>` line starting with `prefix`.
     pub fn event(&mut self, prefix: &str, limit: Duration) -> Option<String> {
         let p = format!("ev {prefix}");
-        self.line(limit, &|l: &str| l.starts_with(&p))
+        self.peer
+            .line(limit, &|l: &str| l.starts_with(&p))
             .map(|l| l[3..].to_string())
     }
 
     /// Kills the JVM at once (its sessions stay until they expire).
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Curator {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "0 quit");
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.peer.kill();
     }
 }
 

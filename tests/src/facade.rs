@@ -30,15 +30,19 @@ pub trait Runner: Send + Sync + 'static {
 /// zk-tokio on a shared multi-thread runtime.
 pub struct Tokio;
 
+/// A multi-thread tokio runtime of two workers, timers and I/O on: what the
+/// suites run zk-tokio's tasks and futures on.
+pub fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 fn tokio_rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    })
+    RT.get_or_init(multi_thread_runtime)
 }
 
 impl Runner for Tokio {

@@ -9,9 +9,9 @@
 //! unique path and runs under a watchdog, and every wait in it is bounded.
 
 use std::future::Future;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,6 +25,7 @@ use zk_client::{
 use zk_tests::facade::{AsyncZk, BlockingZk, Runner, Smol, SmolZk, Tokio, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
 use zk_tests::server::shared_server;
+use zk_tests::wire::{connect_response, frame, read_frame};
 
 // =============================================================================================
 // Harness
@@ -44,13 +45,7 @@ fn run(name: &str, body: impl FnOnce() + Send + 'static) {
 
 /// A path no other test (adapter, process) uses: `/api-<tag>-<adapter>-<pid>-<n>`.
 fn unique<Z: Zk>(tag: &str) -> String {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "/api-{tag}-{}-{}-{}",
-        Z::NAME,
-        std::process::id(),
-        COUNT.fetch_add(1, Ordering::Relaxed)
-    )
+    zk_tests::unique_path("api-", tag, Z::NAME)
 }
 
 fn connect<Z: Zk>(b: &ClientBuilder) -> Z {
@@ -708,31 +703,6 @@ fn expiry_makes_a_new_session<Z: Zk>() {
 
 const FAKE_SESSION: i64 = 0x0102_0304_0506_0708;
 
-fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len)?;
-    let mut buf = vec![0u8; i32::from_be_bytes(len).clamp(0, 1 << 20) as usize];
-    s.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut v = (payload.len() as i32).to_be_bytes().to_vec();
-    v.extend_from_slice(payload);
-    v
-}
-
-fn connect_response() -> Vec<u8> {
-    let mut p = Vec::new();
-    p.extend_from_slice(&0i32.to_be_bytes()); // protocol version
-    p.extend_from_slice(&10_000i32.to_be_bytes()); // negotiated timeout
-    p.extend_from_slice(&FAKE_SESSION.to_be_bytes());
-    p.extend_from_slice(&16i32.to_be_bytes());
-    p.extend_from_slice(&[7u8; 16]); // password
-    p.push(0); // not read-only
-    frame(&p)
-}
-
 /// A reply header alone: xid, zxid, err.
 fn reply_header(xid: i32, err: i32) -> Vec<u8> {
     let mut p = xid.to_be_bytes().to_vec();
@@ -774,7 +744,7 @@ impl OldServer {
                     if read_frame(&mut s).is_err() {
                         return;
                     }
-                    s.write_all(&connect_response()).ok();
+                    s.write_all(&connect_response(FAKE_SESSION, 10_000)).ok();
                     loop {
                         let Ok(req) = read_frame(&mut s) else { return };
                         if req.len() < 8 {

@@ -91,26 +91,4 @@ fn drop_ends_the_session<Z: Zk>() {
     watcher.close().unwrap();
 }
 
-macro_rules! close_tests {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn close_while_reconnecting() {
-                super::close_while_reconnecting::<$z>()
-            }
-            #[test]
-            fn close_with_requests_in_flight() {
-                super::close_with_requests_in_flight::<$z>()
-            }
-            #[test]
-            fn drop_ends_the_session() {
-                super::drop_ends_the_session::<$z>()
-            }
-        }
-    };
-}
-
-close_tests!(tokio, TokioZk);
-close_tests!(smol, SmolZk);
-close_tests!(blocking, BlockingZk);
+zk_tests::adapter_suites!(direct tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [close_while_reconnecting, close_with_requests_in_flight, drop_ends_the_session]);

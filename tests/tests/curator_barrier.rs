@@ -151,28 +151,4 @@ fn double_barrier_mixed<Z: Adapter>() {
     admin.close().unwrap();
 }
 
-macro_rules! suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn barrier_both_ways() {
-                run(
-                    concat!(stringify!($m), "::barrier_both_ways"),
-                    super::barrier_both_ways::<$z>,
-                )
-            }
-            #[test]
-            fn double_barrier_mixed() {
-                run(
-                    concat!(stringify!($m), "::double_barrier_mixed"),
-                    super::double_barrier_mixed::<$z>,
-                )
-            }
-        }
-    };
-}
-
-suite!(tokio_mt, TokioZk);
-suite!(smol, SmolZk);
-suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [barrier_both_ways, double_barrier_mixed]);

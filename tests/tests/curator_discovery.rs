@@ -472,49 +472,6 @@ fn providers<Z: Adapter>() {
     zk.close().unwrap();
 }
 
-macro_rules! suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn java_sees_rust() {
-                run(
-                    concat!(stringify!($m), "::java_sees_rust"),
-                    super::java_sees_rust::<$z>,
-                )
-            }
-            #[test]
-            fn rust_sees_java() {
-                run(
-                    concat!(stringify!($m), "::rust_sees_java"),
-                    super::rust_sees_java::<$z>,
-                )
-            }
-            #[test]
-            fn reregistered_after_new_session() {
-                run(
-                    concat!(stringify!($m), "::reregistered_after_new_session"),
-                    super::reregistered_after_new_session::<$z>,
-                )
-            }
-            #[test]
-            fn watched_instances() {
-                run(
-                    concat!(stringify!($m), "::watched_instances"),
-                    super::watched_instances::<$z>,
-                )
-            }
-            #[test]
-            fn providers() {
-                run(
-                    concat!(stringify!($m), "::providers"),
-                    super::providers::<$z>,
-                )
-            }
-        }
-    };
-}
 
-suite!(tokio_mt, TokioZk);
-suite!(smol, SmolZk);
-suite!(blocking, BlockingZk);
+
+zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [java_sees_rust, rust_sees_java, reregistered_after_new_session, watched_instances, providers]);

@@ -285,21 +285,4 @@ fn one_leader<Z: Adapter>() {
     zb.close().unwrap();
 }
 
-macro_rules! suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn one_leader() {
-                run(
-                    concat!(stringify!($m), "::one_leader"),
-                    super::one_leader::<$z>,
-                )
-            }
-        }
-    };
-}
-
-suite!(tokio_mt, TokioZk);
-suite!(smol, SmolZk);
-suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [one_leader]);

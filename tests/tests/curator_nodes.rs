@@ -234,32 +234,4 @@ fn ttl_node<Z: Adapter>() {
     admin.close().unwrap();
 }
 
-macro_rules! suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn persistent_node() {
-                run(
-                    concat!(stringify!($m), "::persistent_node"),
-                    super::persistent_node::<$z>,
-                )
-            }
-            #[test]
-            fn ttl_node() {
-                run(concat!(stringify!($m), "::ttl_node"), super::ttl_node::<$z>)
-            }
-            #[test]
-            fn group_members() {
-                run(
-                    concat!(stringify!($m), "::group_members"),
-                    super::group_members::<$z>,
-                )
-            }
-        }
-    };
-}
-
-suite!(tokio_mt, TokioZk);
-suite!(smol, SmolZk);
-suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [persistent_node, ttl_node, group_members]);

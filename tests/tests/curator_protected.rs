@@ -110,21 +110,4 @@ fn server() -> &'static ZkServer {
     })
 }
 
-macro_rules! suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn lost_reply_adopted() {
-                run(
-                    concat!(stringify!($m), "::lost_reply_adopted"),
-                    super::lost_reply_adopted::<$z>,
-                )
-            }
-        }
-    };
-}
-
-suite!(tokio_mt, TokioZk);
-suite!(smol, SmolZk);
-suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [lost_reply_adopted]);

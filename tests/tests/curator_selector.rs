@@ -301,35 +301,6 @@ fn semaphore_mutex<Z: Adapter>() {
     zk.close().unwrap();
 }
 
-macro_rules! suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn selector_turns() {
-                run(
-                    concat!(stringify!($m), "::selector_turns"),
-                    super::selector_turns::<$z>,
-                )
-            }
-            #[test]
-            fn interrupt_leadership() {
-                run(
-                    concat!(stringify!($m), "::interrupt_leadership"),
-                    super::interrupt_leadership::<$z>,
-                )
-            }
-            #[test]
-            fn semaphore_mutex() {
-                run(
-                    concat!(stringify!($m), "::semaphore_mutex"),
-                    super::semaphore_mutex::<$z>,
-                )
-            }
-        }
-    };
-}
 
-suite!(tokio_mt, TokioZk);
-suite!(smol, SmolZk);
-suite!(blocking, BlockingZk);
+
+zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [selector_turns, interrupt_leadership, semaphore_mutex]);

@@ -302,9 +302,13 @@ pub fn cuts_under_load<Z: Zk>() {
     zk.close().unwrap();
 }
 
+/// How many watches `many_watches` sets: 100,000 restored and fired for every adapter.
+const WATCHES: usize = 100_000;
+
 /// Many watches: `n` data watches survive a reconnect within the session (restored with
 /// batched SetWatches), the server holds all of them again, and every one fires afterwards.
-pub fn many_watches<Z: Zk>(n: usize) {
+pub fn many_watches<Z: Zk>() {
+    let n = WATCHES;
     let server = ZkServer::start();
     let proxy = Proxy::start(server.addr());
     let b = ClientBuilder::new(&proxy.connect_string()).session_timeout(Duration::from_secs(30));
@@ -603,43 +607,4 @@ pub fn ensemble_member_loss<Z: Zk>() {
     zk.close().unwrap();
 }
 
-macro_rules! faults {
-    ($m:ident, $z:ty, $watches:expr) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn server_restart() {
-                super::server_restart::<$z>()
-            }
-            #[test]
-            fn cuts() {
-                super::cuts::<$z>()
-            }
-            #[test]
-            fn cuts_under_load() {
-                super::cuts_under_load::<$z>()
-            }
-            #[test]
-            fn many_watches() {
-                super::many_watches::<$z>($watches)
-            }
-            #[test]
-            fn black_hole_failover() {
-                super::black_hole_failover::<$z>()
-            }
-            #[test]
-            fn local_expiry() {
-                super::local_expiry::<$z>()
-            }
-            #[test]
-            fn ensemble_member_loss() {
-                super::ensemble_member_loss::<$z>()
-            }
-        }
-    };
-}
-
-// 100,000 watches restored and fired for every adapter.
-faults!(tokio, TokioZk, 100_000);
-faults!(smol, SmolZk, 100_000);
-faults!(blocking, BlockingZk, 100_000);
+zk_tests::adapter_suites!(direct tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [server_restart, cuts, cuts_under_load, many_watches, black_hole_failover, local_expiry, ensemble_member_loss]);

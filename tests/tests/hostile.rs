@@ -5,14 +5,15 @@
 //! without hanging. A well-formed reply that is merely larger than the client's
 //! max frame fails only its own request (ReplyTooLarge) and keeps the connection.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zk_client::{ClientBuilder, Error};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
+use zk_tests::wire::{connect_response, frame, read_frame};
 
 #[derive(Clone, Copy, Debug)]
 enum Misbehaviour {
@@ -25,31 +26,6 @@ enum Misbehaviour {
     TooLargeReply,
     /// The same size, but for an xid nobody waits for.
     TooLargeWrongXid,
-}
-
-fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len)?;
-    let mut buf = vec![0u8; i32::from_be_bytes(len).clamp(0, 1 << 20) as usize];
-    s.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut v = (payload.len() as i32).to_be_bytes().to_vec();
-    v.extend_from_slice(payload);
-    v
-}
-
-fn connect_response() -> Vec<u8> {
-    let mut p = Vec::new();
-    p.extend_from_slice(&0i32.to_be_bytes()); // protocol version
-    p.extend_from_slice(&10_000i32.to_be_bytes()); // negotiated timeout
-    p.extend_from_slice(&0x0102_0304_0506_0708i64.to_be_bytes()); // session id
-    p.extend_from_slice(&16i32.to_be_bytes());
-    p.extend_from_slice(&[7u8; 16]); // password
-    p.push(0); // not read-only
-    frame(&p)
 }
 
 /// Serves every connection: handshake, then misbehave on the first request.
@@ -71,7 +47,8 @@ fn fake_server(how: Misbehaviour) -> (String, Arc<AtomicBool>) {
                 if read_frame(&mut s).is_err() {
                     return;
                 }
-                s.write_all(&connect_response()).ok();
+                s.write_all(&connect_response(0x0102_0304_0506_0708, 10_000))
+                    .ok();
                 loop {
                     let Ok(req) = read_frame(&mut s) else { return };
                     let xid = i32::from_be_bytes([req[0], req[1], req[2], req[3]]);

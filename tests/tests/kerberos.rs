@@ -27,7 +27,6 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -81,13 +80,7 @@ fn as_user(principal: &str, opts: GssapiOptions) -> ClientBuilder {
 }
 
 fn unique<Z: Zk>(tag: &str) -> String {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "/krb-{tag}-{}-{}-{}",
-        Z::NAME,
-        std::process::id(),
-        COUNT.fetch_add(1, Ordering::Relaxed)
-    )
+    zk_tests::unique_path("krb-", tag, Z::NAME)
 }
 
 /// The `sasl` id the server gave this client.

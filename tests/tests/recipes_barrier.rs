@@ -106,49 +106,17 @@ fn check_double_barrier_log(log: &[(String, usize, Duration)], n: usize) {
     assert!(left.iter().all(|t| t >= last_leave), "left early: {log:?}");
 }
 
-macro_rules! barrier_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn barrier_wait_and_remove() {
-                run(
-                    concat!(stringify!($m), "::barrier_wait_and_remove"),
-                    super::barrier_wait_and_remove::<$z>,
-                )
-            }
-            #[test]
-            fn double_barrier() {
-                run(
-                    concat!(stringify!($m), "::double_barrier"),
-                    super::double_barrier::<$z>,
-                )
-            }
-        }
-    };
-}
-
-barrier_suite!(tokio, TokioZk);
-barrier_suite!(smol, SmolZk);
-barrier_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [barrier_wait_and_remove, double_barrier]);
 
 // ============================================================================ kazoo
 
 mod kazoo {
     use super::*;
-    use recipes_common::{js, Kazoo};
+    use recipes_common::{js, kazoo_test, Kazoo};
 
-    #[test]
-    fn kazoo_and_ours_share_barriers() {
-        run("kazoo_and_ours_share_barriers", body)
-    }
+    kazoo_test!(kazoo_and_ours_share_barriers, "kazoo-barrier", body);
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
-        let base = unique("kazoo-barrier", "tokio");
-
+    fn body(cs: String, mut kz: Kazoo, zk: TokioZk, base: String) {
         // Barrier: kazoo puts it up, ours waits, kazoo takes it down.
         let p = format!("{base}/b");
         kz.run(&format!(

@@ -109,31 +109,7 @@ fn encodings<Z: Adapter>() {
     zk.close().unwrap();
 }
 
-macro_rules! counter_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn concurrent_adds() {
-                run(
-                    concat!(stringify!($m), "::concurrent_adds"),
-                    super::concurrent_adds::<$z>,
-                )
-            }
-            #[test]
-            fn encodings() {
-                run(
-                    concat!(stringify!($m), "::encodings"),
-                    super::encodings::<$z>,
-                )
-            }
-        }
-    };
-}
-
-counter_suite!(tokio, TokioZk);
-counter_suite!(smol, SmolZk);
-counter_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [concurrent_adds, encodings]);
 
 // ============================================================================ lagging member
 
@@ -295,7 +271,7 @@ fn write_outstanding(addr: SocketAddr, session: i64) -> Duration {
 /// and both read it. Int, float and Curator (`support_curator=True`) forms.
 mod kazoo {
     use super::*;
-    use recipes_common::{js, Kazoo, WAIT};
+    use recipes_common::{js, kazoo_test, Kazoo, WAIT};
 
     const ADDS: usize = 150;
 
@@ -324,16 +300,9 @@ mod kazoo {
         }
     }
 
-    #[test]
-    fn kazoo_and_ours_add_up() {
-        run("kazoo_and_ours_add_up", body)
-    }
+    kazoo_test!(kazoo_and_ours_add_up, "kazoo-counter", body);
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
-        let base = unique("kazoo-counter", "tokio");
+    fn body(_: String, mut kz: Kazoo, zk: TokioZk, base: String) {
         let total = 8 * ADDS;
 
         // Ints (ASCII).

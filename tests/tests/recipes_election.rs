@@ -173,38 +173,7 @@ fn cancel_withdraws<Z: Adapter>() {
     zb.close().unwrap();
 }
 
-macro_rules! election_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            fn name(t: &str) -> String {
-                format!("{}::{t}", stringify!($m))
-            }
-            #[test]
-            fn one_leader_at_a_time() {
-                run(
-                    &name("one_leader_at_a_time"),
-                    super::one_leader_at_a_time::<$z>,
-                )
-            }
-            #[test]
-            fn leader_expiry_hands_over() {
-                run(
-                    &name("leader_expiry_hands_over"),
-                    super::leader_expiry_hands_over::<$z>,
-                )
-            }
-            #[test]
-            fn cancel_withdraws() {
-                run(&name("cancel_withdraws"), super::cancel_withdraws::<$z>)
-            }
-        }
-    };
-}
-
-election_suite!(tokio, TokioZk);
-election_suite!(smol, SmolZk);
-election_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [one_leader_at_a_time, leader_expiry_hands_over, cancel_withdraws]);
 
 // ============================================================================ kazoo
 
@@ -212,7 +181,7 @@ election_suite!(blocking, BlockingZk);
 /// the candidates joined, and both sides list the same candidates.
 mod kazoo {
     use super::*;
-    use recipes_common::{js, js_list, Kazoo};
+    use recipes_common::{js, js_list, kazoo_test, Kazoo};
 
     /// A kazoo candidate `name` that leads until `objs['go_<name>']` is set.
     fn join_kazoo(kz: &mut Kazoo, path: &str, name: &str) -> u64 {
@@ -227,16 +196,9 @@ mod kazoo {
         ))
     }
 
-    #[test]
-    fn kazoo_and_ours_agree_on_the_leader() {
-        run("kazoo_and_ours_agree_on_the_leader", body)
-    }
+    kazoo_test!(kazoo_and_ours_agree_on_the_leader, "kazoo-elect", body);
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
-        let path = unique("kazoo-elect", "tokio");
+    fn body(_: String, mut kz: Kazoo, zk: TokioZk, path: String) {
         let ours = Election::new(zk.as_async(), &path, "rs").unwrap();
 
         // kazoo leads first; ours waits behind it.

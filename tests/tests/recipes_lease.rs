@@ -135,45 +135,17 @@ fn clock_read_under_lock<Z: Adapter>() {
     zk.close().unwrap();
 }
 
-macro_rules! lease_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn leases() {
-                run(concat!(stringify!($m), "::leases"), super::leases::<$z>)
-            }
-            #[test]
-            fn clock_read_under_lock() {
-                run(
-                    concat!(stringify!($m), "::clock_read_under_lock"),
-                    super::clock_read_under_lock::<$z>,
-                )
-            }
-        }
-    };
-}
-
-lease_suite!(tokio, TokioZk);
-lease_suite!(smol, SmolZk);
-lease_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [leases, clock_read_under_lock]);
 
 // ============================================================================ kazoo
 
 mod kazoo {
     use super::*;
-    use recipes_common::{js, Kazoo};
+    use recipes_common::{js, kazoo_test, Kazoo};
 
-    #[test]
-    fn kazoo_and_ours_share_leases() {
-        run("kazoo_and_ours_share_leases", body)
-    }
+    kazoo_test!(kazoo_and_ours_share_leases, "kazoo-lease", body);
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
-        let base = unique("kazoo-lease", "tokio");
+    fn body(_: String, mut kz: Kazoo, zk: TokioZk, base: String) {
         let p = format!("{base}/l");
         let pj = js(&p);
         // kazoo holds: ours is denied and reads kazoo's record.

@@ -450,53 +450,7 @@ fn extra_patterns<Z: Adapter>() {
     zk.close().unwrap();
 }
 
-macro_rules! lock_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            fn name(t: &str) -> String {
-                format!("{}::{t}", stringify!($m))
-            }
-            #[test]
-            fn mutual_exclusion() {
-                run(&name("mutual_exclusion"), super::mutual_exclusion::<$z>)
-            }
-            #[test]
-            fn fifo_order() {
-                run(&name("fifo_order"), super::fifo_order::<$z>)
-            }
-            #[test]
-            fn refusals_leave_nothing() {
-                run(
-                    &name("refusals_leave_nothing"),
-                    super::refusals_leave_nothing::<$z>,
-                )
-            }
-            #[test]
-            fn holder_expiry_hands_over() {
-                run(
-                    &name("holder_expiry_hands_over"),
-                    super::holder_expiry_hands_over::<$z>,
-                )
-            }
-            #[test]
-            fn cut_during_acquisition() {
-                run(
-                    &name("cut_during_acquisition"),
-                    super::cut_during_acquisition::<$z>,
-                )
-            }
-            #[test]
-            fn extra_patterns() {
-                run(&name("extra_patterns"), super::extra_patterns::<$z>)
-            }
-        }
-    };
-}
-
-lock_suite!(tokio, TokioZk);
-lock_suite!(smol, SmolZk);
-lock_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [mutual_exclusion, fifo_order, refusals_leave_nothing, holder_expiry_hands_over, cut_during_acquisition, extra_patterns]);
 
 // ============================================================================ ensemble
 

@@ -15,25 +15,16 @@
 //! virtual clock.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proptest::prelude::*;
+use zk_tests::sim::{now, start_all, stop_member, tokio_spawner};
 use zk_tests::simnet::SimNet;
-use zk_tokio::recipes::{Election, Lock, LockOptions, Spawner};
+use zk_tokio::recipes::{Election, Lock, LockOptions};
 use zk_tokio::ClientBuilder;
 
 const PATH: &str = "/t/lock";
 const CLIENTS: usize = 3;
-
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
-fn tokio_spawner() -> Spawner {
-    Spawner::new(|t| {
-        tokio::spawn(t);
-    })
-}
 
 /// One fault of a schedule.
 #[derive(Debug, Clone)]
@@ -253,12 +244,8 @@ async fn run_schedule(faults: Vec<Fault>, plans: Vec<Vec<Round>>, election: bool
                 }
                 net.cut_all();
             }
-            Fault::Stop(m) => net.with(|c| c.stop_member(m as usize, now())),
-            Fault::StartAll => net.with(|c| {
-                for m in 0..3 {
-                    c.start_member(m, now());
-                }
-            }),
+            Fault::Stop(m) => stop_member(&net, m as usize),
+            Fault::StartAll => start_all(&net),
             Fault::Expire(k) => {
                 if let Some(s) = clients[k as usize].session() {
                     net.with(|c| c.expire_session(s.id, now()));
@@ -267,11 +254,7 @@ async fn run_schedule(faults: Vec<Fault>, plans: Vec<Vec<Round>>, election: bool
             Fault::Wait(ms) => tokio::time::sleep(Duration::from_millis(ms as u64)).await,
         }
     }
-    net.with(|c| {
-        for m in 0..3 {
-            c.start_member(m, now());
-        }
-    });
+    start_all(&net);
     let mut acquired = 0;
     for w in workers {
         // Each worker bounds its own waits; a panic there fails the case here.

@@ -217,25 +217,4 @@ async fn tick(d: Duration) {
     .await
 }
 
-macro_rules! leak_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn locks() {
-                run(concat!(stringify!($m), "::locks"), super::locks::<$z>)
-            }
-            #[test]
-            fn semaphore_and_election() {
-                run(
-                    concat!(stringify!($m), "::semaphore_and_election"),
-                    super::semaphore_and_election::<$z>,
-                )
-            }
-        }
-    };
-}
-
-leak_suite!(tokio, TokioZk);
-leak_suite!(smol, SmolZk);
-leak_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [locks, semaphore_and_election]);

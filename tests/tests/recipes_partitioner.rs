@@ -105,35 +105,15 @@ fn partitions<Z: Adapter>() {
     }
 }
 
-macro_rules! part_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn partitions() {
-                run(
-                    concat!(stringify!($m), "::partitions"),
-                    super::partitions::<$z>,
-                )
-            }
-        }
-    };
-}
-
-part_suite!(tokio, TokioZk);
-part_suite!(smol, SmolZk);
-part_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [partitions]);
 
 // ============================================================================ kazoo
 
 mod kazoo {
     use super::*;
-    use recipes_common::{js, Kazoo};
+    use recipes_common::{js, kazoo_test, Kazoo};
 
-    #[test]
-    fn kazoo_and_ours_divide_one_set() {
-        run("kazoo_and_ours_divide_one_set", body)
-    }
+    kazoo_test!(kazoo_and_ours_divide_one_set, "kazoo-part", body);
 
     fn start_kazoo_member(kz: &mut Kazoo, path: &str, name: &str) -> u64 {
         kz.spawn(&format!(
@@ -152,11 +132,7 @@ mod kazoo {
         ))
     }
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
-        let path = unique("kazoo-part", "tokio");
+    fn body(cs: String, mut kz: Kazoo, zk: TokioZk, path: String) {
         let k0 = start_kazoo_member(&mut kz, &path, "k0");
         let k2 = start_kazoo_member(&mut kz, &path, "k2");
         let r1 = member(&zk, &path, "r1");

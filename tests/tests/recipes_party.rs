@@ -89,38 +89,17 @@ fn parties<Z: Adapter>() {
     }
 }
 
-macro_rules! party_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn parties() {
-                run(concat!(stringify!($m), "::parties"), super::parties::<$z>)
-            }
-        }
-    };
-}
-
-party_suite!(tokio, TokioZk);
-party_suite!(smol, SmolZk);
-party_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [parties]);
 
 // ============================================================================ kazoo
 
 mod kazoo {
     use super::*;
-    use recipes_common::{js, js_list, Kazoo};
+    use recipes_common::{js, js_list, kazoo_test, Kazoo};
 
-    #[test]
-    fn kazoo_and_ours_see_each_other() {
-        run("kazoo_and_ours_see_each_other", body)
-    }
+    kazoo_test!(kazoo_and_ours_see_each_other, "kazoo-party", body);
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
-        let base = unique("kazoo-party", "tokio");
+    fn body(_: String, mut kz: Kazoo, zk: TokioZk, base: String) {
         let (deep, shallow) = (format!("{base}/deep"), format!("{base}/shallow"));
         kz.run(&format!(
             "objs['p'] = zk.Party({}, 'py')\nobjs['p'].join()\n\

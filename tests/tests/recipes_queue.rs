@@ -166,42 +166,15 @@ fn locking_queue<Z: Adapter>() {
     zb.close().unwrap();
 }
 
-macro_rules! queue_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn queue_exactly_once() {
-                run(
-                    concat!(stringify!($m), "::queue_exactly_once"),
-                    super::queue_exactly_once::<$z>,
-                )
-            }
-            #[test]
-            fn locking_queue() {
-                run(
-                    concat!(stringify!($m), "::locking_queue"),
-                    super::locking_queue::<$z>,
-                )
-            }
-        }
-    };
-}
-
-queue_suite!(tokio, TokioZk);
-queue_suite!(smol, SmolZk);
-queue_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [queue_exactly_once, locking_queue]);
 
 // ============================================================================ kazoo
 
 mod kazoo {
     use super::*;
-    use recipes_common::{js, Kazoo};
+    use recipes_common::{js, kazoo_test, Kazoo};
 
-    #[test]
-    fn kazoo_and_ours_share_queues() {
-        run("kazoo_and_ours_share_queues", body)
-    }
+    kazoo_test!(kazoo_and_ours_share_queues, "kazoo-queue", body);
 
     #[test]
     fn kazoo_and_ours_consume_together() {
@@ -286,12 +259,7 @@ mod kazoo {
         v.into_iter().map(|(_, i)| format!("v{i}")).collect()
     }
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
-        let base = unique("kazoo-queue", "tokio");
-
+    fn body(cs: String, mut kz: Kazoo, zk: TokioZk, base: String) {
         // kazoo produces with mixed priorities, ours consumes in its order.
         let p = format!("{base}/q");
         kz.run(&format!(

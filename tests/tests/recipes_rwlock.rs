@@ -110,31 +110,7 @@ fn no_649_deadlock<Z: Adapter>() {
     }
 }
 
-macro_rules! rw_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn readers_share_writers_exclude() {
-                run(
-                    concat!(stringify!($m), "::readers_share_writers_exclude"),
-                    super::readers_share_writers_exclude::<$z>,
-                )
-            }
-            #[test]
-            fn no_649_deadlock() {
-                run(
-                    concat!(stringify!($m), "::no_649_deadlock"),
-                    super::no_649_deadlock::<$z>,
-                )
-            }
-        }
-    };
-}
-
-rw_suite!(tokio, TokioZk);
-rw_suite!(smol, SmolZk);
-rw_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [readers_share_writers_exclude, no_649_deadlock]);
 
 // ============================================================================ kazoo
 

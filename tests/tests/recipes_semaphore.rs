@@ -141,48 +141,17 @@ fn layout_refusals_expiry<Z: Adapter>() {
     }
 }
 
-macro_rules! sem_suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn never_above_max() {
-                run(
-                    concat!(stringify!($m), "::never_above_max"),
-                    super::never_above_max::<$z>,
-                )
-            }
-            #[test]
-            fn layout_refusals_expiry() {
-                run(
-                    concat!(stringify!($m), "::layout_refusals_expiry"),
-                    super::layout_refusals_expiry::<$z>,
-                )
-            }
-        }
-    };
-}
-
-sem_suite!(tokio, TokioZk);
-sem_suite!(smol, SmolZk);
-sem_suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [never_above_max, layout_refusals_expiry]);
 
 // ============================================================================ kazoo
 
 mod kazoo {
     use super::*;
-    use recipes_common::{js, js_list, Kazoo};
+    use recipes_common::{js, js_list, kazoo_test, Kazoo};
 
-    #[test]
-    fn kazoo_and_ours_share_leases() {
-        run("kazoo_and_ours_share_leases", body)
-    }
+    kazoo_test!(kazoo_and_ours_share_leases, "kazoo-sem", body);
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
-        let path = unique("kazoo-sem", "tokio");
+    fn body(cs: String, mut kz: Kazoo, zk: TokioZk, path: String) {
         let p = js(&path);
         kz.run(&format!(
             "objs['s'] = zk.Semaphore({p}, 'py', max_leases=2)\nresult = objs['s'].acquire(timeout=10)"

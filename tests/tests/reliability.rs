@@ -24,11 +24,11 @@
 //! others).
 
 use std::future::Future;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::task::Poll;
 use std::thread::{self, JoinHandle};
@@ -42,6 +42,7 @@ use zk_client::{
 use zk_tests::facade::{AsyncZk, BlockingZk, Runner, SmolZk, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
 use zk_tests::server::{four_letter_word, shared_server, ServerOptions, ZkServer};
+use zk_tests::wire::{connect_response, read_frame};
 
 // =============================================================================================
 // Harness: bounds, watchdogs, unique paths, servers
@@ -160,13 +161,7 @@ fn check(test: &str, failures: Vec<String>) {
 
 /// A path no other test (adapter, process) uses: `/<tag>-<adapter>-<pid>-<n>`.
 fn unique<Z: Zk>(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "/{tag}-{}-{}-{}",
-        Z::NAME,
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    zk_tests::unique_path("", tag, Z::NAME)
 }
 
 /// A server with tickTime 500 ms: session timeouts from 1 s to 10 s.
@@ -471,31 +466,6 @@ fn idle_soak<Z: Adapter>() {
 // =============================================================================================
 // 2. stalled_reader
 
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut v = (payload.len() as i32).to_be_bytes().to_vec();
-    v.extend_from_slice(payload);
-    v
-}
-
-fn read_frame(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len)?;
-    let mut buf = vec![0u8; i32::from_be_bytes(len).clamp(0, 1 << 20) as usize];
-    s.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-fn connect_response(timeout_ms: i32) -> Vec<u8> {
-    let mut p = Vec::new();
-    p.extend_from_slice(&0i32.to_be_bytes()); // protocol version
-    p.extend_from_slice(&timeout_ms.to_be_bytes()); // negotiated timeout
-    p.extend_from_slice(&0x0bad_c0de_0000_0001_i64.to_be_bytes()); // session id
-    p.extend_from_slice(&16i32.to_be_bytes());
-    p.extend_from_slice(&[7u8; 16]); // password
-    p.push(0); // not read-only
-    frame(&p)
-}
-
 /// A loopback listener whose accepted sockets have a tiny receive buffer (SO_RCVBUF is
 /// set before listen, through tokio's TcpSocket: no extra dependency).
 fn small_rcvbuf_listener() -> TcpListener {
@@ -547,7 +517,9 @@ impl StallServer {
                 // The time is taken before the write: the client may act on the reply
                 // before this thread runs again.
                 let sent = Instant::now();
-                if s.write_all(&connect_response(timeout_ms)).is_ok() {
+                if s.write_all(&connect_response(0x0bad_c0de_0000_0001, timeout_ms))
+                    .is_ok()
+                {
                     lock(&hs2).push(sent);
                 }
                 held.push(s);

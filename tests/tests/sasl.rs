@@ -5,7 +5,6 @@
 //! three-member ensemble with the same users on every member a session whose server stops
 //! authenticates again on the next member and keeps its session and its access.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -26,13 +25,7 @@ fn run(name: &str, body: impl FnOnce() + Send + 'static) {
 }
 
 fn unique<Z: Zk>(tag: &str) -> String {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "/sasl-{tag}-{}-{}-{}",
-        Z::NAME,
-        std::process::id(),
-        COUNT.fetch_add(1, Ordering::Relaxed)
-    )
+    zk_tests::unique_path("sasl-", tag, Z::NAME)
 }
 
 trait SaslZk: Zk {

@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -44,13 +43,7 @@ fn run(name: &str, body: impl FnOnce() + Send + 'static) {
 }
 
 fn unique<Z: Zk>(tag: &str) -> String {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "/tls-{tag}-{}-{}-{}",
-        Z::NAME,
-        std::process::id(),
-        COUNT.fetch_add(1, Ordering::Relaxed)
-    )
+    zk_tests::unique_path("tls-", tag, Z::NAME)
 }
 
 fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {

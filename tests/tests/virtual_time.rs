@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use zk_proto::OpCode;
+use zk_tests::sim::{start_all, stop_member};
 use zk_tests::simnet::SimNet;
 use zk_tokio::{
     Client, ClientBuilder, ConnectionEvent, CreateMode, Error, LiveCounts, SessionState,
@@ -527,7 +528,6 @@ fn step() -> impl Strategy<Value = Step> {
 async fn run_schedule(steps: Vec<Step>) {
     let net = SimNet::new(3);
     let zk = connect(&net, 10).await;
-    let now = || tokio::time::Instant::now().into_std();
     let mut calls = Vec::new();
     let mut n = 0u32;
     for s in steps {
@@ -550,12 +550,8 @@ async fn run_schedule(steps: Vec<Step>) {
             Step::Cut => {
                 net.cut_all();
             }
-            Step::Stop(m) => net.with(|c| c.stop_member(m as usize, now())),
-            Step::StartAll => net.with(|c| {
-                for m in 0..3 {
-                    c.start_member(m, now());
-                }
-            }),
+            Step::Stop(m) => stop_member(&net, m as usize),
+            Step::StartAll => start_all(&net),
             Step::Stall(ms) => {
                 for m in 0..3 {
                     net.stall_member(m, true);
@@ -568,11 +564,7 @@ async fn run_schedule(steps: Vec<Step>) {
             Step::Wait(ms) => tokio::time::sleep(Duration::from_millis(ms as u64)).await,
         }
     }
-    net.with(|c| {
-        for m in 0..3 {
-            c.start_member(m, now());
-        }
-    });
+    start_all(&net);
     // Every call returns exactly once (a JoinHandle yields once), within bounded time.
     for c in calls {
         let r = tokio::time::timeout(Duration::from_secs(120), c)

@@ -11,7 +11,7 @@
 //! `ZK_KAZOO_PYTHON` (see there) and fails without it.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
@@ -33,29 +33,12 @@ const QUIET: Duration = Duration::from_millis(300);
 /// Watchdog of one whole test.
 const TEST_LIMIT: Duration = Duration::from_secs(240);
 
-fn run(name: &str, body: fn()) {
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(std::panic::catch_unwind(body));
-        })
-        .expect("spawn the test body");
-    match rx.recv_timeout(TEST_LIMIT) {
-        Ok(Ok(())) => {}
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("{name}: WATCHDOG: the test did not finish within {TEST_LIMIT:?}"),
-    }
+fn run(name: &str, body: impl FnOnce() + Send + 'static) {
+    zk_tests::watchdog::run(name, TEST_LIMIT, body)
 }
 
 fn unique<Z: Zk>(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "/w-{tag}-{}-{}-{}",
-        Z::NAME,
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    zk_tests::unique_path("w-", tag, Z::NAME)
 }
 
 fn connect<Z: Zk>(connect_string: &str) -> Z {
@@ -1221,14 +1204,12 @@ fn big_tree_oneshot_watches() {
 ///
 /// Without it the test FAILS (it never skips).
 mod kazoo {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Child, ChildStdin, Command, Stdio};
-    use std::sync::mpsc;
-    use std::thread;
+    use std::process::Command;
     use std::time::{Duration, Instant};
 
     use zk_client::{ClientBuilder, CreateMode, Data, EventType};
     use zk_tests::facade::{TokioZk, Zk};
+    use zk_tests::peer::LinePeer;
     use zk_tests::server::shared_server;
     use zk_tokio::recipes::{
         ChildrenWatch, ChildrenWatchOptions, DataUpdate, DataWatch, TreeCache, TreeEvent,
@@ -1283,92 +1264,43 @@ zk.stop()
 zk.close()
 "#;
 
-    fn kazoo_python() -> String {
-        let py = std::env::var("ZK_KAZOO_PYTHON").unwrap_or_else(|_| {
-            panic!(
-                "ZK_KAZOO_PYTHON is not set: this interop test needs a Python with kazoo 2.11, e.g.\n  \
-                 python3 -m venv /opt/kazoo-venv && /opt/kazoo-venv/bin/pip install kazoo==2.11.0\n  \
-                 export ZK_KAZOO_PYTHON=/opt/kazoo-venv/bin/python"
-            )
-        });
-        let out = Command::new(&py)
-            .args([
-                "-c",
-                "import kazoo, kazoo.recipe.watchers; print('kazoo ok')",
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("ZK_KAZOO_PYTHON={py}: cannot run it: {e}"));
-        assert!(
-            out.status.success(),
-            "ZK_KAZOO_PYTHON={py} cannot import kazoo: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        py
-    }
-
     struct Kazoo {
-        child: Child,
-        stdin: ChildStdin,
-        lines: mpsc::Receiver<String>,
-        /// Lines read while waiting for another kind, in order.
-        backlog: std::collections::VecDeque<String>,
+        peer: LinePeer,
     }
 
     impl Kazoo {
         fn start(hosts: &str) -> Kazoo {
-            let py = kazoo_python();
+            let check = "import kazoo, kazoo.recipe.watchers; print('kazoo ok')";
+            let (py, _) = zk_tests::peer::kazoo_python(check);
             let script =
                 std::env::temp_dir().join(format!("zk-kazoo-driver-{}.py", std::process::id()));
             std::fs::write(&script, DRIVER).expect("write the kazoo driver");
-            let mut child = Command::new(py)
-                .arg(&script)
-                .arg(hosts)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("start kazoo");
-            let stdin = child.stdin.take().unwrap();
-            let stdout = child.stdout.take().unwrap();
-            let (tx, lines) = mpsc::channel();
-            thread::spawn(move || {
-                for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if tx.send(l).is_err() {
-                        break;
-                    }
-                }
-            });
+            let mut cmd = Command::new(py);
+            cmd.arg(&script).arg(hosts);
             let mut k = Kazoo {
-                child,
-                stdin,
-                lines,
-                backlog: Default::default(),
+                peer: LinePeer::spawn(cmd, "kazoo", "quit", Duration::from_secs(10)),
             };
             k.expect_line("ready", |l| l == "ready");
             k
         }
 
+        /// The next line that satisfies `pred`; an `err` line on the way fails the test.
         fn expect_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-            if let Some(i) = self.backlog.iter().position(|l| pred(l)) {
-                return self.backlog.remove(i).unwrap();
-            }
-            let t = Instant::now();
-            loop {
-                let left = WAIT.checked_sub(t.elapsed()).unwrap_or_default();
-                match self.lines.recv_timeout(left) {
-                    Ok(l) if pred(&l) => return l,
-                    Ok(l) if l.starts_with("err") => panic!("kazoo: {l} (waiting for {what})"),
-                    Ok(l) => self.backlog.push_back(l),
-                    Err(_) => panic!(
+            let l = self
+                .peer
+                .line(WAIT, &|l| pred(l) || l.starts_with("err"))
+                .unwrap_or_else(|| {
+                    panic!(
                         "kazoo: no {what} within {WAIT:?} (other lines: {:?})",
-                        self.backlog
-                    ),
-                }
-            }
+                        self.peer.backlog()
+                    )
+                });
+            assert!(pred(&l), "kazoo: {l} (waiting for {what})");
+            l
         }
 
         fn cmd(&mut self, line: &str) {
-            writeln!(self.stdin, "{line}").expect("write to kazoo");
+            self.peer.send(line);
             let verb = line.split_whitespace().next().unwrap().to_string();
             self.expect_line(line, |l| l == format!("ok {verb}"));
         }
@@ -1382,20 +1314,6 @@ zk.close()
                 it.next().unwrap().to_string(),
                 it.next().unwrap().to_string(),
             )
-        }
-    }
-
-    impl Drop for Kazoo {
-        fn drop(&mut self) {
-            let _ = writeln!(self.stdin, "quit");
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
         }
     }
 

@@ -13,27 +13,18 @@
 //! so everything, the watchers included, follows the virtual clock.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proptest::prelude::*;
 use zk_proto::{Acl, CreateRequest, DeleteRequest, Request, SetDataRequest};
+use zk_tests::sim::{now, start_all, stop_member, tokio_spawner};
 use zk_tests::simnet::SimNet;
-use zk_tokio::recipes::{DataUpdate, DataWatch, Spawner, TreeCache, TreeCacheOptions, TreeEvent};
+use zk_tokio::recipes::{DataUpdate, DataWatch, TreeCache, TreeCacheOptions, TreeEvent};
 use zk_tokio::{Bytes, ClientBuilder, CreateMode, Data};
 
 const ROOT: &str = "/t";
 /// The node the DataWatch watches (created and deleted by the schedules).
 const WATCHED: &str = "/t/k0";
-
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
-fn tokio_spawner() -> Spawner {
-    Spawner::new(|t| {
-        tokio::spawn(t);
-    })
-}
 
 /// One step of a fault schedule.
 #[derive(Debug, Clone)]
@@ -263,12 +254,8 @@ async fn run_schedule(steps: Vec<Step>, persistent: bool) {
             Step::Cut => {
                 net.cut_all();
             }
-            Step::Stop(m) => net.with(|c| c.stop_member(m as usize, now())),
-            Step::StartAll => net.with(|c| {
-                for m in 0..3 {
-                    c.start_member(m, now());
-                }
-            }),
+            Step::Stop(m) => stop_member(&net, m as usize),
+            Step::StartAll => start_all(&net),
             Step::Expire => {
                 if let Some(s) = zk.session() {
                     net.with(|c| c.expire_session(s.id, now()));
@@ -290,11 +277,7 @@ async fn run_schedule(steps: Vec<Step>, persistent: bool) {
         take(&mut dw, &mut last);
         claims.take(&mut cache, persistent);
     }
-    net.with(|c| {
-        for m in 0..3 {
-            c.start_member(m, now());
-        }
-    });
+    start_all(&net);
     // Settle: everything converges within bounded virtual time.
     let want_value = sim_value(&net);
     let want_tree = sim_tree(&net);

@@ -166,11 +166,10 @@ pub fn connect_with(
     connector: Arc<dyn Connector>,
     clock: Arc<dyn Clock>,
 ) -> Result<Client> {
-    let (inner, shared) = builder.build_on(clock)?;
-    shared.set_adapter_data(Arc::new(connector.clone()));
-    shared.set_runtime(Arc::new(runtime::BlockingRuntime {
+    let hooks = Arc::new(runtime::BlockingRuntime {
         connector: connector.clone(),
-    }));
+    });
+    let (inner, shared) = builder.build_for_adapter(clock, Arc::new(connector.clone()), hooks)?;
     io_thread::start(shared, connector).map_err(|e| Error::Io(e.to_string()))?;
     // On the client's clock: virtual under a ManualClock, like the session's timers.
     match block_on(inner.wait_connected_within(builder.connect_deadline), None) {
@@ -205,11 +204,7 @@ pub fn four_letter_word_with(
     timeout: Duration,
 ) -> Result<String> {
     use std::sync::atomic::{AtomicBool, Ordering};
-    if !fourlw::valid_command(cmd) {
-        return Err(Error::InvalidArgument(format!(
-            "not a four-letter word: {cmd:?}"
-        )));
-    }
+    fourlw::check_command(cmd)?;
     let io_err = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Error::Timeout,
         _ => Error::Io(format!("{host}: {e}")),
@@ -252,11 +247,7 @@ pub fn four_letter_word_with(
 
 /// Runs a four-letter word (`ruok`, `srvr`, `mntr`, ...) against one server; returns its text.
 pub fn four_letter_word(host: &HostAddr, cmd: &str, timeout: Duration) -> Result<String> {
-    if !fourlw::valid_command(cmd) {
-        return Err(Error::InvalidArgument(format!(
-            "not a four-letter word: {cmd:?}"
-        )));
-    }
+    fourlw::check_command(cmd)?;
     let io = || -> std::io::Result<String> {
         let addr = (host.host.as_str(), host.port)
             .to_socket_addrs()?

@@ -36,38 +36,13 @@ use crate::{Connector, HostAddr, Transport};
 
 /// Dials each host over TCP, then runs the TLS handshake, all within the
 /// per-attempt connect timeout; a failed handshake is an `io::Error` wrapping the
-/// [`TlsError`] that names it.
-#[derive(Debug, Clone)]
-pub struct TlsConnector {
-    hosts: TlsHosts,
-}
+/// [`TlsError`] that names it. The table and constructors are `zk_tls`'s, the
+/// handshake this crate's.
+pub type TlsConnector = zk_tls::TlsConnector<dyn Connector>;
 
-impl TlsConnector {
-    /// Builds the rustls configuration from `opts` (reads its PEM files now).
-    pub fn new(opts: &TlsOptions) -> Result<TlsConnector, TlsError> {
-        Ok(TlsConnector {
-            hosts: TlsHosts::new(opts)?,
-        })
-    }
-
-    /// A connector from a configuration built already.
-    pub fn from_config(tls: TlsConfig) -> TlsConnector {
-        TlsConnector {
-            hosts: TlsHosts::from_config(tls),
-        }
-    }
-
-    /// Settings per host: TLS with its own options, or plain TCP, for the hosts
-    /// `hosts` names (see [`TlsHosts::parse`] for `tls://` and `tcp://` in a
-    /// connect string).
-    pub fn per_host(hosts: TlsHosts) -> TlsConnector {
-        TlsConnector { hosts }
-    }
-}
-
-/// For `Arc<dyn Connector>` call sites.
-impl From<TlsConnector> for Arc<dyn Connector> {
-    fn from(c: TlsConnector) -> Self {
+/// What makes `TlsConnector::into()` an `Arc<dyn Connector>`.
+impl zk_tls::SharedConnector for dyn Connector {
+    fn share(c: TlsConnector) -> Arc<dyn Connector> {
         Arc::new(c)
     }
 }
@@ -75,7 +50,7 @@ impl From<TlsConnector> for Arc<dyn Connector> {
 impl Connector for TlsConnector {
     #[allow(clippy::disallowed_methods)]
     fn connect(&self, host: &HostAddr, timeout: Duration) -> io::Result<Box<dyn Transport>> {
-        let Some(tls) = self.hosts.for_host(&host.host, host.port) else {
+        let Some(tls) = self.for_host(&host.host, host.port) else {
             return crate::TcpConnector.connect(host, timeout);
         };
         let deadline = Instant::now().checked_add(timeout);

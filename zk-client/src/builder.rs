@@ -371,6 +371,21 @@ impl ClientBuilder {
             shared,
         ))
     }
+
+    /// [`build_on`](ClientBuilder::build_on) for an adapter's `connect_with`: keeps
+    /// `connector` with the client (what it dials every connection and
+    /// four-letter word with) and registers the adapter's runtime hooks.
+    pub fn build_for_adapter(
+        &self,
+        clock: std::sync::Arc<dyn crate::clock::Clock>,
+        connector: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+        runtime: std::sync::Arc<dyn crate::runtime::Runtime>,
+    ) -> Result<(Client, std::sync::Arc<Shared>)> {
+        let (client, shared) = self.build_on(clock)?;
+        shared.set_adapter_data(connector);
+        shared.set_runtime(runtime);
+        Ok((client, shared))
+    }
 }
 
 #[cfg(test)]

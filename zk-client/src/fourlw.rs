@@ -158,6 +158,17 @@ pub fn valid_command(cmd: &str) -> bool {
     cmd.len() == 4 && cmd.bytes().all(|b| b.is_ascii_lowercase())
 }
 
+/// [`valid_command`] as the adapters report it: `Error::InvalidArgument` naming `cmd`.
+pub fn check_command(cmd: &str) -> crate::Result<()> {
+    if valid_command(cmd) {
+        Ok(())
+    } else {
+        Err(crate::Error::InvalidArgument(format!(
+            "not a four-letter word: {cmd:?}"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ mod client;
 pub mod clock;
 mod core;
 mod data;
+pub mod driver;
 pub mod ensemble;
 mod error;
 pub mod fourlw;
@@ -45,6 +46,7 @@ pub use ops::{CreateOptions, Op, OpResult, ReadOp, ReadResult};
 pub use read_buf::ReadBuf;
 pub use reader::{ConnReader, LentRead};
 pub use requests::Transaction;
+pub use runtime::ClientExt;
 pub use watch::{OneshotWatch, StateStream, WatchStream};
 pub use zk_proto::{
     Acl, AddWatchMode, ClientInfo, CoarseState, CreateMode, ErrorCode, EventType, ExpiryPolicy,
@@ -58,6 +60,16 @@ pub use zk_proto::sasl::{SaslConfig, SaslMechanism};
 #[cfg_attr(docsrs, doc(cfg(feature = "gssapi")))]
 pub use zk_gssapi as gssapi;
 pub use zk_proto::time::later;
+
+/// The prelude of the async adapters (`zk_tokio::prelude`, `zk_smol::prelude`):
+/// the client, its builder and extension trait, and the types most calls take or
+/// return.
+pub mod prelude {
+    pub use crate::{
+        Acl, AddWatchMode, Bytes, Client, ClientBuilder, ClientExt, CreateMode, CreateOptions,
+        Data, Error, Result, SessionState, Stat, WatchedEvent, WatcherType,
+    };
+}
 
 /// A random seed per call: the std hasher's per-process random keys, mixed with
 /// a counter so two calls never share one.

@@ -137,3 +137,43 @@ impl Client {
         }
     }
 }
+
+/// The calls that need the runtime, as a trait: kept for code written before they
+/// became the client's own methods ([`Client::command`], [`Client::server_version`],
+/// [`Client::retry`], which run on the runtime the client was connected with, and
+/// which a method call finds first). New code needs no import. zk-tokio and
+/// zk-smol re-export it, so `use zk_tokio::ClientExt` goes on compiling.
+pub trait ClientExt {
+    /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
+    /// session is on (kazoo's `command()`), over the client's own connector (TLS
+    /// when the client uses TLS); its text.
+    fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send;
+    /// The version of the server the session is on (numbers and full string).
+    fn server_version(&self) -> impl Future<Output = Result<ServerVersion>> + Send;
+    /// Runs `op` under the builder's command retry policy (kazoo's
+    /// `client.retry(...)`): reads and safe writes are repeated after connection
+    /// errors, plain writes only after errors proving nothing was applied.
+    fn retry<T, F, Fut>(&self, kind: Idempotence, op: F) -> impl Future<Output = Result<T>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>;
+}
+
+/// Delegates to the client's own methods.
+impl ClientExt for Client {
+    fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send {
+        Client::command(self, cmd)
+    }
+
+    fn server_version(&self) -> impl Future<Output = Result<ServerVersion>> + Send {
+        Client::server_version(self)
+    }
+
+    fn retry<T, F, Fut>(&self, kind: Idempotence, op: F) -> impl Future<Output = Result<T>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        Client::retry(self, kind, op)
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, EventType, Result};
 
-use crate::common::{join, retryable, settle, uuid_hex, wait_connected, Delay};
+use crate::common::{join, retryable, retrying, settle, uuid_hex, wait_connected, Delay};
 
 /// Waits for `watch` to fire or the connection state to change (the caller
 /// reads again either way).
@@ -24,21 +24,6 @@ async fn woken(client: &Client, watch: zk_client::OneshotWatch) -> Option<EventT
         change.as_mut().poll(cx).map(|_| None)
     })
     .await
-}
-
-/// Runs `step` until it is not a retryable error, waiting for a connection
-/// between tries.
-async fn retrying<T, F, Fut>(client: &Client, mut step: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    loop {
-        match step().await {
-            Err(e) if retryable(&e) => settle(client, &e).await?,
-            r => return r,
-        }
-    }
 }
 
 /// kazoo's `Barrier`: it is up while `<path>` exists. [`create`](Barrier::create)

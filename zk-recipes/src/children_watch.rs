@@ -1,16 +1,10 @@
 //! [`ChildrenWatch`]: one node's sorted children, now and after every change
 //! (kazoo's `ChildrenWatch`).
 
-use std::sync::Arc;
-use std::time::Duration;
+use zk_client::{Client, Error, OneshotWatch, Result, Stat, WatchedEvent};
 
-use zk_client::{Client, Error, ErrorCode, OneshotWatch, Result, Stat, WatchedEvent};
-
-use crate::mailbox::{Bound, Mailbox};
-use crate::runtime::{
-    classify, connected, launch, or_stop, state_change, wait_for, After, Control, Reconnects,
-    Spawner, Wake,
-};
+use crate::runtime::Spawner;
+use crate::watcher::{read_or_exists, rearm_loop, Rearm, Watcher};
 use crate::WatchHandle;
 
 /// What a [`ChildrenWatch`] reports.
@@ -99,21 +93,7 @@ impl Default for ChildrenWatchOptions {
 /// }
 /// # Ok(()) }
 /// ```
-#[must_use = "dropping a ChildrenWatch stops it and removes its server watch"]
-pub struct ChildrenWatch {
-    path: String,
-    mailbox: Mailbox<ChildrenUpdate>,
-    control: Arc<Control>,
-}
-
-impl std::fmt::Debug for ChildrenWatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChildrenWatch")
-            .field("path", &self.path)
-            .field("finished", &self.control.is_finished())
-            .finish()
-    }
-}
+pub type ChildrenWatch = Watcher<ChildrenUpdate>;
 
 impl ChildrenWatch {
     /// Starts watching the children of `path` with the default options.
@@ -129,31 +109,10 @@ impl ChildrenWatch {
         path: &str,
         opts: ChildrenWatchOptions,
     ) -> Result<ChildrenWatch> {
-        zk_proto::path::validate_path(path, false)?;
-        let mailbox = Mailbox::new(Bound::Latest);
-        let control = Control::new();
-        let (m1, m2) = (mailbox.clone(), mailbox.clone());
-        let body = children_loop(
-            client.clone(),
-            path.to_owned(),
-            opts.clone(),
-            control.clone(),
-            move |u| {
-                m1.push(u);
-                true
-            },
-        );
-        launch(
-            &opts.spawner,
-            "zk-children-watch",
-            control.clone(),
-            move |_| m2.close(),
-            body,
-        );
-        Ok(ChildrenWatch {
-            path: path.to_owned(),
-            mailbox,
-            control,
+        let node = Children::new(path, &opts);
+        let (kind, thread) = ("ChildrenWatch", "zk-children-watch");
+        Watcher::start(kind, thread, path, &opts.spawner, |control, deliver| {
+            rearm_loop(client.clone(), control, node, deliver)
         })
     }
 
@@ -165,158 +124,87 @@ impl ChildrenWatch {
         client: &Client,
         path: &str,
         opts: ChildrenWatchOptions,
-        mut f: impl FnMut(ChildrenUpdate) -> bool + Send + 'static,
+        f: impl FnMut(ChildrenUpdate) -> bool + Send + 'static,
     ) -> Result<WatchHandle> {
-        zk_proto::path::validate_path(path, false)?;
-        let control = Control::new();
-        let c = control.clone();
-        let p = path.to_owned();
-        let body = children_loop(
-            client.clone(),
-            path.to_owned(),
-            opts.clone(),
-            control.clone(),
-            move |u| crate::call_guarded(&c, &p, || f(u)),
-        );
-        launch(
-            &opts.spawner,
-            "zk-children-watch",
-            control.clone(),
-            |_| {},
-            body,
-        );
-        Ok(WatchHandle::new(control))
-    }
-
-    /// The watched path.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// The next listing; `None` once the watch has ended.
-    pub async fn next(&mut self) -> Option<ChildrenUpdate> {
-        std::future::poll_fn(|cx| self.mailbox.poll_recv(cx)).await
-    }
-
-    /// Blocks for the next listing: `Ok(None)` once ended, `Err(Timeout)` if
-    /// nothing came within `timeout`.
-    pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<ChildrenUpdate>> {
-        self.mailbox
-            .recv_timeout(timeout)
-            .map_err(|_| Error::Timeout)
-    }
-
-    /// A listing if one is waiting.
-    pub fn try_next(&mut self) -> Option<ChildrenUpdate> {
-        self.mailbox.try_recv().flatten()
-    }
-
-    /// Why the watch ended on its own: `Server(NoNode)` when the node is
-    /// missing or was deleted, a session error when the session is over.
-    pub fn end_reason(&self) -> Option<Error> {
-        self.control.reason()
-    }
-
-    /// Whether the loop has ended.
-    pub fn is_finished(&self) -> bool {
-        self.control.is_finished()
-    }
-
-    /// Stops the watch (as dropping it does).
-    pub fn stop(self) {}
-}
-
-impl Drop for ChildrenWatch {
-    fn drop(&mut self) {
-        self.control.stop();
+        let node = Children::new(path, &opts);
+        let spawner = &opts.spawner;
+        Watcher::start_callback("zk-children-watch", path, spawner, f, |control, deliver| {
+            rearm_loop(client.clone(), control, node, deliver)
+        })
     }
 }
 
-/// A listing with the next watch armed; `None` children when the node is
-/// missing (then the watch is an exists watch).
-async fn list_armed(
-    client: &Client,
-    path: &str,
-    wait_for_creation: bool,
-) -> Result<(Option<Vec<String>>, Option<Stat>, OneshotWatch)> {
-    loop {
-        match client.get_children_watch(path).await {
-            Ok((mut c, s, w)) => {
-                c.sort();
-                return Ok((Some(c), Some(s), w));
-            }
-            Err(Error::Server(ErrorCode::NoNode)) if wait_for_creation => {}
-            Err(e) => return Err(e),
-        }
-        match client.exists_watch(path).await? {
-            (None, w) => return Ok((None, None, w)),
-            (Some(_), _w) => continue,
-        }
-    }
-}
-
-pub(crate) async fn children_loop(
-    client: Client,
+/// A ChildrenWatch's part of the watcher loop: lists the children (sorted),
+/// reports every event-triggered listing and the first one, and a re-listing
+/// after a reconnection only if it differs; ends on a new session unless
+/// `allow_session_lost`.
+struct Children {
     path: String,
-    opts: ChildrenWatchOptions,
-    control: Arc<Control>,
-    mut deliver: impl FnMut(ChildrenUpdate) -> bool + Send + 'static,
-) -> Option<Error> {
-    let mut reconnects = Reconnects::new(&client);
-    let mut last: Option<Option<Vec<String>>> = None;
-    let mut armed: Option<OneshotWatch> = None;
-    let mut event: Option<WatchedEvent> = None;
-    let mut session: Option<i64> = None;
-    loop {
-        match connected(&client, &control).await {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(e) => return Some(e),
+    wait_for_creation: bool,
+    allow_session_lost: bool,
+    /// The children of the last report (`Some(None)`: reported as missing).
+    last: Option<Option<Vec<String>>>,
+    /// The session the watch follows, and the one current at this read.
+    session: Option<i64>,
+    now: Option<i64>,
+}
+
+impl Children {
+    fn new(path: &str, opts: &ChildrenWatchOptions) -> Children {
+        Children {
+            path: path.to_owned(),
+            wait_for_creation: opts.wait_for_creation,
+            allow_session_lost: opts.allow_session_lost,
+            last: None,
+            session: None,
+            now: None,
         }
-        let now = client.session().map(|s| s.id);
-        if !opts.allow_session_lost && session.is_some() && now != session {
-            return Some(Error::SessionExpired);
+    }
+}
+
+impl Rearm for Children {
+    type Read = (Option<Vec<String>>, Option<Stat>);
+    type Update = ChildrenUpdate;
+
+    fn check(&mut self, client: &Client) -> Result<()> {
+        self.now = client.session().map(|s| s.id);
+        if !self.allow_session_lost && self.session.is_some() && self.now != self.session {
+            return Err(Error::SessionExpired);
         }
-        reconnects.reset();
-        let read = list_armed(&client, &path, opts.wait_for_creation);
-        let (children, stat, watch) = match or_stop(&control, read).await? {
-            Ok(v) => v,
-            Err(e) => match classify(&e) {
-                After::Retry => continue,
-                After::RetryAfterStateChange => {
-                    state_change(&client, &control).await;
-                    continue;
-                }
-                After::End => return Some(e),
-            },
+        Ok(())
+    }
+
+    async fn read(&self, client: &Client) -> Result<(Self::Read, OneshotWatch)> {
+        // The children sorted; none when the node is missing (then the watch is
+        // an exists watch).
+        let list = || async {
+            let (mut children, stat, watch) = client.get_children_watch(&self.path).await?;
+            children.sort();
+            Ok((children, stat, watch))
         };
-        if session.is_none() || opts.allow_session_lost {
-            session = now;
+        let (children, stat, watch) =
+            read_or_exists(client, &self.path, self.wait_for_creation, list).await?;
+        Ok(((children, stat), watch))
+    }
+
+    fn report(
+        &mut self,
+        (children, stat): Self::Read,
+        event: Option<WatchedEvent>,
+    ) -> Option<ChildrenUpdate> {
+        if self.session.is_none() || self.allow_session_lost {
+            self.session = self.now;
         }
-        drop(armed.replace(watch));
         // An event-triggered listing is always reported; the first one too; a
         // re-listing after a reconnection only if it differs.
-        let report = event.is_some() || last.as_ref() != Some(&children);
-        if report {
-            last = Some(children.clone());
-            let update = ChildrenUpdate {
-                children,
-                stat,
-                event: event.take(),
-            };
-            if control.is_stopped() || !deliver(update) {
-                return None;
-            }
+        if event.is_none() && self.last.as_ref() == Some(&children) {
+            return None;
         }
-        let Some(w) = armed.as_mut() else { continue };
-        match wait_for(&control, Some(&mut reconnects), w).await {
-            Wake::Stopped => return None,
-            Wake::Ready(Ok(ev)) => {
-                drop(armed.take());
-                event = Some(ev);
-            }
-            Wake::Ready(Err(_)) => drop(armed.take()),
-            Wake::Reconnected => {}
-        }
+        self.last = Some(children.clone());
+        Some(ChildrenUpdate {
+            children,
+            stat,
+            event,
+        })
     }
 }

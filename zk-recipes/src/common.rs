@@ -159,6 +159,21 @@ pub(crate) async fn settle(client: &Client, e: &Error) -> Result<()> {
     wait_connected(client).await
 }
 
+/// Runs `step` until it is not a retryable error, waiting for a connection
+/// between tries.
+pub(crate) async fn retrying<T, F, Fut>(client: &Client, mut step: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    loop {
+        match step().await {
+            Err(e) if retryable(&e) => settle(client, &e).await?,
+            r => return r,
+        }
+    }
+}
+
 // ------------------------------------------------------------------ timer
 
 struct TimerState {

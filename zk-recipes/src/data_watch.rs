@@ -1,16 +1,10 @@
 //! [`DataWatch`]: one node's data, now and after every change (kazoo's
 //! `DataWatch`, Curator's `NodeCache`).
 
-use std::sync::Arc;
-use std::time::Duration;
+use zk_client::{Client, Data, OneshotWatch, Result, Stat, WatchedEvent};
 
-use zk_client::{Client, Data, Error, ErrorCode, OneshotWatch, Result, Stat, WatchedEvent};
-
-use crate::mailbox::{Bound, Mailbox};
-use crate::runtime::{
-    classify, connected, launch, or_stop, state_change, wait_for, After, Control, Reconnects,
-    Spawner, Wake,
-};
+use crate::runtime::Spawner;
+use crate::watcher::{read_or_exists, rearm_loop, Rearm, Watcher};
 use crate::WatchHandle;
 
 /// What a [`DataWatch`] reports: the node's data and Stat (both `None` while the
@@ -90,21 +84,7 @@ impl DataUpdate {
 /// println!("ended: {:?}", config.end_reason());
 /// # Ok(()) }
 /// ```
-#[must_use = "dropping a DataWatch stops it and removes its server watch"]
-pub struct DataWatch {
-    path: String,
-    mailbox: Mailbox<DataUpdate>,
-    control: Arc<Control>,
-}
-
-impl std::fmt::Debug for DataWatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataWatch")
-            .field("path", &self.path)
-            .field("finished", &self.control.is_finished())
-            .finish()
-    }
-}
+pub type DataWatch = Watcher<DataUpdate>;
 
 impl DataWatch {
     /// Starts watching `path` on a thread of its own.
@@ -116,26 +96,14 @@ impl DataWatch {
     /// Starts watching `path`, its loop run by `spawner`.
     #[must_use = "dropping a DataWatch stops it and removes its server watch"]
     pub fn with_spawner(client: &Client, path: &str, spawner: &Spawner) -> Result<DataWatch> {
-        zk_proto::path::validate_path(path, false)?;
-        let mailbox = Mailbox::new(Bound::Latest);
-        let control = Control::new();
-        let (m1, m2) = (mailbox.clone(), mailbox.clone());
-        let body = data_loop(client.clone(), path.to_owned(), control.clone(), move |u| {
-            m1.push(u);
-            true
-        });
-        launch(
-            spawner,
+        let node = DataNode::new(path);
+        Watcher::start(
+            "DataWatch",
             "zk-data-watch",
-            control.clone(),
-            move |_| m2.close(),
-            body,
-        );
-        Ok(DataWatch {
-            path: path.to_owned(),
-            mailbox,
-            control,
-        })
+            path,
+            spawner,
+            |control, deliver| rearm_loop(client.clone(), control, node, deliver),
+        )
     }
 
     /// kazoo's form: calls `f` with the node's current state at once and after
@@ -170,140 +138,53 @@ impl DataWatch {
         client: &Client,
         path: &str,
         spawner: &Spawner,
-        mut f: impl FnMut(DataUpdate) -> bool + Send + 'static,
+        f: impl FnMut(DataUpdate) -> bool + Send + 'static,
     ) -> Result<WatchHandle> {
-        zk_proto::path::validate_path(path, false)?;
-        let control = Control::new();
-        let c = control.clone();
-        let p = path.to_owned();
-        let body = data_loop(client.clone(), path.to_owned(), control.clone(), move |u| {
-            crate::call_guarded(&c, &p, || f(u))
-        });
-        launch(spawner, "zk-data-watch", control.clone(), |_| {}, body);
-        Ok(WatchHandle::new(control))
-    }
-
-    /// The watched path.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// The next report; `None` once the watch has ended.
-    pub async fn next(&mut self) -> Option<DataUpdate> {
-        std::future::poll_fn(|cx| self.mailbox.poll_recv(cx)).await
-    }
-
-    /// Blocks for the next report (no runtime needed): `Ok(None)` once the watch
-    /// has ended, `Err(Timeout)` if nothing came within `timeout` (`None`: wait
-    /// for ever).
-    pub fn recv_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<DataUpdate>> {
-        self.mailbox
-            .recv_timeout(timeout)
-            .map_err(|_| Error::Timeout)
-    }
-
-    /// A report if one is waiting.
-    pub fn try_next(&mut self) -> Option<DataUpdate> {
-        self.mailbox.try_recv().flatten()
-    }
-
-    /// Why the watch ended on its own (`None` while it runs, or if it was stopped).
-    pub fn end_reason(&self) -> Option<Error> {
-        self.control.reason()
-    }
-
-    /// Whether the loop has ended.
-    pub fn is_finished(&self) -> bool {
-        self.control.is_finished()
-    }
-
-    /// Stops the watch (as dropping it does).
-    pub fn stop(self) {}
-}
-
-impl Drop for DataWatch {
-    fn drop(&mut self) {
-        self.control.stop();
+        let node = DataNode::new(path);
+        Watcher::start_callback("zk-data-watch", path, spawner, f, |control, deliver| {
+            rearm_loop(client.clone(), control, node, deliver)
+        })
     }
 }
 
-/// The node's state and a watch for its next change, read in one request.
-async fn read_armed(
-    client: &Client,
-    path: &str,
-) -> Result<(Option<Data>, Option<Stat>, OneshotWatch)> {
-    loop {
-        match client.get_data_watch(path).await {
-            Ok((d, s, w)) => return Ok((Some(d), Some(s), w)),
-            Err(Error::Server(ErrorCode::NoNode)) => {}
-            Err(e) => return Err(e),
-        }
-        match client.exists_watch(path).await? {
-            (None, w) => return Ok((None, None, w)),
-            // Created in between: read its data (the watch just set is dropped
-            // after the next one is armed).
-            (Some(_), _w) => continue,
-        }
-    }
-}
-
-/// The DataWatch loop; `deliver` returns false to stop. Returns why it ended
-/// on its own (`None` if stopped).
-pub(crate) async fn data_loop(
-    client: Client,
+/// A DataWatch's part of the watcher loop: reads the node's data (or its
+/// absence) and reports a read only when its `mzxid` differs from the last report.
+struct DataNode {
     path: String,
-    control: Arc<Control>,
-    mut deliver: impl FnMut(DataUpdate) -> bool + Send + 'static,
-) -> Option<Error> {
-    let mut reconnects = Reconnects::new(&client);
-    // The mzxid of the last report (`Some(None)`: reported as missing).
-    let mut last: Option<Option<i64>> = None;
-    let mut armed: Option<OneshotWatch> = None;
-    let mut event: Option<WatchedEvent> = None;
-    loop {
-        match connected(&client, &control).await {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(e) => return Some(e),
+    /// The mzxid of the last report (`Some(None)`: reported as missing).
+    last: Option<Option<i64>>,
+}
+
+impl DataNode {
+    fn new(path: &str) -> DataNode {
+        DataNode {
+            path: path.to_owned(),
+            last: None,
         }
-        reconnects.reset();
-        let (data, stat, watch) = match or_stop(&control, read_armed(&client, &path)).await? {
-            Ok(v) => v,
-            Err(e) => match classify(&e) {
-                After::Retry => continue,
-                After::RetryAfterStateChange => {
-                    state_change(&client, &control).await;
-                    continue;
-                }
-                After::End => return Some(e),
-            },
-        };
-        // The previous registration goes only now that the new one is armed, so
-        // the server's watch on the path stays in place.
-        drop(armed.replace(watch));
+    }
+}
+
+impl Rearm for DataNode {
+    type Read = (Option<Data>, Option<Stat>);
+    type Update = DataUpdate;
+
+    async fn read(&self, client: &Client) -> Result<(Self::Read, OneshotWatch)> {
+        let path = &self.path;
+        let (data, stat, watch) =
+            read_or_exists(client, path, true, || client.get_data_watch(path)).await?;
+        Ok(((data, stat), watch))
+    }
+
+    fn report(
+        &mut self,
+        (data, stat): Self::Read,
+        event: Option<WatchedEvent>,
+    ) -> Option<DataUpdate> {
         let key = stat.map(|s| s.mzxid);
-        if last != Some(key) {
-            last = Some(key);
-            let update = DataUpdate {
-                data,
-                stat,
-                event: event.take(),
-            };
-            if control.is_stopped() || !deliver(update) {
-                return None;
-            }
+        if self.last == Some(key) {
+            return None;
         }
-        event = None;
-        let Some(w) = armed.as_mut() else { continue };
-        match wait_for(&control, Some(&mut reconnects), w).await {
-            Wake::Stopped => return None,
-            Wake::Ready(Ok(ev)) => {
-                drop(armed.take());
-                event = Some(ev);
-            }
-            // Removed, or the session ended: read again once connected.
-            Wake::Ready(Err(_)) => drop(armed.take()),
-            Wake::Reconnected => {}
-        }
+        self.last = Some(key);
+        Some(DataUpdate { data, stat, event })
     }
 }

@@ -112,6 +112,7 @@ mod semaphore;
 mod tree;
 mod tree_cache;
 mod watch_set;
+mod watcher;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,6 +132,7 @@ pub use queue::{LockingQueue, Queue, DEFAULT_PRIORITY};
 pub use runtime::{Spawner, Task};
 pub use semaphore::{Semaphore, SemaphoreLease};
 pub use tree_cache::{TreeCache, TreeCacheError, TreeCacheOptions, TreeEvent};
+pub use watcher::Watcher;
 
 use runtime::Control;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use zk_client::{Bytes, Client, CreateMode, Error, ErrorCode, Op, Result};
 
-use crate::common::{join, retryable, settle, uuid_hex, wait_connected, Delay};
+use crate::common::{join, retryable, retrying, settle, uuid_hex, wait_connected, Delay};
 use crate::lock::Leftover;
 use crate::mailbox::lock;
 use crate::runtime::Spawner;
@@ -27,16 +27,64 @@ fn check_priority(p: u16) -> Result<()> {
     Ok(())
 }
 
-async fn retrying<T, F, Fut>(client: &Client, mut step: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    loop {
-        match step().await {
-            Err(e) if retryable(&e) => settle(client, &e).await?,
-            r => return r,
+/// What [`Queue`] and [`LockingQueue`] share: a directory of
+/// `entry-<PPP>-<seq10>` items on one client, made on first use. Their put and
+/// count paths are written once here.
+#[derive(Debug)]
+struct Entries {
+    client: Client,
+    /// The directory the items are in.
+    dir: String,
+    /// A node made before the directory (a LockingQueue's `taken`), if any.
+    before: Option<String>,
+    ensured: AtomicBool,
+}
+
+impl Entries {
+    fn new(client: &Client, dir: String, before: Option<String>) -> Entries {
+        Entries {
+            client: client.clone(),
+            dir,
+            before,
+            ensured: AtomicBool::new(false),
         }
+    }
+
+    /// Makes the queue's nodes (once).
+    async fn ensure(&self) -> Result<()> {
+        if !self.ensured.load(Ordering::SeqCst) {
+            if let Some(before) = &self.before {
+                self.client.ensure_path(before).await?;
+            }
+            self.client.ensure_path(&self.dir).await?;
+            self.ensured.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// The checked priority's node name prefix in the directory, the queue's
+    /// nodes made.
+    async fn prefix(&self, priority: u16) -> Result<String> {
+        check_priority(priority)?;
+        self.ensure().await?;
+        Ok(format!("{}/entry-{priority:03}-", self.dir))
+    }
+
+    /// Adds one item; returns its node. Not retried after a lost answer: it may
+    /// have been created.
+    async fn put(&self, value: &[u8], priority: u16) -> Result<String> {
+        let p = self.prefix(priority).await?;
+        let mode = CreateMode::PersistentSequential;
+        self.client.create(&p, value, mode).await
+    }
+
+    /// The number of items (the directory's child count).
+    async fn count(&self) -> Result<usize> {
+        retrying(&self.client, || async {
+            self.ensure().await?;
+            Ok(self.client.get_data(&self.dir).await?.1.num_children as usize)
+        })
+        .await
     }
 }
 
@@ -73,10 +121,8 @@ pub struct Queue {
 
 #[derive(Debug)]
 struct QueueInner {
-    client: Client,
-    path: String,
+    items: Entries,
     cache: Mutex<VecDeque<String>>,
-    ensured: AtomicBool,
 }
 
 /// The pause after a lost race for an item: kazoo's retry policy (0.1 s,
@@ -104,29 +150,21 @@ impl RaceBackoff {
 }
 
 impl QueueInner {
-    async fn ensure(&self) -> Result<()> {
-        if !self.ensured.load(Ordering::SeqCst) {
-            self.client.ensure_path(&self.path).await?;
-            self.ensured.store(true, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-
     async fn get_once(&self) -> Result<Option<Bytes>> {
-        self.ensure().await?;
+        self.items.ensure().await?;
         let mut backoff = RaceBackoff::default();
         loop {
             if lock(&self.cache).is_empty() {
-                let mut kids = self.client.get_children(&self.path).await?;
+                let mut kids = self.items.client.get_children(&self.items.dir).await?;
                 kids.sort();
                 *lock(&self.cache) = kids.into();
             }
             let Some(name) = lock(&self.cache).front().cloned() else {
                 return Ok(None);
             };
-            let p = join(&self.path, &name);
-            let read = self.client.get_data(&p);
-            let del = self.client.delete(&p, None); // pipelined behind the read
+            let p = join(&self.items.dir, &name);
+            let read = self.items.client.get_data(&p);
+            let del = self.items.client.delete(&p, None); // pipelined behind the read
             match (read.await, del.await) {
                 (Ok((d, _)), Ok(())) => {
                     lock(&self.cache).pop_front();
@@ -156,10 +194,8 @@ impl Queue {
         zk_proto::path::validate_path(path, false)?;
         Ok(Queue {
             inner: Arc::new(QueueInner {
-                client: client.clone(),
-                path: path.to_owned(),
+                items: Entries::new(client, path.to_owned(), None),
                 cache: Mutex::new(VecDeque::new()),
-                ensured: AtomicBool::new(false),
             }),
         })
     }
@@ -172,16 +208,7 @@ impl Queue {
     ) -> impl Future<Output = Result<String>> + Send + 'static {
         let inner = self.inner.clone();
         let value = value.as_ref().to_vec();
-        async move {
-            check_priority(priority)?;
-            inner.ensure().await?;
-            let p = format!("{}/entry-{priority:03}-", inner.path);
-            // Not retried after a lost answer: it may have been created.
-            inner
-                .client
-                .create(&p, value.as_slice(), CreateMode::PersistentSequential)
-                .await
-        }
+        async move { inner.items.put(&value, priority).await }
     }
 
     /// Takes the next item, `None` if the queue is empty.
@@ -191,7 +218,7 @@ impl Queue {
             loop {
                 match inner.get_once().await {
                     // A delete whose answer was lost is not repeated (at most once).
-                    Err(e) if retryable(&e) => settle(&inner.client, &e).await?,
+                    Err(e) if retryable(&e) => settle(&inner.items.client, &e).await?,
                     r => return r,
                 }
             }
@@ -201,13 +228,7 @@ impl Queue {
     /// The number of items (the node's child count).
     pub fn len(&self) -> impl Future<Output = Result<usize>> + Send + 'static {
         let inner = self.inner.clone();
-        async move {
-            retrying(&inner.client, || async {
-                inner.ensure().await?;
-                Ok(inner.client.get_data(&inner.path).await?.1.num_children as usize)
-            })
-            .await
-        }
+        async move { inner.items.count().await }
     }
 
     /// [`put`](Queue::put) from a thread.
@@ -267,13 +288,12 @@ pub struct LockingQueue {
 
 #[derive(Debug)]
 struct LockingInner {
-    client: Client,
+    /// `<path>/entries`, made after `<path>/taken`.
+    items: Entries,
     path: String,
-    entries: String,
     taken: String,
     id: String,
     processing: Mutex<Option<(String, Bytes)>>,
-    ensured: AtomicBool,
 }
 
 /// Deletes a claim whose `get` was dropped before it recorded it.
@@ -293,22 +313,13 @@ impl Drop for Claim {
 }
 
 impl LockingInner {
-    async fn ensure(&self) -> Result<()> {
-        if !self.ensured.load(Ordering::SeqCst) {
-            self.client.ensure_path(&self.taken).await?;
-            self.client.ensure_path(&self.entries).await?;
-            self.ensured.store(true, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-
     /// One look: claims the first free entry, or returns the watches to wait on.
     async fn try_take(
         &self,
     ) -> Result<std::result::Result<(String, Bytes), [zk_client::OneshotWatch; 2]>> {
-        let c = &self.client;
-        self.ensure().await?;
-        let e = c.get_children_watch(&self.entries);
+        let c = &self.items.client;
+        self.items.ensure().await?;
+        let e = c.get_children_watch(&self.items.dir);
         let t = c.get_children_watch(&self.taken);
         let (mut entries, _, we) = e.await?;
         let (taken, _, wt) = t.await?;
@@ -335,7 +346,7 @@ impl LockingInner {
                 }
                 Err(e) => return Err(e),
             }
-            match c.get_data(&join(&self.entries, &name)).await {
+            match c.get_data(&join(&self.items.dir, &name)).await {
                 Ok((d, _)) => {
                     let item = (name, d.into_bytes());
                     *lock(&self.processing) = Some(item.clone());
@@ -357,7 +368,7 @@ impl LockingInner {
     }
 
     async fn get(&self) -> Result<Bytes> {
-        let c = &self.client;
+        let c = &self.items.client;
         loop {
             if let Some((_, v)) = lock(&self.processing).clone() {
                 return Ok(v);
@@ -395,9 +406,9 @@ impl LockingInner {
             return Ok(false);
         };
         let p = join(&self.taken, &name);
-        retrying(&self.client, || async {
-            self.client.sync(&p).await?;
-            match self.client.get_data(&p).await {
+        retrying(&self.items.client, || async {
+            self.items.client.sync(&p).await?;
+            match self.items.client.get_data(&p).await {
                 Ok((d, _)) => Ok(&d[..] == self.id.as_bytes()),
                 Err(Error::Server(ErrorCode::NoNode)) => Ok(false),
                 Err(e) => Err(e),
@@ -415,10 +426,10 @@ impl LockingInner {
         };
         let mut ops = Vec::new();
         if consume {
-            ops.push(Op::delete(&join(&self.entries, &name), None));
+            ops.push(Op::delete(&join(&self.items.dir, &name), None));
         }
         ops.push(Op::delete(&join(&self.taken, &name), None));
-        retrying(&self.client, || self.client.multi(ops.clone())).await?;
+        retrying(&self.items.client, || self.items.client.multi(ops.clone())).await?;
         *lock(&self.processing) = None;
         Ok(true)
     }
@@ -431,13 +442,11 @@ impl LockingQueue {
         zk_proto::path::validate_path(path, false)?;
         Ok(LockingQueue {
             inner: Arc::new(LockingInner {
-                client: client.clone(),
+                items: Entries::new(client, join(path, "entries"), Some(join(path, "taken"))),
                 path: path.to_owned(),
-                entries: join(path, "entries"),
                 taken: join(path, "taken"),
                 id: uuid_hex(),
                 processing: Mutex::new(None),
-                ensured: AtomicBool::new(false),
             }),
         })
     }
@@ -460,15 +469,7 @@ impl LockingQueue {
     ) -> impl Future<Output = Result<String>> + Send + 'static {
         let inner = self.inner.clone();
         let value = value.as_ref().to_vec();
-        async move {
-            check_priority(priority)?;
-            inner.ensure().await?;
-            let p = format!("{}/entry-{priority:03}-", inner.entries);
-            inner
-                .client
-                .create(&p, value.as_slice(), CreateMode::PersistentSequential)
-                .await
-        }
+        async move { inner.items.put(&value, priority).await }
     }
 
     /// Adds all items at once (one transaction: all or none).
@@ -479,14 +480,12 @@ impl LockingQueue {
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         let inner = self.inner.clone();
         async move {
-            check_priority(priority)?;
-            inner.ensure().await?;
-            let p = format!("{}/entry-{priority:03}-", inner.entries);
+            let p = inner.items.prefix(priority).await?;
             let ops: Vec<Op> = values
                 .iter()
                 .map(|v| Op::create(&p, v.as_slice(), CreateMode::PersistentSequential))
                 .collect();
-            inner.client.multi(ops).await.map(|_| ())
+            inner.items.client.multi(ops).await.map(|_| ())
         }
     }
 
@@ -528,13 +527,7 @@ impl LockingQueue {
     /// The number of entries.
     pub fn len(&self) -> impl Future<Output = Result<usize>> + Send + 'static {
         let inner = self.inner.clone();
-        async move {
-            retrying(&inner.client, || async {
-                inner.ensure().await?;
-                Ok(inner.client.get_data(&inner.entries).await?.1.num_children as usize)
-            })
-            .await
-        }
+        async move { inner.items.count().await }
     }
 
     /// [`get`](LockingQueue::get) from a thread.

@@ -16,14 +16,12 @@
 #![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_io::Timer;
 use futures_lite::future;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use smol::net::TcpStream;
 use smol::Task;
 use std::task::Poll;
@@ -95,12 +93,16 @@ pub async fn connect_with(
     connector: Arc<dyn Connector>,
     clock: Arc<dyn Clock>,
 ) -> Result<Client> {
-    let (client, shared) = builder.build_on(clock)?;
-    shared.set_adapter_data(Arc::new(connector.clone()));
-    shared.set_runtime(Arc::new(SmolRuntime {
+    let rt = Arc::new(SmolRuntime {
         connector: connector.clone(),
-    }));
-    smol::spawn(drive(shared, connector)).detach();
+    });
+    let (client, shared) = builder.build_for_adapter(clock, Arc::new(connector.clone()), rt)?;
+    let rt = SmolDriver {
+        shared: shared.clone(),
+        connector,
+        timer: Timer::never(),
+    };
+    smol::spawn(driver::drive(shared, rt)).detach();
     // On the client's clock: virtual under a ManualClock, like the session's timers.
     if client
         .wait_connected_within(builder.connect_deadline)
@@ -134,40 +136,14 @@ pub mod tls {
 
     use crate::{ConnectFuture, Connector, HostAddr, Stream};
 
-    /// Dials each host over TCP, then runs the TLS handshake; a failed handshake is
-    /// an `io::Error` wrapping the [`TlsError`] that names it. The driver bounds
+    /// Dials each host over TCP, then runs the TLS handshake (futures-rustls); the table
+    /// and constructors are `zk_tls`'s, the handshake this crate's. The driver bounds
     /// the whole attempt by the per-attempt connect timeout.
-    #[derive(Debug, Clone)]
-    pub struct TlsConnector {
-        hosts: TlsHosts,
-    }
-
-    impl TlsConnector {
-        /// Builds the rustls configuration from `opts` (reads its PEM files now).
-        pub fn new(opts: &TlsOptions) -> Result<TlsConnector, TlsError> {
-            Ok(TlsConnector {
-                hosts: TlsHosts::new(opts)?,
-            })
-        }
-
-        /// A connector from a configuration built already.
-        pub fn from_config(tls: TlsConfig) -> TlsConnector {
-            TlsConnector {
-                hosts: TlsHosts::from_config(tls),
-            }
-        }
-
-        /// Settings per host: TLS with its own options, or plain TCP, for the
-        /// hosts `hosts` names (see [`TlsHosts::parse`] for `tls://` and
-        /// `tcp://` in a connect string).
-        pub fn per_host(hosts: TlsHosts) -> TlsConnector {
-            TlsConnector { hosts }
-        }
-    }
+    pub type TlsConnector = zk_tls::TlsConnector<dyn Connector>;
 
     impl Connector for TlsConnector {
         fn connect(&self, host: HostAddr) -> ConnectFuture {
-            let Some(tls) = self.hosts.for_host(&host.host, host.port).cloned() else {
+            let Some(tls) = self.for_host(&host.host, host.port).cloned() else {
                 return crate::TcpConnector.connect(host);
             };
             Box::pin(async move {
@@ -183,9 +159,9 @@ pub mod tls {
         }
     }
 
-    /// For `Arc<dyn Connector>` call sites.
-    impl From<TlsConnector> for Arc<dyn Connector> {
-        fn from(c: TlsConnector) -> Self {
+    /// What makes `TlsConnector::into()` an `Arc<dyn Connector>`.
+    impl zk_tls::SharedConnector for dyn Connector {
+        fn share(c: TlsConnector) -> Arc<dyn Connector> {
             Arc::new(c)
         }
     }
@@ -217,23 +193,10 @@ pub async fn four_letter_word_with(
     cmd: &str,
     timeout: Duration,
 ) -> Result<String> {
-    if !fourlw::valid_command(cmd) {
-        return Err(Error::InvalidArgument(format!(
-            "not a four-letter word: {cmd:?}"
-        )));
-    }
+    fourlw::check_command(cmd)?;
     let io = async {
-        let mut s = connector.connect(host.clone()).await?;
-        s.write_all(cmd.as_bytes()).await?;
-        s.flush().await?;
-        let mut out = Vec::new();
-        match s.read_to_end(&mut out).await {
-            Ok(_) => {}
-            // A TLS peer that closes without close_notify, after its answer.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
-            Err(e) => return Err(e),
-        }
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&out).into_owned())
+        let mut s = Fio(connector.connect(host.clone()).await?);
+        driver::four_letter_word(&mut s, cmd).await
     };
     future::or(
         async { io.await.map_err(|e| Error::Io(format!("{host}: {e}"))) },
@@ -248,11 +211,8 @@ pub async fn four_letter_word_with(
 /// An I/O error as the last-connect-error text: a TLS error named as `zk_tls` does.
 fn describe_io(e: &std::io::Error) -> String {
     #[cfg(feature = "tls")]
-    if e.get_ref()
-        .is_some_and(|i| i.is::<zk_tls::rustls::Error>() || i.is::<zk_tls::TlsError>())
-    {
-        return zk_tls::TlsError::from_io(e).to_string();
-    }
+    return zk_tls::describe_io(e);
+    #[cfg(not(feature = "tls"))]
     e.to_string()
 }
 
@@ -291,48 +251,6 @@ where
         .await
 }
 
-/// The calls that need the runtime, as a trait: kept for code written before they
-/// became the client's own methods ([`Client::command`], [`Client::server_version`],
-/// [`Client::retry`], which run on the runtime the client was connected with, and
-/// which a method call finds first). New code needs no import.
-pub trait ClientExt {
-    /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
-    /// session is on (kazoo's `command()`), over the client's own connector (TLS
-    /// when the client uses TLS); its text.
-    fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send;
-    /// The version of the server the session is on (numbers and full string).
-    fn server_version(&self) -> impl Future<Output = Result<fourlw::ServerVersion>> + Send;
-    /// Runs `op` under the builder's command retry policy (kazoo's
-    /// `client.retry(...)`): reads and safe writes are repeated after connection
-    /// errors, plain writes only after errors proving nothing was applied.
-    fn retry<T, F, Fut>(&self, kind: retry::Idempotence, op: F) -> impl Future<Output = Result<T>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>;
-}
-
-/// Delegates to the client's own methods ([`Client::command`],
-/// [`Client::server_version`], [`Client::retry`]), which run on the runtime
-/// the client was connected with; kept so `use zk_smol::ClientExt` goes on
-/// compiling.
-impl ClientExt for Client {
-    fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send {
-        Client::command(self, cmd)
-    }
-
-    fn server_version(&self) -> impl Future<Output = Result<fourlw::ServerVersion>> + Send {
-        Client::server_version(self)
-    }
-
-    fn retry<T, F, Fut>(&self, kind: retry::Idempotence, op: F) -> impl Future<Output = Result<T>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        Client::retry(self, kind, op)
-    }
-}
-
 /// async-io's timer and the client's connector, for [`Client::retry`] and
 /// [`Client::command`].
 struct SmolRuntime {
@@ -357,68 +275,44 @@ impl zk_client::runtime::Runtime for SmolRuntime {
     }
 }
 
-/// The prelude: the client, its builder and extension trait, and the types most
-/// calls take or return.
-pub mod prelude {
-    pub use crate::ClientExt;
-    pub use zk_client::{
-        Acl, AddWatchMode, Bytes, Client, ClientBuilder, CreateMode, CreateOptions, Data, Error,
-        Result, SessionState, Stat, WatchedEvent, WatcherType,
-    };
+/// smol's part of the driver ([`driver::drive`]): a task per connection and one
+/// async-io `Timer`.
+struct SmolDriver {
+    shared: Arc<Shared>,
+    connector: Arc<dyn Connector>,
+    timer: Timer,
 }
 
-/// The driver: opens and closes transports as the core says and keeps the
-/// session's timer. It never touches a socket itself, so nothing it waits on can
-/// stall the clock (see the driver contract in `zk_client::Shared`).
-async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
-    let _running = shared.driver_guard();
-    // Dropping a task cancels it (and drops its socket).
-    let mut conns: HashMap<ConnId, Task<()>> = HashMap::new();
-    let mut io = Vec::new();
-    // One timer, re-armed only when the deadline moves.
-    let mut timer = Timer::never();
-    let mut armed: Option<std::time::Instant> = None;
-    future::poll_fn(|cx| {
-        for _ in 0..32 {
-            let poll = shared.poll_driver(&mut io, cx.waker());
-            for item in std::mem::take(&mut io) {
-                match item {
-                    Io::Connect {
-                        conn,
-                        host,
-                        timeout,
-                    } => {
-                        let task = run_conn(shared.clone(), connector.clone(), conn, host, timeout);
-                        conns.insert(conn, smol::spawn(task));
-                    }
-                    Io::Disconnect(conn) => {
-                        conns.remove(&conn);
-                    }
-                }
-            }
-            conns.retain(|_, t| !t.is_finished());
-            let deadline = match poll {
-                DriverPoll::Finished => return Poll::Ready(()),
-                DriverPoll::Run { deadline: None } => return Poll::Pending,
-                DriverPoll::Run { deadline: Some(d) } => d,
-            };
-            // A virtual clock wakes the driver itself.
-            if shared.clock().wake_at(deadline, cx.waker()) {
-                return Poll::Pending;
-            }
-            if armed != Some(deadline) {
-                timer.set_at(deadline);
-                armed = Some(deadline);
-            }
-            if std::pin::Pin::new(&mut timer).poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            armed = None;
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await;
+/// A connection's task; dropping it cancels the task (and drops its socket).
+struct SmolTask(Task<()>);
+
+impl driver::ConnTask for SmolTask {
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+impl driver::DriverRuntime for SmolDriver {
+    type Task = SmolTask;
+
+    fn spawn(&mut self, conn: ConnId, host: HostAddr, timeout: Duration) -> SmolTask {
+        let task = run_conn(
+            self.shared.clone(),
+            self.connector.clone(),
+            conn,
+            host,
+            timeout,
+        );
+        SmolTask(smol::spawn(task))
+    }
+
+    fn set_timer(&mut self, deadline: std::time::Instant) {
+        self.timer.set_at(deadline);
+    }
+
+    fn poll_timer(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        std::pin::Pin::new(&mut self.timer).poll(cx).map(|_| ())
+    }
 }
 
 /// One transport: connect, then read and write concurrently until either side
@@ -440,24 +334,10 @@ async fn run_conn(
         }
         None
     };
-    let stream = match future::or(connecting, timed_out).await {
-        Some(Ok(s)) => s,
-        Some(Err(e)) => {
-            shared.report_connect_error(conn, format!("{host}: {}", describe_io(&e)));
-            shared.connect_failed(conn);
-            return;
-        }
-        None => {
-            shared.report_connect_error(
-                conn,
-                format!(
-                    "{host}: no connection within the connect timeout of {timeout:?} \
-                     (TCP connect, plus the TLS handshake for a TLS connector)"
-                ),
-            );
-            shared.connect_failed(conn);
-            return;
-        }
+    let attempt = future::or(connecting, timed_out).await;
+    let attempt = attempt.map(|r| r.map_err(|e| describe_io(&e)));
+    let Some(stream) = driver::opened(&shared, conn, &host, timeout, attempt) else {
+        return;
     };
     let _open = shared.transport_guard();
     // `(*stream)`: the box itself is a `Stream` too, and would name itself.
@@ -465,48 +345,49 @@ async fn run_conn(
         if let Ok(tcp) = stream.into_any().downcast::<TcpStream>() {
             run_tcp(&shared, conn, (*tcp).into()).await;
         }
-        shared.disconnected(conn);
-        return;
+    } else {
+        // A transport other than plain TCP, in a box of its own: the task of a
+        // plain TCP connection (the usual case) stays small.
+        let (rd, wr) = futures_lite::io::split(stream);
+        let (rd, wr) = (Fio(rd), Fio(wr));
+        Box::pin(driver::run_stream(
+            &shared,
+            conn,
+            &host,
+            rd,
+            wr,
+            describe_io,
+        ))
+        .await;
     }
-    // A transport other than plain TCP, in a box of its own: the task of a
-    // plain TCP connection (the usual case) stays small.
-    Box::pin(run_stream(shared.clone(), conn, host, stream)).await;
     shared.disconnected(conn);
 }
 
-/// A transport other than plain TCP: read and write it concurrently until either
-/// side ends or the core closes it. A write that blocks stalls only this task.
-async fn run_stream(shared: Arc<Shared>, conn: ConnId, host: HostAddr, stream: Box<dyn Stream>) {
-    shared.connected(conn);
-    let (mut rd, mut wr) = futures_lite::io::split(stream);
-    let sh = shared.clone();
-    let reader = async move {
-        let mut buf = ReadBuf::default();
-        loop {
-            match rd.read(buf.space()).await {
-                Ok(0) => break,
-                Err(e) => {
-                    // Kept only while the session handshake is not done (a TLS alert
-                    // after the handshake, a reset).
-                    sh.report_connect_error(conn, format!("{host}: {}", describe_io(&e)));
-                    break;
-                }
-                Ok(n) => {
-                    sh.input(conn, &buf.space()[..n]);
-                    buf.after_read(n);
-                }
-            }
-        }
-    };
-    let sh = shared.clone();
-    let writer = async move {
-        while let Some(bytes) = future::poll_fn(|cx| sh.poll_write(conn, cx)).await {
-            if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
-                return;
-            }
-        }
-    };
-    future::or(reader, writer).await;
+/// A futures-io stream (or half of one) in the terms of zk-client's shared loops.
+struct Fio<T>(T);
+
+impl<T: futures_lite::AsyncRead + Unpin> driver::PollRead for Fio<T> {
+    fn poll_read_into(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        futures_lite::AsyncRead::poll_read(std::pin::Pin::new(&mut self.0), cx, buf)
+    }
+}
+
+impl<T: futures_lite::AsyncWrite + Unpin> driver::PollWrite for Fio<T> {
+    fn poll_write_from(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        futures_lite::AsyncWrite::poll_write(std::pin::Pin::new(&mut self.0), cx, buf)
+    }
+
+    fn poll_flush_out(&mut self, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        futures_lite::AsyncWrite::poll_flush(std::pin::Pin::new(&mut self.0), cx)
+    }
 }
 
 /// A plain TCP socket lent to the core: callers write their requests and read

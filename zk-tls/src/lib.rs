@@ -68,7 +68,9 @@
 //! and no error carries it.
 #![warn(missing_docs)]
 
+mod connector;
 mod hosts;
+pub use connector::{SharedConnector, TlsConnector};
 pub use hosts::TlsHosts;
 
 use std::fmt;
@@ -688,6 +690,18 @@ impl TlsError {
     pub fn handshake_failed(e: io::Error) -> io::Error {
         TlsError::from_io(&e).into()
     }
+}
+
+/// An I/O error from a connector or stream as the adapters report it (the
+/// client's last connect error): a TLS failure inside it named as [`TlsError`]
+/// names it, any other error as it is.
+pub fn describe_io(e: &io::Error) -> String {
+    if e.get_ref()
+        .is_some_and(|i| i.is::<rustls::Error>() || i.is::<TlsError>())
+    {
+        return TlsError::from_io(e).to_string();
+    }
+    e.to_string()
 }
 
 /// `YYYY-MM-DD hh:mm:ss UTC` for seconds since 1970 (days to civil date: H. Hinnant's algorithm).

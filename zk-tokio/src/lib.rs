@@ -21,7 +21,6 @@
 #![doc = include_str!("../GUIDE.md")]
 #![warn(missing_docs)]
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +29,7 @@ use std::pin::Pin;
 
 use std::task::Poll;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use zk_proto::ConnId;
@@ -168,12 +167,20 @@ pub async fn connect_with(
     builder: &ClientBuilder,
     connector: Arc<dyn Connector>,
 ) -> Result<Client> {
-    let (client, shared) = builder.build_on(Arc::new(TokioClock))?;
-    shared.set_adapter_data(Arc::new(connector.clone()));
-    shared.set_runtime(Arc::new(TokioRuntime {
+    let rt = Arc::new(TokioRuntime {
         connector: connector.clone(),
-    }));
-    tokio::spawn(drive(shared, connector));
+    });
+    let data = Arc::new(connector.clone());
+    let (client, shared) = builder.build_for_adapter(Arc::new(TokioClock), data, rt)?;
+    let sleep = Box::pin(tokio::time::sleep(Duration::ZERO));
+    tokio::spawn(driver::drive(
+        shared.clone(),
+        TokioDriver {
+            shared,
+            connector,
+            sleep,
+        },
+    ));
     match tokio::time::timeout(builder.connect_deadline, client.wait_connected()).await {
         Ok(r) => r.map(|()| client),
         Err(_) => Err(client.connect_deadline_error()),
@@ -202,40 +209,14 @@ pub mod tls {
 
     use crate::{ConnectFuture, Connector, HostAddr, Stream};
 
-    /// Dials each host over TCP, then runs the TLS handshake; a failed handshake is
-    /// an `io::Error` wrapping the [`TlsError`] that names it. The driver bounds
+    /// Dials each host over TCP, then runs the TLS handshake (tokio-rustls); the table
+    /// and constructors are `zk_tls`'s, the handshake this crate's. The driver bounds
     /// the whole attempt by the per-attempt connect timeout.
-    #[derive(Debug, Clone)]
-    pub struct TlsConnector {
-        hosts: TlsHosts,
-    }
-
-    impl TlsConnector {
-        /// Builds the rustls configuration from `opts` (reads its PEM files now).
-        pub fn new(opts: &TlsOptions) -> Result<TlsConnector, TlsError> {
-            Ok(TlsConnector {
-                hosts: TlsHosts::new(opts)?,
-            })
-        }
-
-        /// A connector from a configuration built already.
-        pub fn from_config(tls: TlsConfig) -> TlsConnector {
-            TlsConnector {
-                hosts: TlsHosts::from_config(tls),
-            }
-        }
-
-        /// Settings per host: TLS with its own options, or plain TCP, for the
-        /// hosts `hosts` names (see [`TlsHosts::parse`] for `tls://` and
-        /// `tcp://` in a connect string).
-        pub fn per_host(hosts: TlsHosts) -> TlsConnector {
-            TlsConnector { hosts }
-        }
-    }
+    pub type TlsConnector = zk_tls::TlsConnector<dyn Connector>;
 
     impl Connector for TlsConnector {
         fn connect(&self, host: HostAddr) -> ConnectFuture {
-            let Some(tls) = self.hosts.for_host(&host.host, host.port).cloned() else {
+            let Some(tls) = self.for_host(&host.host, host.port).cloned() else {
                 return crate::TcpConnector.connect(host);
             };
             Box::pin(async move {
@@ -251,9 +232,9 @@ pub mod tls {
         }
     }
 
-    /// For `Arc<dyn Connector>` call sites.
-    impl From<TlsConnector> for Arc<dyn Connector> {
-        fn from(c: TlsConnector) -> Self {
+    /// What makes `TlsConnector::into()` an `Arc<dyn Connector>`.
+    impl zk_tls::SharedConnector for dyn Connector {
+        fn share(c: TlsConnector) -> Arc<dyn Connector> {
             Arc::new(c)
         }
     }
@@ -285,23 +266,10 @@ pub async fn four_letter_word_with(
     cmd: &str,
     timeout: Duration,
 ) -> Result<String> {
-    if !fourlw::valid_command(cmd) {
-        return Err(Error::InvalidArgument(format!(
-            "not a four-letter word: {cmd:?}"
-        )));
-    }
+    fourlw::check_command(cmd)?;
     let io = async {
-        let mut s = connector.connect(host.clone()).await?;
-        s.write_all(cmd.as_bytes()).await?;
-        s.flush().await?;
-        let mut out = Vec::new();
-        match s.read_to_end(&mut out).await {
-            Ok(_) => {}
-            // A TLS peer that closes without close_notify, after its answer.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !out.is_empty() => {}
-            Err(e) => return Err(e),
-        }
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&out).into_owned())
+        let mut s = Tio(connector.connect(host.clone()).await?);
+        driver::four_letter_word(&mut s, cmd).await
     };
     match tokio::time::timeout(timeout, io).await {
         Ok(r) => r.map_err(|e| Error::Io(format!("{host}: {e}"))),
@@ -312,11 +280,8 @@ pub async fn four_letter_word_with(
 /// An I/O error as the last-connect-error text: a TLS error named as `zk_tls` does.
 fn describe_io(e: &std::io::Error) -> String {
     #[cfg(feature = "tls")]
-    if e.get_ref()
-        .is_some_and(|i| i.is::<zk_tls::rustls::Error>() || i.is::<zk_tls::TlsError>())
-    {
-        return zk_tls::TlsError::from_io(e).to_string();
-    }
+    return zk_tls::describe_io(e);
+    #[cfg(not(feature = "tls"))]
     e.to_string()
 }
 
@@ -347,48 +312,6 @@ where
     policy.run(kind, tokio::time::sleep, op).await
 }
 
-/// The calls that need the runtime, as a trait: kept for code written before they
-/// became the client's own methods ([`Client::command`], [`Client::server_version`],
-/// [`Client::retry`], which run on the runtime the client was connected with, and
-/// which a method call finds first). New code needs no import.
-pub trait ClientExt {
-    /// A four-letter word (`ruok`, `srvr`, `mntr`, `cons`, ...) on the server the
-    /// session is on (kazoo's `command()`), over the client's own connector (TLS
-    /// when the client uses TLS); its text.
-    fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send;
-    /// The version of the server the session is on (numbers and full string).
-    fn server_version(&self) -> impl Future<Output = Result<fourlw::ServerVersion>> + Send;
-    /// Runs `op` under the builder's command retry policy (kazoo's
-    /// `client.retry(...)`): reads and safe writes are repeated after connection
-    /// errors, plain writes only after errors proving nothing was applied.
-    fn retry<T, F, Fut>(&self, kind: retry::Idempotence, op: F) -> impl Future<Output = Result<T>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>;
-}
-
-/// Delegates to the client's own methods ([`Client::command`],
-/// [`Client::server_version`], [`Client::retry`]), which run on the runtime
-/// the client was connected with; kept so `use zk_tokio::ClientExt` goes on
-/// compiling.
-impl ClientExt for Client {
-    fn command(&self, cmd: &str) -> impl Future<Output = Result<String>> + Send {
-        Client::command(self, cmd)
-    }
-
-    fn server_version(&self) -> impl Future<Output = Result<fourlw::ServerVersion>> + Send {
-        Client::server_version(self)
-    }
-
-    fn retry<T, F, Fut>(&self, kind: retry::Idempotence, op: F) -> impl Future<Output = Result<T>>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        Client::retry(self, kind, op)
-    }
-}
-
 /// tokio's timer and the client's connector, for [`Client::retry`] and
 /// [`Client::command`].
 struct TokioRuntime {
@@ -409,16 +332,6 @@ impl zk_client::runtime::Runtime for TokioRuntime {
         let connector = self.connector.clone();
         Box::pin(async move { four_letter_word_with(&*connector, &host, &cmd, timeout).await })
     }
-}
-
-/// The prelude: the client, its builder and extension trait, and the types most
-/// calls take or return.
-pub mod prelude {
-    pub use crate::ClientExt;
-    pub use zk_client::{
-        Acl, AddWatchMode, Bytes, Client, ClientBuilder, CreateMode, CreateOptions, Data, Error,
-        Result, SessionState, Stat, WatchedEvent, WatcherType,
-    };
 }
 
 /// A plain TCP connection: the socket is shared by the reader, the writer and the
@@ -454,59 +367,49 @@ async fn run_tcp(shared: &Arc<Shared>, conn: ConnId, sock: Arc<TcpStream>) {
     }
 }
 
-/// The driver: opens and closes transports as the core says and keeps the
-/// session's timer. It never touches a socket itself, so nothing it waits on can
-/// stall the clock (see the driver contract in `zk_client::Shared`).
-async fn drive(shared: Arc<Shared>, connector: Arc<dyn Connector>) {
-    let _running = shared.driver_guard();
-    let mut conns: HashMap<ConnId, JoinHandle<()>> = HashMap::new();
-    let mut io = Vec::new();
-    let sleep = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(sleep);
-    let mut armed: Option<std::time::Instant> = None;
-    std::future::poll_fn(|cx| {
-        for _ in 0..32 {
-            let poll = shared.poll_driver(&mut io, cx.waker());
-            for item in std::mem::take(&mut io) {
-                match item {
-                    Io::Connect {
-                        conn,
-                        host,
-                        timeout,
-                    } => {
-                        let task = run_conn(shared.clone(), connector.clone(), conn, host, timeout);
-                        conns.insert(conn, tokio::spawn(task));
-                    }
-                    Io::Disconnect(conn) => {
-                        if let Some(t) = conns.remove(&conn) {
-                            t.abort();
-                        }
-                    }
-                }
-            }
-            conns.retain(|_, t| !t.is_finished());
-            let deadline = match poll {
-                DriverPoll::Finished => return Poll::Ready(()),
-                DriverPoll::Run { deadline: None } => return Poll::Pending,
-                DriverPoll::Run { deadline: Some(d) } => d,
-            };
-            if armed != Some(deadline) {
-                sleep.as_mut().reset(deadline.into());
-                armed = Some(deadline);
-            }
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            // The deadline passed: loop, and poll_driver handles it.
-            armed = None;
-        }
-        // A deadline that keeps firing without moving: yield rather than spin.
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await;
-    for (_, t) in conns {
-        t.abort();
+/// tokio's part of the driver ([`driver::drive`]): a task per connection and one
+/// `Sleep`.
+struct TokioDriver {
+    shared: Arc<Shared>,
+    connector: Arc<dyn Connector>,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// A connection's task; dropping it aborts the task (and drops its socket).
+struct TokioTask(JoinHandle<()>);
+
+impl Drop for TokioTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl driver::ConnTask for TokioTask {
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+impl driver::DriverRuntime for TokioDriver {
+    type Task = TokioTask;
+
+    fn spawn(&mut self, conn: ConnId, host: HostAddr, timeout: Duration) -> TokioTask {
+        let task = run_conn(
+            self.shared.clone(),
+            self.connector.clone(),
+            conn,
+            host,
+            timeout,
+        );
+        TokioTask(tokio::spawn(task))
+    }
+
+    fn set_timer(&mut self, deadline: std::time::Instant) {
+        self.sleep.as_mut().reset(deadline.into());
+    }
+
+    fn poll_timer(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        self.sleep.as_mut().poll(cx)
     }
 }
 
@@ -519,24 +422,10 @@ async fn run_conn(
     host: HostAddr,
     timeout: Duration,
 ) {
-    let stream = match tokio::time::timeout(timeout, connector.connect(host.clone())).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            shared.report_connect_error(conn, format!("{host}: {}", describe_io(&e)));
-            shared.connect_failed(conn);
-            return;
-        }
-        Err(_) => {
-            shared.report_connect_error(
-                conn,
-                format!(
-                    "{host}: no connection within the connect timeout of {timeout:?} \
-                     (TCP connect, plus the TLS handshake for a TLS connector)"
-                ),
-            );
-            shared.connect_failed(conn);
-            return;
-        }
+    let attempt = tokio::time::timeout(timeout, connector.connect(host.clone())).await;
+    let attempt = attempt.ok().map(|r| r.map_err(|e| describe_io(&e)));
+    let Some(stream) = driver::opened(&shared, conn, &host, timeout, attempt) else {
+        return;
     };
     let _open = shared.transport_guard();
     // `(*stream)`: the box itself is a `Stream` too, and would name itself.
@@ -544,49 +433,49 @@ async fn run_conn(
         if let Ok(tcp) = stream.into_any().downcast::<TcpStream>() {
             run_tcp(&shared, conn, Arc::new(*tcp)).await;
         }
-        shared.disconnected(conn);
-        return;
+    } else {
+        // A transport other than plain TCP, in a box of its own: the task of a
+        // plain TCP connection (the usual case) stays small.
+        let (rd, wr) = tokio::io::split(stream);
+        let (rd, wr) = (Tio(rd), Tio(wr));
+        Box::pin(driver::run_stream(
+            &shared,
+            conn,
+            &host,
+            rd,
+            wr,
+            describe_io,
+        ))
+        .await;
     }
-    // A transport other than plain TCP, in a box of its own: the task of a
-    // plain TCP connection (the usual case) stays small.
-    Box::pin(run_stream(shared.clone(), conn, host, stream)).await;
     shared.disconnected(conn);
 }
 
-/// A transport other than plain TCP: read and write it concurrently until either
-/// side ends or the core closes it. A write that blocks stalls only this task.
-async fn run_stream(shared: Arc<Shared>, conn: ConnId, host: HostAddr, stream: Box<dyn Stream>) {
-    shared.connected(conn);
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let sh = shared.clone();
-    let reader = async move {
-        let mut buf = ReadBuf::default();
-        loop {
-            match rd.read(buf.space()).await {
-                Ok(0) => break,
-                Err(e) => {
-                    // Kept only while the session handshake is not done (a TLS alert
-                    // after the handshake, a reset).
-                    sh.report_connect_error(conn, format!("{host}: {}", describe_io(&e)));
-                    break;
-                }
-                Ok(n) => {
-                    sh.input(conn, &buf.space()[..n]);
-                    buf.after_read(n);
-                }
-            }
-        }
-    };
-    let sh = shared.clone();
-    let writer = async move {
-        while let Some(bytes) = std::future::poll_fn(|cx| sh.poll_write(conn, cx)).await {
-            if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
-                return;
-            }
-        }
-    };
-    tokio::select! {
-        _ = reader => {}
-        _ = writer => {}
+/// A tokio stream (or half of one) in the terms of zk-client's shared loops.
+struct Tio<T>(T);
+
+impl<T: AsyncRead + Unpin> driver::PollRead for Tio<T> {
+    fn poll_read_into(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut rb = tokio::io::ReadBuf::new(buf);
+        std::task::ready!(Pin::new(&mut self.0).poll_read(cx, &mut rb))?;
+        Poll::Ready(Ok(rb.filled().len()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> driver::PollWrite for Tio<T> {
+    fn poll_write_from(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush_out(&mut self, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
     }
 }

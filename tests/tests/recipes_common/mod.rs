@@ -3,17 +3,17 @@
 //! 2.11 process for the interop tests (`ZK_KAZOO_PYTHON`; fails without it).
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
 use std::future::Future;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, OnceLock};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use zk_client::ClientBuilder;
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
+use zk_tests::peer::LinePeer;
+use zk_tests::server::shared_server;
 
 /// Bound of one wait for something that should come promptly.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -22,28 +22,39 @@ pub const TEST_LIMIT: Duration = Duration::from_secs(300);
 
 /// Runs `body` on a thread of its own; fails if it panics or hangs.
 pub fn run(name: &str, body: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)));
-        })
-        .expect("spawn the test body");
-    match rx.recv_timeout(TEST_LIMIT) {
-        Ok(Ok(())) => {}
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("{name}: WATCHDOG: the test did not finish within {TEST_LIMIT:?}"),
-    }
+    zk_tests::watchdog::run(name, TEST_LIMIT, body)
 }
+
+/// Runs a kazoo interop test under [`run`]: `body` gets the shared server's
+/// connect string, kazoo and a zk-tokio client started on it (in that order), and
+/// a path of its own from `tag`.
+pub fn run_with_kazoo(name: &str, tag: &'static str, body: fn(String, Kazoo, TokioZk, String)) {
+    run(name, move || {
+        let cs = shared_server().connect_string();
+        let kz = Kazoo::start(&cs);
+        let zk = TokioZk::connect_to(&cs);
+        let path = unique(tag, "tokio");
+        body(cs, kz, zk, path)
+    })
+}
+
+/// A kazoo interop test: `#[test] fn $name()` running `body` under
+/// [`run_with_kazoo`] with paths tagged `$tag`.
+#[allow(unused_macros)]
+macro_rules! kazoo_test {
+    ($name:ident, $tag:literal, $body:path) => {
+        #[test]
+        fn $name() {
+            $crate::recipes_common::run_with_kazoo(stringify!($name), $tag, $body)
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use kazoo_test;
 
 /// A path of its own for each test.
 pub fn unique(tag: &str, adapter: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "/r-{tag}-{adapter}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    zk_tests::unique_path("r-", tag, adapter)
 }
 
 /// Waits until `cond` holds, polling; panics with `what` after `limit`.
@@ -77,13 +88,7 @@ pub trait Adapter: Zk {
 
 fn tokio_rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    })
+    RT.get_or_init(zk_tests::facade::multi_thread_runtime)
 }
 
 impl Adapter for TokioZk {
@@ -157,25 +162,9 @@ zk.close()
 
 /// The Python from `ZK_KAZOO_PYTHON`, checked to import kazoo 2.11.
 pub fn kazoo_python() -> String {
-    let py = std::env::var("ZK_KAZOO_PYTHON").unwrap_or_else(|_| {
-        panic!(
-            "ZK_KAZOO_PYTHON is not set: this interop test needs a Python with kazoo 2.11, e.g.\n  \
-             export ZK_KAZOO_PYTHON=$(bash scripts/ensure-kazoo.sh)"
-        )
-    });
-    let out = Command::new(&py)
-        .args([
-            "-c",
-            "import kazoo.client, importlib.metadata as m; print(m.version('kazoo'))",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("ZK_KAZOO_PYTHON={py}: cannot run it: {e}"));
-    assert!(
-        out.status.success(),
-        "ZK_KAZOO_PYTHON={py} cannot import kazoo: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (py, v) = zk_tests::peer::kazoo_python(
+        "import kazoo.client, importlib.metadata as m; print(m.version('kazoo'))",
     );
-    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(
         v.starts_with("2.11"),
         "kazoo {v} at {py}; these tests expect 2.11"
@@ -209,11 +198,7 @@ pub fn js_list(v: &[&str]) -> String {
 
 /// A kazoo process.
 pub struct Kazoo {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    backlog: VecDeque<String>,
-    next_id: u64,
+    peer: LinePeer,
 }
 
 impl Kazoo {
@@ -227,73 +212,28 @@ impl Kazoo {
             N.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&script, DRIVER).expect("write the kazoo driver");
-        let mut child = Command::new(py)
-            .arg(&script)
-            .arg(hosts)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start kazoo");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut cmd = Command::new(py);
+        cmd.arg(&script).arg(hosts);
         let mut k = Kazoo {
-            child,
-            stdin,
-            lines,
-            backlog: VecDeque::new(),
-            next_id: 0,
+            peer: LinePeer::spawn(cmd, "kazoo", "quit 0 \"\"", Duration::from_secs(10)),
         };
         k.line("ready", WAIT, |l| l == "ready");
         k
     }
 
     fn line(&mut self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
-        self.try_line(limit, &pred).unwrap_or_else(|| {
+        self.peer.line(limit, &pred).unwrap_or_else(|| {
             panic!(
                 "kazoo: no {what} within {limit:?} (other lines: {:?})",
-                self.backlog
+                self.peer.backlog()
             )
         })
     }
 
-    fn try_line(&mut self, limit: Duration, pred: &dyn Fn(&str) -> bool) -> Option<String> {
-        if let Some(i) = self.backlog.iter().position(|l| pred(l)) {
-            return self.backlog.remove(i);
-        }
-        let t = Instant::now();
-        loop {
-            let left = limit.checked_sub(t.elapsed())?;
-            match self.lines.recv_timeout(left) {
-                Ok(l) if pred(&l) => return Some(l),
-                Ok(l) => self.backlog.push_back(l),
-                Err(_) => return None,
-            }
-        }
-    }
-
     fn send(&mut self, kind: &str, code: &str) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
-        writeln!(self.stdin, "{kind} {id} {}", js(code)).expect("write to kazoo");
+        let id = self.peer.next_id();
+        self.peer.send(&format!("{kind} {id} {}", js(code)));
         id
-    }
-
-    fn answer(&mut self, id: u64, limit: Duration) -> Option<Result<String, String>> {
-        let (ok, err) = (format!("ok {id} "), format!("err {id} "));
-        let l = self.try_line(limit, &|l: &str| l.starts_with(&ok) || l.starts_with(&err))?;
-        Some(match l.strip_prefix(&ok) {
-            Some(v) => Ok(v.to_string()),
-            None => Err(l[err.len()..].to_string()),
-        })
     }
 
     /// Runs `code` and returns `result` as JSON text; panics on an exception.
@@ -307,7 +247,8 @@ impl Kazoo {
     /// Runs `code`: `Ok(result as JSON)` or `Err(exception)`.
     pub fn try_run(&mut self, code: &str) -> Result<String, String> {
         let id = self.send("run", code);
-        self.answer(id, WAIT)
+        self.peer
+            .answer(id, WAIT)
             .unwrap_or_else(|| panic!("kazoo: no answer within {WAIT:?} to:\n{code}"))
     }
 
@@ -318,7 +259,7 @@ impl Kazoo {
 
     /// The answer of a background command, if it came within `limit`.
     pub fn finished(&mut self, id: u64, limit: Duration) -> Option<Result<String, String>> {
-        self.answer(id, limit)
+        self.peer.answer(id, limit)
     }
 
     /// The next `say(...)` text that satisfies `pred`.
@@ -351,18 +292,4 @@ fn unjs(s: &str) -> String {
         }
     }
     o
-}
-
-impl Drop for Kazoo {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit 0 \"\"");
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-    }
 }

@@ -1,0 +1,34 @@
+//! What the suites on the simulated ensemble under tokio's paused clock share
+//! (`virtual_time`, `watchers_sim`, `recipes_lock_sim`): the virtual now, a
+//! spawner for the recipes' loops, and the fault steps their schedules take.
+
+use std::time::Instant;
+
+use zk_testkit::simnet::SimNet;
+use zk_tokio::recipes::Spawner;
+
+/// tokio's clock (virtual under a paused runtime), as the ensemble's time.
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Runs the recipes' loops as tokio tasks, on the paused clock with the rest.
+pub fn tokio_spawner() -> Spawner {
+    Spawner::new(|t| {
+        tokio::spawn(t);
+    })
+}
+
+/// Stops member `m` (its connections cut, its sessions kept).
+pub fn stop_member(net: &SimNet, m: usize) {
+    net.with(|c| c.stop_member(m, now()))
+}
+
+/// Starts every member of the three again.
+pub fn start_all(net: &SimNet) {
+    net.with(|c| {
+        for m in 0..3 {
+            c.start_member(m, now());
+        }
+    })
+}
