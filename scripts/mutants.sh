@@ -72,7 +72,13 @@ if [[ $status -ne 0 && $status -ne 2 && $status -ne 3 ]]; then
 fi
 
 d="$out/mutants.out"
-count() { [[ -f "$d/$1" ]] && grep -c . "$d/$1" || echo 0; }
+# Lines in one of cargo-mutants' outcome files (0 when it is missing or empty: grep -c
+# prints 0 and fails on an empty file, which must not add a second 0).
+count() {
+  local n=0
+  [[ -f "$d/$1" ]] && n=$(grep -c . "$d/$1" || true)
+  echo "${n:-0}"
+}
 caught=$(count caught.txt)
 missed=$(count missed.txt)
 timeout=$(count timeout.txt)
