@@ -9,7 +9,7 @@
 #   bash scripts/mutants.sh                 # every mutant (~690; hours on 2 cores)
 #   bash scripts/mutants.sh --sample 8      # one in eight, spread over the files
 #   bash scripts/mutants.sh --shard 3/8     # the 4th of 8 round-robin shards
-#   bash scripts/mutants.sh --file session  # only zk-proto/src/session.rs
+#   bash scripts/mutants.sh --file session  # only zk-proto/src/session/ (each of its files)
 #   bash scripts/mutants.sh --list          # list the mutants, run nothing
 #
 # Other arguments go to cargo-mutants as they are (e.g. `--jobs 2`, `-F regex`).
@@ -35,7 +35,15 @@ while [[ $# -gt 0 ]]; do
 done
 [[ ${#only[@]} -gt 0 ]] && FILES=("${only[@]}")
 file_args=()
-for f in "${FILES[@]}"; do file_args+=(-f "zk-proto/src/$f.rs"); done
+# A name is a file (`frame`: zk-proto/src/frame.rs) or a module directory
+# (`session`: every file of zk-proto/src/session/, each passed by name).
+for f in "${FILES[@]}"; do
+  if [[ -d "zk-proto/src/$f" ]]; then
+    for p in "zk-proto/src/$f"/*.rs; do file_args+=(-f "$p"); done
+  else
+    file_args+=(-f "zk-proto/src/$f.rs")
+  fi
+done
 
 if ! command -v cargo-mutants >/dev/null; then
   cargo install cargo-mutants --locked
@@ -64,7 +72,13 @@ if [[ $status -ne 0 && $status -ne 2 && $status -ne 3 ]]; then
 fi
 
 d="$out/mutants.out"
-count() { [[ -f "$d/$1" ]] && grep -c . "$d/$1" || echo 0; }
+# Lines in one of cargo-mutants' outcome files (0 when it is missing or empty: grep -c
+# prints 0 and fails on an empty file, which must not add a second 0).
+count() {
+  local n=0
+  [[ -f "$d/$1" ]] && n=$(grep -c . "$d/$1" || true)
+  echo "${n:-0}"
+}
 caught=$(count caught.txt)
 missed=$(count missed.txt)
 timeout=$(count timeout.txt)
