@@ -472,6 +472,4 @@ fn providers<Z: Adapter>() {
     zk.close().unwrap();
 }
 
-
-
 zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [java_sees_rust, rust_sees_java, reregistered_after_new_session, watched_instances, providers]);

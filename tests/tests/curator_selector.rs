@@ -301,6 +301,4 @@ fn semaphore_mutex<Z: Adapter>() {
     zk.close().unwrap();
 }
 
-
-
 zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [selector_turns, interrupt_leadership, semaphore_mutex]);

@@ -30,6 +30,11 @@ impl Rng {
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
+
+    /// True with probability `p` (for `p` in 0..=1).
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
 }
 
 /// The host rotation: shuffled once, then round robin. After a full pass
@@ -109,7 +114,7 @@ struct Migration {
 
 impl Migration {
     fn pick(&mut self, rng: &mut Rng) -> Option<usize> {
-        let take_new = rng.unit() < self.prob_new;
+        let take_new = rng.chance(self.prob_new);
         if self.next_new < self.new.len() && (take_new || self.next_old >= self.old.len()) {
             self.next_new += 1;
             return Some(self.new[self.next_new - 1]);

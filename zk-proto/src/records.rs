@@ -888,3 +888,18 @@ impl Decode for MultiResponse {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `MIN_SIZE` is the fewest bytes a packet takes on the wire (the bound a
+    /// list's pre-allocation is computed from): an empty scheme and no
+    /// credentials.
+    #[test]
+    fn auth_packet_min_size_is_its_smallest_encoding() {
+        let mut b = BytesMut::new();
+        AuthPacket::default().encode(&mut b);
+        assert_eq!(b.len(), AuthPacket::MIN_SIZE);
+    }
+}

@@ -497,4 +497,20 @@ mod tests {
             .collect();
         assert_eq!(failed, ids);
     }
+
+    /// What grew is given back once empty: the event queue that a burst of
+    /// completions filled (64 requests failed by a close) keeps room for one.
+    #[test]
+    fn shrink_idle_frees_a_grown_queue() {
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(1)), now);
+        for _ in 0..64 {
+            s.submit(get_data("/a"), now).unwrap();
+        }
+        s.close(now);
+        let _ = events(&mut s);
+        assert!(s.events.is_empty() && s.events.capacity() >= 64);
+        s.shrink_idle();
+        assert!(s.events.capacity() <= 1, "{}", s.events.capacity());
+    }
 }

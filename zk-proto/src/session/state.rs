@@ -110,3 +110,29 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{CoarseState, SessionState};
+
+    /// kazoo's three states: connected either way, suspended (the session may
+    /// live on), and lost for everything else, Connecting included (kazoo's
+    /// LOST before the first connection).
+    #[test]
+    fn coarse_folds_into_kazoos_three_states() {
+        use SessionState as S;
+        let all = [
+            (S::Connecting, CoarseState::Lost),
+            (S::Connected, CoarseState::Connected),
+            (S::ConnectedReadOnly, CoarseState::Connected),
+            (S::Suspended, CoarseState::Suspended),
+            (S::Expired, CoarseState::Lost),
+            (S::AuthFailed, CoarseState::Lost),
+            (S::Closed, CoarseState::Lost),
+            (S::Unreachable, CoarseState::Lost),
+        ];
+        for (s, coarse) in all {
+            assert_eq!(s.coarse(), coarse, "{s:?}");
+        }
+    }
+}
