@@ -289,6 +289,20 @@ impl WatchRegistry {
 mod tests {
     use super::*;
 
+    /// Persistent and recursive watches stay after firing; the one-shot kinds do not.
+    #[test]
+    fn which_kinds_persist() {
+        for (k, persists) in [
+            (WatchKind::Data, false),
+            (WatchKind::Exist, false),
+            (WatchKind::Child, false),
+            (WatchKind::Persistent, true),
+            (WatchKind::PersistentRecursive, true),
+        ] {
+            assert_eq!(k.is_persistent(), persists, "{k:?}");
+        }
+    }
+
     #[test]
     fn fan_out_and_one_shot_removal() {
         let mut r = WatchRegistry::default();

@@ -498,6 +498,40 @@ mod tests {
         assert_eq!(failed, ids);
     }
 
+    /// A `check` stands only inside a multi: alone it is refused before
+    /// anything is sent.
+    #[test]
+    fn check_alone_is_refused() {
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(1)), now);
+        let check = crate::ops::Request::Check(crate::records::CheckVersionRequest {
+            path: "/a".into(),
+            version: 1,
+        });
+        assert!(matches!(
+            s.submit(check, now),
+            Err(crate::error::UsageError::InvalidRequest(_))
+        ));
+        assert_eq!(s.outstanding(), 0);
+    }
+
+    /// Credentials are kept per (scheme, credentials) pair: two users of one
+    /// scheme are two credentials to replay, the same one twice is one.
+    #[test]
+    fn credentials_are_kept_per_scheme_and_secret() {
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(1)), now);
+        s.add_auth("digest", bytes::Bytes::from_static(b"a:a"), now)
+            .unwrap();
+        s.add_auth("digest", bytes::Bytes::from_static(b"b:b"), now)
+            .unwrap();
+        s.add_auth("digest", bytes::Bytes::from_static(b"a:a"), now)
+            .unwrap();
+        s.add_auth("ip", bytes::Bytes::from_static(b"a:a"), now)
+            .unwrap();
+        assert_eq!(s.creds.len(), 3);
+    }
+
     /// What grew is given back once empty: the event queue that a burst of
     /// completions filled (64 requests failed by a close) keeps room for one.
     #[test]
