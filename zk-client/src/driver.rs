@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use zk_proto::{ConnId, HostAddr};
 
-use crate::{DriverPoll, Io, ReadBuf, Shared};
+use crate::{ConnReader, DriverPoll, Io, LentRead, ReadBuf, Shared, TryWrite};
 
 /// A connection's task on the adapter's runtime. Dropping it cancels the
 /// connection (and drops its socket).
@@ -119,6 +119,36 @@ pub fn opened<S>(
     shared.report_connect_error(conn, format!("{host}: {cause}"));
     shared.connect_failed(conn);
     None
+}
+
+/// Lends a plain TCP socket to the core, which writes a lone request and reads
+/// replies through it from the callers' tasks, and reports the connection open.
+/// The reader returned is the connection task's: the reader of last resort.
+pub fn lend_tcp<S: TryWrite + LentRead + 'static>(
+    shared: &Arc<Shared>,
+    conn: ConnId,
+    sock: Arc<S>,
+) -> Arc<ConnReader> {
+    shared.lend_socket(conn, sock.clone());
+    let reader = shared.lend_reader(conn, sock);
+    shared.connected(conn);
+    reader
+}
+
+/// A read on a socket driven by readiness: waits until `ready`, then `read`s,
+/// and waits again while the read would block (readiness can be stale).
+pub fn poll_ready_read(
+    cx: &mut Context<'_>,
+    mut ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
+    mut read: impl FnMut() -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        std::task::ready!(ready(cx))?;
+        match read() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            r => return Poll::Ready(r),
+        }
+    }
 }
 
 /// The read half of a transport, in the adapter runtime's own terms.

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod acl;
+mod adapter;
 pub mod blocking;
 mod builder;
 mod calls;

@@ -29,7 +29,7 @@ use std::pin::Pin;
 
 use std::task::Poll;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncRead;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use zk_proto::ConnId;
@@ -37,23 +37,6 @@ use zk_proto::ConnId;
 pub use zk_client::*;
 /// Watch recipes (DataWatch, ChildrenWatch, TreeCache): see `zk_recipes`.
 pub use zk_recipes as recipes;
-
-/// A byte stream to a server: plain TCP, or TLS from a connector of your own.
-pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {
-    /// For the adapter: whether this is a plain `TcpStream` (which it drives
-    /// without a hand-off per request).
-    fn as_any(&self) -> &dyn std::any::Any;
-    /// For the adapter: the stream as `Any`, to take a plain `TcpStream` back.
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
-}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Stream for T {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
-        self
-    }
-}
 
 /// A plain TCP socket lent to the core for writes from the caller's thread.
 struct TcpSocket(Arc<TcpStream>);
@@ -86,12 +69,9 @@ impl TcpSocket {
         cx: &mut std::task::Context<'_>,
         buf: &mut [u8],
     ) -> Poll<std::io::Result<usize>> {
-        loop {
-            if let Err(e) = std::task::ready!(self.0.poll_read_ready(cx)) {
-                return Poll::Ready(Err(e));
-            }
-            // A short read means the socket is empty: tokio is told so (as its own
-            // `poll_read` does), which saves the read that would return WouldBlock.
+        // A short read means the socket is empty: tokio is told so (as its own
+        // `poll_read` does), which saves the read that would return WouldBlock.
+        let read = || {
             let mut got = 0;
             let r = self.0.try_io(tokio::io::Interest::READABLE, || {
                 let n = self.0.try_read(buf)?;
@@ -103,40 +83,11 @@ impl TcpSocket {
                 }
             });
             match r {
-                Ok(n) => return Poll::Ready(Ok(n)),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if got > 0 {
-                        return Poll::Ready(Ok(got));
-                    }
-                }
-                Err(e) => return Poll::Ready(Err(e)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && got > 0 => Ok(got),
+                r => r,
             }
-        }
-    }
-}
-
-/// The future a [`Connector`] returns.
-pub type ConnectFuture = Pin<Box<dyn Future<Output = std::io::Result<Box<dyn Stream>>> + Send>>;
-
-/// Opens the transport to one server. The default is plain TCP ([`TcpConnector`]);
-/// a TLS connector (e.g. tokio-rustls over a `TcpStream`) slots in here without
-/// touching the protocol, which starts after this returns.
-pub trait Connector: Send + Sync + 'static {
-    /// Connects to `host` (the adapter resolves nothing itself).
-    fn connect(&self, host: HostAddr) -> ConnectFuture;
-}
-
-/// Plain TCP with Nagle off.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TcpConnector;
-
-impl Connector for TcpConnector {
-    fn connect(&self, host: HostAddr) -> ConnectFuture {
-        Box::pin(async move {
-            let s = TcpStream::connect((host.host.as_str(), host.port)).await?;
-            s.set_nodelay(true)?;
-            Ok(Box::new(s) as Box<dyn Stream>)
-        })
+        };
+        driver::poll_ready_read(cx, |cx| self.0.poll_read_ready(cx), read)
     }
 }
 
@@ -167,20 +118,7 @@ pub async fn connect_with(
     builder: &ClientBuilder,
     connector: Arc<dyn Connector>,
 ) -> Result<Client> {
-    let rt = Arc::new(TokioRuntime {
-        connector: connector.clone(),
-    });
-    let data = Arc::new(connector.clone());
-    let (client, shared) = builder.build_for_adapter(Arc::new(TokioClock), data, rt)?;
-    let sleep = Box::pin(tokio::time::sleep(Duration::ZERO));
-    tokio::spawn(driver::drive(
-        shared.clone(),
-        TokioDriver {
-            shared,
-            connector,
-            sleep,
-        },
-    ));
+    let client = start(builder, connector, Arc::new(TokioClock))?;
     match tokio::time::timeout(builder.connect_deadline, client.wait_connected()).await {
         Ok(r) => r.map(|()| client),
         Err(_) => Err(client.connect_deadline_error()),
@@ -198,150 +136,23 @@ pub async fn connect_tls(builder: &ClientBuilder, tls: tls::TlsOptions) -> Resul
     connect_with(builder, Arc::new(connector)).await
 }
 
-/// TLS connectors (the `tls` feature): tokio-rustls over a `TcpStream`.
-#[cfg(feature = "tls")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub mod tls {
-    use std::sync::Arc;
-
-    use tokio::net::TcpStream;
-    pub use zk_tls::{TlsConfig, TlsError, TlsHosts, TlsOptions};
-
-    use crate::{ConnectFuture, Connector, HostAddr, Stream};
-
-    /// Dials each host over TCP, then runs the TLS handshake (tokio-rustls); the table
-    /// and constructors are `zk_tls`'s, the handshake this crate's. The driver bounds
-    /// the whole attempt by the per-attempt connect timeout.
-    pub type TlsConnector = zk_tls::TlsConnector<dyn Connector>;
-
-    impl Connector for TlsConnector {
-        fn connect(&self, host: HostAddr) -> ConnectFuture {
-            let Some(tls) = self.for_host(&host.host, host.port).cloned() else {
-                return crate::TcpConnector.connect(host);
-            };
-            Box::pin(async move {
-                let name = tls.server_name_for(&host.host)?;
-                let tcp = TcpStream::connect((host.host.as_str(), host.port)).await?;
-                tcp.set_nodelay(true)?;
-                let stream = tokio_rustls::TlsConnector::from(tls.client_config())
-                    .connect(name, tcp)
-                    .await
-                    .map_err(TlsError::handshake_failed)?;
-                Ok(Box::new(stream) as Box<dyn Stream>)
-            })
-        }
-    }
-
-    /// What makes `TlsConnector::into()` an `Arc<dyn Connector>`.
-    impl zk_tls::SharedConnector for dyn Connector {
-        fn share(c: TlsConnector) -> Arc<dyn Connector> {
-            Arc::new(c)
-        }
-    }
-}
-
-/// Runs a four-letter word (`ruok`, `srvr`, `mntr`, ...) against one server over
-/// plain TCP; returns its text.
-///
-/// ```no_run
-/// # async fn demo() -> zk_tokio::Result<()> {
-/// use std::time::Duration;
-/// use zk_tokio::{fourlw, HostAddr};
-/// let host = HostAddr { host: "127.0.0.1".into(), port: 2181 };
-/// let ok = zk_tokio::four_letter_word(&host, "ruok", Duration::from_secs(2)).await?;
-/// assert!(fourlw::parse_ruok(&ok));
-/// let stats = fourlw::parse_stat(&zk_tokio::four_letter_word(&host, "srvr", Duration::from_secs(2)).await?);
-/// println!("{} in mode {}", stats.version, stats.mode);
-/// # Ok(()) }
-/// ```
-pub async fn four_letter_word(host: &HostAddr, cmd: &str, timeout: Duration) -> Result<String> {
-    four_letter_word_with(&TcpConnector, host, cmd, timeout).await
-}
-
-/// [`four_letter_word`] over a connector of your own (TLS: ZooKeeper answers
-/// four-letter words on its secure port too).
-pub async fn four_letter_word_with(
-    connector: &dyn Connector,
-    host: &HostAddr,
-    cmd: &str,
-    timeout: Duration,
-) -> Result<String> {
-    fourlw::check_command(cmd)?;
-    let io = async {
-        let mut s = Tio(connector.connect(host.clone()).await?);
-        driver::four_letter_word(&mut s, cmd).await
-    };
-    match tokio::time::timeout(timeout, io).await {
-        Ok(r) => r.map_err(|e| Error::Io(format!("{host}: {e}"))),
-        Err(_) => Err(Error::Timeout),
-    }
-}
-
-/// An I/O error as the last-connect-error text: a TLS error named as `zk_tls` does.
-fn describe_io(e: &std::io::Error) -> String {
-    #[cfg(feature = "tls")]
-    return zk_tls::describe_io(e);
-    #[cfg(not(feature = "tls"))]
-    e.to_string()
-}
-
-/// The version of the server the client is on (from `srvr`).
-pub async fn server_version(client: &Client) -> Result<fourlw::ServerVersion> {
-    client.server_version().await
-}
-
-/// Runs `op` under a retry policy, sleeping with tokio's timer.
-///
-/// ```no_run
-/// # async fn demo(zk: zk_tokio::Client) -> zk_tokio::Result<()> {
-/// use std::time::Duration;
-/// use zk_tokio::retry::{Idempotence, RetryPolicy};
-/// let policy = RetryPolicy { deadline: Some(Duration::from_secs(30)), ..RetryPolicy::forever() };
-/// let children = zk_tokio::retry(&policy, Idempotence::Safe, || zk.get_children("/workers")).await?;
-/// # let _ = children; Ok(()) }
-/// ```
-pub async fn retry<T, F, Fut>(
-    policy: &retry::RetryPolicy,
-    kind: retry::Idempotence,
-    op: F,
-) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    policy.run(kind, tokio::time::sleep, op).await
-}
-
-/// tokio's timer and the client's connector, for [`Client::retry`] and
-/// [`Client::command`].
-struct TokioRuntime {
-    connector: Arc<dyn Connector>,
-}
-
-impl zk_client::runtime::Runtime for TokioRuntime {
-    fn sleep(&self, d: Duration) -> zk_client::runtime::BoxFuture<()> {
-        Box::pin(tokio::time::sleep(d))
-    }
-
-    fn four_letter_word(
-        &self,
-        host: HostAddr,
-        cmd: String,
-        timeout: Duration,
-    ) -> zk_client::runtime::BoxFuture<Result<String>> {
-        let connector = self.connector.clone();
-        Box::pin(async move { four_letter_word_with(&*connector, &host, &cmd, timeout).await })
-    }
+// The public surface zk-smol declares too (`Stream`, `Connector`, `TcpConnector`,
+// `tls`, `four_letter_word(_with)`, `server_version`, `retry`) and the glue from a
+// connection's task to zk-client's driver, over tokio's types.
+zk_client::async_adapter! {
+    krate: zk_tokio, runtime: "tokio", tls_name: "tokio-rustls", tls: tokio_rustls,
+    read: tokio::io::AsyncRead, write: tokio::io::AsyncWrite, tcp: TcpStream,
+    poll_read: poll_read, split: tokio::io::split, sleep: tokio::time::sleep, timeout: timeout,
+    spawn: spawn_conn, task: TokioTask, detach: detach, timer: Pin<Box<tokio::time::Sleep>>,
+    new_timer: new_timer, set_timer: set_timer, poll_timer: poll_timer, run_tcp: run_tcp,
 }
 
 /// A plain TCP connection: the socket is shared by the reader, the writer and the
 /// core (which writes a lone request from the caller's thread when the writer is
 /// idle), all through `&TcpStream`'s non-blocking calls.
-async fn run_tcp(shared: &Arc<Shared>, conn: ConnId, sock: Arc<TcpStream>) {
-    let lent = Arc::new(TcpSocket(sock.clone()));
-    shared.lend_socket(conn, lent.clone());
-    let reader = shared.lend_reader(conn, lent);
-    shared.connected(conn);
+async fn run_tcp(shared: &Arc<Shared>, conn: ConnId, sock: TcpStream) {
+    let sock = Arc::new(sock);
+    let reader = driver::lend_tcp(shared, conn, Arc::new(TcpSocket(sock.clone())));
     // Callers waiting for replies may read the socket themselves, but this task
     // is the reader of last resort: woken by every readiness of the socket, it
     // reads whatever is there, so no reply waits for a caller to be polled.
@@ -367,14 +178,6 @@ async fn run_tcp(shared: &Arc<Shared>, conn: ConnId, sock: Arc<TcpStream>) {
     }
 }
 
-/// tokio's part of the driver ([`driver::drive`]): a task per connection and one
-/// `Sleep`.
-struct TokioDriver {
-    shared: Arc<Shared>,
-    connector: Arc<dyn Connector>,
-    sleep: Pin<Box<tokio::time::Sleep>>,
-}
-
 /// A connection's task; dropping it aborts the task (and drops its socket).
 struct TokioTask(JoinHandle<()>);
 
@@ -390,92 +193,45 @@ impl driver::ConnTask for TokioTask {
     }
 }
 
-impl driver::DriverRuntime for TokioDriver {
-    type Task = TokioTask;
-
-    fn spawn(&mut self, conn: ConnId, host: HostAddr, timeout: Duration) -> TokioTask {
-        let task = run_conn(
-            self.shared.clone(),
-            self.connector.clone(),
-            conn,
-            host,
-            timeout,
-        );
-        TokioTask(tokio::spawn(task))
-    }
-
-    fn set_timer(&mut self, deadline: std::time::Instant) {
-        self.sleep.as_mut().reset(deadline.into());
-    }
-
-    fn poll_timer(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        self.sleep.as_mut().poll(cx)
-    }
+/// Starts a connection's task, aborted when the returned handle is dropped.
+fn spawn_conn(task: impl Future<Output = ()> + Send + 'static) -> TokioTask {
+    TokioTask(tokio::spawn(task))
 }
 
-/// One transport: connect, then read and write concurrently until either side
-/// ends or the core closes it. A write that blocks stalls only this task.
-async fn run_conn(
-    shared: Arc<Shared>,
-    connector: Arc<dyn Connector>,
-    conn: ConnId,
-    host: HostAddr,
-    timeout: Duration,
-) {
-    let attempt = tokio::time::timeout(timeout, connector.connect(host.clone())).await;
-    let attempt = attempt.ok().map(|r| r.map_err(|e| describe_io(&e)));
-    let Some(stream) = driver::opened(&shared, conn, &host, timeout, attempt) else {
-        return;
-    };
-    let _open = shared.transport_guard();
-    // `(*stream)`: the box itself is a `Stream` too, and would name itself.
-    if (*stream).as_any().is::<TcpStream>() {
-        if let Ok(tcp) = stream.into_any().downcast::<TcpStream>() {
-            run_tcp(&shared, conn, Arc::new(*tcp)).await;
-        }
-    } else {
-        // A transport other than plain TCP, in a box of its own: the task of a
-        // plain TCP connection (the usual case) stays small.
-        let (rd, wr) = tokio::io::split(stream);
-        let (rd, wr) = (Tio(rd), Tio(wr));
-        Box::pin(driver::run_stream(
-            &shared,
-            conn,
-            &host,
-            rd,
-            wr,
-            describe_io,
-        ))
-        .await;
-    }
-    shared.disconnected(conn);
+/// Starts the driver's task; it ends when the client is finished.
+fn detach(driver: impl Future<Output = ()> + Send + 'static) {
+    tokio::spawn(driver);
 }
 
-/// A tokio stream (or half of one) in the terms of zk-client's shared loops.
-struct Tio<T>(T);
-
-impl<T: AsyncRead + Unpin> driver::PollRead for Tio<T> {
-    fn poll_read_into(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let mut rb = tokio::io::ReadBuf::new(buf);
-        std::task::ready!(Pin::new(&mut self.0).poll_read(cx, &mut rb))?;
-        Poll::Ready(Ok(rb.filled().len()))
-    }
+/// `f`'s output, or `None` once `d` has passed (tokio's timer: virtual under a
+/// paused runtime).
+async fn timeout<F: Future>(d: Duration, f: F) -> Option<F::Output> {
+    tokio::time::timeout(d, f).await.ok()
 }
 
-impl<T: AsyncWrite + Unpin> driver::PollWrite for Tio<T> {
-    fn poll_write_from(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
+/// The driver's one `Sleep`, re-armed by `set_timer`.
+fn new_timer() -> Pin<Box<tokio::time::Sleep>> {
+    Box::pin(tokio::time::sleep(Duration::ZERO))
+}
 
-    fn poll_flush_out(&mut self, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
+fn set_timer(sleep: &mut Pin<Box<tokio::time::Sleep>>, deadline: std::time::Instant) {
+    sleep.as_mut().reset(deadline.into());
+}
+
+fn poll_timer(
+    sleep: &mut Pin<Box<tokio::time::Sleep>>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<()> {
+    sleep.as_mut().poll(cx)
+}
+
+/// A read through tokio's `ReadBuf`, as a count of bytes read into `buf`.
+fn poll_read<T: AsyncRead + Unpin>(
+    r: Pin<&mut T>,
+    cx: &mut std::task::Context<'_>,
+    buf: &mut [u8],
+) -> Poll<std::io::Result<usize>> {
+    let mut rb = tokio::io::ReadBuf::new(buf);
+    std::task::ready!(r.poll_read(cx, &mut rb))?;
+    Poll::Ready(Ok(rb.filled().len()))
 }

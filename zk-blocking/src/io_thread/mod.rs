@@ -423,16 +423,15 @@ impl IoThread {
         self.read(key);
     }
 
-    fn shared_of(&mut self, ck: usize) -> Option<Arc<Shared>> {
+    /// Connection `ck` and its client's core (`None` once either is gone).
+    fn conn_of(&mut self, ck: usize) -> Option<(Arc<Shared>, &mut ConnEntry)> {
         let client = self.conns.get_mut(ck)?.client;
-        Some(self.clients.get_mut(client)?.shared.clone())
+        let shared = self.clients.get_mut(client)?.shared.clone();
+        Some((shared, self.conns.get_mut(ck)?))
     }
 
     fn read(&mut self, ck: usize) {
-        let Some(shared) = self.shared_of(ck) else {
-            return;
-        };
-        let Some(e) = self.conns.get_mut(ck) else {
+        let Some((shared, e)) = self.conn_of(ck) else {
             return;
         };
         let sock = e.sock.clone();
@@ -446,10 +445,7 @@ impl IoThread {
     }
 
     fn write(&mut self, ck: usize) {
-        let Some(shared) = self.shared_of(ck) else {
-            return;
-        };
-        let Some(e) = self.conns.get_mut(ck) else {
+        let Some((shared, e)) = self.conn_of(ck) else {
             return;
         };
         let waker = e.waker.clone();
