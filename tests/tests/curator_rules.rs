@@ -14,7 +14,13 @@
 //!    cut until past the session timeout, the claim is LOST once SUSPENDED has
 //!    lasted the negotiated timeout x percent / 100 — at 50 %, half-way, while
 //!    the Rust client is still suspended on its session (before its own
-//!    expiry, and no server could have told it) — as Java's is.
+//!    expiry, and no server could have told it) — as Java's is;
+//! 4. where the two differ: a silent network is noticed only at the read
+//!    timeout (2/3 of the session), and Curator counts its simulated
+//!    expiration from there (LOST at 5/3 of the session after the last
+//!    answer, past the server's own expiry), while the Rust client gives the
+//!    session up a session timeout after the last answer, ending the claim
+//!    then.
 //!
 //! Times are printed; bounds are generous (the machine is shared) but each
 //! one tells the behaviour apart from its absence.
@@ -573,6 +579,81 @@ fn simulated_expiration<Z: Adapter>() {
     admin.close().unwrap();
 }
 
+/// Test 4, a silent network under the session policy at 100 %: the Rust
+/// claim ends a session timeout after the last answer (the client's own
+/// expiry), Curator's a session timeout after SUSPENDED.
+fn silent_network_expiry<Z: Adapter>() {
+    let server = shared_server();
+    let proxy = Proxy::start(server.addr());
+    let base = unique("curator-rules-silent", Z::NAME);
+    let rules = ConnectionRules {
+        error_policy: ErrorPolicy::Session,
+        ..Default::default()
+    };
+    let cs = proxy.connect_string();
+    let r = Rust::<Z>::lead(&cs, &format!("{base}/rust"), "rust", rules, SESSION);
+    let mut j = Curator::bare(&cs);
+    java_lead(
+        &mut j,
+        "java",
+        "session",
+        100,
+        &format!("{base}/java"),
+        SESSION,
+    );
+    j.ok("children java /");
+    r.touch();
+
+    let t0 = cut(&mut j, &proxy, false);
+    let end = r
+        .end
+        .recv_timeout(SESSION * 3)
+        .expect("the Rust tenure never ended");
+    let r_susp = r
+        .log
+        .wait_first(SessionState::Suspended, t0)
+        .expect("the Rust client was never SUSPENDED")
+        - t0;
+    let r_end = end.at - t0;
+    let j_susp =
+        java_ms(&mut j, "state java SUSPENDED", SESSION * 2).expect("Java was never SUSPENDED");
+    let j_not = java_ms(&mut j, "notLeader java-l", SESSION * 3).expect("Java never stepped down");
+    println!(
+        "{}: silent network: SUSPENDED at rust {} / java {}; claim lost at rust {} ({:?}, client {:?}) / java {}",
+        Z::NAME,
+        secs(r_susp),
+        secs(j_susp),
+        secs(r_end),
+        end.how,
+        end.state,
+        secs(j_not)
+    );
+    assert_eq!(end.how, Holding::Lost);
+    assert!(
+        r_end >= SESSION - Duration::from_millis(500) && r_end < SESSION + PROMPT,
+        "the Rust claim ended {} after the last answer, not a session timeout ({})",
+        secs(r_end),
+        secs(SESSION)
+    );
+    assert!(
+        j_not >= j_susp + SESSION - Duration::from_millis(100) && j_not < j_susp + SESSION + PROMPT,
+        "Java's claim ended {} after the cut, not a session timeout after SUSPENDED ({})",
+        secs(j_not),
+        secs(j_susp)
+    );
+
+    proxy.black_hole(false);
+    assert_eq!(j.ok("awaitLeader java-l 30000"), "true", "Java leads again");
+    j.ok("latchClose java-l");
+    let again = if Z::NAME == "blocking" {
+        r.latch.await_leadership_blocking(Some(WAIT))
+    } else {
+        Z::exec(r.latch.await_leadership(Some(WAIT)))
+    };
+    assert!(again, "rust leads again");
+    r.close();
+}
+
 macro_rules! suite {
     ($m:ident, $z:ty) => {
         mod $m {
@@ -589,6 +670,13 @@ macro_rules! suite {
                 run(
                     concat!(stringify!($m), "::session_rides_through"),
                     super::session_rides_through::<$z>,
+                )
+            }
+            #[test]
+            fn silent_network_expiry() {
+                run(
+                    concat!(stringify!($m), "::silent_network_expiry"),
+                    super::silent_network_expiry::<$z>,
                 )
             }
             #[test]
