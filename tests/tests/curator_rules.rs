@@ -47,9 +47,10 @@ use zk_tokio::recipes::Holding;
 const SESSION: Duration = Duration::from_secs(6);
 
 /// The session of the ride-through test: its cut is healed once both sides
-/// are SUSPENDED (2/3 of it), and a third of it is then left to reconnect in
-/// (a Java client waits up to a second before it tries again).
-const RIDE_SESSION: Duration = Duration::from_secs(9);
+/// are SUSPENDED (2/3 of it), and a third of it (4 s) is then left to
+/// reconnect in: a Java client waits up to a second before it tries again,
+/// and was seen back 2 s after the heal.
+const RIDE_SESSION: Duration = Duration::from_secs(12);
 
 /// Slack for a step that should be prompt (a listener, a scheduler on a busy
 /// 2-core machine).
