@@ -36,6 +36,10 @@ import org.apache.curator.framework.recipes.shared.SharedValue;
 import org.apache.curator.framework.recipes.shared.SharedValueListener;
 import org.apache.curator.framework.recipes.shared.SharedValueReader;
 import org.apache.curator.framework.state.ConnectionState;
+import org.apache.curator.framework.state.ConnectionStateErrorPolicy;
+import org.apache.curator.framework.state.SessionConnectionStateErrorPolicy;
+import org.apache.curator.framework.state.StandardConnectionStateErrorPolicy;
+import org.apache.curator.framework.recipes.leader.LeaderLatchListener;
 import org.apache.curator.framework.recipes.shared.VersionedValue;
 import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.retry.RetryNTimes;
@@ -48,6 +52,12 @@ public class CuratorPeer {
     static final Map<String, Object> objs = new ConcurrentHashMap<>();
     static final Object out = new Object();
     static String hosts;
+    /// Time origin of the `ms` printed by the connection-state rules' events (`mark`).
+    static volatile long mark = System.nanoTime();
+
+    static long sinceMark() {
+        return (System.nanoTime() - mark) / 1_000_000;
+    }
 
     static void emit(String s) {
         synchronized (out) {
@@ -666,6 +676,48 @@ public class CuratorPeer {
                     out.add(describe(i));
                 Collections.sort(out);
                 return String.join(";", out);
+            }
+            // ------------------------------------------------------------ connection-state rules
+            case "mark":
+                // Resets the origin of the `ms` in the events below.
+                mark = System.nanoTime();
+                return "marked";
+            case "rulesClient": {
+                // name sessionMs standard|session percent: a client with that error policy and
+                // simulatedSessionExpirationPercent; each state change emits
+                // `ev state <name> <STATE> <ms since mark>`. Answers the negotiated timeout.
+                ConnectionStateErrorPolicy policy = a[2].equals("session")
+                        ? new SessionConnectionStateErrorPolicy() : new StandardConnectionStateErrorPolicy();
+                String name = a[0];
+                CuratorFramework c = CuratorFrameworkFactory.builder().connectString(hosts)
+                        .sessionTimeoutMs(Integer.parseInt(a[1])).connectionTimeoutMs(10000)
+                        .connectionStateErrorPolicy(policy)
+                        .simulatedSessionExpirationPercent(Integer.parseInt(a[3]))
+                        .retryPolicy(new ExponentialBackoffRetry(100, 10, 1000)).build();
+                c.getConnectionStateListenable().addListener(
+                        (cf, st) -> emit("ev state " + name + " " + st + " " + sinceMark()));
+                c.start();
+                if (!c.blockUntilConnected(30, TimeUnit.SECONDS)) throw new IllegalStateException("no connection");
+                objs.put(name, c);
+                return Integer.toString(c.getZookeeperClient().getLastNegotiatedSessionTimeoutMs());
+            }
+            case "watchedLatch": {
+                // name client path id: a started LeaderLatch whose listener emits
+                // `ev isLeader <name> <ms>` and `ev notLeader <name> <ms>` (ms since mark).
+                LeaderLatch l = new LeaderLatch(client(a[1]), a[2], arg(a, 3));
+                String name = a[0];
+                l.addListener(new LeaderLatchListener() {
+                    public void isLeader() {
+                        emit("ev isLeader " + name + " " + sinceMark());
+                    }
+
+                    public void notLeader() {
+                        emit("ev notLeader " + name + " " + sinceMark());
+                    }
+                });
+                l.start();
+                objs.put(name, l);
+                return "started";
             }
             default:
                 throw new IllegalArgumentException("unknown command " + cmd);
