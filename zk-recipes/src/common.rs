@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use zk_client::{Client, Error, ErrorCode, Result};
+use zk_client::{Client, Data, Error, ErrorCode, Result};
 
 use crate::mailbox::lock;
 
@@ -172,6 +172,56 @@ where
             r => return r,
         }
     }
+}
+
+/// The children of `path`; none when `path` does not exist (a recipe's
+/// directory not made yet, or removed as an empty container).
+pub(crate) async fn children_or_none(client: &Client, path: &str) -> Result<Vec<String>> {
+    match client.get_children(path).await {
+        Err(Error::Server(ErrorCode::NoNode)) => Ok(Vec::new()),
+        r => r,
+    }
+}
+
+/// The data of each of `kids` (names under `parent`), in their order, the
+/// reads sent together; a child deleted before its read is left out, the first
+/// other error ends it.
+pub(crate) async fn children_data(
+    client: &Client,
+    parent: &str,
+    kids: Vec<String>,
+) -> Result<Vec<(String, Data)>> {
+    let reads: Vec<_> = kids
+        .iter()
+        .map(|k| client.get_data(&join(parent, k)))
+        .collect();
+    let mut out = Vec::with_capacity(kids.len());
+    for (k, r) in kids.into_iter().zip(reads) {
+        match r.await {
+            Ok((d, _)) => out.push((k, d)),
+            Err(Error::Server(ErrorCode::NoNode)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// What a recipe shows as a member's or holder's id: its node's data as text.
+pub(crate) fn data_text(d: &[u8]) -> String {
+    String::from_utf8_lossy(d).into_owned()
+}
+
+/// A Java `UUID.randomUUID().toString()`: [`uuid_hex`] as `8-4-4-4-12`.
+pub(crate) fn java_uuid() -> String {
+    let h = uuid_hex();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 // ------------------------------------------------------------------ timer

@@ -10,7 +10,8 @@ use std::time::Duration;
 use zk_client::{Client, CreateMode, CreateOptions, Error, ErrorCode, Result};
 
 use crate::common::{
-    join, py_bytes_repr, retryable, settle, uuid_hex, wait_connected, Cancel, Delay,
+    children_data, children_or_none, data_text, join, py_bytes_repr, retryable, settle, uuid_hex,
+    wait_connected, Cancel, Delay,
 };
 use crate::lock::{Holding, Leftover, Lock, LockCore, LockGuard, LockOptions, Wait, LOCK_NAME};
 
@@ -351,23 +352,12 @@ impl Inner {
     }
 
     async fn holders(&self) -> Result<Vec<String>> {
-        let kids = match self.client.get_children(&self.path).await {
-            Err(Error::Server(ErrorCode::NoNode)) => return Ok(Vec::new()),
-            r => r?,
-        };
-        let reads: Vec<_> = kids
-            .iter()
-            .map(|k| self.client.get_data(&join(&self.path, k)))
-            .collect();
-        let mut out = Vec::new();
-        for r in reads {
-            match r.await {
-                Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
-                Err(Error::Server(ErrorCode::NoNode)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        let kids = children_or_none(&self.client, &self.path).await?;
+        Ok(children_data(&self.client, &self.path, kids)
+            .await?
+            .into_iter()
+            .map(|(_, d)| data_text(&d))
+            .collect())
     }
 
     async fn acquire(

@@ -8,26 +8,12 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{join, now, retryable, settle, uuid_hex, Delay};
+use crate::common::{java_uuid, join, now, retrying, Delay};
 use crate::curator::local_address;
 use crate::curator::protected::{ensure_containers, parent_of};
 
 /// The node a double barrier's last entrant makes.
 pub const READY_NODE: &str = "ready";
-
-/// Runs `f` again after every retryable error, once connected.
-async fn retrying<T, F, Fut>(c: &Client, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    loop {
-        match f().await {
-            Err(e) if retryable(&e) => settle(c, &e).await?,
-            r => return r,
-        }
-    }
-}
 
 /// Waits for `fut` at most until `deadline` (`None`: for ever); `None` when
 /// the deadline came first.
@@ -171,15 +157,7 @@ impl DistributedDoubleBarrier {
         if member_qty == 0 {
             return Err(Error::InvalidArgument("memberQty cannot be 0".into()));
         }
-        let h = uuid_hex();
-        let id = format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        );
+        let id = java_uuid();
         Ok(DistributedDoubleBarrier {
             client: client.clone(),
             path: path.to_owned(),

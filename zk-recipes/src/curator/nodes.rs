@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{join, retryable, settle, wait_connected, Cancel, Delay};
+use crate::common::{
+    children_data, children_or_none, join, retryable, retrying, settle, wait_connected, Cancel,
+    Delay,
+};
 use crate::curator::protected::{ensure_containers, parent_of, ProtectedCreate};
 use crate::mailbox::lock;
 use crate::runtime::Spawner;
@@ -522,30 +525,12 @@ impl GroupMember {
     ) -> impl Future<Output = Result<BTreeMap<String, Vec<u8>>>> + Send + 'static {
         let (c, path) = (self.client.clone(), self.path.clone());
         async move {
-            loop {
-                let r: Result<BTreeMap<String, Vec<u8>>> = async {
-                    let kids = match c.get_children(&path).await {
-                        Err(Error::Server(ErrorCode::NoNode)) => Vec::new(),
-                        r => r?,
-                    };
-                    let mut out = BTreeMap::new();
-                    for k in kids {
-                        match c.get_data(&join(&path, &k)).await {
-                            Ok((d, _)) => {
-                                out.insert(k, d.to_vec());
-                            }
-                            Err(Error::Server(ErrorCode::NoNode)) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    Ok(out)
-                }
-                .await;
-                match r {
-                    Err(e) if retryable(&e) => settle(&c, &e).await?,
-                    r => return r,
-                }
-            }
+            retrying(&c, || async {
+                let kids = children_or_none(&c, &path).await?;
+                let read = children_data(&c, &path, kids).await?;
+                Ok(read.into_iter().map(|(k, d)| (k, d.to_vec())).collect())
+            })
+            .await
         }
     }
 
