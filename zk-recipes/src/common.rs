@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -224,6 +224,21 @@ pub(crate) fn java_uuid() -> String {
     )
 }
 
+/// Resolves once `a` or `b` has (`a` asked first), their outputs dropped: a
+/// recipe's wait for "the watch fired, or the connection state changed",
+/// after which it reads again either way.
+pub(crate) async fn either<A: Future, B: Future>(a: A, b: B) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 // ------------------------------------------------------------------ timer
 
 struct TimerState {
@@ -368,6 +383,28 @@ impl Drop for Delay {
 }
 
 // ------------------------------------------------------------------ cancel
+
+/// Runs `body` (an acquisition) until it ends; [`Error::Interrupted`] once
+/// `cancel` fires, `Ok(None)` once `limit` (`None`: none) has passed,
+/// whichever comes first (`body` is asked first).
+pub(crate) async fn cancellable<T>(
+    body: impl Future<Output = Result<Option<T>>>,
+    mut cancel: CancelWait,
+    limit: Option<Duration>,
+) -> Result<Option<T>> {
+    let mut body = pin!(body);
+    let mut deadline = pin!(Delay::new_opt(limit));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = body.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        if cancel.poll_cancelled(cx).is_ready() {
+            return Poll::Ready(Err(Error::Interrupted));
+        }
+        deadline.as_mut().poll(cx).map(|()| Ok(None))
+    })
+    .await
+}
 
 #[derive(Default)]
 struct CancelState {

@@ -12,7 +12,7 @@ use crate::common::{
     children_data, children_or_none, data_text, retryable, retrying, settle, Cancel, Delay,
 };
 use crate::curator::state::{Claim, ConnectionRules};
-use crate::lock::{curator_sorted, Flavor, Holding, LockCore, Wait};
+use crate::lock::{curator_sorted, Flavor, LockCore, Wait};
 use crate::mailbox::lock;
 use crate::runtime::Spawner;
 
@@ -120,30 +120,7 @@ impl std::fmt::Debug for LatchLeadership {
 }
 
 impl LatchLeadership {
-    /// The leader node's czxid: larger for every later leader.
-    pub fn fencing_token(&self) -> i64 {
-        self.claim.guard.fencing_token()
-    }
-
-    /// The leader's node.
-    pub fn node_path(&self) -> String {
-        self.claim.guard.node_path()
-    }
-
-    /// Where the claim stands.
-    pub fn status(&self) -> Holding {
-        self.claim.status()
-    }
-
-    /// Whether it still leads under the rules.
-    pub fn is_held(&self) -> bool {
-        self.claim.is_held()
-    }
-
-    /// Resolves once the rules end this tenure.
-    pub fn ended(&self) -> impl Future<Output = Holding> + Send + 'static {
-        self.claim.ended()
-    }
+    claim_accessors!(claim);
 }
 
 impl LeaderLatch {
