@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use zk_client::{Client, Data, Error, ErrorCode, Result};
+use zk_client::{Client, Data, Error, ErrorCode, OneshotWatch, Result, WatchedEvent};
 
 use crate::mailbox::lock;
 
@@ -226,15 +226,28 @@ pub(crate) fn java_uuid() -> String {
 
 /// Resolves once `a` or `b` has (`a` asked first), their outputs dropped: a
 /// recipe's wait for "the watch fired, or the connection state changed",
-/// after which it reads again either way.
+/// after which it reads again either way. zk-client's [`either`](zk_client::driver::either)
+/// over futures whose outputs do not matter.
 pub(crate) async fn either<A: Future, B: Future>(a: A, b: B) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
+    let a = async {
+        let _ = a.await;
+    };
+    let b = async {
+        let _ = b.await;
+    };
+    zk_client::driver::either(a, b).await
+}
+
+/// The event `watch` fired with, or `None` once `change` (the next connection
+/// state) came first or the watch ended without one: a holder's or a
+/// waiter's wait on one node, after which it looks again.
+pub(crate) async fn fired_or(watch: OneshotWatch, change: impl Future) -> Option<WatchedEvent> {
+    let (mut watch, mut change) = (pin!(watch), pin!(change));
     std::future::poll_fn(|cx| {
-        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        if let Poll::Ready(r) = watch.as_mut().poll(cx) {
+            return Poll::Ready(r.ok());
         }
+        change.as_mut().poll(cx).map(|_| None)
     })
     .await
 }

@@ -2,8 +2,6 @@
 //! barriers on Curator's layout.
 
 use std::future::Future;
-use std::pin::pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
@@ -19,15 +17,7 @@ pub const READY_NODE: &str = "ready";
 /// the deadline came first.
 async fn until<F: Future>(deadline: Option<std::time::Instant>, fut: F) -> Option<F::Output> {
     let left = deadline.map(|d| d.saturating_duration_since(now()));
-    let mut fut = pin!(fut);
-    let mut timer = pin!(Delay::new_opt(left));
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        timer.as_mut().poll(cx).map(|()| None)
-    })
-    .await
+    Delay::new_opt(left).or(fut).await
 }
 
 /// Curator's `DistributedBarrier`: while the node `<path>` exists, waiters
