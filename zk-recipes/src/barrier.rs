@@ -1,29 +1,19 @@
 //! [`Barrier`] and [`DoubleBarrier`]: kazoo's barriers, node for node.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, EventType, Result};
 
-use crate::common::{join, retryable, retrying, settle, uuid_hex, wait_connected, Delay};
+use crate::common::{fired_or, join, retryable, retrying, settle, uuid_hex, wait_connected, Delay};
 
 /// Waits for `watch` to fire or the connection state to change (the caller
 /// reads again either way).
 async fn woken(client: &Client, watch: zk_client::OneshotWatch) -> Option<EventType> {
     let mut states = client.state_stream();
     let _ = states.next().await;
-    let mut watch = pin!(watch);
-    let mut change = pin!(states.next());
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(r) = watch.as_mut().poll(cx) {
-            return Poll::Ready(r.ok().map(|e| e.event_type));
-        }
-        change.as_mut().poll(cx).map(|_| None)
-    })
-    .await
+    fired_or(watch, states.next()).await.map(|e| e.event_type)
 }
 
 /// kazoo's `Barrier`: it is up while `<path>` exists. [`create`](Barrier::create)

@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use zk_client::{Client, Error, ErrorCode, Result};
+use zk_client::{Client, Data, Error, ErrorCode, OneshotWatch, Result, WatchedEvent};
 
 use crate::mailbox::lock;
 
@@ -174,6 +174,84 @@ where
     }
 }
 
+/// The children of `path`; none when `path` does not exist (a recipe's
+/// directory not made yet, or removed as an empty container).
+pub(crate) async fn children_or_none(client: &Client, path: &str) -> Result<Vec<String>> {
+    match client.get_children(path).await {
+        Err(Error::Server(ErrorCode::NoNode)) => Ok(Vec::new()),
+        r => r,
+    }
+}
+
+/// The data of each of `kids` (names under `parent`), in their order, the
+/// reads sent together; a child deleted before its read is left out, the first
+/// other error ends it.
+pub(crate) async fn children_data(
+    client: &Client,
+    parent: &str,
+    kids: Vec<String>,
+) -> Result<Vec<(String, Data)>> {
+    let reads: Vec<_> = kids
+        .iter()
+        .map(|k| client.get_data(&join(parent, k)))
+        .collect();
+    let mut out = Vec::with_capacity(kids.len());
+    for (k, r) in kids.into_iter().zip(reads) {
+        match r.await {
+            Ok((d, _)) => out.push((k, d)),
+            Err(Error::Server(ErrorCode::NoNode)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// What a recipe shows as a member's or holder's id: its node's data as text.
+pub(crate) fn data_text(d: &[u8]) -> String {
+    String::from_utf8_lossy(d).into_owned()
+}
+
+/// A Java `UUID.randomUUID().toString()`: [`uuid_hex`] as `8-4-4-4-12`.
+pub(crate) fn java_uuid() -> String {
+    let h = uuid_hex();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Resolves once `a` or `b` has (`a` asked first), their outputs dropped: a
+/// recipe's wait for "the watch fired, or the connection state changed",
+/// after which it reads again either way. zk-client's [`either`](zk_client::driver::either)
+/// over futures whose outputs do not matter.
+pub(crate) async fn either<A: Future, B: Future>(a: A, b: B) {
+    let a = async {
+        let _ = a.await;
+    };
+    let b = async {
+        let _ = b.await;
+    };
+    zk_client::driver::either(a, b).await
+}
+
+/// The event `watch` fired with, or `None` once `change` (the next connection
+/// state) came first or the watch ended without one: a holder's or a
+/// waiter's wait on one node, after which it looks again.
+pub(crate) async fn fired_or(watch: OneshotWatch, change: impl Future) -> Option<WatchedEvent> {
+    let (mut watch, mut change) = (pin!(watch), pin!(change));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = watch.as_mut().poll(cx) {
+            return Poll::Ready(r.ok());
+        }
+        change.as_mut().poll(cx).map(|_| None)
+    })
+    .await
+}
+
 // ------------------------------------------------------------------ timer
 
 struct TimerState {
@@ -318,6 +396,28 @@ impl Drop for Delay {
 }
 
 // ------------------------------------------------------------------ cancel
+
+/// Runs `body` (an acquisition) until it ends; [`Error::Interrupted`] once
+/// `cancel` fires, `Ok(None)` once `limit` (`None`: none) has passed,
+/// whichever comes first (`body` is asked first).
+pub(crate) async fn cancellable<T>(
+    body: impl Future<Output = Result<Option<T>>>,
+    mut cancel: CancelWait,
+    limit: Option<Duration>,
+) -> Result<Option<T>> {
+    let mut body = pin!(body);
+    let mut deadline = pin!(Delay::new_opt(limit));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = body.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        if cancel.poll_cancelled(cx).is_ready() {
+            return Poll::Ready(Err(Error::Interrupted));
+        }
+        deadline.as_mut().poll(cx).map(|()| Ok(None))
+    })
+    .await
+}
 
 #[derive(Default)]
 struct CancelState {

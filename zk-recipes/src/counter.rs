@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{retryable, settle};
+use crate::common::{retryable, retrying, settle};
 
 mod sealed {
     pub trait Sealed {}
@@ -298,12 +298,9 @@ impl<T: CounterValue> Inner<T> {
     /// Brings the session's server up to date with the leader, through
     /// connection losses.
     async fn sync(&self) -> Result<()> {
-        loop {
-            match self.client.sync(&self.path).await {
-                Err(e) if retryable(&e) => settle(&self.client, &e).await?,
-                r => return r.map(drop),
-            }
-        }
+        retrying(&self.client, || self.client.sync(&self.path))
+            .await
+            .map(drop)
     }
 
     /// The value and the node's version, through connection losses.

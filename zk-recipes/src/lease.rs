@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{join, retryable, settle};
+use crate::common::{join, retrying};
 use crate::lock::Lock;
 
 const VERSION: i64 = 1;
@@ -101,12 +101,7 @@ impl NonBlockingLease {
     ) -> Result<NonBlockingLease> {
         zk_proto::path::validate_path(path, false)?;
         let ident = identifier.map_or_else(hostname, str::to_owned);
-        loop {
-            match attempt(client, path, duration, &ident, clock).await {
-                Err(e) if retryable(&e) => settle(client, &e).await?,
-                r => return r,
-            }
-        }
+        retrying(client, || attempt(client, path, duration, &ident, clock)).await
     }
 
     /// [`obtain`](NonBlockingLease::obtain) from a thread.

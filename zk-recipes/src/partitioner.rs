@@ -10,7 +10,7 @@ use std::time::Duration;
 use zk_client::{Client, Error, OneshotWatch, Result, SessionState, StateStream};
 
 use crate::barrier::default_identifier;
-use crate::common::{join, now, retryable, settle, Cancel, Delay};
+use crate::common::{join, now, retrying, Cancel, Delay};
 use crate::lock::{Lock, LockGuard, LockOptions};
 use crate::mailbox::lock;
 use crate::party::ShallowParty;
@@ -368,19 +368,6 @@ fn lost(state: SessionState, session: Option<i64>, now: Option<i64>) -> bool {
 }
 
 impl Loop {
-    async fn retrying<T, F, Fut>(&self, mut step: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        loop {
-            match step().await {
-                Err(e) if retryable(&e) => settle(&self.client, &e).await?,
-                r => return r,
-            }
-        }
-    }
-
     /// Waits for the first of: `watch` fires, the connection state changes
     /// (on `states`), release_set, finish, `timeout`.
     async fn wait(
@@ -431,9 +418,8 @@ impl Loop {
     ) -> Result<std::result::Result<(Vec<String>, Pin<Box<OneshotWatch>>), Woke>> {
         let party = join(&self.path, "party");
         loop {
-            let (kids, _, w) = self
-                .retrying(|| self.client.get_children_watch(&party))
-                .await?;
+            let (kids, _, w) =
+                retrying(&self.client, || self.client.get_children_watch(&party)).await?;
             let mut w = Box::pin(w);
             match self
                 .wait(states, Some(&mut w), None, Some(self.opts.time_boundary))
@@ -460,7 +446,7 @@ impl Loop {
             join(&self.path, "locks"),
             join(&self.path, "party"),
         ] {
-            self.retrying(|| self.client.ensure_path(&p)).await?;
+            retrying(&self.client, || self.client.ensure_path(&p)).await?;
         }
         self.party.join().await?;
         let session = self.client.session().map(|s| s.id);

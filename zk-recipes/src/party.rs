@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{join, retryable, settle, uuid_hex};
+use crate::common::{children_data, data_text, join, retrying, uuid_hex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -29,19 +29,6 @@ struct Inner {
 const PARTY_NAME: &str = "__party__";
 
 impl Inner {
-    async fn retrying<T, F, Fut>(&self, mut step: F) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
-        loop {
-            match step().await {
-                Err(e) if retryable(&e) => settle(&self.client, &e).await?,
-                r => return r,
-            }
-        }
-    }
-
     async fn ensure(&self) -> Result<()> {
         if !self.ensured.load(Ordering::SeqCst) {
             self.client.ensure_path(&self.path).await?;
@@ -104,21 +91,11 @@ impl Inner {
                     None => k,
                 })
                 .collect()),
-            Kind::Deep => {
-                let reads: Vec<_> = kids
-                    .iter()
-                    .map(|k| self.client.get_data(&join(&self.path, k)))
-                    .collect();
-                let mut out = Vec::new();
-                for r in reads {
-                    match r.await {
-                        Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
-                        Err(Error::Server(ErrorCode::NoNode)) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(out)
-            }
+            Kind::Deep => Ok(children_data(&self.client, &self.path, kids)
+                .await?
+                .into_iter()
+                .map(|(_, d)| data_text(&d))
+                .collect()),
         }
     }
 }
@@ -140,25 +117,25 @@ macro_rules! party_api {
             /// fine, e.g. after a lost answer).
             pub fn join(&self) -> impl Future<Output = Result<()>> + Send + 'static {
                 let i = self.inner.clone();
-                async move { i.retrying(|| i.join_once()).await }
+                async move { retrying(&i.client, || i.join_once()).await }
             }
 
             /// Leaves: `true` if this member was in.
             pub fn leave(&self) -> impl Future<Output = Result<bool>> + Send + 'static {
                 let i = self.inner.clone();
-                async move { i.retrying(|| i.leave_once()).await }
+                async move { retrying(&i.client, || i.leave_once()).await }
             }
 
             /// The members' identifiers (in the server's order).
             pub fn members(&self) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
                 let i = self.inner.clone();
-                async move { i.retrying(|| i.members_once()).await }
+                async move { retrying(&i.client, || i.members_once()).await }
             }
 
             /// The number of members (kazoo's `len()`).
             pub fn len(&self) -> impl Future<Output = Result<usize>> + Send + 'static {
                 let i = self.inner.clone();
-                async move { i.retrying(|| async { Ok(i.children().await?.len()) }).await }
+                async move { retrying(&i.client, || async { Ok(i.children().await?.len()) }).await }
             }
 
             /// [`len`](Self::len) from a thread.

@@ -2,15 +2,13 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::Duration;
 
 use zk_client::{Bytes, Client, CreateMode, Error, ErrorCode, Op, Result};
 
-use crate::common::{join, retryable, retrying, settle, uuid_hex, wait_connected, Delay};
+use crate::common::{either, join, retryable, retrying, settle, uuid_hex, wait_connected, Delay};
 use crate::lock::Leftover;
 use crate::mailbox::lock;
 use crate::runtime::Spawner;
@@ -78,6 +76,24 @@ impl Entries {
         self.client.create(&p, value, mode).await
     }
 
+    /// [`put`](Self::put) as a future that owns what it needs (both queues'
+    /// `put`).
+    fn put_owned(
+        self: &Arc<Self>,
+        value: &[u8],
+        priority: u16,
+    ) -> impl Future<Output = Result<String>> + Send + 'static {
+        let (this, value) = (self.clone(), value.to_vec());
+        async move { this.put(&value, priority).await }
+    }
+
+    /// [`count`](Self::count) as a future that owns what it needs (both
+    /// queues' `len`).
+    fn count_owned(self: &Arc<Self>) -> impl Future<Output = Result<usize>> + Send + 'static {
+        let this = self.clone();
+        async move { this.count().await }
+    }
+
     /// The number of items (the directory's child count).
     async fn count(&self) -> Result<usize> {
         retrying(&self.client, || async {
@@ -121,7 +137,7 @@ pub struct Queue {
 
 #[derive(Debug)]
 struct QueueInner {
-    items: Entries,
+    items: Arc<Entries>,
     cache: Mutex<VecDeque<String>>,
 }
 
@@ -194,7 +210,7 @@ impl Queue {
         zk_proto::path::validate_path(path, false)?;
         Ok(Queue {
             inner: Arc::new(QueueInner {
-                items: Entries::new(client, path.to_owned(), None),
+                items: Arc::new(Entries::new(client, path.to_owned(), None)),
                 cache: Mutex::new(VecDeque::new()),
             }),
         })
@@ -206,29 +222,20 @@ impl Queue {
         value: impl AsRef<[u8]>,
         priority: u16,
     ) -> impl Future<Output = Result<String>> + Send + 'static {
-        let inner = self.inner.clone();
-        let value = value.as_ref().to_vec();
-        async move { inner.items.put(&value, priority).await }
+        self.inner.items.put_owned(value.as_ref(), priority)
     }
 
     /// Takes the next item, `None` if the queue is empty.
     pub fn get(&self) -> impl Future<Output = Result<Option<Bytes>>> + Send + 'static {
         let inner = self.inner.clone();
-        async move {
-            loop {
-                match inner.get_once().await {
-                    // A delete whose answer was lost is not repeated (at most once).
-                    Err(e) if retryable(&e) => settle(&inner.items.client, &e).await?,
-                    r => return r,
-                }
-            }
-        }
+        // A delete whose answer was lost is not repeated (at most once): a
+        // retry takes the next item.
+        async move { retrying(&inner.items.client, || inner.get_once()).await }
     }
 
     /// The number of items (the node's child count).
     pub fn len(&self) -> impl Future<Output = Result<usize>> + Send + 'static {
-        let inner = self.inner.clone();
-        async move { inner.items.count().await }
+        self.inner.items.count_owned()
     }
 
     /// [`put`](Queue::put) from a thread.
@@ -289,7 +296,7 @@ pub struct LockingQueue {
 #[derive(Debug)]
 struct LockingInner {
     /// `<path>/entries`, made after `<path>/taken`.
-    items: Entries,
+    items: Arc<Entries>,
     path: String,
     taken: String,
     id: String,
@@ -385,19 +392,7 @@ impl LockingInner {
                 }
                 Err(e) => return Err(e),
             };
-            let (mut we, mut wt) = (pin!(we), pin!(wt));
-            let mut change = pin!(states.next());
-            std::future::poll_fn(|cx| {
-                if we.as_mut().poll(cx).is_ready()
-                    || wt.as_mut().poll(cx).is_ready()
-                    || change.as_mut().poll(cx).is_ready()
-                {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            })
-            .await;
+            either(we, either(wt, states.next())).await;
         }
     }
 
@@ -442,7 +437,11 @@ impl LockingQueue {
         zk_proto::path::validate_path(path, false)?;
         Ok(LockingQueue {
             inner: Arc::new(LockingInner {
-                items: Entries::new(client, join(path, "entries"), Some(join(path, "taken"))),
+                items: Arc::new(Entries::new(
+                    client,
+                    join(path, "entries"),
+                    Some(join(path, "taken")),
+                )),
                 path: path.to_owned(),
                 taken: join(path, "taken"),
                 id: uuid_hex(),
@@ -467,9 +466,7 @@ impl LockingQueue {
         value: impl AsRef<[u8]>,
         priority: u16,
     ) -> impl Future<Output = Result<String>> + Send + 'static {
-        let inner = self.inner.clone();
-        let value = value.as_ref().to_vec();
-        async move { inner.items.put(&value, priority).await }
+        self.inner.items.put_owned(value.as_ref(), priority)
     }
 
     /// Adds all items at once (one transaction: all or none).
@@ -526,8 +523,7 @@ impl LockingQueue {
 
     /// The number of entries.
     pub fn len(&self) -> impl Future<Output = Result<usize>> + Send + 'static {
-        let inner = self.inner.clone();
-        async move { inner.items.count().await }
+        self.inner.items.count_owned()
     }
 
     /// [`get`](LockingQueue::get) from a thread.

@@ -1,16 +1,15 @@
 //! [`Semaphore`]: kazoo's counting semaphore, node for node.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use zk_client::{Client, CreateMode, CreateOptions, Error, ErrorCode, Result};
 
 use crate::common::{
-    join, py_bytes_repr, retryable, settle, uuid_hex, wait_connected, Cancel, Delay,
+    cancellable, children_data, children_or_none, data_text, either, join, py_bytes_repr,
+    retryable, retrying, settle, uuid_hex, wait_connected, Cancel,
 };
 use crate::lock::{Holding, Leftover, Lock, LockCore, LockGuard, LockOptions, Wait, LOCK_NAME};
 
@@ -152,10 +151,7 @@ impl Semaphore {
         Semaphore::with_options(
             client,
             path,
-            LockOptions {
-                identifier: Some(identifier.to_owned()),
-                ..LockOptions::default()
-            },
+            LockOptions::identified(identifier),
             max_leases,
         )
     }
@@ -250,14 +246,7 @@ impl Semaphore {
     /// `lease_holders()`; data decoded as UTF-8, lossily).
     pub fn lease_holders(&self) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
         let inner = self.inner.clone();
-        async move {
-            loop {
-                match inner.holders().await {
-                    Err(e) if retryable(&e) => settle(&inner.client, &e).await?,
-                    r => return r,
-                }
-            }
-        }
+        async move { retrying(&inner.client, || inner.holders()).await }
     }
 
     /// [`lease_holders`](Semaphore::lease_holders) from a thread.
@@ -280,23 +269,8 @@ impl Semaphore {
             spawner: inner.leases.spawner().clone(),
         });
         async move {
-            let deadline = match wait {
-                Wait::For(d) => Delay::new(d),
-                _ => Delay::new_opt(None),
-            };
-            let mut cancel = inner.cancel.wait(since);
-            let mut body = pin!(inner.acquire(&cleanup, wait));
-            let mut deadline = pin!(deadline);
-            std::future::poll_fn(|cx| {
-                if let Poll::Ready(r) = body.as_mut().poll(cx) {
-                    return Poll::Ready(r);
-                }
-                if cancel.poll_cancelled(cx).is_ready() {
-                    return Poll::Ready(Err(Error::Interrupted));
-                }
-                deadline.as_mut().poll(cx).map(|()| Ok(None))
-            })
-            .await
+            let cancel = inner.cancel.wait(since);
+            cancellable(inner.acquire(&cleanup, wait), cancel, wait.limit()).await
         }
     }
 }
@@ -351,23 +325,12 @@ impl Inner {
     }
 
     async fn holders(&self) -> Result<Vec<String>> {
-        let kids = match self.client.get_children(&self.path).await {
-            Err(Error::Server(ErrorCode::NoNode)) => return Ok(Vec::new()),
-            r => r?,
-        };
-        let reads: Vec<_> = kids
-            .iter()
-            .map(|k| self.client.get_data(&join(&self.path, k)))
-            .collect();
-        let mut out = Vec::new();
-        for r in reads {
-            match r.await {
-                Ok((d, _)) => out.push(String::from_utf8_lossy(&d).into_owned()),
-                Err(Error::Server(ErrorCode::NoNode)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        let kids = children_or_none(&self.client, &self.path).await?;
+        Ok(children_data(&self.client, &self.path, kids)
+            .await?
+            .into_iter()
+            .map(|(_, d)| data_text(&d))
+            .collect())
     }
 
     async fn acquire(
@@ -459,16 +422,7 @@ impl Inner {
             if wait == Wait::No {
                 return Ok(None);
             }
-            let mut watch = pin!(watch);
-            let mut change = pin!(states.next());
-            std::future::poll_fn(|cx| {
-                if watch.as_mut().poll(cx).is_ready() || change.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            })
-            .await;
+            either(watch, states.next()).await;
         }
     }
 }

@@ -2,46 +2,22 @@
 //! barriers on Curator's layout.
 
 use std::future::Future;
-use std::pin::pin;
-use std::task::Poll;
 use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{join, now, retryable, settle, uuid_hex, Delay};
+use crate::common::{java_uuid, join, now, retrying, Delay};
 use crate::curator::local_address;
 use crate::curator::protected::{ensure_containers, parent_of};
 
 /// The node a double barrier's last entrant makes.
 pub const READY_NODE: &str = "ready";
 
-/// Runs `f` again after every retryable error, once connected.
-async fn retrying<T, F, Fut>(c: &Client, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    loop {
-        match f().await {
-            Err(e) if retryable(&e) => settle(c, &e).await?,
-            r => return r,
-        }
-    }
-}
-
 /// Waits for `fut` at most until `deadline` (`None`: for ever); `None` when
 /// the deadline came first.
 async fn until<F: Future>(deadline: Option<std::time::Instant>, fut: F) -> Option<F::Output> {
     let left = deadline.map(|d| d.saturating_duration_since(now()));
-    let mut fut = pin!(fut);
-    let mut timer = pin!(Delay::new_opt(left));
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        timer.as_mut().poll(cx).map(|()| None)
-    })
-    .await
+    Delay::new_opt(left).or(fut).await
 }
 
 /// Curator's `DistributedBarrier`: while the node `<path>` exists, waiters
@@ -171,15 +147,7 @@ impl DistributedDoubleBarrier {
         if member_qty == 0 {
             return Err(Error::InvalidArgument("memberQty cannot be 0".into()));
         }
-        let h = uuid_hex();
-        let id = format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        );
+        let id = java_uuid();
         Ok(DistributedDoubleBarrier {
             client: client.clone(),
             path: path.to_owned(),

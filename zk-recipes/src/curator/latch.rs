@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use zk_client::{Client, Error, ErrorCode, Result};
+use zk_client::{Client, Error, Result};
 
-use crate::common::{join, retryable, settle, Cancel, Delay};
+use crate::common::{
+    children_data, children_or_none, data_text, retryable, retrying, settle, Cancel, Delay,
+};
 use crate::curator::state::{Claim, ConnectionRules};
-use crate::lock::{curator_sorted, Flavor, Holding, LockCore, Wait};
+use crate::lock::{curator_sorted, Flavor, LockCore, Wait};
 use crate::mailbox::lock;
 use crate::runtime::Spawner;
 
@@ -118,30 +120,7 @@ impl std::fmt::Debug for LatchLeadership {
 }
 
 impl LatchLeadership {
-    /// The leader node's czxid: larger for every later leader.
-    pub fn fencing_token(&self) -> i64 {
-        self.claim.guard.fencing_token()
-    }
-
-    /// The leader's node.
-    pub fn node_path(&self) -> String {
-        self.claim.guard.node_path()
-    }
-
-    /// Where the claim stands.
-    pub fn status(&self) -> Holding {
-        self.claim.status()
-    }
-
-    /// Whether it still leads under the rules.
-    pub fn is_held(&self) -> bool {
-        self.claim.is_held()
-    }
-
-    /// Resolves once the rules end this tenure.
-    pub fn ended(&self) -> impl Future<Output = Holding> + Send + 'static {
-        self.claim.ended()
-    }
+    claim_accessors!(claim);
 }
 
 impl LeaderLatch {
@@ -363,32 +342,18 @@ pub(crate) fn participants(
 ) -> impl Future<Output = Result<Vec<Participant>>> + Send + 'static {
     let (c, path) = (client.clone(), path.to_owned());
     async move {
-        loop {
-            let r: Result<Vec<Participant>> = async {
-                let kids = match c.get_children(&path).await {
-                    Err(Error::Server(ErrorCode::NoNode)) => Vec::new(),
-                    r => r?,
-                };
-                let sorted = curator_sorted(kids, &[name]);
-                let reads: Vec<_> = sorted.iter().map(|k| c.get_data(&join(&path, k))).collect();
-                let mut out = Vec::new();
-                for r in reads {
-                    match r.await {
-                        Ok((d, _)) => out.push(Participant {
-                            id: String::from_utf8_lossy(&d).into_owned(),
-                            is_leader: out.is_empty(),
-                        }),
-                        Err(Error::Server(ErrorCode::NoNode)) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(out)
-            }
-            .await;
-            match r {
-                Err(e) if retryable(&e) => settle(&c, &e).await?,
-                r => return r,
-            }
-        }
+        retrying(&c, || async {
+            let sorted = curator_sorted(children_or_none(&c, &path).await?, &[name]);
+            let read = children_data(&c, &path, sorted).await?;
+            Ok(read
+                .into_iter()
+                .enumerate()
+                .map(|(i, (_, d))| Participant {
+                    id: data_text(&d),
+                    is_leader: i == 0,
+                })
+                .collect())
+        })
+        .await
     }
 }

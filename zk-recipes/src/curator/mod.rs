@@ -44,6 +44,42 @@
 //!
 //! `docs/from-curator.md` maps Curator's classes and methods to these.
 
+/// The read side that every handle on a claim has ([`LatchLeadership`],
+/// [`Lease`], [`MutexGuard`]): the node, its fencing token, the status under
+/// [the rules](ConnectionRules) and the future of its end, each asked of the
+/// `Claim` at `self.<path>`. Written once so the three cannot drift apart.
+macro_rules! claim_accessors {
+    ($($claim:ident).+) => {
+        /// The claim's node's czxid (its fencing token): larger for every
+        /// later holder, Java ones too.
+        pub fn fencing_token(&self) -> i64 {
+            self.$($claim).+.guard.fencing_token()
+        }
+
+        /// The claim's node.
+        pub fn node_path(&self) -> String {
+            self.$($claim).+.guard.node_path()
+        }
+
+        /// Where the claim stands, with the rules' simulated expiry applied.
+        pub fn status(&self) -> crate::lock::Holding {
+            self.$($claim).+.status()
+        }
+
+        /// Whether the claim still stands under the rules' error policy.
+        pub fn is_held(&self) -> bool {
+            self.$($claim).+.is_held()
+        }
+
+        /// Resolves once the rules end the claim (with the status that did).
+        pub fn ended(
+            &self,
+        ) -> impl std::future::Future<Output = crate::lock::Holding> + Send + 'static {
+            self.$($claim).+.ended()
+        }
+    };
+}
+
 mod atomic;
 mod barrier;
 mod discovery;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use zk_client::{Client, Error, ErrorCode, Result};
 
-use crate::common::{join, retryable, settle};
+use crate::common::{children_or_none, join, retrying, settle};
 use crate::curator::state::{Claim, ConnectionRules};
 use crate::curator::{local_address, READ_LOCK_NAME, WRITE_LOCK_NAME};
 use crate::lock::{curator_sorted, Flavor, Holding, LockCore, Wait};
@@ -57,13 +57,13 @@ impl MutexOptions {
 pub fn revoke(client: &Client, node: &str) -> impl Future<Output = Result<()>> + Send + 'static {
     let (c, node) = (client.clone(), node.to_owned());
     async move {
-        loop {
+        retrying(&c, || async {
             match c.set_data(&node, REVOKE_MESSAGE, None).await {
-                Ok(_) | Err(Error::Server(ErrorCode::NoNode)) => return Ok(()),
-                Err(e) if retryable(&e) => settle(&c, &e).await?,
-                Err(e) => return Err(e),
+                Ok(_) | Err(Error::Server(ErrorCode::NoNode)) => Ok(()),
+                Err(e) => Err(e),
             }
-        }
+        })
+        .await
     }
 }
 
@@ -290,19 +290,15 @@ pub(crate) fn participant_nodes(
 ) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
     let (c, path) = (core.client.clone(), core.path.clone());
     async move {
-        loop {
-            match c.get_children(&path).await {
-                Ok(k) => {
-                    return Ok(curator_sorted(k, sort_names)
-                        .into_iter()
-                        .map(|k| join(&path, &k))
-                        .collect())
-                }
-                Err(Error::Server(ErrorCode::NoNode)) => return Ok(Vec::new()),
-                Err(e) if retryable(&e) => settle(&c, &e).await?,
-                Err(e) => return Err(e),
-            }
-        }
+        retrying(&c, || async {
+            Ok(
+                curator_sorted(children_or_none(&c, &path).await?, sort_names)
+                    .into_iter()
+                    .map(|k| join(&path, &k))
+                    .collect(),
+            )
+        })
+        .await
     }
 }
 
@@ -325,35 +321,11 @@ impl std::fmt::Debug for MutexGuard {
 }
 
 impl MutexGuard {
-    /// The fencing token of this tenure: the holder node's czxid, larger for
-    /// every later holder (Java ones too).
-    pub fn fencing_token(&self) -> i64 {
-        self.tenure.claim.guard.fencing_token()
-    }
-
-    /// The holder's node.
-    pub fn node_path(&self) -> String {
-        self.tenure.claim.guard.node_path()
-    }
+    claim_accessors!(tenure.claim);
 
     /// The id of the session the node belongs to.
     pub fn session_id(&self) -> i64 {
         self.tenure.claim.guard.session_id()
-    }
-
-    /// Where the claim stands, with the rules' simulated expiry applied.
-    pub fn status(&self) -> Holding {
-        self.tenure.claim.status()
-    }
-
-    /// Whether the claim still stands under the rules' error policy.
-    pub fn is_held(&self) -> bool {
-        self.tenure.claim.is_held()
-    }
-
-    /// Resolves once the rules end the claim (with the status that did).
-    pub fn ended(&self) -> impl Future<Output = Holding> + Send + 'static {
-        self.tenure.claim.ended()
     }
 
     /// Resolves once another process asked for the lock with [`revoke`] (or

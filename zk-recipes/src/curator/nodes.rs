@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{join, retryable, settle, wait_connected, Cancel, Delay};
+use crate::common::{
+    children_data, children_or_none, either, join, retryable, retrying, settle, wait_connected,
+    Cancel, Delay,
+};
 use crate::curator::protected::{ensure_containers, parent_of, ProtectedCreate};
 use crate::mailbox::lock;
 use crate::runtime::Spawner;
@@ -163,16 +166,16 @@ impl PersistentNode {
         *lock(&self.inner.data) = data.clone();
         let inner = self.inner.clone();
         async move {
-            loop {
+            retrying(&inner.client, || async {
                 let Some(p) = lock(&inner.actual).clone() else {
                     return Ok(()); // written when it is made again
                 };
                 match inner.client.set_data(&p, data.clone(), None).await {
-                    Ok(_) | Err(Error::Server(ErrorCode::NoNode)) => return Ok(()),
-                    Err(e) if retryable(&e) => settle(&inner.client, &e).await?,
-                    Err(e) => return Err(e),
+                    Ok(_) | Err(Error::Server(ErrorCode::NoNode)) => Ok(()),
+                    Err(e) => Err(e),
                 }
-            }
+            })
+            .await
         }
     }
 
@@ -394,19 +397,9 @@ impl Inner {
                     Some(s) if is_ephemeral(self.mode) && s.ephemeral_owner != session => {}
                     Some(_) => {}
                 }
-                let mut watch = pin!(watch);
-                let mut change = pin!(states.next());
                 let mut closing = self.closed.wait(since);
-                std::future::poll_fn(|cx| {
-                    if closing.poll_cancelled(cx).is_ready()
-                        || watch.as_mut().poll(cx).is_ready()
-                        || change.as_mut().poll(cx).is_ready()
-                    {
-                        return Poll::Ready(());
-                    }
-                    Poll::Pending
-                })
-                .await;
+                let closed = std::future::poll_fn(|cx| closing.poll_cancelled(cx));
+                either(closed, either(watch, states.next())).await;
                 Ok(())
             }
             .await;
@@ -522,30 +515,12 @@ impl GroupMember {
     ) -> impl Future<Output = Result<BTreeMap<String, Vec<u8>>>> + Send + 'static {
         let (c, path) = (self.client.clone(), self.path.clone());
         async move {
-            loop {
-                let r: Result<BTreeMap<String, Vec<u8>>> = async {
-                    let kids = match c.get_children(&path).await {
-                        Err(Error::Server(ErrorCode::NoNode)) => Vec::new(),
-                        r => r?,
-                    };
-                    let mut out = BTreeMap::new();
-                    for k in kids {
-                        match c.get_data(&join(&path, &k)).await {
-                            Ok((d, _)) => {
-                                out.insert(k, d.to_vec());
-                            }
-                            Err(Error::Server(ErrorCode::NoNode)) => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    Ok(out)
-                }
-                .await;
-                match r {
-                    Err(e) if retryable(&e) => settle(&c, &e).await?,
-                    r => return r,
-                }
-            }
+            retrying(&c, || async {
+                let kids = children_or_none(&c, &path).await?;
+                let read = children_data(&c, &path, kids).await?;
+                Ok(read.into_iter().map(|(k, d)| (k, d.to_vec())).collect())
+            })
+            .await
         }
     }
 

@@ -6,20 +6,12 @@ use std::sync::OnceLock;
 
 use zk_client::{Client, CreateMode, CreateOptions, Error, ErrorCode, Result, Stat};
 
-use crate::common::{join, retryable, settle, uuid_hex, wait_connected};
+use crate::common::{java_uuid, join, retryable, settle, wait_connected};
 
 /// The protected prefix `_c_<uuid>-`: a random (version 4) UUID as Java prints
 /// it, 36 lowercase characters with dashes.
 pub(crate) fn protected_prefix() -> String {
-    let h = uuid_hex();
-    format!(
-        "_c_{}-{}-{}-{}-{}-",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    format!("_c_{}-", java_uuid())
 }
 
 /// Creates every missing node of `path` as a CONTAINER (Curator's

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{join, now, retryable, settle, wait_connected, Delay};
+use crate::common::{
+    children_or_none, join, now, retryable, retrying, settle, wait_connected, Delay,
+};
 use crate::curator::local_address;
 use crate::curator::mutex::{InterProcessMutex, MutexOptions};
 use crate::curator::protected::ProtectedCreate;
 use crate::curator::state::{Claim, ConnectionRules};
-use crate::lock::{Flavor, Holding, LockCore, LockGuard};
+use crate::lock::{Flavor, LockCore, LockGuard};
 use crate::runtime::Spawner;
 
 /// The name of a lease node (after the protected prefix).
@@ -153,17 +155,12 @@ impl InterProcessSemaphoreV2 {
     pub fn participant_nodes(&self) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
         let (c, p) = (self.client.clone(), self.leases.path.clone());
         async move {
-            loop {
-                match c.get_children(&p).await {
-                    Ok(mut k) => {
-                        k.sort();
-                        return Ok(k);
-                    }
-                    Err(Error::Server(ErrorCode::NoNode)) => return Ok(Vec::new()),
-                    Err(e) if retryable(&e) => settle(&c, &e).await?,
-                    Err(e) => return Err(e),
-                }
-            }
+            retrying(&c, || async {
+                let mut k = children_or_none(&c, &p).await?;
+                k.sort();
+                Ok(k)
+            })
+            .await
         }
     }
 
@@ -264,30 +261,7 @@ impl std::fmt::Debug for Lease {
 }
 
 impl Lease {
-    /// The lease node.
-    pub fn node_path(&self) -> String {
-        self.claim.guard.node_path()
-    }
-
-    /// The lease node's czxid: larger for every later lease.
-    pub fn fencing_token(&self) -> i64 {
-        self.claim.guard.fencing_token()
-    }
-
-    /// Where the lease stands (with the rules' simulated expiry).
-    pub fn status(&self) -> Holding {
-        self.claim.status()
-    }
-
-    /// Whether it is still held under the rules' error policy.
-    pub fn is_held(&self) -> bool {
-        self.claim.is_held()
-    }
-
-    /// Resolves once the rules end the lease.
-    pub fn ended(&self) -> impl Future<Output = Holding> + Send + 'static {
-        self.claim.ended()
-    }
+    claim_accessors!(claim);
 
     /// Returns the lease (Java's `returnLease`): deletes its node.
     pub fn release(self) -> impl Future<Output = Result<()>> + Send + 'static {

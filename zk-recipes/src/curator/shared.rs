@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{now, retryable, settle};
+use crate::common::{now, retryable, retrying, settle};
 use crate::curator::protected::{ensure_containers, parent_of};
 use crate::data_watch::DataWatch;
 use crate::runtime::Spawner;
@@ -20,20 +20,6 @@ pub struct VersionedValue<T> {
     pub version: i32,
     /// The value.
     pub value: T,
-}
-
-/// Runs `f` again after every retryable error, once connected.
-pub(crate) async fn retrying<T, F, Fut>(c: &Client, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    loop {
-        match f().await {
-            Err(e) if retryable(&e) => settle(c, &e).await?,
-            r => return r,
-        }
-    }
 }
 
 /// Curator's `SharedValue`: any bytes on one persistent node, changed by

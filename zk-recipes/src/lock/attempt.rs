@@ -4,7 +4,6 @@
 //! its node if it ends without the lock.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -15,7 +14,7 @@ use super::cleanup::{CreateFuture, Leftover};
 use super::core::{Flavor, LockCore, Wait};
 use super::guard::LockGuard;
 use super::order::{curator_seq, curator_sorted, own_seq, sorted_contenders};
-use crate::common::{join, retryable, settle, uuid_hex, wait_connected, Delay};
+use crate::common::{cancellable, either, join, retryable, settle, uuid_hex, wait_connected};
 use crate::mailbox::lock;
 use crate::runtime::Spawner;
 
@@ -36,25 +35,8 @@ impl LockCore {
         let since = self.cancel.generation();
         async move {
             let guard = AttemptGuard(Some(attempt.clone()));
-            let deadline = match wait {
-                Wait::For(d) => Delay::new(d),
-                _ => Delay::new_opt(None),
-            };
-            let mut cancel = attempt.core.cancel.wait(since);
-            let result = {
-                let mut body = pin!(attempt.run(wait));
-                let mut deadline = pin!(deadline);
-                std::future::poll_fn(|cx| {
-                    if let Poll::Ready(r) = body.as_mut().poll(cx) {
-                        return Poll::Ready(r);
-                    }
-                    if cancel.poll_cancelled(cx).is_ready() {
-                        return Poll::Ready(Err(Error::Interrupted));
-                    }
-                    deadline.as_mut().poll(cx).map(|()| Ok(None))
-                })
-                .await
-            };
+            let cancel = attempt.core.cancel.wait(since);
+            let result = cancellable(attempt.run(wait), cancel, wait.limit()).await;
             match result {
                 Ok(Some(held)) => Ok(Some(guard.into_lock_guard(held))),
                 // Not acquired: remove our node before answering, if that can be
@@ -298,16 +280,7 @@ impl Attempt {
             Err(Error::Server(ErrorCode::NoNode)) => return Ok(Step::Again),
             r => r?.2,
         };
-        let mut watch = pin!(watch);
-        let mut change = pin!(states.next());
-        std::future::poll_fn(|cx| {
-            if watch.as_mut().poll(cx).is_ready() || change.as_mut().poll(cx).is_ready() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
+        either(watch, states.next()).await;
         Ok(Step::Again)
     }
 }

@@ -7,10 +7,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use zk_client::{Client, Error, ErrorCode, Result};
+use zk_client::{Client, Error, Result};
 
 use super::order::{curator_seq, curator_sorted, sorted_contenders};
-use crate::common::{join, retryable, settle, Cancel};
+use crate::common::{children_data, children_or_none, data_text, retrying, Cancel};
 use crate::runtime::Spawner;
 
 /// The infix of an exclusive (or write) lock's contender nodes.
@@ -35,6 +35,17 @@ pub struct LockOptions {
     /// done at once (an acquisition dropped while disconnected, a guard dropped
     /// without [`release`](crate::LockGuard::release)). Default: a thread of its own.
     pub spawner: Spawner,
+}
+
+impl LockOptions {
+    /// The defaults with contender nodes carrying `identifier` (what the
+    /// kazoo recipes' `new(client, path, identifier)` take).
+    pub(crate) fn identified(identifier: &str) -> LockOptions {
+        LockOptions {
+            identifier: Some(identifier.to_owned()),
+            ..LockOptions::default()
+        }
+    }
 }
 
 /// Whose rules a lock core follows: kazoo's (names, numeric order, waits for
@@ -172,37 +183,20 @@ impl LockCore {
         self: &Arc<Self>,
     ) -> impl Future<Output = Result<Vec<String>>> + Send + 'static {
         let core = self.clone();
-        async move {
-            loop {
-                match core.try_contenders().await {
-                    Err(e) if retryable(&e) => settle(&core.client, &e).await?,
-                    r => return r,
-                }
-            }
-        }
+        async move { retrying(&core.client, || core.try_contenders()).await }
     }
 
     async fn try_contenders(&self) -> Result<Vec<String>> {
         let c = &self.client;
-        let kids = match c.get_children(&self.path).await {
-            Err(Error::Server(ErrorCode::NoNode)) => Vec::new(),
-            r => r?,
-        };
-        let nodes = self.ordered(kids);
-        // Pipelined: every read goes out at once.
-        let reads: Vec<_> = nodes
-            .iter()
-            .map(|(_, n)| c.get_data(&join(&self.path, n)))
-            .collect();
-        let mut out = Vec::new();
-        for r in reads {
-            match r.await {
-                Ok((d, _)) if !d.is_null() => out.push(String::from_utf8_lossy(&d).into_owned()),
-                Ok(_) | Err(Error::Server(ErrorCode::NoNode)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        let kids = children_or_none(c, &self.path).await?;
+        let names = self.ordered(kids).into_iter().map(|(_, n)| n).collect();
+        // Pipelined: every read goes out at once. Null data is not listed.
+        Ok(children_data(c, &self.path, names)
+            .await?
+            .into_iter()
+            .filter(|(_, d)| !d.is_null())
+            .map(|(_, d)| data_text(&d))
+            .collect())
     }
 }
 
@@ -214,4 +208,14 @@ pub(crate) enum Wait {
     No,
     /// At most this long.
     For(Duration),
+}
+
+impl Wait {
+    /// How long the wait may last (`None`: no limit of its own).
+    pub(crate) fn limit(self) -> Option<Duration> {
+        match self {
+            Wait::For(d) => Some(d),
+            Wait::Forever | Wait::No => None,
+        }
+    }
 }

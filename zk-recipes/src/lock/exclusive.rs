@@ -112,14 +112,7 @@ impl std::fmt::Debug for Lock {
 impl Lock {
     /// A lock on `path` whose contender nodes carry `identifier`.
     pub fn new(client: &Client, path: &str, identifier: &str) -> Result<Lock> {
-        Lock::with_options(
-            client,
-            path,
-            LockOptions {
-                identifier: Some(identifier.to_owned()),
-                ..LockOptions::default()
-            },
-        )
+        Lock::with_options(client, path, LockOptions::identified(identifier))
     }
 
     /// A lock on `path` with these options.

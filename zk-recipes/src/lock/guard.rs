@@ -2,17 +2,15 @@
 //! the wait for its loss, and its release.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use zk_client::{Client, Error, ErrorCode, EventType, Result, SessionState};
 
 use super::cleanup::Leftover;
 use super::core::LockCore;
-use crate::common::{join, retryable, settle};
+use crate::common::{fired_or, join, retryable, settle};
 
 /// Where a held lock stands; see [`LockGuard::status`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,23 +181,15 @@ impl LockGuard {
                 } else {
                     None
                 };
-                let mut change = pin!(states.next());
                 match watch {
                     Some(w) => {
-                        let mut w = pin!(w);
-                        let fired = std::future::poll_fn(|cx| {
-                            if let Poll::Ready(r) = w.as_mut().poll(cx) {
-                                return Poll::Ready(r.ok());
-                            }
-                            change.as_mut().poll(cx).map(|_| None)
-                        })
-                        .await;
+                        let fired = fired_or(w, states.next()).await;
                         if fired.is_some_and(|e| e.event_type == EventType::NodeDeleted) {
                             lost.store(true, Ordering::SeqCst);
                         }
                     }
                     None => {
-                        if change.await.is_none() {
+                        if states.next().await.is_none() {
                             lost.store(true, Ordering::SeqCst);
                         }
                     }

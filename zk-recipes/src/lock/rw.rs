@@ -55,14 +55,7 @@ pub struct WriteLock(Lock);
 impl ReadLock {
     /// A read lock on `path` whose nodes carry `identifier`.
     pub fn new(client: &Client, path: &str, identifier: &str) -> Result<ReadLock> {
-        ReadLock::with_options(
-            client,
-            path,
-            LockOptions {
-                identifier: Some(identifier.to_owned()),
-                ..LockOptions::default()
-            },
-        )
+        ReadLock::with_options(client, path, LockOptions::identified(identifier))
     }
 
     /// A read lock with options (`extra_lock_patterns` add writer patterns).
@@ -74,14 +67,7 @@ impl ReadLock {
 impl WriteLock {
     /// A write lock on `path` whose nodes carry `identifier`.
     pub fn new(client: &Client, path: &str, identifier: &str) -> Result<WriteLock> {
-        WriteLock::with_options(
-            client,
-            path,
-            LockOptions {
-                identifier: Some(identifier.to_owned()),
-                ..LockOptions::default()
-            },
-        )
+        WriteLock::with_options(client, path, LockOptions::identified(identifier))
     }
 
     /// A write lock with options.

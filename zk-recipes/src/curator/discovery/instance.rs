@@ -242,17 +242,9 @@ impl ServiceInstance {
     /// An instance of `name` with Curator's builder defaults: a random id (a
     /// UUID as Java prints it), the local address, the current time, DYNAMIC.
     pub fn new(name: &str) -> ServiceInstance {
-        let h = crate::common::uuid_hex();
         ServiceInstance {
             name: name.to_owned(),
-            id: format!(
-                "{}-{}-{}-{}-{}",
-                &h[..8],
-                &h[8..12],
-                &h[12..16],
-                &h[16..20],
-                &h[20..]
-            ),
+            id: crate::common::java_uuid(),
             address: Some(local_address().to_owned()),
             port: None,
             ssl_port: None,

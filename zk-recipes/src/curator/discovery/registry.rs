@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result, SessionState};
 
-use crate::common::{join, retryable, settle};
+use crate::common::{join, retryable, retrying, settle};
 use crate::curator::discovery::ServiceInstance;
 use crate::curator::ensure_containers;
 use crate::data_watch::DataWatch;
@@ -416,12 +416,7 @@ impl Inner {
         F: Fn(Client) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        loop {
-            match op(self.client.clone()).await {
-                Err(e) if retryable(&e) => settle(&self.client, &e).await?,
-                r => return r,
-            }
-        }
+        retrying(&self.client, || op(self.client.clone())).await
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
