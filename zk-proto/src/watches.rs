@@ -289,6 +289,18 @@ impl WatchRegistry {
 mod tests {
     use super::*;
 
+    /// A registration is known from its insertion until its removal.
+    #[test]
+    fn contains_follows_insert_and_remove() {
+        let mut r = WatchRegistry::default();
+        assert!(!r.contains(WatcherId(1)));
+        r.insert(WatcherId(1), "/a".into(), WatchKind::Data);
+        assert!(r.contains(WatcherId(1)));
+        assert!(!r.contains(WatcherId(2)));
+        r.remove(WatcherId(1));
+        assert!(!r.contains(WatcherId(1)));
+    }
+
     /// Persistent and recursive watches stay after firing; the one-shot kinds do not.
     #[test]
     fn which_kinds_persist() {

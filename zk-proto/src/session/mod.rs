@@ -515,6 +515,21 @@ mod tests {
         assert_eq!(s.outstanding(), 0);
     }
 
+    /// The packets the session manages itself (pings, auth, close, the watch
+    /// restore) are refused from a caller, before anything is sent.
+    #[test]
+    fn session_packets_are_refused_from_callers() {
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(1)), now);
+        for req in [crate::ops::Request::Ping, crate::ops::Request::CloseSession] {
+            assert!(matches!(
+                s.submit(req, now),
+                Err(crate::error::UsageError::InvalidRequest(_))
+            ));
+        }
+        assert_eq!(s.outstanding(), 0);
+    }
+
     /// Credentials are kept per (scheme, credentials) pair: two users of one
     /// scheme are two credentials to replay, the same one twice is one.
     #[test]
