@@ -160,5 +160,64 @@ mod tests {
         };
         assert!(s.submit(multi(seq), now).is_ok());
         assert!(s.submit(multi(0), now).is_err());
+        let multi_ttl = |flags| {
+            Request::Multi(MultiRequest {
+                ops: vec![MultiOp::CreateTtl(crate::records::CreateTtlRequest {
+                    path: "/jobs/".into(),
+                    data: None,
+                    acl: crate::records::Acl::open_unsafe(),
+                    flags,
+                    ttl: 1000,
+                })],
+            })
+        };
+        let seq_ttl = CreateMode::PersistentSequentialWithTtl(1000).flags();
+        let plain_ttl = CreateMode::PersistentWithTtl(1000).flags();
+        assert!(s.submit(multi_ttl(seq_ttl), now).is_ok());
+        assert!(s.submit(multi_ttl(plain_ttl), now).is_err());
+    }
+
+    /// A multi's created paths come back as client paths under a chroot, like a
+    /// lone create's.
+    #[test]
+    fn a_multis_created_paths_lose_the_chroot() {
+        use crate::records::{CreateResponse, MultiResponse, MultiResult};
+        let mut c = Config::new(hosts(1));
+        c.chroot = Chroot::new("/app").unwrap();
+        let mut p = Peer::connected(c, false);
+        let op = match create("/x", CreateMode::Persistent.flags()) {
+            Request::Create(r) => r,
+            _ => unreachable!(),
+        };
+        let req = Request::Multi(MultiRequest {
+            ops: vec![MultiOp::Create {
+                req: op,
+                op: OpCode::Create,
+            }],
+        });
+        let id = p.s.submit(req, p.now).unwrap().id;
+        let [(xid, OpCode::Multi)] = p.transmit()[..] else {
+            panic!("one multi sent");
+        };
+        let r = reply(xid, |b| {
+            MultiResponse {
+                results: vec![MultiResult::Create(CreateResponse {
+                    path: "/app/x".into(),
+                })],
+            }
+            .encode(b)
+        });
+        p.s.handle_input(p.conn, &r, p.now);
+        let got = events(&mut p.s).into_iter().find_map(|e| match e {
+            Event::Completed { id: i, result } if i == id => Some(result),
+            _ => None,
+        });
+        let Some(Ok(Response::Multi(m))) = got else {
+            panic!("the multi did not complete: {got:?}");
+        };
+        assert_eq!(
+            m.results,
+            [MultiResult::Create(CreateResponse { path: "/x".into() })]
+        );
     }
 }
