@@ -170,3 +170,45 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::ops::Request;
+    use crate::records::{AddWatchRequest, WatchesRequest};
+    use crate::session::test_peer::{hosts, reply, Peer};
+    use crate::types::{AddWatchMode, OpCode, WatcherType};
+
+    /// A removeWatches of one type, once the server has done it, forgets only
+    /// the registrations of that type on the path.
+    #[test]
+    fn removing_one_watch_type_keeps_the_others() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        for mode in [AddWatchMode::Persistent, AddWatchMode::PersistentRecursive] {
+            let req = Request::AddWatch(AddWatchRequest {
+                path: "/a".into(),
+                mode,
+            });
+            p.s.submit(req, p.now).unwrap();
+        }
+        let sent = p.transmit();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        for (xid, op) in sent {
+            assert_eq!(op, OpCode::AddWatch);
+            let r = reply(xid, |_| {});
+            p.s.handle_input(p.conn, &r, p.now);
+        }
+        assert_eq!(p.s.watch_count(), 2);
+        let remove = Request::RemoveWatches(WatchesRequest {
+            path: "/a".into(),
+            watcher_type: WatcherType::PersistentRecursive,
+        });
+        p.s.submit(remove, p.now).unwrap();
+        let [(xid, OpCode::RemoveWatches)] = p.transmit()[..] else {
+            panic!("one removeWatches sent");
+        };
+        let r = reply(xid, |_| {});
+        p.s.handle_input(p.conn, &r, p.now);
+        assert_eq!(p.s.watch_count(), 1);
+    }
+}
