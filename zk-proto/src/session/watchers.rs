@@ -211,4 +211,33 @@ mod tests {
         p.s.handle_input(p.conn, &r, p.now);
         assert_eq!(p.s.watch_count(), 1);
     }
+
+    /// A watch cancelled while its request was in flight is not removed from
+    /// the server when the reply arms it if another registration still needs
+    /// that server watch.
+    #[test]
+    fn a_cancelled_watch_keeps_the_server_watch_another_needs() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let add = || {
+            Request::AddWatch(AddWatchRequest {
+                path: "/a".into(),
+                mode: AddWatchMode::Persistent,
+            })
+        };
+        p.s.submit(add(), p.now).unwrap();
+        let [(xid, OpCode::AddWatch)] = p.transmit()[..] else {
+            panic!("one addWatch sent");
+        };
+        p.s.handle_input(p.conn, &reply(xid, |_| {}), p.now);
+        assert_eq!(p.s.watch_count(), 1);
+
+        let second = p.s.submit(add(), p.now).unwrap();
+        let [(xid, OpCode::AddWatch)] = p.transmit()[..] else {
+            panic!("a second addWatch sent");
+        };
+        p.s.remove_watcher(second.watcher.expect("a registration"), p.now);
+        p.s.handle_input(p.conn, &reply(xid, |_| {}), p.now);
+        assert_eq!(p.transmit(), [], "nothing removed on the server");
+        assert_eq!(p.s.watch_count(), 1);
+    }
 }
