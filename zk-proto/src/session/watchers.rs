@@ -240,4 +240,26 @@ mod tests {
         assert_eq!(p.transmit(), [], "nothing removed on the server");
         assert_eq!(p.s.watch_count(), 1);
     }
+
+    /// A watch cancelled while its request was in flight, and armed by the
+    /// reply, is removed from the server when nothing else needs it.
+    #[test]
+    fn a_cancelled_watch_nobody_needs_is_removed_from_the_server() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let req = Request::AddWatch(AddWatchRequest {
+            path: "/a".into(),
+            mode: AddWatchMode::Persistent,
+        });
+        let sub = p.s.submit(req, p.now).unwrap();
+        let [(xid, OpCode::AddWatch)] = p.transmit()[..] else {
+            panic!("one addWatch sent");
+        };
+        p.s.remove_watcher(sub.watcher.expect("a registration"), p.now);
+        p.s.handle_input(p.conn, &reply(xid, |_| {}), p.now);
+        assert!(
+            matches!(p.transmit()[..], [(_, OpCode::RemoveWatches)]),
+            "the server's watch is removed"
+        );
+        assert_eq!(p.s.watch_count(), 0);
+    }
 }
