@@ -180,36 +180,64 @@ mod tests {
     use crate::types::{AddWatchMode, OpCode, WatcherType};
 
     /// A removeWatches of one type, once the server has done it, forgets only
-    /// the registrations of that type on the path.
+    /// the registrations of that type on the path (here one of each of four).
     #[test]
     fn removing_one_watch_type_keeps_the_others() {
-        let mut p = Peer::connected(Config::new(hosts(1)), false);
-        for mode in [AddWatchMode::Persistent, AddWatchMode::PersistentRecursive] {
-            let req = Request::AddWatch(AddWatchRequest {
+        use crate::jute::Encode;
+        use crate::records::{GetChildrenResponse, GetDataResponse, PathWatchRequest, Stat};
+        for wt in [
+            WatcherType::Children,
+            WatcherType::Data,
+            WatcherType::Persistent,
+            WatcherType::PersistentRecursive,
+        ] {
+            let mut p = Peer::connected(Config::new(hosts(1)), false);
+            let watch = || PathWatchRequest {
                 path: "/a".into(),
-                mode,
+                watch: true,
+            };
+            let add = |mode| {
+                Request::AddWatch(AddWatchRequest {
+                    path: "/a".into(),
+                    mode,
+                })
+            };
+            for req in [
+                Request::GetChildren(watch()),
+                Request::GetData(watch()),
+                add(AddWatchMode::Persistent),
+                add(AddWatchMode::PersistentRecursive),
+            ] {
+                p.s.submit(req, p.now).unwrap();
+            }
+            for (xid, op) in p.transmit() {
+                let r = match op {
+                    OpCode::GetChildren => {
+                        reply(xid, |b| GetChildrenResponse { children: vec![] }.encode(b))
+                    }
+                    OpCode::GetData => reply(xid, |b| {
+                        GetDataResponse {
+                            data: None,
+                            stat: Stat::default(),
+                        }
+                        .encode(b)
+                    }),
+                    _ => reply(xid, |_| {}),
+                };
+                p.s.handle_input(p.conn, &r, p.now);
+            }
+            assert_eq!(p.s.watch_count(), 4, "{wt:?}");
+            let remove = Request::RemoveWatches(WatchesRequest {
+                path: "/a".into(),
+                watcher_type: wt,
             });
-            p.s.submit(req, p.now).unwrap();
+            p.s.submit(remove, p.now).unwrap();
+            let [(xid, OpCode::RemoveWatches)] = p.transmit()[..] else {
+                panic!("one removeWatches sent");
+            };
+            p.s.handle_input(p.conn, &reply(xid, |_| {}), p.now);
+            assert_eq!(p.s.watch_count(), 3, "{wt:?}");
         }
-        let sent = p.transmit();
-        assert_eq!(sent.len(), 2, "{sent:?}");
-        for (xid, op) in sent {
-            assert_eq!(op, OpCode::AddWatch);
-            let r = reply(xid, |_| {});
-            p.s.handle_input(p.conn, &r, p.now);
-        }
-        assert_eq!(p.s.watch_count(), 2);
-        let remove = Request::RemoveWatches(WatchesRequest {
-            path: "/a".into(),
-            watcher_type: WatcherType::PersistentRecursive,
-        });
-        p.s.submit(remove, p.now).unwrap();
-        let [(xid, OpCode::RemoveWatches)] = p.transmit()[..] else {
-            panic!("one removeWatches sent");
-        };
-        let r = reply(xid, |_| {});
-        p.s.handle_input(p.conn, &r, p.now);
-        assert_eq!(p.s.watch_count(), 1);
     }
 
     /// A watch cancelled while its request was in flight is not removed from
