@@ -181,7 +181,7 @@ mod tests {
     /// lone create's.
     #[test]
     fn a_multis_created_paths_lose_the_chroot() {
-        use crate::records::{CreateResponse, MultiResponse, MultiResult};
+        use crate::records::{Create2Response, CreateResponse, MultiResponse, MultiResult, Stat};
         let mut c = Config::new(hosts(1));
         c.chroot = Chroot::new("/app").unwrap();
         let mut p = Peer::connected(c, false);
@@ -189,11 +189,21 @@ mod tests {
             Request::Create(r) => r,
             _ => unreachable!(),
         };
+        let op2 = match create("/y", CreateMode::Persistent.flags()) {
+            Request::Create(r) => r,
+            _ => unreachable!(),
+        };
         let req = Request::Multi(MultiRequest {
-            ops: vec![MultiOp::Create {
-                req: op,
-                op: OpCode::Create,
-            }],
+            ops: vec![
+                MultiOp::Create {
+                    req: op,
+                    op: OpCode::Create,
+                },
+                MultiOp::Create {
+                    req: op2,
+                    op: OpCode::Create2,
+                },
+            ],
         });
         let id = p.s.submit(req, p.now).unwrap().id;
         let [(xid, OpCode::Multi)] = p.transmit()[..] else {
@@ -201,9 +211,15 @@ mod tests {
         };
         let r = reply(xid, |b| {
             MultiResponse {
-                results: vec![MultiResult::Create(CreateResponse {
-                    path: "/app/x".into(),
-                })],
+                results: vec![
+                    MultiResult::Create(CreateResponse {
+                        path: "/app/x".into(),
+                    }),
+                    MultiResult::Create2(Create2Response {
+                        path: "/app/y".into(),
+                        stat: Stat::default(),
+                    }),
+                ],
             }
             .encode(b)
         });
@@ -217,7 +233,40 @@ mod tests {
         };
         assert_eq!(
             m.results,
-            [MultiResult::Create(CreateResponse { path: "/x".into() })]
+            [
+                MultiResult::Create(CreateResponse { path: "/x".into() }),
+                MultiResult::Create2(Create2Response {
+                    path: "/y".into(),
+                    stat: Stat::default(),
+                }),
+            ]
         );
+    }
+
+    /// getEphemerals answers with client paths under a chroot.
+    #[test]
+    fn ephemerals_lose_the_chroot() {
+        use crate::records::GetEphemeralsResponse;
+        let mut c = Config::new(hosts(1));
+        c.chroot = Chroot::new("/app").unwrap();
+        let mut p = Peer::connected(c, false);
+        let req = Request::GetEphemerals(PathRequest { path: "/".into() });
+        let id = p.s.submit(req, p.now).unwrap().id;
+        let [(xid, OpCode::GetEphemerals)] = p.transmit()[..] else {
+            panic!("one getEphemerals sent");
+        };
+        let r = reply(xid, |b| {
+            GetEphemeralsResponse {
+                ephemerals: vec!["/app/e".into()],
+            }
+            .encode(b)
+        });
+        p.s.handle_input(p.conn, &r, p.now);
+        assert!(events(&mut p.s).contains(&Event::Completed {
+            id,
+            result: Ok(Response::GetEphemerals(GetEphemeralsResponse {
+                ephemerals: vec!["/e".into()],
+            })),
+        }));
     }
 }
