@@ -243,6 +243,21 @@ mod tests {
         );
     }
 
+    /// getEphemerals' path is a prefix: empty or `/` asks for every ephemeral
+    /// of the session under the chroot, anything else is a path under it.
+    #[test]
+    fn get_ephemerals_prefix_under_a_chroot() {
+        let chroot = Chroot::new("/app").unwrap();
+        for (given, sent) in [("", "/app"), ("/", "/app"), ("/x", "/app/x")] {
+            let mut req = Request::GetEphemerals(PathRequest { path: given.into() });
+            super::prefix_paths(&mut req, &chroot).unwrap();
+            let Request::GetEphemerals(r) = req else {
+                unreachable!()
+            };
+            assert_eq!(r.path, sent, "{given:?}");
+        }
+    }
+
     /// getEphemerals answers with client paths under a chroot.
     #[test]
     fn ephemerals_lose_the_chroot() {
