@@ -258,6 +258,32 @@ mod tests {
         }
     }
 
+    /// create2's reply names the node as a client path under a chroot.
+    #[test]
+    fn a_create2_reply_loses_the_chroot() {
+        use crate::records::{Create2Response, Stat};
+        let mut c = Config::new(hosts(1));
+        c.chroot = Chroot::new("/app").unwrap();
+        let mut p = Peer::connected(c, false);
+        let Request::Create(r) = create("/z", CreateMode::Persistent.flags()) else {
+            unreachable!()
+        };
+        let id = p.s.submit(Request::Create2(r), p.now).unwrap().id;
+        let [(xid, OpCode::Create2)] = p.transmit()[..] else {
+            panic!("one create2 sent");
+        };
+        let resp = |path: &str| Create2Response {
+            path: path.into(),
+            stat: Stat::default(),
+        };
+        let r = reply(xid, |b| resp("/app/z").encode(b));
+        p.s.handle_input(p.conn, &r, p.now);
+        assert!(events(&mut p.s).contains(&Event::Completed {
+            id,
+            result: Ok(Response::Create2(resp("/z"))),
+        }));
+    }
+
     /// getEphemerals answers with client paths under a chroot.
     #[test]
     fn ephemerals_lose_the_chroot() {
