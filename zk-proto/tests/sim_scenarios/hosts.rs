@@ -4,19 +4,16 @@ use std::time::Duration;
 
 use zk_proto::{DisconnectReason, SessionState};
 
-use super::helpers::{attempts, create, disconnect_reasons, ms, net, no_violations, ok, S};
-use super::update_hosts::n_config;
+use super::helpers::{
+    add_client, attempts, create, disconnect_reasons, ms, net, net_down, no_violations, ok,
+    wait_for, S,
+};
 
 #[test]
 fn hosts_are_tried_in_a_seeded_shuffled_order() {
     let first_pass = |seed: u64| {
-        let mut n = net(5, 1);
-        for m in 0..5 {
-            n.stop_member(m);
-        }
-        let mut c = n.config(&[0, 1, 2, 3, 4]);
-        c.seed = seed;
-        let ci = n.add_client(c);
+        let mut n = net_down(5, 1);
+        let ci = add_client(&mut n, &[0, 1, 2, 3, 4], |c| c.seed = seed);
         n.run_until(|n| n.client(ci).connects.len() >= 5, 10 * S);
         let hosts: Vec<String> = attempts(&n, ci).into_iter().map(|a| a.1).take(5).collect();
         no_violations(&n);
@@ -48,15 +45,13 @@ fn hosts_are_tried_in_a_seeded_shuffled_order() {
 #[test]
 fn a_slow_handshake_connects_once_the_wait_has_doubled_past_it() {
     let mut n = net(1, 11);
-    let mut c = n.config(&[0]);
-    c.session_timeout = 30 * S;
-    let ci = n.add_client(c);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 5 * S));
+    let ci = add_client(&mut n, &[0], |c| c.session_timeout = 30 * S);
+    wait_for(&mut n, ci, SessionState::Connected, 5 * S);
     let sid = n.session(ci).session_id();
     n.set_latency(ms(1200), ms(1200));
     n.reset_session_conn(ci);
     let lost = n.now();
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 30 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 30 * S);
     let back = n.now() - lost;
     let reasons = disconnect_reasons(&n, ci);
     assert_eq!(
@@ -96,9 +91,7 @@ fn each_attempt_has_its_own_connect_timeout() {
     for m in 0..3 {
         n.partition(m);
     }
-    let mut c = n.config(&[0, 1, 2]);
-    c.session_timeout = ms(9000);
-    let ci = n.add_client(c);
+    let ci = add_client(&mut n, &[0, 1, 2], |c| c.session_timeout = ms(9000));
     n.run_until(|n| n.client(ci).connects.len() >= 3, 30 * S);
     let times: Vec<Duration> = attempts(&n, ci).into_iter().map(|a| a.0).collect();
     // 9000 ms / 3 hosts.
@@ -112,12 +105,8 @@ fn each_attempt_has_its_own_connect_timeout() {
 
 #[test]
 fn a_full_failed_pass_backs_off() {
-    let mut n = net(3, 3);
-    for m in 0..3 {
-        n.stop_member(m);
-    }
-    let c = n_config(&mut n);
-    let ci = n.add_client(c);
+    let mut n = net_down(3, 3);
+    let ci = add_client(&mut n, &[0, 1, 2], |_| {});
     n.run_until(|n| n.client(ci).connects.len() >= 9, 30 * S);
     let times: Vec<Duration> = attempts(&n, ci).into_iter().map(|a| a.0).collect();
     // Refused after one round trip (2 ms); no delay inside a pass.
@@ -132,7 +121,7 @@ fn a_full_failed_pass_backs_off() {
     );
     // Once a member is back, the client gets in.
     n.start_member(1);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     assert_eq!(n.client_member(ci), Some(1));
     no_violations(&n);
 }

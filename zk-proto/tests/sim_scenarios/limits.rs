@@ -10,8 +10,9 @@ use zk_proto::{
 };
 
 use super::helpers::{
-    add_watch, connected_client, create, disconnect_reasons, ev, exists, get_data, ms, net,
-    no_violations, ok, set_data, submit, S,
+    add_watch, close, connected_client, create, disconnect_reasons, ev, exists, failed_with, fired,
+    get_data, ms, net, no_violations, ok, reconnect, scenario, set_data, submit, wait_for,
+    LOST_ONCE_THEN_CLOSED, S,
 };
 use super::timers::ping_times;
 
@@ -50,25 +51,12 @@ fn duration_max_timeouts_never_panic() {
     );
     n.admin(set_data("/d", b"x")).unwrap();
     n.advance(ms(10));
-    assert_eq!(
-        n.client(ci).watch_events(w.unwrap()),
-        [ev(EventType::NodeDataChanged, "/d")]
-    );
+    assert_eq!(fired(&n, ci, w), [ev(EventType::NodeDataChanged, "/d")]);
     // Through a reconnect (client-side expiry timer, next attempt, SetWatches).
-    n.reset_session_conn(ci);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    reconnect(&mut n, ci);
     ok(&mut n, ci, get_data("/d", false));
-    n.close(ci);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Closed, S));
-    assert_eq!(
-        n.client(ci).states(),
-        [
-            SessionState::Connected,
-            SessionState::Suspended,
-            SessionState::Connected,
-            SessionState::Closed
-        ]
-    );
+    close(&mut n, ci, S);
+    assert_eq!(n.client(ci).states(), LOST_ONCE_THEN_CLOSED);
     no_violations(&n);
 
     // A failed pass backs off by "never" (about 30 years), without panicking.
@@ -90,36 +78,35 @@ fn duration_max_timeouts_never_panic() {
 /// reconnect, while every add_auth call still completes exactly once.
 #[test]
 fn a_credential_added_many_times_is_replayed_once() {
-    let mut n = net(2, 52);
-    let ci = connected_client(&mut n, &[0, 1], |_| {});
-    let ids: Vec<RequestId> = (0..5)
-        .map(|_| n.add_auth(ci, "digest", b"alice:secret").unwrap())
-        .collect();
-    n.advance(ms(10));
-    n.reset_session_conn(ci);
-    // Added again while disconnected: completed by the one replay.
-    let more: Vec<RequestId> = (0..3)
-        .map(|_| n.add_auth(ci, "digest", b"alice:secret").unwrap())
-        .collect();
-    n.cluster.clear_request_log();
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
-    n.advance(ms(10));
-    let auths = n
-        .cluster
-        .request_log()
-        .iter()
-        .filter(|(_, _, op)| *op == OpCode::Auth)
-        .count();
-    assert_eq!(auths, 1, "{:?}", n.cluster.request_log());
-    for id in ids.iter().chain(&more) {
-        assert_eq!(n.client(ci).completions(*id), 1);
-        assert_eq!(n.client(ci).completion(*id), Some(&Ok(Response::Empty)));
-    }
-    let Response::WhoAmI(w) = ok(&mut n, ci, Request::WhoAmI) else {
-        panic!()
-    };
-    assert!(w.client_info.iter().any(|c| c.user == "alice"));
-    no_violations(&n);
+    scenario(2, 52, |n, ci| {
+        let ids: Vec<RequestId> = (0..5)
+            .map(|_| n.add_auth(ci, "digest", b"alice:secret").unwrap())
+            .collect();
+        n.advance(ms(10));
+        n.reset_session_conn(ci);
+        // Added again while disconnected: completed by the one replay.
+        let more: Vec<RequestId> = (0..3)
+            .map(|_| n.add_auth(ci, "digest", b"alice:secret").unwrap())
+            .collect();
+        n.cluster.clear_request_log();
+        wait_for(n, ci, SessionState::Connected, 10 * S);
+        n.advance(ms(10));
+        let auths = n
+            .cluster
+            .request_log()
+            .iter()
+            .filter(|(_, _, op)| *op == OpCode::Auth)
+            .count();
+        assert_eq!(auths, 1, "{:?}", n.cluster.request_log());
+        for id in ids.iter().chain(&more) {
+            assert_eq!(n.client(ci).completions(*id), 1);
+            assert_eq!(n.client(ci).completion(*id), Some(&Ok(Response::Empty)));
+        }
+        let Response::WhoAmI(w) = ok(n, ci, Request::WhoAmI) else {
+            panic!()
+        };
+        assert!(w.client_info.iter().any(|c| c.user == "alice"));
+    });
 }
 
 /// getConfig is a request of its own: the chroot does not apply to it, while a
@@ -163,17 +150,17 @@ fn get_config_skips_the_chroot_but_get_data_of_its_path_does_not() {
         .unwrap();
     n.advance(ms(10));
     assert_eq!(
-        n.client(ci).watch_events(cfg.watcher.unwrap()),
+        fired(&n, ci, cfg.watcher),
         [ev(EventType::NodeDataChanged, "/zookeeper/config")]
     );
-    assert!(n.client(ci).watch_events(chrooted_w.unwrap()).is_empty());
+    assert!(fired(&n, ci, chrooted_w).is_empty());
     n.admin(set_data("/app/zookeeper/config", b"x")).unwrap();
     n.advance(ms(10));
     assert_eq!(
-        n.client(ci).watch_events(chrooted_w.unwrap()),
+        fired(&n, ci, chrooted_w),
         [ev(EventType::NodeDataChanged, "/zookeeper/config")]
     );
-    assert_eq!(n.client(ci).watch_events(cfg.watcher.unwrap()).len(), 1);
+    assert_eq!(fired(&n, ci, cfg.watcher).len(), 1);
     no_violations(&n);
 }
 
@@ -196,8 +183,7 @@ fn a_rejected_set_watches_batch_reports_its_watches_removed() {
     assert_eq!(n.session(ci).watch_count(), 4);
     n.cluster
         .answer_set_watches([ErrorCode::MarshallingError, ErrorCode::Ok, ErrorCode::Ok]);
-    n.reset_session_conn(ci);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    reconnect(&mut n, ci);
     n.advance(ms(10));
     let conn = n.session_conn(ci).unwrap();
     let batches = n
@@ -232,15 +218,9 @@ fn a_rejected_set_watches_batch_reports_its_watches_removed() {
     n.admin(set_data("/b", b"1")).unwrap();
     n.admin(create("/p", b"", 0)).unwrap();
     n.advance(ms(10));
-    assert!(n.client(ci).watch_events(a1.unwrap()).is_empty());
-    assert_eq!(
-        n.client(ci).watch_events(b.unwrap()),
-        [ev(EventType::NodeDataChanged, "/b")]
-    );
-    assert_eq!(
-        n.client(ci).watch_events(p.unwrap()),
-        [ev(EventType::NodeCreated, "/p")]
-    );
+    assert!(fired(&n, ci, a1).is_empty());
+    assert_eq!(fired(&n, ci, b), [ev(EventType::NodeDataChanged, "/b")]);
+    assert_eq!(fired(&n, ci, p), [ev(EventType::NodeCreated, "/p")]);
     no_violations(&n);
 }
 
@@ -330,12 +310,9 @@ fn an_oversized_frame_answering_nothing_drops_the_connection() {
             )],
             "case {seed}"
         );
-        assert_eq!(
-            n.client(ci).completion(id),
-            Some(&Err(ZkError::ConnectionLoss))
-        );
+        failed_with(&n, ci, &[id], ZkError::ConnectionLoss);
         n.set_hold(0, false);
-        assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+        wait_for(&mut n, ci, SessionState::Connected, 10 * S);
         no_violations(&n);
     }
 }
@@ -344,15 +321,14 @@ fn an_oversized_frame_answering_nothing_drops_the_connection() {
 /// accepts: its getData reply is over jute.maxbuffer by the header and Stat.
 #[test]
 fn the_largest_node_a_server_accepts_can_be_read_with_the_default_max_frame() {
-    let mut n = net(1, 60);
-    let ci = connected_client(&mut n, &[0], |_| {});
-    // The create request is exactly jute.maxbuffer (0xfffff) bytes: 49 + data.
-    let data = vec![5u8; 0xfffff - 49];
-    ok(&mut n, ci, create("/b", &data, 0));
-    let Response::GetData(d) = ok(&mut n, ci, get_data("/b", false)) else {
-        panic!()
-    };
-    assert_eq!(d.data.as_ref().unwrap().len(), data.len());
-    assert!(disconnect_reasons(&n, ci).is_empty());
-    no_violations(&n);
+    scenario(1, 60, |n, ci| {
+        // The create request is exactly jute.maxbuffer (0xfffff) bytes: 49 + data.
+        let data = vec![5u8; 0xfffff - 49];
+        ok(n, ci, create("/b", &data, 0));
+        let Response::GetData(d) = ok(n, ci, get_data("/b", false)) else {
+            panic!()
+        };
+        assert_eq!(d.data.as_ref().unwrap().len(), data.len());
+        assert!(disconnect_reasons(n, ci).is_empty());
+    });
 }

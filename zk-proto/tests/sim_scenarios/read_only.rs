@@ -4,39 +4,43 @@ use zk_proto::testing::net::ClientFrame;
 use zk_proto::{AddWatchMode, DisconnectReason, ErrorCode, Response, SessionState, ZkError};
 
 use super::helpers::{
-    add_watch, connected_client, create, disconnect_reasons, get_data, ms, net, no_violations, ok,
-    submit, S,
+    add_client, add_watch, connected_client, create, disconnect_reasons, get_data, ms, net,
+    no_violations, ok, scenario_with, submit, wait_for, S,
 };
 
 #[test]
 fn after_a_client_side_expiry_the_default_policy_keeps_trying_with_a_new_session() {
-    let mut n = net(3, 23);
-    let ci = connected_client(&mut n, &[0, 1, 2], |c| c.session_timeout = ms(6000));
-    let sid = n.session(ci).session_id().unwrap();
-    let (_, w) = submit(&mut n, ci, add_watch("/p", AddWatchMode::Persistent));
-    n.advance(ms(10));
-    for m in 0..3 {
-        n.partition(m);
-    }
-    assert!(n.run_until(
-        |n| n.client(ci).states().contains(&SessionState::Expired),
-        20 * S
-    ));
-    // Expired was reported, then the same Session went on connecting.
-    assert_eq!(n.state(ci), SessionState::Connecting);
-    assert_eq!(n.session(ci).session_id(), None);
-    assert!(n.client(ci).watcher_removed(w.unwrap()));
-    let connects = n.client(ci).connects.len();
-    n.advance(10 * S);
-    assert!(n.client(ci).connects.len() > connects, "still trying");
-    for m in 0..3 {
-        n.heal(m);
-    }
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 20 * S));
-    let new = n.session(ci).session_id().unwrap();
-    assert_ne!(new, sid);
-    ok(&mut n, ci, create("/after", b"", 0));
-    no_violations(&n);
+    scenario_with(
+        3,
+        23,
+        |c| c.session_timeout = ms(6000),
+        |n, ci| {
+            let sid = n.session(ci).session_id().unwrap();
+            let (_, w) = submit(n, ci, add_watch("/p", AddWatchMode::Persistent));
+            n.advance(ms(10));
+            for m in 0..3 {
+                n.partition(m);
+            }
+            assert!(n.run_until(
+                |n| n.client(ci).states().contains(&SessionState::Expired),
+                20 * S
+            ));
+            // Expired was reported, then the same Session went on connecting.
+            assert_eq!(n.state(ci), SessionState::Connecting);
+            assert_eq!(n.session(ci).session_id(), None);
+            assert!(n.client(ci).watcher_removed(w.unwrap()));
+            let connects = n.client(ci).connects.len();
+            n.advance(10 * S);
+            assert!(n.client(ci).connects.len() > connects, "still trying");
+            for m in 0..3 {
+                n.heal(m);
+            }
+            wait_for(n, ci, SessionState::Connected, 20 * S);
+            let new = n.session(ci).session_id().unwrap();
+            assert_ne!(new, sid);
+            ok(n, ci, create("/after", b"", 0));
+        },
+    );
 }
 
 #[test]
@@ -65,7 +69,7 @@ fn read_only_then_probe_and_move_to_a_read_write_server() {
         .count();
     assert_eq!(probes, 0, "m0 is down: probes are refused before sending");
     n.start_member(0);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 120 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 120 * S);
     assert_eq!(n.client_member(ci), Some(0));
     assert!(disconnect_reasons(&n, ci).contains(&DisconnectReason::LeavingReadOnly));
     let sid = n.session(ci).session_id().unwrap();
@@ -81,13 +85,11 @@ fn read_only_then_probe_and_move_to_a_read_write_server() {
 fn a_client_that_refuses_read_only_does_not_connect_to_one() {
     let mut n = net(1, 24);
     n.set_read_only(0, true);
-    let mut c = n.config(&[0]);
-    c.read_only = false;
-    let ci = n.add_client(c);
+    let ci = add_client(&mut n, &[0], |c| c.read_only = false);
     n.advance(5 * S);
     assert_eq!(n.state(ci), SessionState::Connecting);
     assert!(n.client(ci).connects.len() > 3);
     n.set_read_only(0, false);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     no_violations(&n);
 }

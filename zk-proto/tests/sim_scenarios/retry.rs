@@ -5,21 +5,16 @@ use std::time::Duration;
 use zk_proto::{AddWatchMode, CoarseState, RemovalReason, SessionState, UsageError, ZkError};
 
 use super::helpers::{
-    add_watch, attempts, connected_client, create, exists, get_data, ms, net, no_violations, ok,
-    submit, S,
+    add_client, add_watch, attempts, connected_client, create, exists, expire_and_renew,
+    failed_with, get_data, ms, net, net_down, no_violations, ok, scenario_with, submit, wait_for,
+    S,
 };
 use super::limits::removal_reason;
-use super::update_hosts::n_config;
 
 #[test]
 fn connect_max_rounds_gives_up_unreachable_and_restart_tries_again() {
-    let mut n = net(3, 4);
-    for m in 0..3 {
-        n.stop_member(m);
-    }
-    let mut c = n_config(&mut n);
-    c.connect_max_rounds = Some(2);
-    let ci = n.add_client(c);
+    let mut n = net_down(3, 4);
+    let ci = add_client(&mut n, &[0, 1, 2], |c| c.connect_max_rounds = Some(2));
     let (queued, qw) = submit(&mut n, ci, exists("/x", true));
     let auth = n.add_auth(ci, "digest", b"u:p").unwrap();
     assert!(n.run_until(|n| n.state(ci).is_terminal(), 30 * S));
@@ -32,14 +27,7 @@ fn connect_max_rounds_gives_up_unreachable_and_restart_tries_again() {
         [SessionState::Unreachable],
         "from Connecting straight to Unreachable"
     );
-    assert_eq!(
-        n.client(ci).completion(queued),
-        Some(&Err(ZkError::Unreachable))
-    );
-    assert_eq!(
-        n.client(ci).completion(auth),
-        Some(&Err(ZkError::Unreachable))
-    );
+    failed_with(&n, ci, &[queued, auth], ZkError::Unreachable);
     assert_eq!(
         removal_reason(&n, ci, qw.unwrap()),
         Some(RemovalReason::NotSet(ZkError::Unreachable))
@@ -61,55 +49,54 @@ fn connect_max_rounds_gives_up_unreachable_and_restart_tries_again() {
     assert_eq!(n.client(ci).connects.len(), 12);
     n.start_member(2);
     n.restart(ci);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     ok(&mut n, ci, create("/back", b"", 0));
     no_violations(&n);
 }
 
 #[test]
 fn a_suspended_session_gives_up_after_its_rounds_and_ends_its_watches() {
-    let mut n = net(3, 5);
-    let ci = connected_client(&mut n, &[0, 1, 2], |c| {
-        c.session_timeout = 30 * S;
-        c.connect_max_rounds = Some(3);
-    });
-    let sid = n.session(ci).session_id().unwrap();
-    let (_, w) = submit(&mut n, ci, add_watch("/p", AddWatchMode::Persistent));
-    n.advance(ms(10));
-    let connects = n.client(ci).connects.len();
-    for m in 0..3 {
-        n.stop_member(m);
-    }
-    assert!(n.run_until(|n| n.state(ci).is_terminal(), 30 * S));
-    assert_eq!(n.state(ci), SessionState::Unreachable);
-    assert!(
-        n.client(ci).entered(SessionState::Unreachable).unwrap()
-            < n.client(ci).entered(SessionState::Suspended).unwrap() + 10 * S,
-        "well before the session timeout"
+    scenario_with(
+        3,
+        5,
+        |c| {
+            c.session_timeout = 30 * S;
+            c.connect_max_rounds = Some(3);
+        },
+        |n, ci| {
+            let sid = n.session(ci).session_id().unwrap();
+            let (_, w) = submit(n, ci, add_watch("/p", AddWatchMode::Persistent));
+            n.advance(ms(10));
+            let connects = n.client(ci).connects.len();
+            for m in 0..3 {
+                n.stop_member(m);
+            }
+            assert!(n.run_until(|n| n.state(ci).is_terminal(), 30 * S));
+            assert_eq!(n.state(ci), SessionState::Unreachable);
+            assert!(
+                n.client(ci).entered(SessionState::Unreachable).unwrap()
+                    < n.client(ci).entered(SessionState::Suspended).unwrap() + 10 * S,
+                "well before the session timeout"
+            );
+            assert_eq!(n.client(ci).connects.len() - connects, 9, "three rounds");
+            assert_eq!(
+                removal_reason(n, ci, w.unwrap()),
+                Some(RemovalReason::SessionEnded(ZkError::Unreachable))
+            );
+            // The session may still live on the servers: it can be resumed elsewhere.
+            assert_eq!(n.session(ci).credentials().map(|c| c.0), Some(sid));
+        },
     );
-    assert_eq!(n.client(ci).connects.len() - connects, 9, "three rounds");
-    assert_eq!(
-        removal_reason(&n, ci, w.unwrap()),
-        Some(RemovalReason::SessionEnded(ZkError::Unreachable))
-    );
-    // The session may still live on the servers: it can be resumed elsewhere.
-    assert_eq!(n.session(ci).credentials().map(|c| c.0), Some(sid));
-    no_violations(&n);
 }
 
 #[test]
 fn reaching_a_server_starts_the_count_of_rounds_again() {
-    let mut n = net(3, 6);
-    for m in 0..3 {
-        n.stop_member(m);
-    }
-    let mut c = n_config(&mut n);
-    c.connect_max_rounds = Some(3);
-    let ci = n.add_client(c);
+    let mut n = net_down(3, 6);
+    let ci = add_client(&mut n, &[0, 1, 2], |c| c.connect_max_rounds = Some(3));
     // Two failed rounds, then a server comes back.
     assert!(n.run_until(|n| n.client(ci).connects.len() >= 6, 30 * S));
     n.start_member(0);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     let connects = n.client(ci).connects.len();
     n.stop_member(0);
     assert!(n.run_until(|n| n.state(ci).is_terminal(), 60 * S));
@@ -125,26 +112,14 @@ fn an_expired_handshake_answer_is_a_server_reached() {
     // rounds start again; with the default policy a new session follows.
     let mut n = net(1, 7);
     let ci = connected_client(&mut n, &[0], |c| c.connect_max_rounds = Some(1));
-    let sid = n.session(ci).session_id().unwrap();
-    n.expire_session(sid);
-    assert!(n.run_until(
-        |n| n.client(ci).states().ends_with(&[
-            SessionState::Expired,
-            SessionState::Connecting,
-            SessionState::Connected
-        ]),
-        10 * S
-    ));
+    expire_and_renew(&mut n, ci);
     no_violations(&n);
 }
 
 #[test]
 fn the_default_backoff_waits_at_most_a_second_between_rounds() {
-    let mut n = net(3, 8);
-    for m in 0..3 {
-        n.stop_member(m);
-    }
-    let c = n_config(&mut n);
+    let mut n = net_down(3, 8);
+    let c = n.config(&[0, 1, 2]);
     assert_eq!(c.backoff.max, S);
     assert_eq!(c.connect_max_rounds, None);
     let ci = n.add_client(c);
@@ -170,13 +145,8 @@ fn a_client_is_back_within_about_half_a_second_of_a_recovered_ensemble() {
     let mut worst = Duration::ZERO;
     let runs = 200;
     for seed in 0..runs {
-        let mut n = net(3, 100 + seed);
-        for m in 0..3 {
-            n.stop_member(m);
-        }
-        let mut c = n_config(&mut n);
-        c.seed = seed;
-        let ci = n.add_client(c);
+        let mut n = net_down(3, 100 + seed);
+        let ci = add_client(&mut n, &[0, 1, 2], |c| c.seed = seed);
         // Long enough for the backoff to reach its cap; the recovery instant
         // varies with the seed.
         n.advance(20 * S + ms(seed * 37 % 1000));
@@ -184,7 +154,7 @@ fn a_client_is_back_within_about_half_a_second_of_a_recovered_ensemble() {
         for m in 0..3 {
             n.start_member(m);
         }
-        assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+        wait_for(&mut n, ci, SessionState::Connected, 10 * S);
         let took = n.client(ci).entered(SessionState::Connected).unwrap() - back;
         total += took;
         worst = worst.max(took);

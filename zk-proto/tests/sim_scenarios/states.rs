@@ -1,39 +1,27 @@
 //! Session states, many clients, chroot, request timeouts, empty multis.
 
-use zk_proto::jute::from_bytes;
-use zk_proto::testing::net::ClientFrame;
 use zk_proto::{
-    DisconnectReason, Event, EventType, MultiRequest, OpCode, Request, RequestId, Response,
-    SessionState, SetWatches, ZkError,
+    DisconnectReason, Event, EventType, MultiRequest, Request, RequestId, Response, SessionState,
+    ZkError,
 };
 
 use super::helpers::{
-    connected_client, create, disconnect_reasons, ev, exists, get_children, get_data, ms, net,
-    no_violations, ok, set_data, submit, S,
+    add_client, close, connected_client, create, disconnect_reasons, ev, exists, failed_with,
+    fired, get_children, get_data, ms, net, no_violations, ok, reconnect, scenario, scenario_with,
+    set_data, set_watches_sent, submit, wait_for, LOST_ONCE_THEN_CLOSED, S,
 };
 
 #[test]
 fn state_sequence_through_loss_and_close() {
     let mut n = net(2, 34);
-    let mut c = n.config(&[0, 1]);
-    c.session_timeout = ms(10_000);
-    let ci = n.add_client(c);
+    let ci = add_client(&mut n, &[0, 1], |c| c.session_timeout = ms(10_000));
     assert_eq!(n.state(ci), SessionState::Connecting);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, S));
+    wait_for(&mut n, ci, SessionState::Connected, S);
     n.reset_session_conn(ci);
     assert_eq!(n.state(ci), SessionState::Suspended);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, S));
-    n.close(ci);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Closed, S));
-    assert_eq!(
-        n.client(ci).states(),
-        [
-            SessionState::Connected,
-            SessionState::Suspended,
-            SessionState::Connected,
-            SessionState::Closed
-        ]
-    );
+    wait_for(&mut n, ci, SessionState::Connected, S);
+    close(&mut n, ci, S);
+    assert_eq!(n.client(ci).states(), LOST_ONCE_THEN_CLOSED);
     assert_eq!(n.state(ci).coarse(), zk_proto::CoarseState::Lost);
     no_violations(&n);
 }
@@ -70,34 +58,33 @@ fn many_clients_see_each_others_changes_under_chunking_and_jitter() {
 /// never fire.
 #[test]
 fn removing_the_last_watcher_keeps_a_watch_that_is_being_set() {
-    let mut n = net(1, 41);
-    let ci = connected_client(&mut n, &[0], |_| {});
-    ok(&mut n, ci, create("/x", b"", 0));
-    let (_, old) = submit(&mut n, ci, get_data("/x", true));
-    n.advance(ms(10));
-    // A second registration is in flight when the first is removed.
-    let (id, new) = submit(&mut n, ci, get_data("/x", true));
-    n.remove_watcher(ci, old.unwrap());
-    n.advance(ms(10));
-    assert!(matches!(
-        n.client(ci).completion(id),
-        Some(Ok(Response::GetData(_)))
-    ));
-    assert_eq!(
-        n.session(ci).watch_count(),
-        1,
-        "the new registration is armed"
-    );
-    n.admin(set_data("/x", b"1")).unwrap();
-    n.advance(ms(10));
-    assert_eq!(
-        n.client(ci).watch_events(new.unwrap()),
-        [ev(EventType::NodeDataChanged, "/x")],
-        "server watches of the connection: {:?}",
-        n.cluster
-            .watches(n.server_conn(ci, n.session_conn(ci).unwrap()).unwrap())
-    );
-    no_violations(&n);
+    scenario(1, 41, |n, ci| {
+        ok(n, ci, create("/x", b"", 0));
+        let (_, old) = submit(n, ci, get_data("/x", true));
+        n.advance(ms(10));
+        // A second registration is in flight when the first is removed.
+        let (id, new) = submit(n, ci, get_data("/x", true));
+        n.remove_watcher(ci, old.unwrap());
+        n.advance(ms(10));
+        assert!(matches!(
+            n.client(ci).completion(id),
+            Some(Ok(Response::GetData(_)))
+        ));
+        assert_eq!(
+            n.session(ci).watch_count(),
+            1,
+            "the new registration is armed"
+        );
+        n.admin(set_data("/x", b"1")).unwrap();
+        n.advance(ms(10));
+        assert_eq!(
+            fired(n, ci, new),
+            [ev(EventType::NodeDataChanged, "/x")],
+            "server watches of the connection: {:?}",
+            n.cluster
+                .watches(n.server_conn(ci, n.session_conn(ci).unwrap()).unwrap())
+        );
+    });
 }
 
 #[test]
@@ -117,21 +104,9 @@ fn chroot_applies_to_requests_events_and_set_watches() {
     let (_, cfg) = submit(&mut n, ci, exists("/zookeeper/config", true));
     n.advance(ms(10));
     // Restored after a reconnect with server paths, events come back stripped.
-    n.reset_session_conn(ci);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    reconnect(&mut n, ci);
     n.advance(ms(10));
-    let sw: Vec<SetWatches> = n
-        .client_frames(ci)
-        .into_iter()
-        .filter_map(|f| match f.2 {
-            ClientFrame::Request {
-                op: OpCode::SetWatches,
-                body,
-                ..
-            } => Some(from_bytes(body).unwrap()),
-            _ => None,
-        })
-        .collect();
+    let sw = set_watches_sent(&n, ci, None);
     assert_eq!(sw.len(), 1);
     assert_eq!(sw[0].data_watches, ["/app/s-0000000000"]);
     assert_eq!(sw[0].child_watches, ["/app"]);
@@ -140,41 +115,39 @@ fn chroot_applies_to_requests_events_and_set_watches() {
     n.admin(create("/app/other", b"", 0)).unwrap();
     n.advance(ms(10));
     assert_eq!(
-        n.client(ci).watch_events(w.unwrap()),
+        fired(&n, ci, w),
         [ev(EventType::NodeDataChanged, "/s-0000000000")]
     );
-    assert_eq!(
-        n.client(ci).watch_events(cw.unwrap()),
-        [ev(EventType::NodeChildrenChanged, "/")]
-    );
+    assert_eq!(fired(&n, ci, cw), [ev(EventType::NodeChildrenChanged, "/")]);
     let _ = cfg;
     no_violations(&n);
 }
 
 #[test]
 fn a_request_timeout_fails_the_request_and_drops_the_connection() {
-    let mut n = net(2, 43);
-    let ci = connected_client(&mut n, &[0, 1], |c| c.request_timeout = Some(ms(700)));
-    let m = n.client_member(ci).unwrap();
-    n.set_hold(m, true);
-    let start = n.now();
-    let a = submit(&mut n, ci, get_data("/", false)).0;
-    n.advance(ms(100));
-    let b = submit(&mut n, ci, get_data("/", false)).0;
-    assert!(n.run_until(|n| n.client(ci).completion(a).is_some(), 5 * S));
-    assert_eq!(n.now() - start, ms(700));
-    assert_eq!(n.client(ci).completion(a), Some(&Err(ZkError::Timeout)));
-    assert_eq!(
-        n.client(ci).completion(b),
-        Some(&Err(ZkError::ConnectionLoss))
+    scenario_with(
+        2,
+        43,
+        |c| c.request_timeout = Some(ms(700)),
+        |n, ci| {
+            let m = n.client_member(ci).unwrap();
+            n.set_hold(m, true);
+            let start = n.now();
+            let a = submit(n, ci, get_data("/", false)).0;
+            n.advance(ms(100));
+            let b = submit(n, ci, get_data("/", false)).0;
+            assert!(n.run_until(|n| n.client(ci).completion(a).is_some(), 5 * S));
+            assert_eq!(n.now() - start, ms(700));
+            failed_with(n, ci, &[a], ZkError::Timeout);
+            failed_with(n, ci, &[b], ZkError::ConnectionLoss);
+            assert_eq!(
+                disconnect_reasons(n, ci),
+                [DisconnectReason::RequestTimeout]
+            );
+            wait_for(n, ci, SessionState::Connected, 10 * S);
+            n.set_hold(m, false);
+        },
     );
-    assert_eq!(
-        disconnect_reasons(&n, ci),
-        [DisconnectReason::RequestTimeout]
-    );
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
-    n.set_hold(m, false);
-    no_violations(&n);
 }
 
 /// An empty multi has nothing to send; it must still complete after the requests
@@ -182,25 +155,24 @@ fn a_request_timeout_fails_the_request_and_drops_the_connection() {
 /// completes it at once, ahead of the getData still in flight: order [1, 0, 2].
 #[test]
 fn an_empty_multi_completes_in_submission_order() {
-    let mut n = net(1, 44);
-    let ci = connected_client(&mut n, &[0], |_| {});
-    let before = submit(&mut n, ci, get_data("/", false)).0;
-    let empty = submit(&mut n, ci, Request::Multi(MultiRequest { ops: vec![] })).0;
-    let after = submit(&mut n, ci, get_data("/", false)).0;
-    assert!(n.run_until(|n| n.client(ci).completion(after).is_some(), S));
-    let order: Vec<RequestId> = n
-        .client(ci)
-        .events
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Event::Completed { id, .. } => Some(*id),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(order, [before, empty, after]);
-    assert_eq!(
-        n.client(ci).completion(empty),
-        Some(&Ok(Response::Multi(Default::default())))
-    );
-    no_violations(&n);
+    scenario(1, 44, |n, ci| {
+        let before = submit(n, ci, get_data("/", false)).0;
+        let empty = submit(n, ci, Request::Multi(MultiRequest { ops: vec![] })).0;
+        let after = submit(n, ci, get_data("/", false)).0;
+        assert!(n.run_until(|n| n.client(ci).completion(after).is_some(), S));
+        let order: Vec<RequestId> = n
+            .client(ci)
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Completed { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(order, [before, empty, after]);
+        assert_eq!(
+            n.client(ci).completion(empty),
+            Some(&Ok(Response::Multi(Default::default())))
+        );
+    });
 }

@@ -1,14 +1,14 @@
 //! Replacing the host list (`update_hosts`): which sessions move, and how.
 
-use zk_proto::testing::net::{sim_hosts, SimNet};
+use zk_proto::testing::net::sim_hosts;
 use zk_proto::{
-    Acl, AddWatchMode, Config, CreateRequest, DisconnectReason, Event, EventType, ExpiryPolicy,
-    Request, SessionState, UsageError,
+    Acl, AddWatchMode, CreateRequest, DisconnectReason, Event, EventType, ExpiryPolicy, Request,
+    SessionState, UsageError,
 };
 
 use super::helpers::{
-    add_watch, connected_client, create, disconnect_reasons, ev, get_data, ms, net, no_violations,
-    ok, set_data, submit, S,
+    add_client, add_watch, close, connected_client, create, disconnect_reasons, ev, fired,
+    get_data, ms, net, no_violations, ok, set_data, submit, wait_for, S,
 };
 
 /// Where one session was and went when its host list changed.
@@ -24,10 +24,8 @@ struct Rebalanced {
 fn rebalance(seed: u64, from: &[usize], to: impl FnOnce(usize) -> Vec<usize>) -> Rebalanced {
     let mut n = net(6, seed);
     n.record_wire = false;
-    let mut c = n.config(from);
-    c.seed = seed;
-    let ci = n.add_client(c);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    let ci = add_client(&mut n, from, |c| c.seed = seed);
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     let before = n.client_member(ci).unwrap();
     let sid = n.session(ci).session_id();
     let events = n.client(ci).events.len();
@@ -36,7 +34,7 @@ fn rebalance(seed: u64, from: &[usize], to: impl FnOnce(usize) -> Vec<usize>) ->
         .unwrap();
     assert_eq!(n.session(ci).hosts(), &to[..]);
     assert_eq!(n.session(ci).config().hosts, to);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     let reasons: Vec<DisconnectReason> = n.client(ci).events[events..]
         .iter()
         .filter_map(|(_, e)| match e {
@@ -204,7 +202,7 @@ fn a_moved_session_keeps_its_id_watches_and_chroot() {
     n.with_session(ci, |s, now| s.update_hosts(sim_hosts(&hosts), now))
         .unwrap();
     assert_eq!(n.state(ci), SessionState::Suspended, "dropped at once");
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     assert_eq!(n.client_member(ci), Some(3));
     assert_eq!(n.session(ci).session_id(), Some(sid));
     assert_ne!(n.session_conn(ci), Some(old_conn));
@@ -230,13 +228,10 @@ fn a_moved_session_keeps_its_id_watches_and_chroot() {
         5 * S
     ));
     assert_eq!(
-        n.client(ci).watch_events(data_w.unwrap()),
+        fired(&n, ci, data_w),
         [ev(EventType::NodeDataChanged, "/x")]
     );
-    assert!(n
-        .client(ci)
-        .watch_events(child_w.unwrap())
-        .contains(&ev(EventType::NodeDataChanged, "/x")));
+    assert!(fired(&n, ci, child_w).contains(&ev(EventType::NodeDataChanged, "/x")));
     assert_eq!(n.session(ci).hosts(), &sim_hosts(&hosts)[..]);
     no_violations(&n);
 }
@@ -258,8 +253,8 @@ fn a_staying_session_keeps_its_connection() {
     assert_eq!(n.client(ci).events.len(), events, "nothing happened");
     // The next reconnect uses the new list only.
     n.stop_member(on);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Suspended, 10 * S));
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Suspended, 10 * S);
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     assert_eq!(n.client_member(ci), Some(3));
     no_violations(&n);
 }
@@ -270,15 +265,13 @@ fn while_disconnected_the_new_list_is_used_for_the_next_attempt() {
     for m in 0..3 {
         n.stop_member(m);
     }
-    let mut c = n.config(&[0, 1, 2]);
-    c.connect_max_rounds = Some(10);
-    let ci = n.add_client(c);
+    let ci = add_client(&mut n, &[0, 1, 2], |c| c.connect_max_rounds = Some(10));
     n.advance(3 * S);
     assert_eq!(n.state(ci), SessionState::Connecting);
     let connects = n.client(ci).connects.len();
     n.with_session(ci, |s, now| s.update_hosts(sim_hosts(&[3]), now))
         .unwrap();
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     assert_eq!(n.client_member(ci), Some(3));
     assert!(n.client(ci).connects[connects..]
         .iter()
@@ -291,8 +284,7 @@ fn while_disconnected_the_new_list_is_used_for_the_next_attempt() {
 fn an_attempt_to_a_removed_server_is_abandoned_for_the_new_list() {
     let mut n = net(2, 33);
     n.partition(0); // connects to m0 hang
-    let c = n.config(&[0]);
-    let ci = n.add_client(c);
+    let ci = add_client(&mut n, &[0], |_| {});
     assert_eq!(n.client(ci).connects.len(), 1);
     n.advance(ms(100));
     let attempt = n.client(ci).connects[0].1;
@@ -305,7 +297,7 @@ fn an_attempt_to_a_removed_server_is_abandoned_for_the_new_list() {
             conn: attempt,
             reason: DisconnectReason::Rebalance
         }));
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     assert_eq!(n.client_member(ci), Some(1));
     no_violations(&n);
 }
@@ -321,13 +313,12 @@ fn update_hosts_refuses_an_empty_list_and_works_in_terminal_states() {
     ));
     assert_eq!(n.session(ci).hosts(), &before[..]);
     assert_eq!(n.state(ci), SessionState::Connected);
-    n.close(ci);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Closed, 5 * S));
+    close(&mut n, ci, 5 * S);
     n.with_session(ci, |s, now| s.update_hosts(sim_hosts(&[1]), now))
         .unwrap();
     assert_eq!(n.client_member(ci), None);
     n.restart(ci);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Connected, 10 * S));
+    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
     assert_eq!(n.client_member(ci), Some(1));
     no_violations(&n);
 }
@@ -344,11 +335,7 @@ fn a_closing_session_is_not_moved() {
     assert!(!disconnect_reasons(&n, ci).contains(&DisconnectReason::Rebalance));
     assert_eq!(n.session(ci).current_host(), None);
     n.set_hold(0, false);
-    assert!(n.run_until(|n| n.state(ci) == SessionState::Closed, 5 * S));
+    wait_for(&mut n, ci, SessionState::Closed, 5 * S);
     assert_eq!(n.client(ci).connects.len(), 1);
     no_violations(&n);
-}
-
-pub(crate) fn n_config(n: &mut SimNet) -> Config {
-    n.config(&[0, 1, 2])
 }
