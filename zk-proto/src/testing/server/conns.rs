@@ -161,14 +161,17 @@ impl SimCluster {
         self.closes.push_back(cid);
     }
 
-    pub(super) fn close_member_conns(&mut self, m: usize, flush: bool) {
-        let ids: Vec<SimConnId> = self
-            .conns
+    /// The open connections of member `m`, in id order.
+    pub(super) fn member_conns(&self, m: usize) -> Vec<SimConnId> {
+        self.conns
             .iter()
             .filter(|(_, c)| c.member == m)
             .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
+            .collect()
+    }
+
+    pub(super) fn close_member_conns(&mut self, m: usize, flush: bool) {
+        for id in self.member_conns(m) {
             self.close_conn(id, flush);
         }
     }
@@ -273,9 +276,8 @@ mod tests {
 
     #[test]
     fn bad_input_closes() {
-        let mut t = T::new(1);
         // Unknown opcode: UNIMPLEMENTED with zxid -1, then close.
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(1);
         t.send(
             a.conn,
             &frame(|b| {

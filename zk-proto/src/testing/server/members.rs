@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{SimCluster, SimConnId};
+use super::SimCluster;
 
 /// One member's fault state.
 #[derive(Debug, Clone)]
@@ -75,13 +75,7 @@ impl SimCluster {
         if hold {
             return;
         }
-        let conns: Vec<SimConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.member == m)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in conns {
+        for id in self.member_conns(m) {
             while let Some((xid, op, body)) =
                 self.conns.get_mut(&id).and_then(|c| c.held.pop_front())
             {
@@ -114,9 +108,7 @@ mod tests {
 
     #[test]
     fn read_only_member() {
-        let mut t = T::new(2);
-        let rw = t.session(0);
-        t.ok(rw, 1, &Request::Create(create("/r", b"data", 0)));
+        let (mut t, rw) = T::with_node(2, create("/r", b"data", 0));
         t.c.set_read_only(1, true, t.now);
         // A client without the read-only flag is closed with no response.
         let (conn, out) = t.handshake(1, 0, &[0; 16], Some(false));
@@ -148,16 +140,12 @@ mod tests {
             ErrorCode::NotReadOnly
         );
         // Its local session is unknown elsewhere.
-        let (conn, out) = t.handshake(0, ro.sid, &password_for(ro.sid), Some(true));
-        let resp: ConnectResponse = from_bytes(out[0].slice(4..)).unwrap();
-        assert_eq!(resp.timeout, 0);
-        assert_eq!(t.closes(), vec![conn]);
+        t.refused_resume(0, ro.sid, Some(true));
     }
 
     #[test]
     fn held_pipeline_lets_auth_overtake() {
-        let mut t = T::new(1);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(1);
         t.c.set_hold(0, true, t.now);
         t.send(a.conn, &req_frame(1, &Request::GetData(pw("/", false))));
         t.send(
@@ -181,8 +169,7 @@ mod tests {
 
     #[test]
     fn stop_member_closes_connections_and_drops_unsent_output() {
-        let mut t = T::new(2);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(2);
         t.send(a.conn, &req_frame(1, &Request::Ping));
         t.c.stop_member(0, t.now);
         assert!(t.out(a.conn).is_empty());

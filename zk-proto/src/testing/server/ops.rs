@@ -310,8 +310,7 @@ mod tests {
 
     #[test]
     fn create_get_set_delete() {
-        let mut t = T::new(1);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(1);
         let Response::Create2(c) = t.ok(a, 1, &Request::Create2(create("/a", b"hi", 0))) else {
             panic!()
         };
@@ -358,20 +357,12 @@ mod tests {
             t.err(a, 10, &del("/zookeeper", -1)),
             ErrorCode::BadArguments
         );
+        let cr = |p: &str, flags| Request::Create(create(p, b"", flags));
+        assert_eq!(t.err(a, 11, &cr("/a", 0)), ErrorCode::NodeExists);
+        assert_eq!(t.err(a, 12, &cr("/x/y", 0)), ErrorCode::NoNode);
+        assert_eq!(t.err(a, 13, &cr("/f", 7)), ErrorCode::BadArguments);
         assert_eq!(
-            t.err(a, 11, &Request::Create(create("/a", b"", 0))),
-            ErrorCode::NodeExists
-        );
-        assert_eq!(
-            t.err(a, 12, &Request::Create(create("/x/y", b"", 0))),
-            ErrorCode::NoNode
-        );
-        assert_eq!(
-            t.err(a, 13, &Request::Create(create("/f", b"", 7))),
-            ErrorCode::BadArguments
-        );
-        assert_eq!(
-            t.err(a, 14, &Request::Create(create("/f", b"", 5))),
+            t.err(a, 14, &cr("/f", 5)),
             ErrorCode::BadArguments,
             "TTL flags on op 1"
         );
@@ -380,7 +371,7 @@ mod tests {
         };
         assert_eq!(e.stat.ephemeral_owner, a.sid);
         assert_eq!(
-            t.err(a, 16, &Request::Create(create("/e/c", b"", 0))),
+            t.err(a, 16, &cr("/e/c", 0)),
             ErrorCode::NoChildrenForEphemerals
         );
         let ttl = |flags, ttl| {
@@ -437,8 +428,7 @@ mod tests {
 
     #[test]
     fn replies_carry_the_xid_and_zxid() {
-        let mut t = T::new(1);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(1);
         let z0 = t.c.last_zxid();
         let frames = t.call(a, 41, &Request::Create(create("/z", b"", 0)));
         assert_eq!(frames[0].0.xid, 41);
@@ -457,8 +447,7 @@ mod tests {
 
     #[test]
     fn auth_ok_whoami_and_failure_closes() {
-        let mut t = T::new(1);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(1);
         let auth = |scheme: &str, cred: &'static [u8]| {
             Request::Auth(AuthPacket {
                 auth_type: 0,

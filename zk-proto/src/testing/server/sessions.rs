@@ -231,7 +231,7 @@ mod tests {
     use crate::jute::from_bytes;
     use crate::ops::Request;
     use crate::records::ConnectResponse;
-    use crate::testing::server::test_wire::{connect_frame, create, event, pw, split, T};
+    use crate::testing::server::test_wire::{connect_frame, create, pw, T};
     use crate::testing::server::SimConnId;
     use crate::types::EventType;
 
@@ -277,8 +277,7 @@ mod tests {
 
     #[test]
     fn resume_moves_session_and_closes_old_connection() {
-        let mut t = T::new(3);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(3);
         let passwd = password_for(a.sid);
         let (b, out) = t.handshake(2, a.sid, &passwd, Some(false));
         let resp: ConnectResponse = from_bytes(out[0].slice(4..)).unwrap();
@@ -290,8 +289,7 @@ mod tests {
 
     #[test]
     fn wrong_password_and_unknown_session_get_invalid_response_then_close() {
-        let mut t = T::new(1);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(1);
         for (sid, pw) in [(a.sid, [7u8; 16]), (12345, [0; 16])] {
             let (conn, out) = t.handshake(0, sid, &pw, Some(false));
             assert_eq!(out.len(), 1);
@@ -309,8 +307,7 @@ mod tests {
 
     #[test]
     fn client_ahead_of_server_is_closed_without_response() {
-        let mut t = T::new(2);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(2);
         t.c.set_lagging(1, true);
         t.ok(a, 1, &Request::Create(create("/x", b"", 0)));
         let zxid = t.c.last_zxid();
@@ -326,9 +323,7 @@ mod tests {
 
     #[test]
     fn close_session_replies_then_closes_and_deletes_ephemerals() {
-        let mut t = T::new(1);
-        let a = t.session(0);
-        t.ok(a, 1, &Request::Create(create("/e", b"", 1)));
+        let (mut t, a) = T::with_node(1, create("/e", b"", 1));
         let frames = t.call(a, 2, &Request::CloseSession);
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].0.xid, 2);
@@ -339,8 +334,7 @@ mod tests {
 
     #[test]
     fn expiry_deletes_ephemerals_and_fires_watches() {
-        let mut t = T::new(2);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(2);
         let b = t.session(1);
         t.ok(a, 1, &Request::Create(create("/eph", b"", 1)));
         t.ok(b, 1, &Request::GetData(pw("/eph", true)));
@@ -355,19 +349,17 @@ mod tests {
         t.advance(1);
         assert!(!t.c.session_alive(a.sid));
         assert!(t.c.get("/eph").is_none());
-        let got: Vec<_> = t.out(b.conn).iter().map(split).map(|f| event(&f)).collect();
-        assert_eq!(got, vec![(EventType::NodeDeleted, "/eph".to_owned())]);
+        assert_eq!(
+            t.events(b.conn),
+            vec![(EventType::NodeDeleted, "/eph".to_owned())]
+        );
         // Resuming it now: invalid response, then close.
-        let (conn, out) = t.handshake(0, a.sid, &password_for(a.sid), Some(false));
-        let resp: ConnectResponse = from_bytes(out[0].slice(4..)).unwrap();
-        assert_eq!(resp.timeout, 0);
-        assert_eq!(t.closes(), vec![conn]);
+        t.refused_resume(0, a.sid, Some(false));
     }
 
     #[test]
     fn attached_but_silent_session_expires_and_its_connection_closes() {
-        let mut t = T::new(1);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(1);
         t.advance(9999);
         assert!(t.c.session_alive(a.sid));
         t.advance(1);
@@ -377,8 +369,7 @@ mod tests {
 
     #[test]
     fn no_expiry_without_quorum_and_clock_restarts_after() {
-        let mut t = T::new(2);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(2);
         t.c.stop_member(0, t.now);
         t.c.stop_member(1, t.now);
         assert_eq!(t.closes(), vec![a.conn]);

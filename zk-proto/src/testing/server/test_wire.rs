@@ -14,6 +14,7 @@ use crate::records::{
     Acl, ConnectRequest, ConnectResponse, CreateRequest, PathWatchRequest, ReplyHeader,
     RequestHeader, WatcherEvent,
 };
+use crate::testing::server::sessions::password_for;
 use crate::testing::server::{SimCluster, SimConnId};
 use crate::time::later;
 use crate::types::{EventType, KeeperState};
@@ -103,6 +104,20 @@ impl T {
         }
     }
 
+    /// A cluster of `members` with one session connected to member 0.
+    pub(super) fn with_session(members: usize) -> (T, Cli) {
+        let mut t = T::new(members);
+        let cli = t.session(0);
+        (t, cli)
+    }
+
+    /// [`T::with_session`] whose session then created a node (xid 1).
+    pub(super) fn with_node(members: usize, node: CreateRequest) -> (T, Cli) {
+        let (mut t, cli) = T::with_session(members);
+        t.ok(cli, 1, &Request::Create(node));
+        (t, cli)
+    }
+
     pub(super) fn advance(&mut self, ms: u64) {
         self.now = later(self.now, Duration::from_millis(ms));
         self.c.handle_timeout(self.now);
@@ -182,6 +197,26 @@ impl T {
         assert_eq!(h.xid, xid);
         assert!(body.is_empty(), "error replies carry no body");
         h.err
+    }
+}
+
+impl T {
+    /// The watch events queued for `conn`, decoded (see [`event`]).
+    pub(super) fn events(&mut self, conn: SimConnId) -> Vec<(EventType, String)> {
+        self.out(conn)
+            .iter()
+            .map(split)
+            .map(|f| event(&f))
+            .collect()
+    }
+
+    /// A handshake resuming session `sid` (with its right password) on `member`
+    /// that the server refuses: an invalid (timeout 0) response, then a close.
+    pub(super) fn refused_resume(&mut self, member: usize, sid: i64, ro: Option<bool>) {
+        let (conn, out) = self.handshake(member, sid, &password_for(sid), ro);
+        let resp: ConnectResponse = from_bytes(out[0].slice(4..)).unwrap();
+        assert_eq!(resp.timeout, 0);
+        assert_eq!(self.closes(), vec![conn]);
     }
 }
 

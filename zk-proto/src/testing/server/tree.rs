@@ -9,7 +9,8 @@ use bytes::Bytes;
 use crate::error::ErrorCode;
 use crate::path::validate_path;
 use crate::records::{
-    Acl, CheckVersionRequest, CreateRequest, GetDataResponse, SetAclRequest, SetDataRequest, Stat,
+    Acl, CheckVersionRequest, CreateRequest, CreateTtlRequest, GetDataResponse, SetAclRequest,
+    SetDataRequest, Stat,
 };
 use crate::types::{CreateMode, OpCode};
 
@@ -261,6 +262,32 @@ impl Tree {
         Ok((path, stat))
     }
 
+    /// A createTTL: the rules of [`Tree::create`], with the request's TTL.
+    pub(super) fn create_ttl(
+        &mut self,
+        ctx: &Ctx,
+        req: &CreateTtlRequest,
+        zxid: i64,
+        time: i64,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<(String, Stat), ErrorCode> {
+        let plain = CreateRequest {
+            path: req.path.clone(),
+            data: req.data.clone(),
+            acl: req.acl.clone(),
+            flags: req.flags,
+        };
+        self.create(
+            ctx,
+            OpCode::CreateTtl,
+            &plain,
+            req.ttl,
+            zxid,
+            time,
+            triggers,
+        )
+    }
+
     pub(super) fn delete(
         &mut self,
         path: &str,
@@ -374,9 +401,7 @@ mod tests {
 
     #[test]
     fn sequential_names_come_from_the_parent_counter() {
-        let mut t = T::new(1);
-        let a = t.session(0);
-        t.ok(a, 1, &Request::Create(create("/q", b"", 0)));
+        let (mut t, a) = T::with_node(1, create("/q", b"", 0));
         let mut names = Vec::new();
         for i in 0..3 {
             let Response::Create(c) = t.ok(a, 2 + i, &Request::Create(create("/q/n-", b"", 2)))

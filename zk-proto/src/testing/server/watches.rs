@@ -2,14 +2,15 @@
 //! persistent recursive), the notifications a change sends, removeWatches /
 //! checkWatches, and SetWatches(2) with its catch-up events.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::ErrorCode;
 use crate::jute::Encode;
 use crate::records::{ReplyHeader, SetWatches2, WatcherEvent, WatchesRequest};
 use crate::types::{EventType, KeeperState, WatcherType};
 
-use super::{tree::ancestors_and_self, tree::check_path, tree::parent_of, SimCluster, SimConnId};
+use super::tree::{ancestors_and_self, check_path, parent_of, Node};
+use super::{SimCluster, SimConnId};
 
 /// The watches one connection holds, by table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -181,34 +182,22 @@ impl SimCluster {
     /// SetWatches(2): catch-up events for what changed after `relative_zxid`
     /// (queued before the reply), re-arm the rest.
     pub(super) fn set_watches(&mut self, cid: SimConnId, sw: SetWatches2) {
-        let rel = sw.relative_zxid;
-        let mut events = Vec::new();
+        let mut c = CatchUp {
+            nodes: &self.tree.nodes,
+            rel: sw.relative_zxid,
+            events: Vec::new(),
+        };
         let mut armed = SimWatches::default();
-        for p in sw.data_watches {
-            match self.tree.nodes.get(&p) {
-                None => events.push((EventType::NodeDeleted, p)),
-                Some(n) if n.mzxid > rel => events.push((EventType::NodeDataChanged, p)),
-                Some(_) => {
-                    armed.data.insert(p);
-                }
-            }
-        }
+        c.one_shot(sw.data_watches, DATA_CHANGED, &mut armed.data);
         for p in sw.exist_watches {
-            if self.tree.nodes.contains_key(&p) {
-                events.push((EventType::NodeCreated, p));
+            if c.nodes.contains_key(&p) {
+                c.events.push((EventType::NodeCreated, p));
             } else {
                 armed.data.insert(p);
             }
         }
-        for p in sw.child_watches {
-            match self.tree.nodes.get(&p) {
-                None => events.push((EventType::NodeDeleted, p)),
-                Some(n) if n.pzxid > rel => events.push((EventType::NodeChildrenChanged, p)),
-                Some(_) => {
-                    armed.child.insert(p);
-                }
-            }
-        }
+        c.one_shot(sw.child_watches, CHILDREN_CHANGED, &mut armed.child);
+        let events = c.events;
         armed.persistent.extend(sw.persistent_watches);
         armed.recursive.extend(sw.persistent_recursive_watches);
         let w = self.watches_mut(cid);
@@ -218,6 +207,39 @@ impl SimCluster {
         w.recursive.extend(armed.recursive);
         for (ty, p) in events {
             self.notify(cid, ty, &p);
+        }
+    }
+}
+
+/// The event a restored one-shot watch catches up with, and the node's zxid that
+/// tells whether it happened after the client's last zxid.
+type Changed = (EventType, fn(&Node) -> i64);
+
+const DATA_CHANGED: Changed = (EventType::NodeDataChanged, |n| n.mzxid);
+const CHILDREN_CHANGED: Changed = (EventType::NodeChildrenChanged, |n| n.pzxid);
+
+/// SetWatches' catch-up: the events for what changed after `rel`, in the order
+/// of the restored watches: data, then exist, then child.
+struct CatchUp<'a> {
+    nodes: &'a BTreeMap<String, Node>,
+    rel: i64,
+    events: Vec<(EventType, String)>,
+}
+
+impl CatchUp<'_> {
+    /// Restores one-shot data or child watches: NodeDeleted for a node that is
+    /// gone, the `changed` event for one changed after `rel`; the others are
+    /// re-armed in `armed`.
+    fn one_shot(&mut self, paths: Vec<String>, changed: Changed, armed: &mut BTreeSet<String>) {
+        let (event, zxid_of) = changed;
+        for p in paths {
+            match self.nodes.get(&p) {
+                None => self.events.push((EventType::NodeDeleted, p)),
+                Some(n) if zxid_of(n) > self.rel => self.events.push((event, p)),
+                Some(_) => {
+                    armed.insert(p);
+                }
+            }
         }
     }
 }
@@ -237,8 +259,7 @@ mod tests {
 
     #[test]
     fn watch_fires_on_another_connection_before_the_reply() {
-        let mut t = T::new(2);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(2);
         let b = t.session(1);
         t.ok(a, 1, &Request::Create(create("/w", b"", 0)));
         t.ok(a, 2, &Request::GetData(pw("/w", true)));
@@ -286,9 +307,8 @@ mod tests {
                 version: -1,
             }),
         );
-        let got: Vec<_> = t.out(a.conn).iter().map(split).map(|f| event(&f)).collect();
         assert_eq!(
-            got,
+            t.events(a.conn),
             vec![
                 (EventType::NodeDeleted, "/w/kid".to_owned()),
                 (EventType::NodeChildrenChanged, "/w".to_owned())
@@ -298,8 +318,7 @@ mod tests {
 
     #[test]
     fn persistent_and_recursive_watches() {
-        let mut t = T::new(1);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(1);
         let b = t.session(0);
         let add = |p: &str, mode| {
             Request::AddWatch(AddWatchRequest {
@@ -322,9 +341,8 @@ mod tests {
                 version: -1,
             }),
         );
-        let got: Vec<_> = t.out(a.conn).iter().map(split).map(|f| event(&f)).collect();
         assert_eq!(
-            got,
+            t.events(a.conn),
             vec![
                 (EventType::NodeCreated, "/p".to_owned()),
                 (EventType::NodeChildrenChanged, "/p".to_owned()),
@@ -359,8 +377,7 @@ mod tests {
 
     #[test]
     fn set_watches_catch_up_before_reply() {
-        let mut t = T::new(2);
-        let a = t.session(0);
+        let (mut t, a) = T::with_session(2);
         let b = t.session(1);
         for (i, p) in ["/d", "/c", "/same", "/gone"].iter().enumerate() {
             t.ok(b, i as i32 + 1, &Request::Create(create(p, b"", 0)));

@@ -6,8 +6,8 @@ use std::time::Instant;
 use crate::error::ErrorCode;
 use crate::ops::{Request, Response};
 use crate::records::{
-    Create2Response, CreateRequest, CreateResponse, MultiOp, MultiRequest, MultiResponse,
-    MultiResult, PathResponse, StatResponse,
+    Create2Response, CreateResponse, MultiOp, MultiRequest, MultiResponse, MultiResult,
+    PathResponse, StatResponse,
 };
 use crate::types::OpCode;
 
@@ -37,25 +37,10 @@ impl SimCluster {
                         }
                     })
             }
-            Request::CreateTtl(c) => {
-                let cr = CreateRequest {
-                    path: c.path.clone(),
-                    data: c.data.clone(),
-                    acl: c.acl.clone(),
-                    flags: c.flags,
-                };
-                self.tree
-                    .create(
-                        ctx,
-                        OpCode::CreateTtl,
-                        &cr,
-                        c.ttl,
-                        zxid,
-                        time,
-                        &mut triggers,
-                    )
-                    .map(|(path, stat)| Response::Create2(Create2Response { path, stat }))
-            }
+            Request::CreateTtl(c) => self
+                .tree
+                .create_ttl(ctx, c, zxid, time, &mut triggers)
+                .map(|(path, stat)| Response::Create2(Create2Response { path, stat })),
             Request::Delete(d) => self
                 .tree
                 .delete(&d.path, d.version, zxid, &mut triggers)
@@ -98,37 +83,28 @@ impl SimCluster {
         let mut failed = None;
         for (i, op) in m.ops.iter().enumerate() {
             let t = &mut staged_triggers;
-            let res = match op {
-                MultiOp::Create { op, req } => {
-                    staged
+            let res =
+                match op {
+                    MultiOp::Create { op, req } => staged
                         .create(ctx, *op, req, -1, zxid, time, t)
                         .map(|(path, stat)| match op {
                             OpCode::Create | OpCode::Create2 => {
                                 MultiResult::Create(CreateResponse { path })
                             }
                             _ => MultiResult::Create2(Create2Response { path, stat }),
-                        })
-                }
-                MultiOp::CreateTtl(c) => {
-                    let cr = CreateRequest {
-                        path: c.path.clone(),
-                        data: c.data.clone(),
-                        acl: c.acl.clone(),
-                        flags: c.flags,
-                    };
-                    staged
-                        .create(ctx, OpCode::CreateTtl, &cr, c.ttl, zxid, time, t)
-                        .map(|(path, stat)| MultiResult::Create2(Create2Response { path, stat }))
-                }
-                MultiOp::Delete(d) => staged
-                    .delete(&d.path, d.version, zxid, t)
-                    .map(|_| MultiResult::Delete),
-                MultiOp::SetData(s) => staged
-                    .set_data(s, zxid, time, t)
-                    .map(|stat| MultiResult::SetData(StatResponse { stat })),
-                MultiOp::Check(c) => staged.check(c).map(|_| MultiResult::Check),
-                _ => Err(ErrorCode::MarshallingError),
-            };
+                        }),
+                    MultiOp::CreateTtl(c) => staged
+                        .create_ttl(ctx, c, zxid, time, t)
+                        .map(|(path, stat)| MultiResult::Create2(Create2Response { path, stat })),
+                    MultiOp::Delete(d) => staged
+                        .delete(&d.path, d.version, zxid, t)
+                        .map(|_| MultiResult::Delete),
+                    MultiOp::SetData(s) => staged
+                        .set_data(s, zxid, time, t)
+                        .map(|stat| MultiResult::SetData(StatResponse { stat })),
+                    MultiOp::Check(c) => staged.check(c).map(|_| MultiResult::Check),
+                    _ => Err(ErrorCode::MarshallingError),
+                };
             match res {
                 Ok(r) => results.push(r),
                 Err(e) => {
@@ -167,9 +143,7 @@ mod tests {
 
     #[test]
     fn failed_multi_bytes_and_nothing_applied() {
-        let mut t = T::new(1);
-        let a = t.session(0);
-        t.ok(a, 1, &Request::Create(create("/m", b"", 0)));
+        let (mut t, a) = T::with_node(1, create("/m", b"", 0));
         let z0 = t.c.last_zxid();
         let multi = Request::Multi(MultiRequest {
             ops: vec![
