@@ -38,10 +38,6 @@ fn corpus_dir(target: &str) -> PathBuf {
         .join(target)
 }
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
 #[test]
 fn corpus_replays_cleanly() {
     for (target, body) in TARGETS {
@@ -73,22 +69,9 @@ fn corpus_replays_cleanly() {
 // ---------------------------------------------------------------------------
 // Seed generation
 
-/// A fixture: the frames of a `.hex` file (comment lines start with `#`).
-fn read_fixture(name: &str) -> Option<Vec<u8>> {
-    let text = fs::read_to_string(fixtures_dir().join(format!("{name}.hex"))).ok()?;
-    let hex: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
-        .collect();
-    assert!(hex.len() % 2 == 0, "{name}: odd hex length");
-    Some(
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-            .collect(),
-    )
-}
+#[path = "common/hex_fixture.rs"]
+mod hex_fixture;
+use hex_fixture::read_fixture;
 
 /// (request fixture, reply fixture) pairs; the request's opcode decodes the reply.
 const PAIRS: &[(&str, &str)] = &[

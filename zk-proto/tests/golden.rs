@@ -3,9 +3,6 @@
 //! FrameDecoder, decoded, checked against what the capture says, and re-encoded
 //! to the identical bytes.
 
-use std::fs;
-use std::path::Path;
-
 use bytes::{Bytes, BytesMut};
 
 use zk_proto::frame::{write_frame, FrameDecoder, DEFAULT_MAX_FRAME};
@@ -14,22 +11,17 @@ use zk_proto::records::*;
 use zk_proto::types::{EventType, KeeperState, OpCode};
 use zk_proto::{ErrorCode, Request, Response};
 
+#[path = "common/hex_fixture.rs"]
+mod hex_fixture;
+
 /// The whole frame of a fixture, length prefix included.
 fn wire(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(format!("{name}.hex"));
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let hex: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
-        .collect();
-    assert!(hex.len() % 2 == 0, "{name}: odd number of hex digits");
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or_else(|e| panic!("{name}: {e}")))
-        .collect()
+    hex_fixture::read_fixture(name).unwrap_or_else(|| {
+        panic!(
+            "{name}: no such fixture in {}",
+            hex_fixture::fixtures_dir().display()
+        )
+    })
 }
 
 /// The payload of the one frame in a fixture, split off by the FrameDecoder.

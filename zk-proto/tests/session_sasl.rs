@@ -3,31 +3,23 @@
 //! becomes Connected only when it succeeds, a refusal ends the session as AuthFailed with a
 //! reason, and every reconnect runs it again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use md5::{Digest, Md5};
 use std::sync::{Arc, Mutex};
-use zk_proto::frame::{write_frame, FrameDecoder};
+use zk_proto::frame::FrameDecoder;
 use zk_proto::jute::{Decode, Encode, Reader};
-use zk_proto::records::{ConnectResponse, PathWatchRequest, ReplyHeader, RequestHeader, Stat};
+use zk_proto::records::{PathWatchRequest, ReplyHeader, RequestHeader, Stat};
 
 use zk_proto::sasl::{SaslClient, SaslClientFactory, SaslConfig, SaslError, SaslTarget};
 use zk_proto::{
-    Action, Config, ConnId, ErrorCode, Event, HostAddr, OpCode, Request, SaslPacket, Session,
-    SessionState,
+    Action, Config, ConnId, ErrorCode, Event, OpCode, Request, SaslPacket, Session, SessionState,
 };
 
-#[allow(clippy::disallowed_methods)] // a test needs some instant to start from
-fn t0() -> Instant {
-    Instant::now()
-}
-
-fn frame(f: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
-    let mut b = BytesMut::new();
-    write_frame(&mut b, f);
-    b.to_vec()
-}
+#[path = "common/scripted.rs"]
+mod scripted;
+use scripted::{connect_response, frame, hosts, t0, Peer};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -66,13 +58,6 @@ fn rspauth(response: &str, nonce: &str) -> String {
     kd(":zookeeper/zk-sasl-md5")
 }
 
-struct Peer {
-    s: Session,
-    conn: ConnId,
-    now: Instant,
-    events: Vec<Event>,
-}
-
 impl Peer {
     fn new() -> Peer {
         Peer::with(SaslConfig::digest_md5("bob", "pw"))
@@ -80,10 +65,7 @@ impl Peer {
 
     fn with(sasl: SaslConfig) -> Peer {
         let now = t0();
-        let mut c = Config::new(vec![HostAddr {
-            host: "h0".into(),
-            port: 2181,
-        }]);
+        let mut c = Config::new(hosts(1));
         c.sasl = Some(sasl);
         let s = Session::new(c, now);
         let mut p = Peer {
@@ -114,17 +96,19 @@ impl Peer {
             self.s.poll_transmit(self.now).is_some(),
             "the ConnectRequest"
         );
-        let resp = frame(|b| {
-            ConnectResponse {
-                protocol_version: 0,
-                timeout: 10_000,
-                session_id: 42,
-                passwd: Bytes::from_static(&[1; 16]),
-                read_only: Some(false),
-            }
-            .encode(b)
-        });
+        let resp = connect_response(10_000);
         self.s.handle_input(conn, &resp, self.now);
+    }
+
+    /// The reason of the session's SaslFailed event.
+    fn sasl_failed(&mut self) -> String {
+        self.events()
+            .iter()
+            .find_map(|e| match e {
+                Event::SaslFailed { reason } => Some(reason.clone()),
+                _ => None,
+            })
+            .expect("a SaslFailed event")
     }
 
     /// Every request frame sent so far: (xid, op, the SASL token if it is one).
@@ -152,13 +136,6 @@ impl Peer {
             .encode(b);
         });
         self.s.handle_input(self.conn, &f, self.now);
-    }
-
-    fn events(&mut self) -> &[Event] {
-        while let Some(e) = self.s.poll_event() {
-            self.events.push(e);
-        }
-        &self.events
     }
 
     /// Runs the whole exchange; returns the requests sent after it.
@@ -223,10 +200,7 @@ fn sasl_runs_first_and_requests_wait_for_it() {
         Stat::default().encode(b);
     });
     p.s.handle_input(p.conn, &reply, p.now);
-    assert!(p
-        .events()
-        .iter()
-        .any(|e| matches!(e, Event::Completed { id: i, result: Ok(_) } if *i == id)));
+    assert!(p.any_event(|e| matches!(e, Event::Completed { id: i, result: Ok(_) } if *i == id)));
     // A reconnect runs the exchange again before anything else.
     p.s.handle_disconnected(p.conn, p.now);
     p.handshake();
@@ -242,14 +216,7 @@ fn a_refusal_is_auth_failed_with_a_reason() {
     let sent = p.sent();
     p.sasl_reply(sent[0].0, ErrorCode::AuthFailed, b"");
     assert_eq!(p.s.state(), SessionState::AuthFailed);
-    let reason = p
-        .events()
-        .iter()
-        .find_map(|e| match e {
-            Event::SaslFailed { reason } => Some(reason.clone()),
-            _ => None,
-        })
-        .expect("a SaslFailed event");
+    let reason = p.sasl_failed();
     assert!(reason.contains("refused SASL DIGEST-MD5"), "{reason}");
 }
 
@@ -269,7 +236,7 @@ fn a_server_that_does_not_know_the_password_is_refused() {
         b"rspauth=0123456789abcdef0123456789abcdef",
     );
     assert_eq!(p.s.state(), SessionState::AuthFailed);
-    assert!(p.events().iter().any(
+    assert!(p.any_event(
         |e| matches!(e, Event::SaslFailed { reason } if reason.contains("rspauth does not match"))
     ));
 }
@@ -352,14 +319,7 @@ fn a_plug_in_that_cannot_start_is_auth_failed_naming_host_and_cause() {
         p.sent().is_empty(),
         "nothing is sent for a mechanism that cannot start"
     );
-    let reason = p
-        .events()
-        .iter()
-        .find_map(|e| match e {
-            Event::SaslFailed { reason } => Some(reason.clone()),
-            _ => None,
-        })
-        .expect("a SaslFailed event");
+    let reason = p.sasl_failed();
     assert!(
         reason.contains("h0:2181")
             && reason.contains("X-SCRIPTED")
@@ -374,7 +334,7 @@ fn a_plug_in_step_error_is_auth_failed() {
     let sent = p.sent();
     p.sasl_reply(sent[0].0, ErrorCode::Ok, b"garbage");
     assert_eq!(p.s.state(), SessionState::AuthFailed);
-    assert!(p.events().iter().any(
+    assert!(p.any_event(
         |e| matches!(e, Event::SaslFailed { reason } if reason.contains("unexpected \"garbage\""))
     ));
 }

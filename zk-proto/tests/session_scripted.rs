@@ -2,36 +2,19 @@
 //! server, feeding `handle_input` hand-encoded frames, for what the simulator
 //! cannot stage (an adapter that stops taking bytes, chunks cut at chosen points).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use zk_proto::frame::write_frame;
+use bytes::Bytes;
 use zk_proto::jute::Encode;
-use zk_proto::records::{ConnectResponse, PathWatchRequest, ReplyHeader, Stat};
+use zk_proto::records::{PathWatchRequest, ReplyHeader, Stat};
 use zk_proto::{
-    Action, Config, ConnId, ErrorCode, Event, HostAddr, Request, Response, Session, SessionState,
-    UsageError, ZkError,
+    Action, Config, ConnId, ErrorCode, Event, Request, Response, Session, SessionState, UsageError,
+    ZkError,
 };
 
-#[allow(clippy::disallowed_methods)] // a test needs some instant to start from
-fn t0() -> Instant {
-    Instant::now()
-}
-
-fn hosts(n: usize) -> Vec<HostAddr> {
-    (0..n)
-        .map(|i| HostAddr {
-            host: format!("h{i}"),
-            port: 2181,
-        })
-        .collect()
-}
-
-fn frame(f: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
-    let mut b = BytesMut::new();
-    write_frame(&mut b, f);
-    b.to_vec()
-}
+#[path = "common/scripted.rs"]
+mod scripted;
+use scripted::{connect_response, frame, hosts, t0, Peer};
 
 /// A getData reply: header, data, Stat.
 fn get_data_reply(xid: i32, data: &[u8]) -> Vec<u8> {
@@ -47,13 +30,6 @@ fn get_data_reply(xid: i32, data: &[u8]) -> Vec<u8> {
     })
 }
 
-struct Peer {
-    s: Session,
-    conn: ConnId,
-    now: Instant,
-    events: Vec<Event>,
-}
-
 impl Peer {
     /// A session connected (handshake done) to a scripted server.
     fn connected(tweak: impl FnOnce(&mut Config)) -> Peer {
@@ -66,16 +42,7 @@ impl Peer {
         };
         s.handle_connected(conn, now);
         assert!(s.poll_transmit(now).is_some(), "the ConnectRequest");
-        let resp = frame(|b| {
-            ConnectResponse {
-                protocol_version: 0,
-                timeout: 10_000,
-                session_id: 42,
-                passwd: Bytes::from_static(&[1; 16]),
-                read_only: Some(false),
-            }
-            .encode(b)
-        });
+        let resp = connect_response(10_000);
         s.handle_input(conn, &resp, now);
         assert_eq!(s.state(), SessionState::Connected);
         let mut p = Peer {
@@ -88,13 +55,6 @@ impl Peer {
         p
     }
 
-    fn events(&mut self) -> &[Event] {
-        while let Some(e) = self.s.poll_event() {
-            self.events.push(e);
-        }
-        &self.events
-    }
-
     fn get_data(&mut self, path: &str) -> Result<zk_proto::Submitted, UsageError> {
         self.s.submit(
             Request::GetData(PathWatchRequest {
@@ -103,6 +63,23 @@ impl Peer {
             }),
             self.now,
         )
+    }
+
+    /// A getData of `path` that sets a watch, answered by the server (reply xid `xid`).
+    fn watched_read(&mut self, path: &str, xid: i32) {
+        let read = self
+            .s
+            .submit(
+                Request::GetData(PathWatchRequest {
+                    path: path.into(),
+                    watch: true,
+                }),
+                self.now,
+            )
+            .unwrap();
+        let _read = self.s.poll_transmit(self.now).expect("the read");
+        self.input(&get_data_reply(xid, b"x"));
+        assert!(matches!(self.completion(read.id), Some(Ok(_))));
     }
 
     fn input(&mut self, data: &[u8]) {
@@ -142,9 +119,7 @@ fn submit_fails_while_the_outbound_bytes_exceed_max_outbound() {
     assert_eq!(t.data.len(), 10 * 108);
     assert!(p.get_data(&path).is_ok());
     assert!(
-        !p.events()
-            .iter()
-            .any(|e| matches!(e, Event::Completed { .. })),
+        !p.any_event(|e| matches!(e, Event::Completed { .. })),
         "{:?}",
         p.events
     );
@@ -184,9 +159,7 @@ fn an_oversized_reply_is_skipped_however_it_is_chunked() {
     };
     assert_eq!(d.data.as_deref().unwrap(), b"ok");
     assert!(
-        !p.events()
-            .iter()
-            .any(|e| matches!(e, Event::Disconnected { .. })),
+        !p.any_event(|e| matches!(e, Event::Disconnected { .. })),
         "{:?}",
         p.events
     );
@@ -283,16 +256,7 @@ fn an_unanswered_handshake_is_given_up_after_a_second_and_tried_again_at_once() 
     let conn = connect(&mut s);
     s.handle_connected(conn, now);
     let _ = s.poll_transmit(now);
-    let resp = frame(|b| {
-        ConnectResponse {
-            protocol_version: 0,
-            timeout: 30_000,
-            session_id: 42,
-            passwd: Bytes::from_static(&[1; 16]),
-            read_only: Some(false),
-        }
-        .encode(b)
-    });
+    let resp = connect_response(30_000);
     s.handle_input(conn, &resp, now);
     assert_eq!(s.state(), SessionState::Connected);
     s.handle_disconnected(conn, now);
@@ -324,32 +288,10 @@ fn notification(zxid: i64, path: &str) -> Vec<u8> {
 #[test]
 fn a_watch_event_carries_the_notification_zxid() {
     let mut p = Peer::connected(|_| {});
-    let read =
-        p.s.submit(
-            Request::GetData(PathWatchRequest {
-                path: "/a".into(),
-                watch: true,
-            }),
-            p.now,
-        )
-        .unwrap();
-    let _read = p.s.poll_transmit(p.now).expect("the read");
-    p.input(&get_data_reply(1, b"x"));
-    assert!(matches!(p.completion(read.id), Some(Ok(_))));
+    p.watched_read("/a", 1);
     p.input(&notification(0x1_0000_0007, "/a"));
     // Re-arm and let a 3.8 server fire it.
-    let again =
-        p.s.submit(
-            Request::GetData(PathWatchRequest {
-                path: "/a".into(),
-                watch: true,
-            }),
-            p.now,
-        )
-        .unwrap();
-    let _read = p.s.poll_transmit(p.now).expect("the read");
-    p.input(&get_data_reply(2, b"x"));
-    assert!(matches!(p.completion(again.id), Some(Ok(_))));
+    p.watched_read("/a", 2);
     p.input(&notification(-1, "/a"));
     let zxids: Vec<Option<i64>> = p
         .events()

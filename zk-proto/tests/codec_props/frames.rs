@@ -30,6 +30,16 @@ fn stream_of(frames: &[Vec<u8>], partial: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Where `cuts` split a stream of `len` bytes: 0, the cuts in order, and `len`
+/// (chunk `i` is `points[i]..points[i + 1]`, some of them empty).
+fn cut_points(cuts: &[prop::sample::Index], len: usize) -> Vec<usize> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c.index(len + 1)).collect();
+    points.push(0);
+    points.push(len);
+    points.sort_unstable();
+    points
+}
+
 fn drain(dec: &mut FrameDecoder, out: &mut Vec<Vec<u8>>) -> Result<(), DecodeError> {
     while let Some(f) = dec.next_frame()? {
         out.push(f.to_vec());
@@ -48,10 +58,7 @@ proptest! {
         cuts in vec(any::<prop::sample::Index>(), 0..12),
     ) {
         let stream = stream_of(&frames, &partial);
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
-        points.push(0);
-        points.push(stream.len());
-        points.sort_unstable();
+        let points = cut_points(&cuts, stream.len());
         let mut dec = FrameDecoder::new(DEFAULT_MAX_FRAME);
         let mut got = Vec::new();
         for w in points.windows(2) {
@@ -134,10 +141,7 @@ proptest! {
         stream.extend_from_slice(&(big as i32).to_be_bytes());
         stream.extend(std::iter::repeat_n(0xab, big));
         stream.extend_from_slice(&stream_of(&after, &[]));
-        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
-        points.push(0);
-        points.push(stream.len());
-        points.sort_unstable();
+        let points = cut_points(&cuts, stream.len());
         let mut dec = FrameDecoder::new(max);
         let mut got = Vec::new();
         let mut skipped = Vec::new();
