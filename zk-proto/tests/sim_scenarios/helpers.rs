@@ -1,5 +1,5 @@
-//! What every scenario uses: the fake clock, request builders, a connected client, and
-//! checks of the net's record.
+//! What every scenario uses: the fake clock, request builders, the scenario fixture
+//! and connected clients, waits for a state, and checks of the net's record.
 
 use std::time::{Duration, Instant};
 

@@ -20,17 +20,10 @@ fn one_shot_data_exist_and_child_watches_fire_once() {
         n.admin(create("/o/new", b"", 0)).unwrap();
         n.admin(create("/o/other", b"", 0)).unwrap();
         n.advance(ms(10));
-        let c = n.client(ci);
+        assert_eq!(fired(n, ci, data), [ev(EventType::NodeDataChanged, "/o")]);
+        assert_eq!(fired(n, ci, exist), [ev(EventType::NodeCreated, "/o/new")]);
         assert_eq!(
-            c.watch_events(data.unwrap()),
-            [ev(EventType::NodeDataChanged, "/o")]
-        );
-        assert_eq!(
-            c.watch_events(exist.unwrap()),
-            [ev(EventType::NodeCreated, "/o/new")]
-        );
-        assert_eq!(
-            c.watch_events(child.unwrap()),
+            fired(n, ci, child),
             [ev(EventType::NodeChildrenChanged, "/o")]
         );
         assert_eq!(n.session(ci).watch_count(), 0);

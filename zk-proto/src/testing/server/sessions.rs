@@ -334,8 +334,7 @@ mod tests {
 
     #[test]
     fn expiry_deletes_ephemerals_and_fires_watches() {
-        let (mut t, a) = T::with_session(2);
-        let b = t.session(1);
+        let (mut t, [a, b]) = T::with_sessions(2, [0, 1]);
         t.ok(a, 1, &Request::Create(create("/eph", b"", 1)));
         t.ok(b, 1, &Request::GetData(pw("/eph", true)));
         assert_eq!(t.c.session_timeout(a.sid), Some(10_000));

@@ -106,9 +106,15 @@ impl T {
 
     /// A cluster of `members` with one session connected to member 0.
     pub(super) fn with_session(members: usize) -> (T, Cli) {
-        let mut t = T::new(members);
-        let cli = t.session(0);
+        let (t, [cli]) = T::with_sessions(members, [0]);
         (t, cli)
+    }
+
+    /// A cluster of `members` with a session connected to each of `on`, in order.
+    pub(super) fn with_sessions<const N: usize>(members: usize, on: [usize; N]) -> (T, [Cli; N]) {
+        let mut t = T::new(members);
+        let clis = on.map(|m| t.session(m));
+        (t, clis)
     }
 
     /// [`T::with_session`] whose session then created a node (xid 1).

@@ -259,8 +259,7 @@ mod tests {
 
     #[test]
     fn watch_fires_on_another_connection_before_the_reply() {
-        let (mut t, a) = T::with_session(2);
-        let b = t.session(1);
+        let (mut t, [a, b]) = T::with_sessions(2, [0, 1]);
         t.ok(a, 1, &Request::Create(create("/w", b"", 0)));
         t.ok(a, 2, &Request::GetData(pw("/w", true)));
         assert_eq!(
@@ -318,8 +317,7 @@ mod tests {
 
     #[test]
     fn persistent_and_recursive_watches() {
-        let (mut t, a) = T::with_session(1);
-        let b = t.session(0);
+        let (mut t, [a, b]) = T::with_sessions(1, [0, 0]);
         let add = |p: &str, mode| {
             Request::AddWatch(AddWatchRequest {
                 path: p.into(),
@@ -377,8 +375,7 @@ mod tests {
 
     #[test]
     fn set_watches_catch_up_before_reply() {
-        let (mut t, a) = T::with_session(2);
-        let b = t.session(1);
+        let (mut t, [a, b]) = T::with_sessions(2, [0, 1]);
         for (i, p) in ["/d", "/c", "/same", "/gone"].iter().enumerate() {
             t.ok(b, i as i32 + 1, &Request::Create(create(p, b"", 0)));
         }
