@@ -191,6 +191,13 @@ pub(crate) fn wait_for(net: &mut SimNet, ci: usize, state: SessionState, max: Du
     );
 }
 
+/// Waits for the client to be connected, and checks it is on `member`.
+#[track_caller]
+pub(crate) fn connected_to(net: &mut SimNet, ci: usize, member: usize, max: Duration) {
+    wait_for(net, ci, SessionState::Connected, max);
+    assert_eq!(net.client_member(ci), Some(member));
+}
+
 /// Drops the client's connection and waits for it to be connected again.
 #[track_caller]
 pub(crate) fn reconnect(net: &mut SimNet, ci: usize) {

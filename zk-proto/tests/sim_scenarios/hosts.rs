@@ -5,8 +5,8 @@ use std::time::Duration;
 use zk_proto::{DisconnectReason, SessionState};
 
 use super::helpers::{
-    add_client, attempts, create, disconnect_reasons, ms, net, net_down, no_violations, ok,
-    wait_for, S,
+    add_client, attempts, connected_to, create, disconnect_reasons, ms, net, net_down,
+    no_violations, ok, wait_for, S,
 };
 
 #[test]
@@ -121,7 +121,6 @@ fn a_full_failed_pass_backs_off() {
     );
     // Once a member is back, the client gets in.
     n.start_member(1);
-    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
-    assert_eq!(n.client_member(ci), Some(1));
+    connected_to(&mut n, ci, 1, 10 * S);
     no_violations(&n);
 }

@@ -4,8 +4,8 @@ use zk_proto::testing::net::ClientFrame;
 use zk_proto::{AddWatchMode, DisconnectReason, ErrorCode, Response, SessionState, ZkError};
 
 use super::helpers::{
-    add_client, add_watch, connected_client, create, disconnect_reasons, get_data, ms, net,
-    no_violations, ok, scenario_with, submit, wait_for, S,
+    add_client, add_watch, connected_client, connected_to, create, disconnect_reasons, get_data,
+    ms, net, no_violations, ok, scenario_with, submit, wait_for, S,
 };
 
 #[test]
@@ -69,8 +69,7 @@ fn read_only_then_probe_and_move_to_a_read_write_server() {
         .count();
     assert_eq!(probes, 0, "m0 is down: probes are refused before sending");
     n.start_member(0);
-    wait_for(&mut n, ci, SessionState::Connected, 120 * S);
-    assert_eq!(n.client_member(ci), Some(0));
+    connected_to(&mut n, ci, 0, 120 * S);
     assert!(disconnect_reasons(&n, ci).contains(&DisconnectReason::LeavingReadOnly));
     let sid = n.session(ci).session_id().unwrap();
     assert_ne!(

@@ -7,8 +7,8 @@ use zk_proto::{
 };
 
 use super::helpers::{
-    add_client, add_watch, close, connected_client, create, disconnect_reasons, ev, fired,
-    get_data, ms, net, no_violations, ok, set_data, submit, wait_for, S,
+    add_client, add_watch, close, connected_client, connected_to, create, disconnect_reasons, ev,
+    fired, get_data, ms, net, no_violations, ok, set_data, submit, wait_for, S,
 };
 
 /// Where one session was and went when its host list changed.
@@ -202,8 +202,7 @@ fn a_moved_session_keeps_its_id_watches_and_chroot() {
     n.with_session(ci, |s, now| s.update_hosts(sim_hosts(&hosts), now))
         .unwrap();
     assert_eq!(n.state(ci), SessionState::Suspended, "dropped at once");
-    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
-    assert_eq!(n.client_member(ci), Some(3));
+    connected_to(&mut n, ci, 3, 10 * S);
     assert_eq!(n.session(ci).session_id(), Some(sid));
     assert_ne!(n.session_conn(ci), Some(old_conn));
     assert_eq!(
@@ -254,8 +253,7 @@ fn a_staying_session_keeps_its_connection() {
     // The next reconnect uses the new list only.
     n.stop_member(on);
     wait_for(&mut n, ci, SessionState::Suspended, 10 * S);
-    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
-    assert_eq!(n.client_member(ci), Some(3));
+    connected_to(&mut n, ci, 3, 10 * S);
     no_violations(&n);
 }
 
@@ -271,8 +269,7 @@ fn while_disconnected_the_new_list_is_used_for_the_next_attempt() {
     let connects = n.client(ci).connects.len();
     n.with_session(ci, |s, now| s.update_hosts(sim_hosts(&[3]), now))
         .unwrap();
-    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
-    assert_eq!(n.client_member(ci), Some(3));
+    connected_to(&mut n, ci, 3, 10 * S);
     assert!(n.client(ci).connects[connects..]
         .iter()
         .all(|(_, _, h)| h.host == "m3"));
@@ -297,8 +294,7 @@ fn an_attempt_to_a_removed_server_is_abandoned_for_the_new_list() {
             conn: attempt,
             reason: DisconnectReason::Rebalance
         }));
-    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
-    assert_eq!(n.client_member(ci), Some(1));
+    connected_to(&mut n, ci, 1, 10 * S);
     no_violations(&n);
 }
 
@@ -318,8 +314,7 @@ fn update_hosts_refuses_an_empty_list_and_works_in_terminal_states() {
         .unwrap();
     assert_eq!(n.client_member(ci), None);
     n.restart(ci);
-    wait_for(&mut n, ci, SessionState::Connected, 10 * S);
-    assert_eq!(n.client_member(ci), Some(1));
+    connected_to(&mut n, ci, 1, 10 * S);
     no_violations(&n);
 }
 
