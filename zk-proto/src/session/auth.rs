@@ -10,9 +10,8 @@ use crate::error::{ErrorCode, UsageError, ZkError};
 use crate::jute::{Decode, Reader};
 use crate::ops::{Request, Response};
 use crate::records::{AuthPacket, SaslPacket};
-use crate::types::OpCode;
 
-use super::{Event, InFlight, Origin, RequestId, Session, SessionState, XID_AUTH};
+use super::{Event, Origin, RequestId, Session, SessionState, XID_AUTH};
 
 /// One distinct (scheme, auth) pair: sent once per connection however often it was added.
 #[derive(Debug)]
@@ -113,19 +112,7 @@ impl Session {
     /// Sends one SASL token (a normal xid; the server answers it at once, and
     /// nothing else is outstanding meanwhile).
     pub(super) fn send_sasl(&mut self, token: Bytes, now: Instant) {
-        let xid = self.next_xid();
-        self.send_frame(xid, &Request::Sasl(SaslPacket { token }));
-        self.inflight.push_back(InFlight {
-            xid,
-            op: OpCode::Sasl,
-            origin: Origin::Sasl,
-            watch: None,
-            sent_at: now,
-            remove_type: None,
-            unchrooted: false,
-            traced: false,
-            request_bytes: 0,
-        });
+        self.send_own(Request::Sasl(SaslPacket { token }), Origin::Sasl, now);
     }
 
     /// A SASL reply: the next token, the end of the exchange, or its failure.

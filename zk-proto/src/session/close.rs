@@ -9,9 +9,8 @@ use crate::config::ExpiryPolicy;
 use crate::error::ZkError;
 use crate::ops::Request;
 use crate::time::later;
-use crate::types::OpCode;
 
-use super::{Action, Event, InFlight, Link, Origin, RemovalReason, Session, SessionState};
+use super::{Action, Event, Link, Origin, RemovalReason, Session, SessionState};
 
 impl Session {
     /// Ends the session: sends closeSession and waits (bounded) for its reply.
@@ -45,19 +44,7 @@ impl Session {
         }
         self.fail_queued(ZkError::SessionClosed);
         if matches!(self.link, Link::Up { .. }) {
-            let xid = self.next_xid();
-            self.send_frame(xid, &Request::CloseSession);
-            self.inflight.push_back(InFlight {
-                xid,
-                op: OpCode::CloseSession,
-                origin: Origin::Close,
-                watch: None,
-                sent_at: now,
-                remove_type: None,
-                unchrooted: false,
-                traced: false,
-                request_bytes: 0,
-            });
+            self.send_own(Request::CloseSession, Origin::Close, now);
             self.closing = Some(later(now, self.config.close_timeout));
         } else {
             self.finish_close(now);

@@ -388,13 +388,17 @@ impl Session {
         });
     }
 
-    pub(super) fn send_internal(&mut self, req: Request, now: Instant) {
+    /// Sends a packet the session makes itself (the watch restore's and
+    /// cancellations' requests, SASL tokens, the close): it takes the next xid and
+    /// is tracked in flight like a caller's request, but its reply goes to `origin`,
+    /// never to a caller.
+    pub(super) fn send_own(&mut self, req: Request, origin: Origin, now: Instant) {
         let xid = self.next_xid();
         self.send_frame(xid, &req);
         self.inflight.push_back(InFlight {
             xid,
             op: req.opcode(),
-            origin: Origin::Internal,
+            origin,
             watch: None,
             sent_at: now,
             remove_type: None,

@@ -9,7 +9,7 @@ use crate::records::{WatcherEvent, WatchesRequest};
 use crate::types::{AddWatchMode, WatcherType};
 use crate::watches::{WatchKind, WatcherId};
 
-use super::{Event, Intent, RemovalReason, Session, WatchedEvent};
+use super::{Event, Intent, Origin, RemovalReason, Session, WatchedEvent};
 
 impl Session {
     /// Drops one watch registration locally. When it was the last one on its path,
@@ -51,7 +51,7 @@ impl Session {
                     path,
                     watcher_type: WatcherType::Any,
                 });
-                self.send_internal(req, now);
+                self.send_own(req, Origin::Internal, now);
             }
         } else if self.is_pending_watcher(watcher) && self.cancelled.insert(watcher) {
             self.events.push_back(Event::WatcherRemoved {
@@ -143,7 +143,7 @@ impl Session {
                 watcher_type: wt,
             });
             let now = self.now;
-            self.send_internal(req, now);
+            self.send_own(req, Origin::Internal, now);
         }
     }
 
