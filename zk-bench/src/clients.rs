@@ -114,6 +114,41 @@ impl Meter {
     }
 }
 
+/// W5's measurement, the same whichever client opens the sessions: the open latencies and
+/// the time to open them all, then, once every session has read and sat idle for
+/// `spec.idle_secs`, the CPU they used meanwhile and the memory they hold, per session.
+struct W5Meter {
+    rss0: u64,
+    m: Meter,
+    open_secs: f64,
+}
+
+impl W5Meter {
+    fn start(spec: &Spec) -> W5Meter {
+        W5Meter {
+            rss0: stats::rss_kib(),
+            m: Meter::start(spec.clk_tck),
+            open_secs: 0.0,
+        }
+    }
+
+    /// Every session is open.
+    fn opened(&mut self) {
+        self.open_secs = self.m.t0.elapsed().as_secs_f64();
+    }
+
+    /// The sessions sat idle since `idle0` (the CPU clock when every read was answered).
+    fn finish(self, spec: &Spec, lat: Vec<Duration>, idle0: stats::Cpu) -> Measured {
+        let idle_cpu = stats::Cpu::now(spec.clk_tck).since(&idle0);
+        let rss1 = stats::rss_kib();
+        let mut r = self.m.finish(spec.n as u64, lat);
+        r.idle_cpu_us = idle_cpu.as_secs_f64() * 1e6 / spec.n as f64;
+        r.secs = self.open_secs;
+        r.kib_per_session = rss1.saturating_sub(self.rss0) as f64 / spec.n as f64;
+        r
+    }
+}
+
 fn failed(e: impl std::fmt::Display) -> Measured {
     Measured {
         error: Some(e.to_string()),
@@ -323,9 +358,8 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<C, String>>,
 {
-    let rss0 = stats::rss_kib();
+    let mut meter = W5Meter::start(spec);
     let sessions: RefCell<Vec<Option<C>>> = RefCell::new((0..spec.n).map(|_| None).collect());
-    let m = Meter::start(spec.clk_tck);
     let opened = run_window(W5_CONCURRENCY, spec.n, |i| {
         let f = connect();
         let sessions = &sessions;
@@ -339,7 +373,7 @@ where
         Ok(lat) => lat,
         Err(e) => return failed(format!("opening sessions: {e}")),
     };
-    let open_secs = m.t0.elapsed().as_secs_f64();
+    meter.opened();
     let sessions = sessions.into_inner();
     let read = run_window(100, spec.n, |i| {
         let s = sessions[i].as_ref();
@@ -356,12 +390,7 @@ where
     }
     let idle0 = stats::Cpu::now(spec.clk_tck);
     sleep(Duration::from_secs(spec.idle_secs)).await;
-    let idle_cpu = stats::Cpu::now(spec.clk_tck).since(&idle0);
-    let rss1 = stats::rss_kib();
-    let mut r = m.finish(spec.n as u64, lat);
-    r.idle_cpu_us = idle_cpu.as_secs_f64() * 1e6 / spec.n as f64;
-    r.secs = open_secs;
-    r.kib_per_session = rss1.saturating_sub(rss0) as f64 / spec.n as f64;
+    let r = meter.finish(spec, lat, idle0);
     drop(sessions);
     r
 }
@@ -405,18 +434,53 @@ fn tokio_rt() -> tokio::runtime::Runtime {
 
 pub fn run_zk_tokio(spec: &Spec) -> Measured {
     let b = builder(target(spec), session_timeout(spec));
-    tokio_rt().block_on(async {
-        if spec.workload == Workload::W5 {
-            return w5(spec, || async {
-                zk_tokio::connect(&b).await.map_err(|e| e.to_string())
-            })
-            .await;
-        }
-        match zk_tokio::connect(&b).await {
-            Ok(c) => run_async(&c, spec).await,
-            Err(e) => failed(e),
-        }
-    })
+    tokio_rt().block_on(run_connected(spec, || zk_tokio::connect(&b), Form::Tuned))
+}
+
+/// How a row writes W2 and W3: with the hand-tuned window, or the way a user would.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Tuned,
+    Natural,
+}
+
+/// Runs `spec` on a client that `connect` opens (an adapter's `connect`, on the runtime
+/// the caller blocks on): W5 opens its own sessions through it, the other workloads run
+/// on one session. The adapters' rows differ only in `connect`, the runtime and `form`.
+async fn run_connected<F, Fut>(spec: &Spec, connect: F, form: Form) -> Measured
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = zk_client::Result<zk_client::Client>>,
+{
+    if spec.workload == Workload::W5 {
+        return w5(spec, || {
+            let f = connect();
+            async move { f.await.map_err(|e| e.to_string()) }
+        })
+        .await;
+    }
+    match connect().await {
+        Ok(c) => match (form, spec.workload) {
+            (Form::Natural, Workload::W2 | Workload::W3) => natural_w2_w3(&c, spec).await,
+            _ => run_async(&c, spec).await,
+        },
+        Err(e) => failed(e),
+    }
+}
+
+/// W2 (or, for any other workload, W3) written the way a user would (see
+/// [`run_zk_tokio_mt`]).
+async fn natural_w2_w3(c: &zk_client::Client, spec: &Spec) -> Measured {
+    if spec.workload == Workload::W2 {
+        natural_window(spec, |_| c.get_data(READ_NODE)).await
+    } else {
+        let paths = w3_paths(spec);
+        let data = payload(spec.size);
+        natural_window(spec, |i| {
+            c.create(&paths[i], &data[..], zk_client::CreateMode::Persistent)
+        })
+        .await
+    }
 }
 
 /// zk-tokio as `#[tokio::main]` gives it (the default multi-threaded runtime),
@@ -440,22 +504,13 @@ pub fn run_zk_tokio_mt_task(spec: &Spec) -> Measured {
     let b = builder(target(spec), session_timeout(spec));
     let spec = spec.clone();
     rt.block_on(async move {
+        // Not `run_connected`: the futures of its other paths (W4, W5, the tuned windows)
+        // hold `RefCell`s across awaits, so it could not be spawned.
         let task = tokio::spawn(async move {
-            let c = match zk_tokio::connect(&b).await {
-                Ok(c) => c,
-                Err(e) => return failed(e),
-            };
-            match spec.workload {
-                Workload::W2 => natural_window(&spec, |_| c.get_data(READ_NODE)).await,
-                Workload::W3 => {
-                    let paths = w3_paths(&spec);
-                    let data = payload(spec.size);
-                    natural_window(&spec, |i| {
-                        c.create(&paths[i], &data[..], zk_client::CreateMode::Persistent)
-                    })
-                    .await
-                }
-                _ => w1(&c, &spec).await,
+            match zk_tokio::connect(&b).await {
+                Ok(c) if spec.workload == Workload::W1 => w1(&c, &spec).await,
+                Ok(c) => natural_w2_w3(&c, &spec).await,
+                Err(e) => failed(e),
             }
         });
         task.await.unwrap_or_else(failed)
@@ -471,30 +526,7 @@ pub fn run_zk_tokio_ct_natural(spec: &Spec) -> Measured {
 
 fn run_zk_tokio_natural(spec: &Spec, rt: tokio::runtime::Runtime) -> Measured {
     let b = builder(target(spec), session_timeout(spec));
-    rt.block_on(async {
-        if spec.workload == Workload::W5 {
-            return w5(spec, || async {
-                zk_tokio::connect(&b).await.map_err(|e| e.to_string())
-            })
-            .await;
-        }
-        let c = match zk_tokio::connect(&b).await {
-            Ok(c) => c,
-            Err(e) => return failed(e),
-        };
-        match spec.workload {
-            Workload::W2 => natural_window(spec, |_| c.get_data(READ_NODE)).await,
-            Workload::W3 => {
-                let paths = w3_paths(spec);
-                let data = payload(spec.size);
-                natural_window(spec, |i| {
-                    c.create(&paths[i], &data[..], zk_client::CreateMode::Persistent)
-                })
-                .await
-            }
-            _ => run_async(&c, spec).await,
-        }
-    })
+    rt.block_on(run_connected(spec, || zk_tokio::connect(&b), Form::Natural))
 }
 
 /// A window of eager futures: keep `window` calls in flight by awaiting the oldest.
@@ -576,42 +608,13 @@ fn pending_window<T>(
 /// zk-smol with W2 and W3 written the natural way (plain eager futures awaited
 /// oldest first, no spawning), beside the hand-tuned `zk-smol` row.
 pub fn run_zk_smol_natural(spec: &Spec) -> Measured {
-    if !matches!(spec.workload, Workload::W2 | Workload::W3) {
-        return run_zk_smol(spec);
-    }
     let b = builder(target(spec), session_timeout(spec));
-    smol::block_on(async {
-        let c = match zk_smol::connect(&b).await {
-            Ok(c) => c,
-            Err(e) => return failed(e),
-        };
-        if spec.workload == Workload::W2 {
-            natural_window(spec, |_| c.get_data(READ_NODE)).await
-        } else {
-            let paths = w3_paths(spec);
-            let data = payload(spec.size);
-            natural_window(spec, |i| {
-                c.create(&paths[i], &data[..], zk_client::CreateMode::Persistent)
-            })
-            .await
-        }
-    })
+    smol::block_on(run_connected(spec, || zk_smol::connect(&b), Form::Natural))
 }
 
 pub fn run_zk_smol(spec: &Spec) -> Measured {
     let b = builder(target(spec), session_timeout(spec));
-    smol::block_on(async {
-        if spec.workload == Workload::W5 {
-            return w5(spec, || async {
-                zk_smol::connect(&b).await.map_err(|e| e.to_string())
-            })
-            .await;
-        }
-        match zk_smol::connect(&b).await {
-            Ok(c) => run_async(&c, spec).await,
-            Err(e) => failed(e),
-        }
-    })
+    smol::block_on(run_connected(spec, || zk_smol::connect(&b), Form::Tuned))
 }
 
 pub fn run_zookeeper_client(spec: &Spec) -> Measured {
@@ -667,8 +670,7 @@ pub fn run_zk_blocking(spec: &Spec) -> Measured {
 }
 
 fn blocking_w5(spec: &Spec, b: &zk_client::ClientBuilder) -> Measured {
-    let rss0 = stats::rss_kib();
-    let m = Meter::start(spec.clk_tck);
+    let mut meter = W5Meter::start(spec);
     let mut sessions = Vec::with_capacity(spec.n);
     let mut lat = Vec::with_capacity(spec.n);
     for chunk in (0..spec.n).collect::<Vec<_>>().chunks(W5_CONCURRENCY) {
@@ -693,7 +695,7 @@ fn blocking_w5(spec: &Spec, b: &zk_client::ClientBuilder) -> Measured {
             }
         }
     }
-    let open_secs = m.t0.elapsed().as_secs_f64();
+    meter.opened();
     for s in &sessions {
         if let Err(e) = s.get_data(READ_NODE) {
             return failed(format!("reads: {e}"));
@@ -701,13 +703,7 @@ fn blocking_w5(spec: &Spec, b: &zk_client::ClientBuilder) -> Measured {
     }
     let idle0 = stats::Cpu::now(spec.clk_tck);
     std::thread::sleep(Duration::from_secs(spec.idle_secs));
-    let idle_cpu = stats::Cpu::now(spec.clk_tck).since(&idle0);
-    let rss1 = stats::rss_kib();
-    let mut r = m.finish(spec.n as u64, lat);
-    r.idle_cpu_us = idle_cpu.as_secs_f64() * 1e6 / spec.n as f64;
-    r.secs = open_secs;
-    r.kib_per_session = rss1.saturating_sub(rss0) as f64 / spec.n as f64;
-    r
+    meter.finish(spec, lat, idle0)
 }
 
 // ------------------------------------------------------------------ floor
@@ -741,13 +737,7 @@ fn floor_inner(spec: &Spec) -> std::io::Result<Measured> {
         }
         Workload::W2 | Workload::W3 => {
             let mut f = Floor::connect(spec.addr, timeout_ms)?;
-            let (frames, offs) = if spec.workload == Workload::W2 {
-                floor::encode_all((0..spec.n).map(|_| floor::get_data(READ_NODE, false)), 1)
-            } else {
-                let data = payload(spec.size);
-                let paths = w3_paths(spec);
-                floor::encode_all(paths.iter().map(|p| floor::create(p, data.clone())), 1)
-            };
+            let (frames, offs) = w2_w3_frames(spec);
             let m = Meter::start(spec.clk_tck);
             let (lat, errors) = f.pipeline(&frames, &offs, spec.window, || {})?;
             let mut r = m.finish(spec.n as u64, lat);
@@ -784,8 +774,7 @@ fn floor_inner(spec: &Spec) -> std::io::Result<Measured> {
             Ok(r)
         }
         Workload::W5 => {
-            let rss0 = stats::rss_kib();
-            let m = Meter::start(spec.clk_tck);
+            let mut meter = W5Meter::start(spec);
             let mut sessions: Vec<Floor> = Vec::with_capacity(spec.n);
             let mut lat = Vec::with_capacity(spec.n);
             for chunk in (0..spec.n).collect::<Vec<_>>().chunks(W5_CONCURRENCY) {
@@ -802,7 +791,7 @@ fn floor_inner(spec: &Spec) -> std::io::Result<Measured> {
                     sessions.push(f);
                 }
             }
-            let open_secs = m.t0.elapsed().as_secs_f64();
+            meter.opened();
             let (frames, _) =
                 floor::encode_all(std::iter::once(floor::get_data(READ_NODE, false)), 1);
             for f in &mut sessions {
@@ -813,14 +802,20 @@ fn floor_inner(spec: &Spec) -> std::io::Result<Measured> {
             }
             let idle0 = stats::Cpu::now(spec.clk_tck);
             std::thread::sleep(Duration::from_secs(spec.idle_secs));
-            let idle_cpu = stats::Cpu::now(spec.clk_tck).since(&idle0);
-            let rss1 = stats::rss_kib();
-            let mut r = m.finish(spec.n as u64, lat);
-            r.idle_cpu_us = idle_cpu.as_secs_f64() * 1e6 / spec.n as f64;
-            r.secs = open_secs;
-            r.kib_per_session = rss1.saturating_sub(rss0) as f64 / spec.n as f64;
-            Ok(r)
+            Ok(meter.finish(spec, lat, idle0))
         }
+    }
+}
+
+/// The floors' W2 (reads) or W3 (creates), encoded up front, xids from 1: the frames and
+/// where each starts (see [`floor::encode_all`]).
+fn w2_w3_frames(spec: &Spec) -> (bytes::Bytes, Vec<usize>) {
+    if spec.workload == Workload::W2 {
+        floor::encode_all((0..spec.n).map(|_| floor::get_data(READ_NODE, false)), 1)
+    } else {
+        let data = payload(spec.size);
+        let paths = w3_paths(spec);
+        floor::encode_all(paths.iter().map(|p| floor::create(p, data.clone())), 1)
     }
 }
 
@@ -842,13 +837,7 @@ async fn floor_on<S: floor_async::Sock>(
             Ok(m.finish(spec.n as u64, lat))
         }
         Workload::W2 | Workload::W3 => {
-            let (frames, offs) = if spec.workload == Workload::W2 {
-                floor::encode_all((0..spec.n).map(|_| floor::get_data(READ_NODE, false)), 1)
-            } else {
-                let data = payload(spec.size);
-                let paths = w3_paths(spec);
-                floor::encode_all(paths.iter().map(|p| floor::create(p, data.clone())), 1)
-            };
+            let (frames, offs) = w2_w3_frames(spec);
             let m = Meter::start(spec.clk_tck);
             let (lat, errors) = f.pipeline(&frames, &offs, spec.window).await?;
             let mut r = m.finish(spec.n as u64, lat);

@@ -21,6 +21,93 @@ pub struct Seen {
     pub err: i32,
 }
 
+/// The bookkeeping of a pipelined run, the same for the blocking floor and the one on a
+/// runtime (they differ only in how they write and read): which batch goes out next (at
+/// most `window` unanswered), when each request went out, and the latencies and error
+/// replies of those answered. Replies come in request order, so the answered are always
+/// the oldest.
+pub struct Pipeline<'a> {
+    frames: &'a [u8],
+    offs: &'a [usize],
+    window: usize,
+    sent_at: Vec<Instant>,
+    lat: Vec<Duration>,
+    sent: usize,
+    done: usize,
+    /// Answered in the read under way, not yet stamped.
+    got: usize,
+    errors: u64,
+}
+
+impl<'a> Pipeline<'a> {
+    /// A run of the pre-encoded requests `frames` (request `i` is `offs[i]..offs[i + 1]`).
+    pub fn new(frames: &'a [u8], offs: &'a [usize], window: usize) -> Self {
+        let n = offs.len() - 1;
+        Pipeline {
+            frames,
+            offs,
+            window,
+            sent_at: vec![Instant::now(); n],
+            lat: vec![Duration::ZERO; n],
+            sent: 0,
+            done: 0,
+            got: 0,
+            errors: 0,
+        }
+    }
+
+    /// Whether every request was answered.
+    pub fn finished(&self) -> bool {
+        self.done >= self.lat.len()
+    }
+
+    /// The bytes of the next batch if the window has room: the requests up to a full
+    /// window past the oldest unanswered. [`batch_sent`](Self::batch_sent) once written.
+    pub fn next_batch(&self) -> Option<&'a [u8]> {
+        let n = self.lat.len();
+        (self.sent < n && self.sent - self.done < self.window)
+            .then(|| &self.frames[self.offs[self.sent]..self.offs[self.batch_end()]])
+    }
+
+    /// The batch [`next_batch`](Self::next_batch) gave was written: its requests went out now.
+    pub fn batch_sent(&mut self) {
+        let end = self.batch_end();
+        self.sent_at[self.sent..end].fill(Instant::now());
+        self.sent = end;
+    }
+
+    fn batch_end(&self) -> usize {
+        (self.done + self.window).min(self.lat.len())
+    }
+
+    /// A reply was read; `false` if it is a notification (xid -1), which answers nothing.
+    pub fn reply(&mut self, r: Seen) -> bool {
+        if r.xid == -1 {
+            return false;
+        }
+        self.got += 1;
+        if r.err != 0 {
+            self.errors += 1;
+        }
+        true
+    }
+
+    /// The replies of one read are all in: they arrived now.
+    pub fn replies_read(&mut self) {
+        let now = Instant::now();
+        for i in self.done..self.done + self.got {
+            self.lat[i] = now - self.sent_at[i];
+        }
+        self.done += std::mem::take(&mut self.got);
+    }
+
+    /// Each request's latency (batch send to the receipt of its reply's chunk) and the
+    /// number of error replies.
+    pub fn finish(self) -> (Vec<Duration>, u64) {
+        (self.lat, self.errors)
+    }
+}
+
 /// Calls `f` for every complete reply frame at the start of `buf` (and notes the last zxid);
 /// returns the bytes they take and how many there were.
 pub fn walk(buf: &[u8], last_zxid: &mut i64, mut f: impl FnMut(Seen)) -> (usize, usize) {
@@ -250,40 +337,24 @@ impl Floor {
         window: usize,
         mut notify: impl FnMut(),
     ) -> io::Result<(Vec<Duration>, u64)> {
-        let n = offs.len() - 1;
-        let mut sent_at = vec![Instant::now(); n];
-        let mut lat = vec![Duration::ZERO; n];
-        let (mut sent, mut done, mut errors) = (0usize, 0usize, 0u64);
-        while done < n {
-            if sent < n && sent - done < window {
-                let end = (done + window).min(n);
-                self.s.write_all(&frames[offs[sent]..offs[end]])?;
-                let now = Instant::now();
-                sent_at[sent..end].fill(now);
-                sent = end;
+        let mut p = Pipeline::new(frames, offs, window);
+        while !p.finished() {
+            if let Some(batch) = p.next_batch() {
+                self.s.write_all(batch)?;
+                p.batch_sent();
             }
-            let mut got = 0usize;
             let mut notes = 0usize;
             self.read_replies(|r| {
-                if r.xid == -1 {
+                if !p.reply(r) {
                     notes += 1;
-                } else {
-                    got += 1;
-                    if r.err != 0 {
-                        errors += 1;
-                    }
                 }
             })?;
             for _ in 0..notes {
                 notify();
             }
-            let now = Instant::now();
-            for i in done..done + got {
-                lat[i] = now - sent_at[i];
-            }
-            done += got;
+            p.replies_read();
         }
-        Ok((lat, errors))
+        Ok(p.finish())
     }
 
     /// Re-arms data watches on `paths` after a reconnect: SetWatches batches of at most

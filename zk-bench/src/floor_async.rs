@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::floor::{self, Floor, Seen};
+use crate::floor::{self, Floor, Pipeline, Seen};
 
 /// A non-blocking socket on a runtime's reactor.
 pub trait Sock {
@@ -128,34 +128,18 @@ impl<S: Sock> AsyncFloor<S> {
         offs: &[usize],
         window: usize,
     ) -> io::Result<(Vec<Duration>, u64)> {
-        let n = offs.len() - 1;
-        let mut sent_at = vec![Instant::now(); n];
-        let mut lat = vec![Duration::ZERO; n];
-        let (mut sent, mut done, mut errors) = (0usize, 0usize, 0u64);
-        while done < n {
-            if sent < n && sent - done < window {
-                let end = (done + window).min(n);
-                self.write(&frames[offs[sent]..offs[end]]).await?;
-                let now = Instant::now();
-                sent_at[sent..end].fill(now);
-                sent = end;
+        let mut p = Pipeline::new(frames, offs, window);
+        while !p.finished() {
+            if let Some(batch) = p.next_batch() {
+                self.write(batch).await?;
+                p.batch_sent();
             }
-            let mut got = 0usize;
             self.read_replies(|r| {
-                if r.xid != -1 {
-                    got += 1;
-                    if r.err != 0 {
-                        errors += 1;
-                    }
-                }
+                p.reply(r);
             })
             .await?;
-            let now = Instant::now();
-            for i in done..done + got {
-                lat[i] = now - sent_at[i];
-            }
-            done += got;
+            p.replies_read();
         }
-        Ok((lat, errors))
+        Ok(p.finish())
     }
 }

@@ -160,56 +160,49 @@ fn leader(cluster: &Cluster) -> Option<usize> {
     cluster.ensemble.leader()
 }
 
+/// The member a member fault hits: the one it names, else the current leader (`None`: there
+/// is none).
+fn member_of(cluster: &Cluster, fault: Fault) -> Option<usize> {
+    match fault {
+        Fault::IsolateMember(m) | Fault::KillMember(m) | Fault::PauseMember(m) => Some(m),
+        _ => leader(cluster),
+    }
+}
+
+/// Applies a member fault with `act` to the member it hits; `act` says what became of it.
+/// The report names the member (`member N ...`), which [`heal`] reads back.
+fn on_member(
+    cluster: &mut Cluster,
+    fault: Fault,
+    verb: &str,
+    act: impl FnOnce(&mut Cluster, usize) -> String,
+) -> String {
+    match member_of(cluster, fault) {
+        Some(m) => format!("{fault:?}: member {m} {}", act(cluster, m)),
+        None => format!("{fault:?}: no leader to {verb}"),
+    }
+}
+
 /// Injects `fault`; returns what was done, with the actual target.
 fn inject(cluster: &mut Cluster, fault: Fault) -> String {
-    let target = |cluster: &Cluster, explicit: Option<usize>| match explicit {
-        Some(m) => Some(m),
-        None => leader(cluster),
-    };
     match fault {
         Fault::IsolateMember(_) | Fault::IsolateLeader => {
-            let explicit = match fault {
-                Fault::IsolateMember(m) => Some(m),
-                _ => None,
-            };
-            match target(cluster, explicit) {
-                Some(m) => {
-                    cluster.ensemble.isolate(m);
-                    format!("{fault:?}: member {m} isolated from the others")
-                }
-                None => format!("{fault:?}: no leader to isolate"),
-            }
+            on_member(cluster, fault, "isolate", |c, m| {
+                c.ensemble.isolate(m);
+                "isolated from the others".into()
+            })
         }
         Fault::Bridge(a, b) => {
             cluster.ensemble.set_link(a, b, false);
             format!("{fault:?}: link {a}-{b} cut")
         }
-        Fault::KillMember(_) | Fault::KillLeader => {
-            let explicit = match fault {
-                Fault::KillMember(m) => Some(m),
-                _ => None,
-            };
-            match target(cluster, explicit) {
-                Some(m) => {
-                    cluster.ensemble.kill(m);
-                    format!("{fault:?}: member {m} killed (-9)")
-                }
-                None => format!("{fault:?}: no leader to kill"),
-            }
-        }
-        Fault::PauseMember(_) | Fault::PauseLeader => {
-            let explicit = match fault {
-                Fault::PauseMember(m) => Some(m),
-                _ => None,
-            };
-            match target(cluster, explicit) {
-                Some(m) => {
-                    let ok = cluster.ensemble.pause(m);
-                    format!("{fault:?}: member {m} SIGSTOP (sent: {ok})")
-                }
-                None => format!("{fault:?}: no leader to pause"),
-            }
-        }
+        Fault::KillMember(_) | Fault::KillLeader => on_member(cluster, fault, "kill", |c, m| {
+            c.ensemble.kill(m);
+            "killed (-9)".into()
+        }),
+        Fault::PauseMember(_) | Fault::PauseLeader => on_member(cluster, fault, "pause", |c, m| {
+            format!("SIGSTOP (sent: {})", c.ensemble.pause(m))
+        }),
         Fault::CutClients(g) => {
             cluster.cut_clients(g);
             format!("{fault:?}: group {g}'s connections cut")

@@ -13,7 +13,9 @@ use zk_client::{
     ClientBuilder, CreateMode, CreateOptions, Data, Error, ErrorCode, Op, OpResult, Result,
     SessionState, Stat,
 };
-use zk_recipes::{Counter, Election, Holding, Lock, LockGuard, Semaphore, SemaphoreLease};
+use zk_recipes::{
+    Counter, Election, Holding, Leadership, Lock, LockGuard, Semaphore, SemaphoreLease,
+};
 
 /// Register sessions per adapter; register workers with the same index on different
 /// adapters share keys.
@@ -184,11 +186,14 @@ impl Ctx {
 struct Running<'a>(&'a Ctx, usize);
 
 impl<'a> Running<'a> {
-    fn new(ctx: &'a Ctx, worker: usize) -> Running<'a> {
+    /// What every worker does first: counts itself as running and records its session's
+    /// state changes.
+    fn start(conn: &Conn, ctx: &'a Arc<Ctx>, worker: usize) -> Running<'a> {
         ctx.live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(worker);
+        listen(conn, ctx, worker);
         Running(ctx, worker)
     }
 }
@@ -236,6 +241,12 @@ impl Conn {
             }
             Conn::Blocking(_) => std::thread::sleep(d),
         }
+    }
+
+    /// The pause before a holder tries again after a failed acquire: long enough not to
+    /// spin against a cluster that is down.
+    async fn back_off(&self) {
+        self.sleep(Duration::from_millis(200)).await
     }
 
     async fn get_data(&self, path: &str) -> Result<(Data, Stat)> {
@@ -449,8 +460,7 @@ async fn perform(
 
 /// Register operations on keys shared with the same-index workers of the other adapters.
 pub async fn register_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize, group: usize) {
-    let _running = Running::new(&ctx, worker);
-    listen(&conn, &ctx, worker);
+    let _running = Running::start(&conn, &ctx, worker);
     let mut rng = Rng::new(ctx.seed.wrapping_mul(1_000_003).wrapping_add(worker as u64));
     let (mut incarnation, mut n, mut seq) = (0u64, 0u64, 0u64);
     let mut versions: HashMap<u32, i32> = HashMap::new();
@@ -523,6 +533,14 @@ struct Fake {
 }
 
 impl Fake {
+    fn grant(&self) -> Grant<'_> {
+        Grant {
+            node: &self.node,
+            session: self.session,
+            token: self.token,
+        }
+    }
+
     fn status(&self, conn: &Conn) -> Holding {
         let client = conn.client();
         if client.session().map(|s| s.id) != Some(self.session)
@@ -578,139 +596,184 @@ async fn fake_lease(conn: &Conn, path: &str, worker: usize) -> Result<Option<Fak
     Ok(None)
 }
 
-/// What a holder does with its grant: records it, then three protected actions (eight for a
-/// holder sabotaged to ignore expiry), each after a
-/// look at its status: only if held does it act (and the action is itself fenced on the
-/// server by a check of the holder's node in the same multi). While suspended it waits for
-/// the connection, as an application would; once lost it stops. So a holder whose session
-/// expires during a client pause looks again after the pause, and must then see it lost.
-#[allow(clippy::too_many_arguments)]
-async fn hold(
-    conn: &Conn,
-    ctx: &Ctx,
+/// A worker in a holder's role, the same for every grant it gets: where it records, which
+/// recipe it exercises, and the resource its protected actions write (`None`: it only
+/// claims, as a semaphore's lease holders do).
+#[derive(Clone, Copy)]
+struct Holder<'a> {
+    conn: &'a Conn,
+    ctx: &'a Ctx,
     recipe: Recipe,
     worker: usize,
-    token: i64,
+    resource: Option<&'a str>,
+}
+
+/// One grant as the checks see it: the holder's node, its session, and its fencing token.
+struct Grant<'a> {
+    node: &'a str,
     session: i64,
-    node: &str,
-    resource: Option<&str>,
-    status: impl Fn() -> Holding,
-) {
-    let id = ctx.next_acq.fetch_add(1, Ordering::SeqCst);
-    let mut rng = Rng::new(ctx.seed ^ (id << 16) ^ worker as u64);
-    let start = ctx.clock.now();
-    ctx.rec.lock().acqs.push(Acquisition {
-        recipe,
-        id,
-        worker,
-        session,
-        token,
-        acquired: start,
-    });
-    let mut actions = 0;
-    // A sabotaged holder that ignores expiry gets more chances to show it.
-    let wanted = if ctx.sab.ignore_expiry { 8 } else { 3 };
-    // Long enough to outlast a client pause (the session timeout and then some).
-    while actions < wanted && ctx.clock.now() < start + 30_000_000 {
-        conn.sleep(Duration::from_millis(rng.range(50, 300))).await;
-        let t = ctx.clock.now();
-        let now = status();
-        let held = ctx.sab.ignore_expiry || now == Holding::Held;
-        ctx.rec.lock().claims.push(Claim { acq: id, t, held });
-        if !held {
-            if now == Holding::Lost || ctx.stopped() {
-                break;
-            }
-            continue;
+    token: i64,
+}
+
+impl<'a> Holder<'a> {
+    fn new(
+        conn: &'a Conn,
+        ctx: &'a Ctx,
+        recipe: Recipe,
+        worker: usize,
+        resource: Option<&'a str>,
+    ) -> Holder<'a> {
+        Holder {
+            conn,
+            ctx,
+            recipe,
+            worker,
+            resource,
         }
-        actions += 1;
-        let Some(resource) = resource else { continue };
-        let invoke = ctx.clock.now();
-        let ops = vec![
-            Op::check(node, -1),
-            Op::set_data(resource, token.to_string(), None),
-        ];
-        let outcome = match conn.multi(ops).await {
-            Ok(results) => match results.get(1) {
-                Some(OpResult::SetData(stat)) => Outcome::Ok(stat.mzxid),
-                other => Outcome::NotApplied(format!("unexpected multi result {other:?}")),
-            },
-            Err(Error::MultiFailed { code, .. }) => Outcome::NotApplied(format!("fenced: {code}")),
-            Err(e) => classify(&e),
-        };
-        ctx.rec.lock().protected.push(Protected {
-            acq: id,
-            token,
-            invoke,
-            outcome,
-        });
     }
+
+    /// What a holder does with its grant: records it, then three protected actions (eight for a
+    /// holder sabotaged to ignore expiry), each after a
+    /// look at its status: only if held does it act (and the action is itself fenced on the
+    /// server by a check of the holder's node in the same multi). While suspended it waits for
+    /// the connection, as an application would; once lost it stops. So a holder whose session
+    /// expires during a client pause looks again after the pause, and must then see it lost.
+    async fn hold(&self, grant: Grant<'_>, status: impl Fn() -> Holding) {
+        let Holder {
+            conn,
+            ctx,
+            recipe,
+            worker,
+            resource,
+        } = *self;
+        let Grant {
+            node,
+            session,
+            token,
+        } = grant;
+        let id = ctx.next_acq.fetch_add(1, Ordering::SeqCst);
+        let mut rng = Rng::new(ctx.seed ^ (id << 16) ^ worker as u64);
+        let start = ctx.clock.now();
+        ctx.rec.lock().acqs.push(Acquisition {
+            recipe,
+            id,
+            worker,
+            session,
+            token,
+            acquired: start,
+        });
+        let mut actions = 0;
+        // A sabotaged holder that ignores expiry gets more chances to show it.
+        let wanted = if ctx.sab.ignore_expiry { 8 } else { 3 };
+        // Long enough to outlast a client pause (the session timeout and then some).
+        while actions < wanted && ctx.clock.now() < start + 30_000_000 {
+            conn.sleep(Duration::from_millis(rng.range(50, 300))).await;
+            let t = ctx.clock.now();
+            let now = status();
+            let held = ctx.sab.ignore_expiry || now == Holding::Held;
+            ctx.rec.lock().claims.push(Claim { acq: id, t, held });
+            if !held {
+                if now == Holding::Lost || ctx.stopped() {
+                    break;
+                }
+                continue;
+            }
+            actions += 1;
+            let Some(resource) = resource else { continue };
+            let invoke = ctx.clock.now();
+            let ops = vec![
+                Op::check(node, -1),
+                Op::set_data(resource, token.to_string(), None),
+            ];
+            let outcome = match conn.multi(ops).await {
+                Ok(results) => match results.get(1) {
+                    Some(OpResult::SetData(stat)) => Outcome::Ok(stat.mzxid),
+                    other => Outcome::NotApplied(format!("unexpected multi result {other:?}")),
+                },
+                Err(Error::MultiFailed { code, .. }) => {
+                    Outcome::NotApplied(format!("fenced: {code}"))
+                }
+                Err(e) => classify(&e),
+            };
+            ctx.rec.lock().protected.push(Protected {
+                acq: id,
+                token,
+                invoke,
+                outcome,
+            });
+        }
+    }
+
+    /// A call for a grant failed: counted for the summary, then a pause before the next try.
+    async fn failed(&self, call: &'static str, e: &Error) {
+        self.ctx.error(call, e);
+        self.conn.back_off().await
+    }
+
+    /// Sabotage `lock_no_wait`: takes the lock at `path` without waiting (see [`fake_lock`])
+    /// and holds it.
+    async fn hold_fake_lock(&self, path: &str) {
+        match fake_lock(self.conn, path, self.worker).await {
+            Ok(f) => self.hold_fake(f).await,
+            Err(_) => self.conn.back_off().await,
+        }
+    }
+
+    /// Holds a sabotaged grant as a real one is held, then gives it up by deleting its node
+    /// (there is no recipe to release it through).
+    async fn hold_fake(&self, fake: Fake) {
+        let conn = self.conn;
+        self.hold(fake.grant(), || fake.status(conn)).await;
+        let _ = conn.delete(&fake.node, None).await;
+    }
+}
+
+/// Holds a leader's grant as `holder` (the blocking and the async run hand over the same).
+async fn lead(holder: &Holder<'_>, l: &Leadership) {
+    let node = l.node_path();
+    let grant = Grant {
+        node: &node,
+        session: l.session_id(),
+        token: l.fencing_token(),
+    };
+    holder.hold(grant, || l.status()).await;
 }
 
 /// Contends for the lock at `{root}/lock`, holds it, releases it, again.
 pub async fn lock_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
-    let _running = Running::new(&ctx, worker);
-    listen(&conn, &ctx, worker);
+    let _running = Running::start(&conn, &ctx, worker);
     let path = format!("{}/lock", ctx.root);
     let resource = format!("{}/lock-resource", ctx.root);
     let lock = match Lock::new(&conn.client(), &path, &format!("worker-{worker}")) {
         Ok(l) => l,
         Err(e) => return eprintln!("jepsen: worker {worker}: Lock::new: {e}"),
     };
+    let holder = Holder::new(&conn, &ctx, Recipe::Lock, worker, Some(&resource));
     while !ctx.stopped() {
         if ctx.sab.lock_no_wait {
-            match fake_lock(&conn, &path, worker).await {
-                Ok(f) => {
-                    let st = || f.status(&conn);
-                    hold(
-                        &conn,
-                        &ctx,
-                        Recipe::Lock,
-                        worker,
-                        f.token,
-                        f.session,
-                        &f.node,
-                        Some(&resource),
-                        st,
-                    )
-                    .await;
-                    let _ = conn.delete(&f.node, None).await;
-                }
-                Err(_) => conn.sleep(Duration::from_millis(200)).await,
-            }
+            holder.hold_fake_lock(&path).await;
             continue;
         }
         match conn.lock_acquire(&lock, Duration::from_secs(3)).await {
             Ok(Some(g)) => {
                 let node = g.node_path();
-                let st = || g.status();
-                hold(
-                    &conn,
-                    &ctx,
-                    Recipe::Lock,
-                    worker,
-                    g.fencing_token(),
-                    g.session_id(),
-                    &node,
-                    Some(&resource),
-                    st,
-                )
-                .await;
+                let grant = Grant {
+                    node: &node,
+                    session: g.session_id(),
+                    token: g.fencing_token(),
+                };
+                holder.hold(grant, || g.status()).await;
                 let _ = conn.lock_release(g).await;
             }
             Ok(None) => {}
-            Err(e) => {
-                ctx.error("Lock::acquire", &e);
-                conn.sleep(Duration::from_millis(200)).await
-            }
+            Err(e) => holder.failed("Lock::acquire", &e).await,
         }
     }
 }
 
 /// Runs for leader at `{root}/election`; as leader, acts like a lock holder, then resigns.
 pub async fn election_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
-    let _running = Running::new(&ctx, worker);
-    listen(&conn, &ctx, worker);
+    let _running = Running::start(&conn, &ctx, worker);
     let path = format!("{}/election", ctx.root);
     let resource = format!("{}/election-resource", ctx.root);
     let election = match Election::new(&conn.client(), &path, &format!("worker-{worker}")) {
@@ -722,78 +785,35 @@ pub async fn election_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(Box::new(move || e2.cancel()));
+    let holder = Holder::new(&conn, &ctx, Recipe::Election, worker, Some(&resource));
     while !ctx.stopped() {
         if ctx.sab.lock_no_wait {
-            match fake_lock(&conn, &path, worker).await {
-                Ok(f) => {
-                    let st = || f.status(&conn);
-                    hold(
-                        &conn,
-                        &ctx,
-                        Recipe::Election,
-                        worker,
-                        f.token,
-                        f.session,
-                        &f.node,
-                        Some(&resource),
-                        st,
-                    )
-                    .await;
-                    let _ = conn.delete(&f.node, None).await;
-                }
-                Err(_) => conn.sleep(Duration::from_millis(200)).await,
-            }
+            holder.hold_fake_lock(&path).await;
             continue;
         }
         let r = match &conn {
-            Conn::Blocking(_) => election.run_blocking(|l| {
-                let node = l.node_path();
-                let st = || l.status();
-                futures_lite::future::block_on(hold(
-                    &conn,
-                    &ctx,
-                    Recipe::Election,
-                    worker,
-                    l.fencing_token(),
-                    l.session_id(),
-                    &node,
-                    Some(&resource),
-                    st,
-                ));
-            }),
+            Conn::Blocking(_) => {
+                election.run_blocking(|l| futures_lite::future::block_on(lead(&holder, l)))
+            }
             _ => {
                 let (c2, ctx2, res2) = (conn.clone(), ctx.clone(), resource.clone());
                 election
                     .run(move |l| async move {
-                        let node = l.node_path();
-                        let st = || l.status();
-                        hold(
-                            &c2,
-                            &ctx2,
-                            Recipe::Election,
-                            worker,
-                            l.fencing_token(),
-                            l.session_id(),
-                            &node,
-                            Some(&res2),
-                            st,
-                        )
-                        .await;
+                        let holder = Holder::new(&c2, &ctx2, Recipe::Election, worker, Some(&res2));
+                        lead(&holder, &l).await;
                     })
                     .await
             }
         };
         if let Err(e) = r {
-            ctx.error("Election::run", &e);
-            conn.sleep(Duration::from_millis(200)).await;
+            holder.failed("Election::run", &e).await;
         }
     }
 }
 
 /// Takes a lease of the semaphore at `{root}/sem`, holds it, gives it back, again.
 pub async fn semaphore_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
-    let _running = Running::new(&ctx, worker);
-    listen(&conn, &ctx, worker);
+    let _running = Running::start(&conn, &ctx, worker);
     let path = format!("{}/sem", ctx.root);
     let sem = match Semaphore::new(
         &conn.client(),
@@ -805,61 +825,37 @@ pub async fn semaphore_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
         Err(e) => return eprintln!("jepsen: worker {worker}: Semaphore::new: {e}"),
     };
     let fake_path = format!("{}/sem-fake", ctx.root);
+    let holder = Holder::new(&conn, &ctx, Recipe::Semaphore, worker, None);
     while !ctx.stopped() {
         if ctx.sab.lease_twice {
             match fake_lease(&conn, &fake_path, worker).await {
-                Ok(Some(f)) => {
-                    let st = || f.status(&conn);
-                    hold(
-                        &conn,
-                        &ctx,
-                        Recipe::Semaphore,
-                        worker,
-                        f.token,
-                        f.session,
-                        &f.node,
-                        None,
-                        st,
-                    )
-                    .await;
-                    let _ = conn.delete(&f.node, None).await;
-                }
+                Ok(Some(f)) => holder.hold_fake(f).await,
                 Ok(None) => {}
-                Err(_) => conn.sleep(Duration::from_millis(200)).await,
+                Err(_) => conn.back_off().await,
             }
             continue;
         }
         match conn.sem_acquire(&sem, Duration::from_secs(3)).await {
             Ok(Some(lease)) => {
-                let (node, session) = (lease.node_path(), conn.session_id());
-                let st = || lease.status();
-                hold(
-                    &conn,
-                    &ctx,
-                    Recipe::Semaphore,
-                    worker,
-                    0,
-                    session,
-                    &node,
-                    None,
-                    st,
-                )
-                .await;
+                let node = lease.node_path();
+                // A lease has no fencing token.
+                let grant = Grant {
+                    node: &node,
+                    session: conn.session_id(),
+                    token: 0,
+                };
+                holder.hold(grant, || lease.status()).await;
                 let _ = conn.sem_release(lease).await;
             }
             Ok(None) => {}
-            Err(e) => {
-                ctx.error("Semaphore::acquire", &e);
-                conn.sleep(Duration::from_millis(200)).await
-            }
+            Err(e) => holder.failed("Semaphore::acquire", &e).await,
         }
     }
 }
 
 /// Adds small positive amounts to the counter at `{root}/counter`.
 pub async fn counter_worker(conn: Conn, ctx: Arc<Ctx>, worker: usize) {
-    let _running = Running::new(&ctx, worker);
-    listen(&conn, &ctx, worker);
+    let _running = Running::start(&conn, &ctx, worker);
     let counter = match Counter::<i64>::new(&conn.client(), &format!("{}/counter", ctx.root)) {
         Ok(c) => c,
         Err(e) => return eprintln!("jepsen: worker {worker}: Counter::new: {e}"),

@@ -6,14 +6,10 @@
 
 use zk_recipes::{ChildrenWatch, ChildrenWatchOptions};
 
+mod support;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let connect = args
-        .next()
-        .or_else(|| std::env::var("ZK_CONNECT").ok())
-        .ok_or("usage: children_watch CONNECT_STRING [PATH] (or set ZK_CONNECT)")?;
-    let path = args.next().unwrap_or_else(|| "/zk-recipes-example".into());
-    let zk = zk_blocking::connect(&zk_blocking::ClientBuilder::new(&connect))?;
+    let (zk, path) = support::connect("children_watch")?;
     zk.ensure_path(&path)?;
     let client = zk.as_async().clone();
     let opts = ChildrenWatchOptions {

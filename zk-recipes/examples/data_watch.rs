@@ -8,14 +8,10 @@ use std::time::Duration;
 
 use zk_recipes::DataWatch;
 
+mod support;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let connect = args
-        .next()
-        .or_else(|| std::env::var("ZK_CONNECT").ok())
-        .ok_or("usage: data_watch CONNECT_STRING [PATH] (or set ZK_CONNECT)")?;
-    let path = args.next().unwrap_or_else(|| "/zk-recipes-example".into());
-    let zk = zk_blocking::connect(&zk_blocking::ClientBuilder::new(&connect))?;
+    let (zk, path) = support::connect("data_watch")?;
 
     // The callback form (kazoo's): runs on a thread of its own; false stops it.
     let printer = DataWatch::callback(zk.as_async(), &path, |u| {

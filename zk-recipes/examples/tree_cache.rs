@@ -7,14 +7,10 @@ use std::time::Duration;
 
 use zk_recipes::{TreeCache, TreeEvent};
 
+mod support;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let connect = args
-        .next()
-        .or_else(|| std::env::var("ZK_CONNECT").ok())
-        .ok_or("usage: tree_cache CONNECT_STRING [PATH] (or set ZK_CONNECT)")?;
-    let root = args.next().unwrap_or_else(|| "/zk-recipes-example".into());
-    let zk = zk_blocking::connect(&zk_blocking::ClientBuilder::new(&connect))?;
+    let (zk, root) = support::connect("tree_cache")?;
     let started = std::time::Instant::now();
     let mut cache = TreeCache::new(zk.as_async(), &root)?;
     cache.wait_initialized(Some(Duration::from_secs(60)))?;

@@ -77,6 +77,15 @@ pub(crate) fn join(parent: &str, child: &str) -> String {
     }
 }
 
+/// The parent of `path` (`None` for the root).
+pub(crate) fn parent_of(path: &str) -> Option<&str> {
+    match path.rfind('/') {
+        Some(0) if path.len() > 1 => Some("/"),
+        Some(0) | None => None,
+        Some(i) => Some(&path[..i]),
+    }
+}
+
 /// The sequence number of a child named like a kazoo contender: the child's
 /// name ends in one of `patterns` followed by `-?\d{10}` (kazoo's regex
 /// `(?:P1|P2|…)(-?\d{10})$`, searched anywhere in the name). ZooKeeper's
@@ -530,6 +539,13 @@ mod tests {
             Some(-12)
         );
         assert_eq!(contender_seq("_c_0f-a-b-lock-0000000012", &lock), None);
+    }
+
+    #[test]
+    fn parents() {
+        assert_eq!(parent_of("/a/b"), Some("/a"));
+        assert_eq!(parent_of("/a"), Some("/"));
+        assert_eq!(parent_of("/"), None);
     }
 
     #[test]

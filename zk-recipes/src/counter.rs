@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
-use crate::common::{retryable, retrying, settle};
+use crate::common::{parent_of, retryable, retrying, settle};
 
 mod sealed {
     pub trait Sealed {}
@@ -361,14 +361,6 @@ impl<T: CounterValue> Inner<T> {
                 Err(e) => return Err(e),
             }
         }
-    }
-}
-
-fn parent_of(path: &str) -> Option<&str> {
-    match path.rfind('/') {
-        Some(0) if path.len() > 1 => Some("/"),
-        Some(0) | None => None,
-        Some(i) => Some(&path[..i]),
     }
 }
 

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use zk_client::{Data, Stat};
 
+use crate::common::parent_of;
+
 /// What changed in the mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Change {
@@ -45,14 +47,6 @@ pub(crate) fn join(parent: &str, child: &str) -> String {
         format!("/{child}")
     } else {
         format!("{parent}/{child}")
-    }
-}
-
-pub(crate) fn parent_of(path: &str) -> Option<&str> {
-    match path.rfind('/') {
-        Some(0) if path.len() > 1 => Some("/"),
-        Some(0) | None => None,
-        Some(i) => Some(&path[..i]),
     }
 }
 

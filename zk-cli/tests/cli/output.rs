@@ -103,22 +103,17 @@ fn trace_prints_each_request_on_stderr() {
     let r = env.run(&["--trace", "get", "/t"]).ok();
     assert_eq!(r.stdout, "x");
     let port = shared_server().connect_string();
-    let ok = format!("trace: getData /t {port} ");
-    assert!(
-        lines(&r.stderr)
+    // A getData of `path` answered by the shared server, ending in `result`.
+    let traced = |stderr: &str, path: &str, result: &str| {
+        let start = format!("trace: getData {path} {port} ");
+        lines(stderr)
             .iter()
-            .any(|l| l.starts_with(&ok) && l.ends_with("ms ok")),
-        "{r:?}"
-    );
+            .any(|l| l.starts_with(&start) && l.ends_with(result))
+    };
+    assert!(traced(&r.stderr, "/t", "ms ok"), "{r:?}");
     let r = env.run(&["--trace", "get", "/missing"]);
     assert_eq!(r.code, 1, "{r:?}");
-    let failed = format!("trace: getData /missing {port} ");
-    assert!(
-        lines(&r.stderr)
-            .iter()
-            .any(|l| l.starts_with(&failed) && l.ends_with("ms NoNode (-101)")),
-        "{r:?}"
-    );
+    assert!(traced(&r.stderr, "/missing", "ms NoNode (-101)"), "{r:?}");
     // Without --trace, nothing of it.
     let r = env.run(&["get", "/t"]).ok();
     assert_eq!(r.stderr, "");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use zk_tests::ZkServer;
 
-use super::support::{run, Env};
+use super::support::{run, Env, Run};
 
 /// A server with a TLS port (certificates made now) and a SASL DIGEST-MD5 user,
 /// and the CA's PEM in a file.
@@ -67,8 +67,7 @@ fn tls_commands_and_four_letter_words() {
         "ls",
         "/",
     ]);
-    assert_eq!(r.code, 3, "{r:?}");
-    assert!(r.stderr.contains("not signed by a trusted CA"), "{r:?}");
+    assert_refused(&r, "not signed by a trusted CA");
     // A name the certificate lacks fails; not checking the name passes.
     let r = tls(&[
         "--tls-server-name",
@@ -78,8 +77,7 @@ fn tls_commands_and_four_letter_words() {
         "ls",
         "/",
     ]);
-    assert_eq!(r.code, 3, "{r:?}");
-    assert!(r.stderr.contains("wrong host name"), "{r:?}");
+    assert_refused(&r, "wrong host name");
     tls(&[
         "--tls-server-name",
         "zk.example.invalid",
@@ -88,6 +86,12 @@ fn tls_commands_and_four_letter_words() {
         "/",
     ])
     .ok();
+}
+
+/// The TLS connection was refused for `cause`: exit 3 (no connection), naming the cause.
+fn assert_refused(r: &Run, cause: &str) {
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains(cause), "{r:?}");
 }
 
 #[test]

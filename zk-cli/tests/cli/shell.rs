@@ -1,5 +1,6 @@
 //! The shell: lines from a pipe, and an interactive session through a pty.
 
+use rexpect::session::PtySession;
 use serde_json::Value;
 
 use super::support::{lines, Changer, Env};
@@ -46,9 +47,7 @@ fn shell_reads_lines_from_a_pipe_and_goes_on_after_errors() {
 fn interactive_shell_through_a_pty() {
     let env = Env::new("shell-pty");
     let _ = std::fs::remove_file(&env.history);
-    let mut cmd = env.command(&[]);
-    cmd.env("TERM", "xterm");
-    let mut s = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn in a pty");
+    let mut s = on_a_terminal(&env, &[]);
     s.exp_string("]> ").expect("the prompt");
     s.send_line("create /x hi").unwrap();
     s.exp_regex(r"[\r\n]/x\r?\n")
@@ -75,11 +74,7 @@ fn interactive_shell_through_a_pty() {
     s.exp_string("imok").unwrap();
     s.exp_string("]> ").unwrap();
     s.send_line("quit").unwrap();
-    s.exp_eof().expect("quit ends the shell");
-    match s.process().wait().unwrap() {
-        rexpect::process::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 0),
-        other => panic!("{other:?}"),
-    }
+    ends_with_0(s, "quit ends the shell");
     let history = std::fs::read_to_string(&env.history).expect("history was saved");
     for line in ["create /x hi", "get /x", "get /nope", "quit"] {
         assert!(history.lines().any(|l| l == line), "{line} in {history:?}");
@@ -88,29 +83,33 @@ fn interactive_shell_through_a_pty() {
     assert_eq!(env.client().get_data("/x").unwrap().0, "hi");
 
     // Ctrl-D leaves with 0 too.
-    let mut cmd = env.command(&[]);
-    cmd.env("TERM", "xterm");
-    let mut s = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+    let mut s = on_a_terminal(&env, &[]);
     s.exp_string("]> ").unwrap();
     s.send_line("get /x").unwrap();
     s.exp_regex(r"[\r\n]hi\r?\n").unwrap();
     s.exp_string("]> ").unwrap();
     s.send_control('d').unwrap();
-    s.exp_eof().expect("Ctrl-D ends the shell");
-    match s.process().wait().unwrap() {
-        rexpect::process::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 0),
-        other => panic!("{other:?}"),
-    }
+    ends_with_0(s, "Ctrl-D ends the shell");
 
     // A one-shot watch on a terminal: Ctrl-C is its normal end, exit 0.
-    let mut cmd = env.command(&["watch", "/w"]);
-    cmd.env("TERM", "xterm");
-    let mut s = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+    let mut s = on_a_terminal(&env, &["watch", "/w"]);
     let changer = Changer::start(env.client(), "/w");
     s.exp_string("NodeDataChanged /w").unwrap();
     drop(changer);
     s.send_control('c').unwrap();
-    s.exp_eof().unwrap();
+    ends_with_0(s, "Ctrl-C ends the watch");
+}
+
+/// `args` run on a terminal (a pty), as a user types at it.
+fn on_a_terminal(env: &Env, args: &[&str]) -> PtySession {
+    let mut cmd = env.command(args);
+    cmd.env("TERM", "xterm");
+    rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn in a pty")
+}
+
+/// The session ends (`why` it should) and zkcli exits with 0.
+fn ends_with_0(mut s: PtySession, why: &str) {
+    s.exp_eof().expect(why);
     match s.process().wait().unwrap() {
         rexpect::process::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 0),
         other => panic!("{other:?}"),

@@ -3,10 +3,10 @@
 //! session's state and settings, state streams and listeners.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use zk_proto::{HostAddr, Request, SessionState, Submitted, UsageError, WatcherId};
+use zk_proto::{HostAddr, Request, Session, SessionState, Submitted, UsageError, WatcherId};
 
 use super::states::Listener;
 use super::{lock, Registered, Reply, Shared};
@@ -17,39 +17,38 @@ impl Shared {
     pub(crate) fn submit(&self, req: Request) -> Result<Registered, UsageError> {
         let oneshot = !matches!(req, Request::AddWatch(_));
         let traced = telemetry::start(&req);
-        self.with(|g, now| {
-            g.submitting = true;
-            let r = g.session.submit(req, now);
-            g.tele
-                .submit_result(&mut g.session, r.as_ref().map(|s| s.id), traced, now);
-            let Submitted { id, watcher } = r?;
-            Ok(g.calls.register(id, watcher, oneshot))
-        })
+        self.submit_with(traced, oneshot, |s, now| s.submit(req, now))
     }
 
     pub(crate) fn submit_config(&self) -> Result<Registered, UsageError> {
         let traced = telemetry::start_config();
-        self.with(|g, now| {
-            g.submitting = true;
-            let r = g.session.submit_get_config(false, now);
-            g.tele
-                .submit_result(&mut g.session, r.as_ref().map(|s| s.id), traced, now);
-            let Submitted { id, watcher } = r?;
-            Ok(g.calls.register(id, watcher, true))
-        })
+        self.submit_with(traced, true, |s, now| s.submit_get_config(false, now))
     }
 
     /// A request whose paths are server paths (outside the chroot), e.g. to create
     /// the chroot itself.
     pub(crate) fn submit_unchrooted(&self, req: Request) -> Result<Registered, UsageError> {
         let traced = telemetry::start(&req);
+        self.submit_with(traced, true, |s, now| s.submit_unchrooted(req, now))
+    }
+
+    /// What every way of submitting a call does around the session's own submit:
+    /// marks the submission (so the hand-off may batch the write), records the
+    /// outcome on the call's span, and registers the reply slot (and its watch,
+    /// `oneshot` unless it is a persistent watch). The ways differ only in `submit`.
+    fn submit_with(
+        &self,
+        traced: Option<telemetry::Start>,
+        oneshot: bool,
+        submit: impl FnOnce(&mut Session, Instant) -> Result<Submitted, UsageError>,
+    ) -> Result<Registered, UsageError> {
         self.with(|g, now| {
             g.submitting = true;
-            let r = g.session.submit_unchrooted(req, now);
+            let r = submit(&mut g.session, now);
             g.tele
                 .submit_result(&mut g.session, r.as_ref().map(|s| s.id), traced, now);
             let Submitted { id, watcher } = r?;
-            Ok(g.calls.register(id, watcher, true))
+            Ok(g.calls.register(id, watcher, oneshot))
         })
     }
 

@@ -154,6 +154,20 @@ fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Leaves the core: releases the lock, then ends the spans that finished and wakes
+/// the tasks waiting on what changed. Both happen outside the lock, so a woken task
+/// or a span's subscriber may call straight back in; spans end before their callers
+/// wake (see `Telemetry::ended`).
+fn unlock_and_wake(mut g: MutexGuard<'_, Inner>) {
+    let wakers = std::mem::take(&mut g.wakers);
+    let ended = g.tele.take_ended();
+    drop(g);
+    drop(ended);
+    for w in wakers {
+        w.wake();
+    }
+}
+
 impl Inner {
     /// Handles every deadline of the session that has passed by `now`.
     fn run_due(&mut self, now: Instant) {
@@ -397,14 +411,7 @@ impl Shared {
         let now = self.clock.now();
         let r = f(&mut g, now);
         g.drain(now);
-        let wakers = std::mem::take(&mut g.wakers);
-        let ended = g.tele.take_ended();
-        drop(g);
-        // Spans end outside the lock, before their callers wake (see `Telemetry::ended`).
-        drop(ended);
-        for w in wakers {
-            w.wake();
-        }
+        unlock_and_wake(g);
         r
     }
 
@@ -434,13 +441,7 @@ impl Shared {
             }
             DriverPoll::Run { deadline }
         };
-        let wakers = std::mem::take(&mut g.wakers);
-        let ended = g.tele.take_ended();
-        drop(g);
-        drop(ended);
-        for w in wakers {
-            w.wake();
-        }
+        unlock_and_wake(g);
         poll
     }
 

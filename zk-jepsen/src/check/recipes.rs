@@ -294,29 +294,31 @@ mod tests {
         }
     }
 
+    /// The holder of acquisition `acq` looked at `t` and found it `held` (or not).
+    fn claim(acq: u64, t: u64, held: bool) -> Claim {
+        Claim { acq, t, held }
+    }
+
+    /// `worker`'s session reported expired at `t`.
+    fn expired(worker: usize, t: u64) -> SessionEvent {
+        SessionEvent {
+            worker,
+            t,
+            state: "Expired".into(),
+        }
+    }
+
     #[test]
     fn overlapping_tenures_and_falling_tokens_are_anomalies() {
         let mut h = History::default();
         h.acqs.push(acq(0, 1, 10, 0));
-        h.claims.push(Claim {
-            acq: 0,
-            t: 50,
-            held: true,
-        });
+        h.claims.push(claim(0, 50, true));
         h.acqs.push(acq(1, 2, 20, 60));
-        h.claims.push(Claim {
-            acq: 1,
-            t: 70,
-            held: true,
-        });
+        h.claims.push(claim(1, 70, true));
         assert!(exclusion(&h, Recipe::Lock, 1).anomalies.is_empty());
         assert!(fencing(&h, Recipe::Lock).anomalies.is_empty());
         // The first holder claims again after the second was granted.
-        h.claims.push(Claim {
-            acq: 0,
-            t: 65,
-            held: true,
-        });
+        h.claims.push(claim(0, 65, true));
         assert_eq!(exclusion(&h, Recipe::Lock, 1).anomalies.len(), 1);
         assert!(exclusion(&h, Recipe::Lock, 2).anomalies.is_empty());
         h.protected.push(Protected {
@@ -338,27 +340,11 @@ mod tests {
     fn a_held_claim_after_expiry_is_an_anomaly() {
         let mut h = History::default();
         h.acqs.push(acq(0, 1, 10, 0));
-        h.events.push(SessionEvent {
-            worker: 1,
-            t: 30,
-            state: "Expired".into(),
-        });
-        h.claims.push(Claim {
-            acq: 0,
-            t: 20,
-            held: true,
-        });
-        h.claims.push(Claim {
-            acq: 0,
-            t: 40,
-            held: false,
-        });
+        h.events.push(expired(1, 30));
+        h.claims.push(claim(0, 20, true));
+        h.claims.push(claim(0, 40, false));
         assert!(expiry_learned(&h).anomalies.is_empty());
-        h.claims.push(Claim {
-            acq: 0,
-            t: 45,
-            held: true,
-        });
+        h.claims.push(claim(0, 45, true));
         assert_eq!(expiry_learned(&h).anomalies.len(), 1);
     }
 
@@ -369,36 +355,16 @@ mod tests {
         // Frozen from 1 s; the servers expire the session at 7 s; the client, running again
         // at 11 s, claims at once and only then reports the expiry.
         h.server_expiries.push((1, 7_000_000));
-        h.claims.push(Claim {
-            acq: 0,
-            t: 900_000,
-            held: true,
-        });
-        h.events.push(SessionEvent {
-            worker: 1,
-            t: 11_000_500,
-            state: "Expired".into(),
-        });
+        h.claims.push(claim(0, 900_000, true));
+        h.events.push(expired(1, 11_000_500));
         assert!(expiry_learned(&h).anomalies.is_empty());
-        h.claims.push(Claim {
-            acq: 0,
-            t: 11_000_000,
-            held: true,
-        });
+        h.claims.push(claim(0, 11_000_000, true));
         assert_eq!(expiry_learned(&h).anomalies.len(), 1);
         // Within the slack it does not count; an expiry the client never learned of neither.
         h.claims.pop();
-        h.claims.push(Claim {
-            acq: 0,
-            t: 7_500_000,
-            held: true,
-        });
+        h.claims.push(claim(0, 7_500_000, true));
         assert!(expiry_learned(&h).anomalies.is_empty());
-        h.claims.push(Claim {
-            acq: 0,
-            t: 11_000_000,
-            held: true,
-        });
+        h.claims.push(claim(0, 11_000_000, true));
         assert_eq!(expiry_learned(&h).anomalies.len(), 1);
         // A grant to the same session after the logged expiry: that expiry never took effect
         // (a stopped leader's), so it does not count.

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
+use crate::common::parent_of;
 use crate::common::retrying;
 use crate::common::{retryable, settle};
 use crate::curator::mutex::{InterProcessMutex, MutexOptions};
-use crate::curator::protected::{ensure_containers, parent_of};
+use crate::curator::protected::ensure_containers;
 
 /// The outcome of a [`DistributedAtomicLong`] operation (Curator's
 /// `AtomicValue`): whether it went in, and the values before and after.

@@ -2,20 +2,21 @@
 //! barriers on Curator's layout.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
+use crate::common::parent_of;
 use crate::common::{java_uuid, join, now, retrying, Delay};
 use crate::curator::local_address;
-use crate::curator::protected::{ensure_containers, parent_of};
+use crate::curator::protected::ensure_containers;
 
 /// The node a double barrier's last entrant makes.
 pub const READY_NODE: &str = "ready";
 
 /// Waits for `fut` at most until `deadline` (`None`: for ever); `None` when
 /// the deadline came first.
-async fn until<F: Future>(deadline: Option<std::time::Instant>, fut: F) -> Option<F::Output> {
+async fn until<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Output> {
     let left = deadline.map(|d| d.saturating_duration_since(now()));
     Delay::new_opt(left).or(fut).await
 }
@@ -168,47 +169,48 @@ impl DistributedDoubleBarrier {
         &self,
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<bool>> + Send + 'static {
-        let this = self.clone();
-        let deadline = timeout.map(|t| now() + t);
-        async move {
-            let c = &this.client;
-            let (ready, watch) = retrying(c, || c.exists_watch(&this.ready)).await?;
-            retrying(c, || async {
-                ensure_containers(c, &this.path).await?;
-                match c
-                    .create(
-                        &this.ours,
-                        local_address().as_bytes(),
-                        CreateMode::Ephemeral,
-                    )
-                    .await
-                {
-                    Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            })
-            .await?;
-            if ready.is_some() {
-                return Ok(true);
-            }
-            let kids = retrying(c, || c.get_children(&this.path)).await?;
-            if kids.len() >= this.member_qty {
-                match retrying(c, || {
-                    c.create(
-                        &this.ready,
-                        local_address().as_bytes(),
-                        CreateMode::Persistent,
-                    )
-                })
+        // The deadline counts from the call, not from the first poll.
+        self.clone().enter_by(timeout.map(|t| now() + t))
+    }
+
+    async fn enter_by(self, deadline: Option<Instant>) -> Result<bool> {
+        let c = &self.client;
+        let (ready, watch) = retrying(c, || c.exists_watch(&self.ready)).await?;
+        retrying(c, || async {
+            ensure_containers(c, &self.path).await?;
+            match c
+                .create(
+                    &self.ours,
+                    local_address().as_bytes(),
+                    CreateMode::Ephemeral,
+                )
                 .await
-                {
-                    Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => return Ok(true),
-                    Err(e) => return Err(e),
-                }
+            {
+                Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => Ok(()),
+                Err(e) => Err(e),
             }
-            // The ready node's creation fires the watch set before entering.
-            Ok(until(deadline, watch).await.is_some())
+        })
+        .await?;
+        if ready.is_some() {
+            return Ok(true);
         }
+        let kids = retrying(c, || c.get_children(&self.path)).await?;
+        if kids.len() >= self.member_qty {
+            match retrying(c, || {
+                c.create(
+                    &self.ready,
+                    local_address().as_bytes(),
+                    CreateMode::Persistent,
+                )
+            })
+            .await
+            {
+                Ok(_) | Err(Error::Server(ErrorCode::NodeExists)) => return Ok(true),
+                Err(e) => return Err(e),
+            }
+        }
+        // The ready node's creation fires the watch set before entering.
+        Ok(until(deadline, watch).await.is_some())
     }
 
     /// Leaves and waits until every member has (Java's `leave`): false when
@@ -217,73 +219,73 @@ impl DistributedDoubleBarrier {
         &self,
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<bool>> + Send + 'static {
-        let this = self.clone();
-        let deadline = timeout.map(|t| now() + t);
-        async move {
-            let c = &this.client;
-            let name = this.ours.rsplit('/').next().unwrap_or_default().to_owned();
-            let mut ours_exists = true;
-            let mut result = true;
-            loop {
-                let mut kids = match retrying(c, || c.get_children(&this.path)).await {
-                    Err(Error::Server(ErrorCode::NoNode)) => Vec::new(),
-                    r => r?,
-                };
-                kids.retain(|k| k != READY_NODE);
-                kids.sort_by(|a, b| crate::lock::java_cmp(a, b));
-                if kids.is_empty() {
-                    break;
-                }
-                if ours_exists && !kids.contains(&name) {
-                    return Err(Error::Malformed(format!("our path ({name}) is missing")));
-                }
-                if kids.len() == 1 {
-                    if ours_exists {
-                        if kids[0] != name {
-                            return Err(Error::Malformed(format!(
-                                "last path ({}) is not ours ({name})",
-                                kids[0]
-                            )));
-                        }
-                        this.delete_ours().await?;
-                    }
-                    break;
-                }
-                // The lowest member stays until it is alone, waiting on the
-                // highest; every other deletes its node and waits on the
-                // lowest (Curator 5.4's `internalLeave`).
-                let lowest = kids[0] == name;
-                let watched = if lowest {
-                    kids.last().expect("not empty")
-                } else {
-                    &kids[0]
-                };
-                let (stat, watch) =
-                    retrying(c, || c.exists_watch(&join(&this.path, watched))).await?;
-                if !lowest && ours_exists {
-                    this.delete_ours().await?;
-                    ours_exists = false;
-                }
-                if stat.is_some() && until(deadline, watch).await.is_none() {
-                    result = false;
-                    break;
-                }
+        // The deadline counts from the call, not from the first poll.
+        self.clone().leave_by(timeout.map(|t| now() + t))
+    }
+
+    async fn leave_by(self, deadline: Option<Instant>) -> Result<bool> {
+        let c = &self.client;
+        let name = self.ours.rsplit('/').next().unwrap_or_default().to_owned();
+        let mut ours_exists = true;
+        let mut result = true;
+        loop {
+            let mut kids = match retrying(c, || c.get_children(&self.path)).await {
+                Err(Error::Server(ErrorCode::NoNode)) => Vec::new(),
+                r => r?,
+            };
+            kids.retain(|k| k != READY_NODE);
+            kids.sort_by(|a, b| crate::lock::java_cmp(a, b));
+            if kids.is_empty() {
+                break;
             }
-            retrying(c, || async {
-                match c.delete(&this.ready, None).await {
-                    Ok(()) | Err(Error::Server(ErrorCode::NoNode)) => Ok(()),
-                    Err(e) => Err(e),
+            if ours_exists && !kids.contains(&name) {
+                return Err(Error::Malformed(format!("our path ({name}) is missing")));
+            }
+            if kids.len() == 1 {
+                if ours_exists {
+                    if kids[0] != name {
+                        return Err(Error::Malformed(format!(
+                            "last path ({}) is not ours ({name})",
+                            kids[0]
+                        )));
+                    }
+                    self.delete_ours().await?;
                 }
-            })
-            .await?;
-            Ok(result)
+                break;
+            }
+            // The lowest member stays until it is alone, waiting on the
+            // highest; every other deletes its node and waits on the
+            // lowest (Curator 5.4's `internalLeave`).
+            let lowest = kids[0] == name;
+            let watched = if lowest {
+                kids.last().expect("not empty")
+            } else {
+                &kids[0]
+            };
+            let (stat, watch) = retrying(c, || c.exists_watch(&join(&self.path, watched))).await?;
+            if !lowest && ours_exists {
+                self.delete_ours().await?;
+                ours_exists = false;
+            }
+            if stat.is_some() && until(deadline, watch).await.is_none() {
+                result = false;
+                break;
+            }
         }
+        self.delete_gone(&self.ready).await?;
+        Ok(result)
     }
 
     async fn delete_ours(&self) -> Result<()> {
+        self.delete_gone(&self.ours).await
+    }
+
+    /// Deletes `path`, retried over connection loss; already gone is fine (another
+    /// member, or a retry of ours, deleted it).
+    async fn delete_gone(&self, path: &str) -> Result<()> {
         let c = &self.client;
         retrying(c, || async {
-            match c.delete(&self.ours, None).await {
+            match c.delete(path, None).await {
                 Ok(()) | Err(Error::Server(ErrorCode::NoNode)) => Ok(()),
                 Err(e) => Err(e),
             }

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
+use crate::common::parent_of;
 use crate::common::{
     children_data, children_or_none, either, join, retryable, retrying, settle, wait_connected,
     Cancel, Delay,
 };
-use crate::curator::protected::{ensure_containers, parent_of, ProtectedCreate};
+use crate::curator::protected::{ensure_containers, ProtectedCreate};
 use crate::mailbox::lock;
 use crate::runtime::Spawner;
 

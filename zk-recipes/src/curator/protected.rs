@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use zk_client::{Client, CreateMode, CreateOptions, Error, ErrorCode, Result, Stat};
 
-use crate::common::{java_uuid, join, retryable, settle, wait_connected};
+use crate::common::{java_uuid, join, parent_of, retryable, settle, wait_connected};
 
 /// The protected prefix `_c_<uuid>-`: a random (version 4) UUID as Java prints
 /// it, 36 lowercase characters with dashes.
@@ -25,10 +25,7 @@ pub(crate) async fn ensure_containers(client: &Client, path: &str) -> Result<()>
         if cur == "/" || client.exists(&cur).await?.is_some() {
             break;
         }
-        let parent = match cur.rfind('/') {
-            Some(0) | None => "/".to_owned(),
-            Some(i) => cur[..i].to_owned(),
-        };
+        let parent = parent_of(&cur).unwrap_or("/").to_owned();
         missing.push(std::mem::replace(&mut cur, parent));
     }
     for p in missing.into_iter().rev() {
@@ -38,15 +35,6 @@ pub(crate) async fn ensure_containers(client: &Client, path: &str) -> Result<()>
         }
     }
     Ok(())
-}
-
-/// The parent of `path` (`None` for the root).
-pub(crate) fn parent_of(path: &str) -> Option<&str> {
-    match path.rfind('/') {
-        Some(0) if path.len() > 1 => Some("/"),
-        Some(0) | None => None,
-        Some(i) => Some(&path[..i]),
-    }
 }
 
 /// Curator's default node data (`CuratorFrameworkFactory.LOCAL_ADDRESS`): the
@@ -251,12 +239,5 @@ mod tests {
             .all(|c| c == b'-' || c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_eq!(&u[14..15], "4");
         assert_ne!(p, protected_prefix());
-    }
-
-    #[test]
-    fn parents() {
-        assert_eq!(parent_of("/a/b"), Some("/a"));
-        assert_eq!(parent_of("/a"), Some("/"));
-        assert_eq!(parent_of("/"), None);
     }
 }

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result};
 
+use crate::common::parent_of;
 use crate::common::{now, retryable, retrying, settle};
-use crate::curator::protected::{ensure_containers, parent_of};
+use crate::curator::protected::ensure_containers;
 use crate::data_watch::DataWatch;
 use crate::runtime::Spawner;
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use zk_client::{Client, CreateMode, Error, ErrorCode, Result, SessionState};
 
-use crate::common::{join, retryable, retrying, settle};
+use crate::common::{children_or_none, join, retryable, retrying, settle};
 use crate::curator::discovery::ServiceInstance;
 use crate::curator::ensure_containers;
 use crate::data_watch::DataWatch;
@@ -228,36 +228,14 @@ impl ServiceDiscovery {
 
     /// The names of every service under the base (Java's `queryForNames`).
     pub async fn query_for_names(&self) -> Result<Vec<String>> {
-        let base = self.inner.base.clone();
-        self.inner
-            .retry(|c| {
-                let base = base.clone();
-                async move {
-                    match c.get_children(&base).await {
-                        Err(Error::Server(ErrorCode::NoNode)) => Ok(Vec::new()),
-                        r => r,
-                    }
-                }
-            })
-            .await
+        self.inner.children(&self.inner.base).await
     }
 
     /// Every instance of `name` (Java's `queryForInstances`); nodes that are
     /// not instances are skipped with a warning (Java fails the whole query).
     pub async fn query_for_instances(&self, name: &str) -> Result<Vec<ServiceInstance>> {
         let dir = join(&self.inner.base, name);
-        let kids = self
-            .inner
-            .retry(|c| {
-                let dir = dir.clone();
-                async move {
-                    match c.get_children(&dir).await {
-                        Err(Error::Server(ErrorCode::NoNode)) => Ok(Vec::new()),
-                        r => r,
-                    }
-                }
-            })
-            .await?;
+        let kids = self.inner.children(&dir).await?;
         let mut out = Vec::new();
         for k in kids {
             if let Some(i) = self.read(&join(&dir, &k)).await? {
@@ -417,6 +395,16 @@ impl Inner {
         Fut: std::future::Future<Output = Result<T>>,
     {
         retrying(&self.client, || op(self.client.clone())).await
+    }
+
+    /// The children of `dir`, none while it does not exist (no service registered
+    /// yet, or its last instance gone with its container).
+    async fn children(&self, dir: &str) -> Result<Vec<String>> {
+        self.retry(|c| {
+            let dir = dir.to_owned();
+            async move { children_or_none(&c, &dir).await }
+        })
+        .await
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
