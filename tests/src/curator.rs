@@ -182,6 +182,17 @@ impl Curator {
             .map(|l| l[3..].to_string())
     }
 
+    /// Waits up to `limit` for each background command of `ids` (holder
+    /// loops, adders) to answer `done`; `what` names them in a failure.
+    pub fn all_done(&mut self, ids: &[u64], limit: Duration, what: &str) {
+        for &id in ids {
+            let a = self
+                .answer(id, limit)
+                .unwrap_or_else(|| panic!("{what}: not done within {limit:?}"));
+            assert_eq!(a, Ok("done".to_string()), "{what}");
+        }
+    }
+
     /// Kills the JVM at once (its sessions stay until they expire).
     pub fn kill(&mut self) {
         self.peer.kill();

@@ -3,6 +3,8 @@
 //! 2.11 process for the interop tests (`ZK_KAZOO_PYTHON`; fails without it).
 #![allow(dead_code)]
 
+pub mod locks;
+
 use std::future::Future;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +12,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use zk_client::ClientBuilder;
+use zk_client::{ClientBuilder, CreateOptions};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::peer::LinePeer;
 use zk_tests::server::shared_server;
@@ -107,6 +109,61 @@ impl Adapter for BlockingZk {
     fn exec<F: Future>(f: F) -> F::Output {
         zk_client::blocking::block_on(f, None).expect("no timeout")
     }
+}
+
+/// Persistent directories (and their parents), made before a test: a lock's
+/// directory (a container could be swept while empty), a probes directory.
+pub fn make_dirs<Z: Zk>(zk: &Z, dirs: &[&str]) {
+    for d in dirs {
+        zk.create_with(
+            d,
+            b"".as_slice(),
+            &CreateOptions {
+                make_parents: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+}
+
+/// Adds this holder's ephemeral probe under `probes`: its path, and how many
+/// holders' probes there are now (this one included).
+pub fn probe<Z: Zk>(zk: &Z, probes: &str) -> (String, usize) {
+    let me = zk
+        .create(
+            &format!("{probes}/rust-"),
+            b"".as_slice(),
+            zk_client::CreateMode::EphemeralSequential,
+        )
+        .unwrap();
+    (me, zk.get_children(probes).unwrap().len())
+}
+
+/// Runs `body` on `n` threads at once, each with a client of its own on
+/// `cs` (closed after); their results in order. Each must finish without
+/// failing.
+pub fn on_threads<Z: Adapter, T: Send + 'static>(
+    cs: &str,
+    n: usize,
+    body: impl Fn(&Z) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let body = std::sync::Arc::new(body);
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (cs, body) = (cs.to_string(), body.clone());
+            thread::spawn(move || {
+                let zk = Z::connect_to(&cs);
+                let r = body(&zk);
+                zk.close().unwrap();
+                r
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("a Rust thread failed"))
+        .collect()
 }
 
 // ============================================================================ kazoo
