@@ -55,7 +55,7 @@ fn semaphore_mixed<Z: Adapter>() {
         .map(|c| java.spawn(&format!("semLoop {c} {sem} 2 {probes} {TURNS}")))
         .collect();
     let (sem2, probes2) = (sem.clone(), probes.clone());
-    let most: Vec<usize> = on_threads::<Z, _>(&cs, 2, move |zk| {
+    let most: Vec<usize> = on_threads::<Z, _>(&cs, 2, move |zk, _| {
         let s = InterProcessSemaphoreV2::new(zk.as_async(), &sem2, 2).unwrap();
         let mut most = 0;
         for _ in 0..TURNS {
@@ -125,7 +125,7 @@ fn shared_count_adds_up<Z: Adapter>() {
         .map(|j| java.spawn(&format!("countAdd {j} 1 {n}")))
         .collect();
     let p = path.clone();
-    on_threads::<Z, _>(&cs, 2, move |zk| {
+    on_threads::<Z, _>(&cs, 2, move |zk, _| {
         let c = SharedCount::new(zk.as_async(), &p, 0).unwrap();
         for _ in 0..n {
             call!(Z, c.add(1), c.add_blocking(1)).unwrap();
@@ -161,7 +161,7 @@ fn atomic_long_adds_up<Z: Adapter>() {
         .map(|a| java.spawn(&format!("alongAdd {a} 3 {n}")))
         .collect();
     let (p, lk) = (path.clone(), lock.clone());
-    let failed: Vec<u32> = on_threads::<Z, _>(&cs, 2, move |zk| {
+    let failed: Vec<u32> = on_threads::<Z, _>(&cs, 2, move |zk, _| {
         let l = DistributedAtomicLong::with_options(
             zk.as_async(),
             &p,

@@ -129,7 +129,7 @@ fn exclusion_with_java<Z: Adapter>() {
         format!("mutexLoop c {lock} {ctr} {probes} 15"),
         format!("mutexLoop c2 {lock} {ctr} {probes} 15"),
     ]);
-    on_threads::<Z, _>(&f.cs, 2, move |zk| {
+    on_threads::<Z, _>(&f.cs, 2, move |zk, _| {
         let m = InterProcessMutex::new(zk.as_async(), &lock).unwrap();
         let mut last = 0;
         turns(zk, &m, 15, (&ctr, &probes), |g| {
@@ -290,7 +290,7 @@ fn multi_lock_exclusion<Z: Adapter>() {
         format!("multiLoop c {a},{b} {ctr} {probes} 10"),
         format!("mutexLoop c2 {b} {ctr} {probes} 10"),
     ]);
-    on_threads::<Z, _>(&f.cs, 2, move |zk| {
+    on_threads::<Z, _>(&f.cs, 2, move |zk, _| {
         let m = InterProcessMultiLock::new(zk.as_async(), [&a, &b]).unwrap();
         turns(zk, &m, 10, (&ctr, &probes), |g| assert!(g.is_held()));
     });

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::{eventually, on_threads, run, unique, Adapter, Section, WAIT};
 use zk_client::{Data, Error};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
@@ -35,30 +35,19 @@ fn take<Z: Adapter>(s: &Semaphore) -> SemaphoreLease {
 fn never_above_max<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = unique("sem", Z::NAME);
-    let inside = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..10)
-        .map(|w| {
-            let (cs, path, inside, peak) = (cs.clone(), path.clone(), inside.clone(), peak.clone());
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let s = Semaphore::new(zk.as_async(), &path, &format!("w{w}"), 3).unwrap();
-                for _ in 0..8 {
-                    let l = take::<Z>(&s);
-                    let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                    peak.fetch_max(n, Ordering::SeqCst);
-                    thread::sleep(Duration::from_millis(5));
-                    inside.fetch_sub(1, Ordering::SeqCst);
-                    Z::exec(l.release()).unwrap();
-                }
-                zk.close().unwrap();
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().expect("a worker panicked");
-    }
-    let peak = peak.load(Ordering::SeqCst);
+    let section = Arc::new(Section::default());
+    let (p, inside) = (path.clone(), section.clone());
+    on_threads::<Z, _>(&cs, 10, move |zk, w| {
+        let s = Semaphore::new(zk.as_async(), &p, &format!("w{w}"), 3).unwrap();
+        for _ in 0..8 {
+            let l = take::<Z>(&s);
+            inside.enter();
+            thread::sleep(Duration::from_millis(5));
+            inside.leave();
+            Z::exec(l.release()).unwrap();
+        }
+    });
+    let peak = section.peak();
     println!(
         "[{}] Semaphore(3): 80 leases by 10 clients, peak {peak} holders",
         Z::NAME

@@ -7,7 +7,7 @@ pub mod locks;
 
 use std::future::Future;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -141,20 +141,20 @@ pub fn probe<Z: Zk>(zk: &Z, probes: &str) -> (String, usize) {
 }
 
 /// Runs `body` on `n` threads at once, each with a client of its own on
-/// `cs` (closed after); their results in order. Each must finish without
-/// failing.
+/// `cs` (closed after) and its number (0..n); their results in order. Each
+/// must finish without failing.
 pub fn on_threads<Z: Adapter, T: Send + 'static>(
     cs: &str,
     n: usize,
-    body: impl Fn(&Z) -> T + Send + Sync + 'static,
+    body: impl Fn(&Z, usize) -> T + Send + Sync + 'static,
 ) -> Vec<T> {
     let body = std::sync::Arc::new(body);
     let threads: Vec<_> = (0..n)
-        .map(|_| {
+        .map(|i| {
             let (cs, body) = (cs.to_string(), body.clone());
             thread::spawn(move || {
                 let zk = Z::connect_to(&cs);
-                let r = body(&zk);
+                let r = body(&zk, i);
                 zk.close().unwrap();
                 r
             })
@@ -164,6 +164,80 @@ pub fn on_threads<Z: Adapter, T: Send + 'static>(
         .into_iter()
         .map(|t| t.join().expect("a Rust thread failed"))
         .collect()
+}
+
+/// Watches a critical section from inside, for the exclusion tests: how many
+/// are in it, the most at once, how often more than one was, whether the
+/// fencing tokens of those entering only rose, and how many entries in all.
+pub struct Section {
+    inside: AtomicUsize,
+    peak: AtomicUsize,
+    overlaps: AtomicUsize,
+    last_token: std::sync::atomic::AtomicI64,
+    token_drops: AtomicUsize,
+    entries: AtomicUsize,
+}
+
+impl Default for Section {
+    fn default() -> Section {
+        Section {
+            inside: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            overlaps: AtomicUsize::new(0),
+            last_token: std::sync::atomic::AtomicI64::new(i64::MIN),
+            token_drops: AtomicUsize::new(0),
+            entries: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Section {
+    /// Enters; counts an overlap if another was inside. How many are inside
+    /// now, this one included.
+    pub fn enter(&self) -> usize {
+        let n = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(n, Ordering::SeqCst);
+        if n > 1 {
+            self.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        n
+    }
+
+    /// Enters holding fencing token `token`; counts a drop if it is not above
+    /// the last one seen.
+    pub fn enter_with(&self, token: i64) -> usize {
+        let n = self.enter();
+        if self.last_token.swap(token, Ordering::SeqCst) >= token {
+            self.token_drops.fetch_add(1, Ordering::SeqCst);
+        }
+        n
+    }
+
+    /// Leaves; counts the entry.
+    pub fn leave(&self) {
+        self.inside.fetch_sub(1, Ordering::SeqCst);
+        self.entries.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The most inside at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    /// How many entered while another was inside.
+    pub fn overlaps(&self) -> usize {
+        self.overlaps.load(Ordering::SeqCst)
+    }
+
+    /// How many entered with a fencing token not above the one before.
+    pub fn token_drops(&self) -> usize {
+        self.token_drops.load(Ordering::SeqCst)
+    }
+
+    /// Entries (left again) in all.
+    pub fn entries(&self) -> usize {
+        self.entries.load(Ordering::SeqCst)
+    }
 }
 
 // ============================================================================ kazoo
