@@ -4,7 +4,7 @@ use zk_client::{ClientBuilder, CreateMode};
 use zk_tests::facade::{BlockingZk, Zk};
 use zk_tests::server::shared_server;
 
-use super::support::*;
+use super::support::{connect, connect_shared, unique};
 
 pub(crate) fn chroot_getter<Z: Zk>() {
     let cs = shared_server().connect_string();

@@ -3,7 +3,7 @@
 use zk_client::{CreateMode, CreateOptions, Data, Op, OpResult, ReadOp, ReadResult};
 use zk_tests::facade::Zk;
 
-use super::support::*;
+use super::support::{base, connect_shared, read};
 
 /// Null data and empty data stay apart through create, set_data, multi and multi_read,
 /// written by one adapter and read back by it and by a client of another adapter.

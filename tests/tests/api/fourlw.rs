@@ -6,7 +6,7 @@ use zk_client::fourlw::ServerVersion;
 use zk_client::{Error, Result};
 use zk_tests::facade::{AsyncZk, BlockingZk, Zk};
 
-use super::support::*;
+use super::support::{connect_shared, Ext};
 
 /// `command` runs on the server the session is on: `ruok` answers `imok`, `cons` lists this
 /// very session, and `server_version` carries the full string.

@@ -11,12 +11,12 @@ use zk_client::{AddWatchMode, ClientBuilder, Error, ErrorCode, SessionState};
 use zk_tests::facade::Zk;
 use zk_tests::wire::{connect_response, frame, read_frame};
 
-use super::support::*;
+use super::support::{connect, WAIT};
 
-pub(crate) const FAKE_SESSION: i64 = 0x0102_0304_0506_0708;
+const FAKE_SESSION: i64 = 0x0102_0304_0506_0708;
 
 /// A reply header alone: xid, zxid, err.
-pub(crate) fn reply_header(xid: i32, err: i32) -> Vec<u8> {
+fn reply_header(xid: i32, err: i32) -> Vec<u8> {
     let mut p = xid.to_be_bytes().to_vec();
     p.extend_from_slice(&1i64.to_be_bytes());
     p.extend_from_slice(&err.to_be_bytes());
@@ -26,7 +26,7 @@ pub(crate) fn reply_header(xid: i32, err: i32) -> Vec<u8> {
 /// A fake 3.5 server: completes the handshake, answers pings, and answers every other
 /// request (addWatch among them) with Unimplemented (-6), as a 3.5 server does to an opcode
 /// it does not know. closeSession is answered and ends the connection.
-pub(crate) struct OldServer {
+struct OldServer {
     addr: String,
     connections: Arc<AtomicUsize>,
     add_watches: Arc<AtomicUsize>,

@@ -4,7 +4,7 @@
 use zk_client::{CreateMode, CreateOptions, Error, ErrorCode, Perms};
 use zk_tests::facade::{AsyncZk, BlockingZk, Runner, Zk};
 
-use super::support::*;
+use super::support::{base, connect_shared, unique, wait_until, N, WAIT};
 
 /// 1,000 set_data calls, each followed by a get_data, made in sequence without spawning or
 /// polling: the server applies them all before any future is polled, and each get sees the

@@ -9,7 +9,7 @@ use zk_client::{ClientBuilder, CreateMode, Error, ErrorCode, Result};
 use zk_tests::facade::{AsyncZk, BlockingZk, Zk};
 use zk_tests::server::shared_server;
 
-use super::support::*;
+use super::support::{connect, connect_shared, unique, Ext};
 
 /// Interrupts `flag` 300 ms from now, from a thread of its own.
 fn interrupt_later(flag: &Interrupt) -> thread::JoinHandle<()> {

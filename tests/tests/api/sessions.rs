@@ -10,7 +10,7 @@ use zk_tests::facade::{BlockingZk, Zk};
 use zk_tests::proxy::Proxy;
 use zk_tests::server::shared_server;
 
-use super::support::*;
+use super::support::{connect, connect_shared, unique, WAIT};
 
 /// The session is killed from outside the way Curator's KillSession does it (a second
 /// client resumes it, then closes it). The client reports Expired, then opens a new session

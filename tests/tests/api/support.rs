@@ -12,7 +12,7 @@ use zk_tests::facade::{Runner, Zk};
 use zk_tests::server::shared_server;
 
 /// Watchdog of one whole test (it may include starting the JVM on a busy machine).
-pub(crate) const TEST_LIMIT: Duration = Duration::from_secs(150);
+const TEST_LIMIT: Duration = Duration::from_secs(150);
 /// Bound of one wait that is expected to be quick.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// Requests kept in flight at once by the pipelining tests.

@@ -3,7 +3,7 @@
 use zk_client::{Acl, CreateMode, Data, Error, ErrorCode, OpResult, Perms, Result};
 use zk_tests::facade::BlockingZk;
 
-use super::support::*;
+use super::support::{base, connect_shared};
 
 /// What a failing transaction reports: the failing op's index and code, and every op's
 /// result; panics on any other outcome.

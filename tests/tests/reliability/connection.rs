@@ -14,7 +14,10 @@ use zk_tests::server::shared_server;
 use zk_tests::wire::{connect_response, read_frame};
 
 use super::adapter::Adapter;
-use super::support::*;
+use super::support::{
+    bounded, check, connect_shared, connect_to, cons_recved, driver_panics_since, fast_server,
+    four_letter, join_all, lock, panic_mark, panic_text, unique, StateLog, CALL_LIMIT,
+};
 
 pub(crate) fn idle_soak<Z: Adapter>() {
     let server = fast_server();
@@ -95,7 +98,7 @@ pub(crate) fn idle_soak<Z: Adapter>() {
 
 /// A loopback listener whose accepted sockets have a tiny receive buffer (SO_RCVBUF is
 /// set before listen, through tokio's TcpSocket: no extra dependency).
-pub(crate) fn small_rcvbuf_listener() -> TcpListener {
+fn small_rcvbuf_listener() -> TcpListener {
     let rt = ::tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
@@ -113,7 +116,7 @@ pub(crate) fn small_rcvbuf_listener() -> TcpListener {
 
 /// A fake server: completes the handshake (negotiated timeout `timeout_ms`), then never
 /// reads from or writes to the connection again, holding it open until dropped.
-pub(crate) struct StallServer {
+struct StallServer {
     addr: String,
     stop: Arc<AtomicBool>,
     /// When each connection's handshake reply (the last byte it sends) was written.
@@ -361,7 +364,7 @@ pub(crate) fn duration_max_is_forever<Z: Adapter>() {
 }
 
 /// The server's default jute.maxbuffer, which bounds the requests it accepts.
-pub(crate) const JUTE_MAXBUFFER: usize = 0xfffff;
+const JUTE_MAXBUFFER: usize = 0xfffff;
 
 pub(crate) fn big_reply<Z: Adapter>() {
     let root = connect_shared::<Z>();

@@ -12,7 +12,9 @@ use zk_tests::proxy::Proxy;
 use zk_tests::server::shared_server;
 
 use super::adapter::Adapter;
-use super::support::*;
+use super::support::{
+    bounded, check, connect_shared, connect_to, fast_server, panic_text, unique, CALL_LIMIT,
+};
 
 pub(crate) fn listener_calls_client<Z: Adapter>() {
     let server = fast_server();

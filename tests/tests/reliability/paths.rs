@@ -5,7 +5,7 @@ use zk_client::{Acl, ClientBuilder, CreateMode, Error, ErrorCode, Perms};
 use zk_tests::server::shared_server;
 
 use super::adapter::Adapter;
-use super::support::*;
+use super::support::{check, connect_shared, connect_to, unique};
 
 pub(crate) fn ensure_path_under_missing_chroot<Z: Adapter>() {
     let root = connect_shared::<Z>();

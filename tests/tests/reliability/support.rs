@@ -17,7 +17,7 @@ use zk_tests::facade::Zk;
 use zk_tests::server::{four_letter_word, shared_server, ServerOptions, ZkServer};
 
 /// Watchdog of one whole test (generous: it may include starting a JVM on a busy machine).
-pub(crate) const TEST_LIMIT: Duration = Duration::from_secs(150);
+const TEST_LIMIT: Duration = Duration::from_secs(150);
 /// Bound of one call that is expected to be quick.
 pub(crate) const CALL_LIMIT: Duration = Duration::from_secs(10);
 
@@ -37,9 +37,9 @@ pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 
 /// Every panic in the process, in order, with its thread's name (the default hook still
 /// prints them): lets a test name a panic that happened on a driver thread it does not own.
-pub(crate) static PANICS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+static PANICS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
-pub(crate) fn install_panic_log() {
+fn install_panic_log() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         let previous = std::panic::take_hook();
@@ -92,7 +92,7 @@ pub(crate) fn bounded<T: Send + 'static>(
 }
 
 /// Tests take this shared; a test that blocks executor threads on purpose takes it alone.
-pub(crate) static EXCLUSIVE: RwLock<()> = RwLock::new(());
+static EXCLUSIVE: RwLock<()> = RwLock::new(());
 
 /// Runs one test body under the watchdog: a panic in the body fails the test with the
 /// body's own message; a body still running after [`TEST_LIMIT`] fails it as hung.

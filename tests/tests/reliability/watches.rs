@@ -10,7 +10,7 @@ use zk_client::{
 use zk_tests::server::shared_server;
 
 use super::adapter::Adapter;
-use super::support::*;
+use super::support::{check, connect_shared, connect_to, unique, watched_paths};
 
 pub(crate) fn remove_watches_oneshot_reports_removed<Z: Adapter>() {
     let zk = connect_shared::<Z>();

@@ -8,7 +8,9 @@ use zk_tests::facade::Zk;
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::ChildrenWatch;
 
-use super::support::*;
+use super::support::{
+    children_until, connect, names, next_children, patient_children_watch, unique, QUIET, WAIT,
+};
 
 pub(crate) fn children_watch_sequence<Z: Zk>() {
     let cs = shared_server().connect_string();

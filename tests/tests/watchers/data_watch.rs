@@ -10,7 +10,7 @@ use zk_tests::facade::Zk;
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::DataWatch;
 
-use super::support::*;
+use super::support::{assert_data, connect, data_is, data_until, next_data, unique, QUIET, WAIT};
 
 pub(crate) fn data_watch_sequence<Z: Zk>() {
     let cs = shared_server().connect_string();

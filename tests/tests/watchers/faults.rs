@@ -12,14 +12,18 @@ use zk_tokio::recipes::{
     ChildrenWatch, ChildrenWatchOptions, DataWatch, TreeCache, TreeCacheError, TreeEvent,
 };
 
-use super::support::*;
+use super::support::{
+    assert_same_tree, cache_settles, cache_tree, children_until, connect, create_many, data_is,
+    data_until, eventually, names, next_children, next_data, opts, server_tree, unique, QUIET,
+    WAIT,
+};
 
 /// The three watchers over `root` = a node with data and children. The
 /// DataWatch and ChildrenWatch of the root share client `zk`; the TreeCache has
 /// its own client `zc`: on a 3.8 server, a one-shot watch on the root path from
 /// the cache's own connection would replace its persistent watch (ZOOKEEPER-4466,
 /// see the TreeCache docs).
-pub(crate) struct Watchers<Z> {
+struct Watchers<Z> {
     zk: Z,
     zc: Z,
     dw: DataWatch,
@@ -27,7 +31,7 @@ pub(crate) struct Watchers<Z> {
     cache: TreeCache,
 }
 
-pub(crate) fn start_watchers<Z: Zk>(cs: &str, w: &Z, root: &str, persistent: bool) -> Watchers<Z> {
+fn start_watchers<Z: Zk>(cs: &str, w: &Z, root: &str, persistent: bool) -> Watchers<Z> {
     let (zk, zc) = (connect::<Z>(cs), connect::<Z>(cs));
     w.create(root, "v0", CreateMode::Persistent).unwrap();
     w.create(&format!("{root}/c1"), "x0", CreateMode::Persistent)
@@ -69,7 +73,7 @@ impl<Z: Zk> Watchers<Z> {
 }
 
 /// Changes to the watched subtree (round `round`), made by `w`.
-pub(crate) fn make_changes<Z: Zk>(w: &Z, root: &str, round: u32) {
+fn make_changes<Z: Zk>(w: &Z, root: &str, round: u32) {
     w.set_data(root, format!("v{round}"), None).unwrap();
     w.create(&format!("{root}/n{round}"), "new", CreateMode::Persistent)
         .unwrap();
@@ -81,13 +85,7 @@ pub(crate) fn make_changes<Z: Zk>(w: &Z, root: &str, round: u32) {
 }
 
 /// Every watcher caught up with [`make_changes`] of `round`.
-pub(crate) fn check_changes<Z: Zk>(
-    what: &str,
-    w: &Z,
-    root: &str,
-    ws: &mut Watchers<Z>,
-    round: u32,
-) {
+fn check_changes<Z: Zk>(what: &str, w: &Z, root: &str, ws: &mut Watchers<Z>, round: u32) {
     let v = format!("v{round}");
     data_until(&mut ws.dw, what, |u| data_is(u, Some(&v)));
     let mut want = vec!["c1".to_string(), format!("n{round}")];
@@ -140,7 +138,7 @@ pub(crate) fn survives_cut<Z: Zk>(persistent: bool) {
 }
 
 /// Events waiting in the cache's queue, after `QUIET` of nothing new.
-pub(crate) fn drain_events(cache: &mut TreeCache) -> Vec<TreeEvent> {
+fn drain_events(cache: &mut TreeCache) -> Vec<TreeEvent> {
     let mut out = Vec::new();
     while let Ok(Some(e)) = cache.recv_event_timeout(Some(QUIET)) {
         out.push(e);
@@ -299,7 +297,7 @@ pub(crate) fn cut_during_walk<Z: Zk>(persistent: bool, cut: WalkCut) {
     w.close().unwrap();
 }
 
-pub(crate) fn restart_server() -> &'static Mutex<ZkServer> {
+fn restart_server() -> &'static Mutex<ZkServer> {
     static S: OnceLock<Mutex<ZkServer>> = OnceLock::new();
     S.get_or_init(|| Mutex::new(ZkServer::start()))
 }
@@ -323,7 +321,7 @@ pub(crate) fn survives_restart<Z: Zk>() {
 }
 
 /// Expires `zk`'s session from outside: another client resumes it and closes it.
-pub(crate) fn expire<Z: Zk>(zk: &Z, cs: &str) {
+fn expire<Z: Zk>(zk: &Z, cs: &str) {
     let info = zk.session().unwrap();
     let other = Z::connect(
         &ClientBuilder::new(cs)

@@ -10,7 +10,9 @@ use zk_tests::facade::Zk;
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::{TreeCache, TreeCacheError, TreeCacheOptions, TreeEvent};
 
-use super::support::*;
+use super::support::{
+    assert_same_tree, cache_tree, connect, create_many, eventually, opts, server_tree, unique, WAIT,
+};
 
 pub(crate) fn big_tree<Z: Zk>(persistent: bool) {
     let cs = shared_server().connect_string();

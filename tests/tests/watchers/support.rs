@@ -17,7 +17,7 @@ pub(crate) const WAIT: Duration = Duration::from_secs(20);
 /// How long "nothing more comes" is watched for.
 pub(crate) const QUIET: Duration = Duration::from_millis(300);
 /// Watchdog of one whole test.
-pub(crate) const TEST_LIMIT: Duration = Duration::from_secs(240);
+const TEST_LIMIT: Duration = Duration::from_secs(240);
 
 pub(crate) fn run(name: &str, body: impl FnOnce() + Send + 'static) {
     zk_tests::watchdog::run(name, TEST_LIMIT, body)
