@@ -193,6 +193,18 @@ impl Curator {
         }
     }
 
+    /// Java waits on something Rust holds (`wait`: a command whose last
+    /// argument, appended here, is the wait's bound in ms): a 300 ms wait
+    /// answers "false" (else it panics with `held`); a 20 s wait, sent next,
+    /// answers "true" once `release` (run 200 ms later) let go.
+    pub fn waits_for_release(&mut self, wait: &str, held: &str, release: impl FnOnce()) {
+        assert_eq!(self.ok(&format!("{wait} 300")), "false", "{held}");
+        let id = self.send(&format!("{wait} 20000"));
+        std::thread::sleep(Duration::from_millis(200));
+        release();
+        assert_eq!(self.answer(id, ANSWER), Some(Ok("true".into())));
+    }
+
     /// Kills the JVM at once (its sessions stay until they expire).
     pub fn kill(&mut self) {
         self.peer.kill();

@@ -16,7 +16,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::locks::give;
+use recipes_common::{either, eventually, run, unique, Adapter, WAIT};
 use tokio::sync::oneshot;
 use zk_client::SessionInfo;
 use zk_tests::curator::Curator;
@@ -287,29 +288,20 @@ fn semaphore_mutex<Z: Adapter>() {
     let zk = Z::connect_to(&cs);
     let m = InterProcessSemaphoreMutex::new(zk.as_async(), &path).unwrap();
     let take = |ms: u64| {
-        if Z::NAME == "blocking" {
-            m.acquire_blocking(Some(Duration::from_millis(ms))).unwrap()
-        } else {
-            Z::exec(m.acquire_timeout(Duration::from_millis(ms))).unwrap()
-        }
+        let limit = Duration::from_millis(ms);
+        either::<Z, _, _>(
+            || m.acquire_blocking(Some(limit)),
+            || m.acquire_timeout(limit),
+        )
+        .unwrap()
     };
     assert!(take(300).is_none(), "Rust got the mutex Java holds");
     let waiter = java.send("smRelease jm");
     assert_eq!(java.answer(waiter, WAIT), Some(Ok("released".into())));
     let l = take(10_000).expect("Rust did not get the released mutex");
-    assert_eq!(
-        java.ok("smAcquire jm 300"),
-        "false",
-        "Java got the mutex Rust holds"
-    );
-    let java_wait = java.send("smAcquire jm 20000");
-    thread::sleep(Duration::from_millis(200));
-    if Z::NAME == "blocking" {
-        l.release_blocking().unwrap()
-    } else {
-        Z::exec(l.release()).unwrap()
-    }
-    assert_eq!(java.answer(java_wait, WAIT), Some(Ok("true".into())));
+    java.waits_for_release("smAcquire jm", "Java got the mutex Rust holds", || {
+        give::<Z, _>(l)
+    });
     java.ok("smRelease jm");
     zk.close().unwrap();
 }

@@ -111,6 +111,19 @@ impl Adapter for BlockingZk {
     }
 }
 
+/// A recipe call the adapter's way: `blocking` (the `_blocking` twin) on
+/// zk-blocking, the future `call` makes on the adapter's executor otherwise.
+pub fn either<Z: Adapter, T, F: Future<Output = T>>(
+    blocking: impl FnOnce() -> T,
+    call: impl FnOnce() -> F,
+) -> T {
+    if Z::NAME == "blocking" {
+        blocking()
+    } else {
+        Z::exec(call())
+    }
+}
+
 /// Persistent directories (and their parents), made before a test: a lock's
 /// directory (a container could be swept while empty), a probes directory.
 pub fn make_dirs<Z: Zk>(zk: &Z, dirs: &[&str]) {
