@@ -316,20 +316,11 @@ pub fn kazoo_python() -> String {
     py
 }
 
-/// A JSON string literal (for Python snippets and expected answers).
+/// A JSON string literal (for Python snippets and expected answers), by
+/// serde_json: quotes, backslashes and control characters escaped, the rest
+/// as it is.
 pub fn js(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    serde_json::to_string(s).expect("a string is JSON")
 }
 
 /// A list of strings in `json.dumps` form.
