@@ -37,6 +37,25 @@ fn wait_for(l: &Lock) -> thread::JoinHandle<LockGuard> {
     })
 }
 
+/// `held` let go: `next` (waiting on them) gets in while `blocked` stays out
+/// (else it panics with `what`); `next` lets go: `blocked` gets in, and lets go.
+fn hand_over<Z: Adapter>(
+    held: Vec<LockGuard>,
+    next: thread::JoinHandle<LockGuard>,
+    blocked: thread::JoinHandle<LockGuard>,
+    what: &str,
+) {
+    for g in held {
+        Z::exec(g.release()).unwrap();
+    }
+    let g = next.join().unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert!(!blocked.is_finished(), "{what}");
+    Z::exec(g.release()).unwrap();
+    let g = blocked.join().unwrap();
+    Z::exec(g.release()).unwrap();
+}
+
 fn readers_share_writers_exclude<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = unique("rw", Z::NAME);
@@ -65,15 +84,7 @@ fn readers_share_writers_exclude<Z: Adapter>() {
         Z::exec(late.contenders()).unwrap(),
         ["r0", "r1", "r2", "w", "late"]
     );
-    for g in held {
-        Z::exec(g.release()).unwrap();
-    }
-    let gw = wt.join().unwrap();
-    thread::sleep(Duration::from_millis(300));
-    assert!(!lt.is_finished(), "the late reader got in with the writer");
-    Z::exec(gw.release()).unwrap();
-    let gl = lt.join().unwrap();
-    Z::exec(gl.release()).unwrap();
+    hand_over::<Z>(held, wt, lt, "the late reader got in with the writer");
     assert_eq!(kids(&zs[0], &path), 0);
     zs[0].delete(&path, None).unwrap();
     for z in zs {
@@ -97,13 +108,7 @@ fn no_649_deadlock<Z: Adapter>() {
     eventually(WAIT, "the second writer's node", || {
         kids(&zs[0], &path) == 3
     });
-    Z::exec(g1.release()).unwrap();
-    let gr = rt.join().unwrap();
-    thread::sleep(Duration::from_millis(300));
-    assert!(!w2t.is_finished(), "a writer got in with a reader");
-    Z::exec(gr.release()).unwrap();
-    let g2 = w2t.join().unwrap();
-    Z::exec(g2.release()).unwrap();
+    hand_over::<Z>(vec![g1], rt, w2t, "a writer got in with a reader");
     zs[0].delete(&path, None).unwrap();
     for z in zs {
         z.close().unwrap();
@@ -116,19 +121,12 @@ zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => 
 
 mod kazoo {
     use super::*;
-    use recipes_common::{js, js_list, Kazoo};
+    use recipes_common::{js, js_list, kazoo_test, Kazoo};
 
-    #[test]
-    fn kazoo_and_ours_share_the_rules() {
-        run("kazoo_and_ours_share_the_rules", body)
-    }
+    kazoo_test!(kazoo_and_ours_share_the_rules, "kazoo-rw", body);
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
+    fn body(cs: String, mut kz: Kazoo, zk: TokioZk, path: String) {
         let zw = TokioZk::connect_to(&cs);
-        let path = unique("kazoo-rw", "tokio");
         let p = js(&path);
         // A kazoo reader and ours hold together.
         assert_eq!(

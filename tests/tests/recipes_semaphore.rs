@@ -140,6 +140,20 @@ mod kazoo {
 
     kazoo_test!(kazoo_and_ours_share_leases, "kazoo-sem", body);
 
+    type Waiter = thread::JoinHandle<zk_client::Result<Option<SemaphoreLease>>>;
+
+    /// Ours waits for a lease of `sem` on a thread of its own (30 s at most).
+    fn ours_waits(sem: &Semaphore) -> Waiter {
+        let s = sem.clone();
+        thread::spawn(move || s.acquire_blocking(Some(Duration::from_secs(30))))
+    }
+
+    /// Ours got the lease it waited for (`what`), and lets it go.
+    fn ours_got_in(waiter: Waiter, what: &str) {
+        let l = waiter.join().unwrap().unwrap().expect(what);
+        TokioZk::exec(l.release()).unwrap();
+    }
+
     fn body(cs: String, mut kz: Kazoo, zk: TokioZk, path: String) {
         let p = js(&path);
         kz.run(&format!(
@@ -181,17 +195,11 @@ mod kazoo {
         TokioZk::exec(l.release()).unwrap();
         assert_eq!(kz.finished(bg, WAIT), Some(Ok("true".into())));
         // Ours waits for kazoo's, gets it when kazoo releases.
-        let o = ours.clone();
-        let waiter = thread::spawn(move || o.acquire_blocking(Some(Duration::from_secs(30))));
+        let waiter = ours_waits(&ours);
         thread::sleep(Duration::from_millis(300));
         assert!(!waiter.is_finished());
         kz.run("objs['s'].release()");
-        let l = waiter
-            .join()
-            .unwrap()
-            .unwrap()
-            .expect("ours after kazoo released");
-        TokioZk::exec(l.release()).unwrap();
+        ours_got_in(waiter, "ours after kazoo released");
         kz.run("objs['t'].release()");
 
         // kazoo holds the sibling lock: ours waits for it, and kazoo lists our
@@ -201,8 +209,7 @@ mod kazoo {
             js(&format!("{path}-__lock__"))
         ));
         assert!(TokioZk::exec(ours.try_acquire()).unwrap().is_none());
-        let o = ours.clone();
-        let waiter = thread::spawn(move || o.acquire_blocking(Some(Duration::from_secs(30))));
+        let waiter = ours_waits(&ours);
         eventually(WAIT, "our contender on the sibling lock", || {
             kids(&zk, &format!("{path}-__lock__")).len() == 2
         });
@@ -211,12 +218,7 @@ mod kazoo {
             js_list(&["kz", "b'rs'"])
         );
         kz.run("objs['inner'].release()");
-        let l = waiter
-            .join()
-            .unwrap()
-            .unwrap()
-            .expect("ours after the sibling lock");
-        TokioZk::exec(l.release()).unwrap();
+        ours_got_in(waiter, "ours after the sibling lock");
 
         // 3 kazoo threads and 3 of ours loop; a witness directory of who is
         // inside never holds more than 2.
