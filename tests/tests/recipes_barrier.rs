@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use recipes_common::{run, unique, Adapter, WAIT};
+use recipes_common::{remove_and_close, run, unique, Adapter, WAIT};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::{Barrier, DoubleBarrier};
@@ -77,8 +77,7 @@ fn double_barrier<Z: Adapter>() {
     check_double_barrier_log(&log.lock().unwrap(), 4);
     let zk = Z::connect_to(&cs);
     assert!(zk.get_children(&path).unwrap().is_empty());
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 /// Nobody entered before the last member joined; nobody left before the last

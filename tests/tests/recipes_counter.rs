@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use recipes_common::{run, unique, Adapter, WAIT};
+use recipes_common::{fresh, remove_and_close, run, unique, Adapter, WAIT};
 use zk_client::{ClientBuilder, CreateMode, Data};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
@@ -66,14 +66,11 @@ fn concurrent_adds<Z: Adapter>() {
     assert_eq!(Z::exec(c.value()).unwrap(), 300);
     assert_eq!(add::<Z, _>(&c, -301).post, -1);
     assert_eq!(zk.get_data(&path).unwrap().0, Data::new("-1"));
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 fn encodings<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let base = unique("counter-enc", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (_, base, zk) = fresh::<Z>("counter-enc");
     // Float: Python's repr on the node.
     let f = Counter::with_default(zk.as_async(), &format!("{base}/f"), 1.0f64).unwrap();
     assert_eq!(Z::exec(f.value()).unwrap(), 1.0);

@@ -12,7 +12,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use recipes_common::{eventually, on_threads, run, unique, Adapter, Section, WAIT};
+use recipes_common::{
+    eventually, on_threads, remove_and_close, run, unique, Adapter, Section, WAIT,
+};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
 use zk_tests::server::shared_server;
@@ -62,8 +64,7 @@ fn one_leader_at_a_time<Z: Adapter>() {
     assert!(bad.is_empty(), "{bad:?}");
     let zk = Z::connect_to(&cs);
     assert_eq!(kids(&zk, &path), 0);
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 fn leader_expiry_hands_over<Z: Adapter>() {

@@ -9,10 +9,9 @@ mod recipes_common;
 
 use std::time::{Duration, SystemTime};
 
-use recipes_common::{run, unique, Adapter};
+use recipes_common::{fresh, run, Adapter};
 use zk_client::CreateMode;
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
-use zk_tests::server::shared_server;
 use zk_tokio::recipes::{MultiNonBlockingLease, NonBlockingLease};
 
 fn obtain<Z: Adapter>(
@@ -33,9 +32,7 @@ fn obtain<Z: Adapter>(
 }
 
 fn leases<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("lease", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (_, path, zk) = fresh::<Z>("lease");
     let t0 = SystemTime::now();
     let a = obtain(&zk, &path, 10, "a", t0);
     assert!(a.obtained() && a.holder() == Some("a"));
@@ -99,9 +96,7 @@ fn leases<Z: Adapter>() {
 /// for at `t0` ends at least 11 s after `t0` (the record has whole seconds),
 /// not 10 s after the call.
 fn clock_read_under_lock<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("lease-clock", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, path, zk) = fresh::<Z>("lease-clock");
     let other = Z::connect_to(&cs);
     let lock = zk_tokio::recipes::Lock::new(other.as_async(), &path, "holder").unwrap();
     let held = Z::exec(lock.acquire()).unwrap();

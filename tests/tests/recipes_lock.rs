@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use recipes_common::{eventually, on_threads, run, unique, Adapter, Section, WAIT};
+use recipes_common::{
+    eventually, fresh, on_threads, remove_and_close, run, unique, Adapter, Section, WAIT,
+};
 use zk_client::{ClientBuilder, Error, SessionState};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
@@ -77,16 +79,13 @@ fn mutual_exclusion<Z: Adapter>() {
     assert_eq!(section.token_drops(), 0, "a fencing token went down");
     let zk = Z::connect_to(&cs);
     assert!(children(&zk, &path).is_empty(), "nodes left behind");
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 /// Waiters get the lock in the order their nodes were created; each watches
 /// only its predecessor; `contenders()` lists them in that order.
 fn fifo_order<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("fifo", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, path, zk) = fresh::<Z>("fifo");
     let holder = Lock::new(zk.as_async(), &path, "holder").unwrap();
     let g = acquire::<Z>(&holder);
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -142,8 +141,7 @@ fn fifo_order<Z: Adapter>() {
     }
     assert_eq!(*order.lock().unwrap(), ["c0", "c1", "c2", "c3", "c4"]);
     assert!(children(&zk, &path).is_empty());
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 /// try_acquire, a timed acquire, a dropped acquire and a cancelled one all
@@ -378,9 +376,7 @@ fn cut_during_acquisition<Z: Adapter>() {
 /// A Curator-style contender (`_c_<uuid>-lock-<seq>`) blocks us only with the
 /// `-lock-` extra pattern; foreign children are ignored.
 fn extra_patterns<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("curator", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (_, path, zk) = fresh::<Z>("curator");
     zk.ensure_path(&path).unwrap();
     zk.create(
         &format!("{path}/lease_holder"),

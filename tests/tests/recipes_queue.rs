@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{run, unique, Adapter, WAIT};
+use recipes_common::{fresh, remove_and_close, run, unique, Adapter, WAIT};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
 use zk_tests::server::shared_server;
@@ -85,14 +85,11 @@ fn queue_exactly_once<Z: Adapter>() {
         .collect();
     assert_eq!(out, ["a", "c", "b", "d", "e"]);
     assert_eq!(Z::exec(q.get()).unwrap(), None);
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 fn locking_queue<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("lqueue", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, path, zk) = fresh::<Z>("lqueue");
     let q = LockingQueue::new(zk.as_async(), &path).unwrap();
     let items: Vec<Vec<u8>> = (0..30).map(|i| format!("i{i}").into_bytes()).collect();
     Z::exec(q.put_all(items, 100)).unwrap();

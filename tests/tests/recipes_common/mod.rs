@@ -59,6 +59,21 @@ pub fn unique(tag: &str, adapter: &str) -> String {
     zk_tests::unique_path("r-", tag, adapter)
 }
 
+/// A test's start: the shared server's connect string, a path of the test's
+/// own (tagged `tag`), and a client on adapter `Z`.
+pub fn fresh<Z: Adapter>(tag: &str) -> (String, String, Z) {
+    let cs = shared_server().connect_string();
+    let path = unique(tag, Z::NAME);
+    let zk = Z::connect_to(&cs);
+    (cs, path, zk)
+}
+
+/// A test's end: deletes its own (empty) node `path` and closes `zk`.
+pub fn remove_and_close<Z: Zk>(zk: Z, path: &str) {
+    zk.delete(path, None).unwrap();
+    zk.close().unwrap();
+}
+
 /// Waits until `cond` holds, polling; panics with `what` after `limit`.
 pub fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
