@@ -182,6 +182,12 @@ impl Curator {
             .map(|l| l[3..].to_string())
     }
 
+    /// Runs `command(name)` in the background for each of `names` (clients,
+    /// objects); the ids, in order, for [`all_done`](Curator::all_done).
+    pub fn spawn_each(&mut self, names: &[&str], command: impl Fn(&str) -> String) -> Vec<u64> {
+        names.iter().map(|n| self.spawn(&command(n))).collect()
+    }
+
     /// Waits up to `limit` for each background command of `ids` (holder
     /// loops, adders) to answer `done`; `what` names them in a failure.
     pub fn all_done(&mut self, ids: &[u64], limit: Duration, what: &str) {

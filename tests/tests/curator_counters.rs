@@ -50,10 +50,9 @@ fn semaphore_mixed<Z: Adapter>() {
     make_dirs(&admin, &[&probes]);
     let mut java = Curator::start(&cs);
     java.ok("client c2 10000");
-    let j: Vec<u64> = ["c", "c2"]
-        .iter()
-        .map(|c| java.spawn(&format!("semLoop {c} {sem} 2 {probes} {TURNS}")))
-        .collect();
+    let j = java.spawn_each(&["c", "c2"], |c| {
+        format!("semLoop {c} {sem} 2 {probes} {TURNS}")
+    });
     let (sem2, probes2) = (sem.clone(), probes.clone());
     let most: Vec<usize> = on_threads::<Z, _>(&cs, 2, move |zk, _| {
         let s = InterProcessSemaphoreV2::new(zk.as_async(), &sem2, 2).unwrap();
@@ -120,10 +119,7 @@ fn shared_count_adds_up<Z: Adapter>() {
     java.ok(&format!("count j1 c {path} 0"));
     java.ok(&format!("count j2 c2 {path} 0"));
     assert_eq!(java.ok("countGet j1"), "7", "Java reads Rust's seed");
-    let ids: Vec<u64> = ["j1", "j2"]
-        .iter()
-        .map(|j| java.spawn(&format!("countAdd {j} 1 {n}")))
-        .collect();
+    let ids = java.spawn_each(&["j1", "j2"], |j| format!("countAdd {j} 1 {n}"));
     let p = path.clone();
     on_threads::<Z, _>(&cs, 2, move |zk, _| {
         let c = SharedCount::new(zk.as_async(), &p, 0).unwrap();
@@ -156,10 +152,7 @@ fn atomic_long_adds_up<Z: Adapter>() {
     java.ok("client c2 10000");
     java.ok(&format!("along a1 c {path} {lock}"));
     java.ok(&format!("along a2 c2 {path} {lock}"));
-    let ids: Vec<u64> = ["a1", "a2"]
-        .iter()
-        .map(|a| java.spawn(&format!("alongAdd {a} 3 {n}")))
-        .collect();
+    let ids = java.spawn_each(&["a1", "a2"], |a| format!("alongAdd {a} 3 {n}"));
     let (p, lk) = (path.clone(), lock.clone());
     let failed: Vec<u32> = on_threads::<Z, _>(&cs, 2, move |zk, _| {
         let l = DistributedAtomicLong::with_options(

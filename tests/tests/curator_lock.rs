@@ -89,13 +89,13 @@ impl<Z: Adapter> Exclusion<Z> {
     }
 
     /// Starts Java's holder loops, one a command.
-    fn java_loops(&mut self, commands: [String; 2]) -> [u64; 2] {
-        commands.map(|c| self.java.spawn(&c))
+    fn java_loops(&mut self, commands: [String; 2]) -> Vec<u64> {
+        commands.iter().map(|c| self.java.spawn(c)).collect()
     }
 
     /// Waits for Java's loops `ids` to finish, then reads the counter: all
     /// `want` turns went in (`lost` says what a shortfall means).
-    fn check(mut self, ids: [u64; 2], want: i64, lost: &str) {
+    fn check(mut self, ids: Vec<u64>, want: i64, lost: &str) {
         self.java
             .all_done(&ids, Duration::from_secs(60), "Java's loop");
         assert_eq!(read_int(&self.admin, &self.ctr), want, "{lost}");
@@ -125,10 +125,9 @@ fn turns<Z: Adapter, L: Lockable>(
 fn exclusion_with_java<Z: Adapter>() {
     let mut f = Exclusion::<Z>::new("curator-mutex", &[]);
     let (lock, ctr, probes) = (f.path("lock"), f.ctr.clone(), f.probes.clone());
-    let java = f.java_loops([
-        format!("mutexLoop c {lock} {ctr} {probes} 15"),
-        format!("mutexLoop c2 {lock} {ctr} {probes} 15"),
-    ]);
+    let java = f.java.spawn_each(&["c", "c2"], |c| {
+        format!("mutexLoop {c} {lock} {ctr} {probes} 15")
+    });
     on_threads::<Z, _>(&f.cs, 2, move |zk, _| {
         let m = InterProcessMutex::new(zk.as_async(), &lock).unwrap();
         let mut last = 0;
@@ -226,15 +225,11 @@ fn revocation<Z: Adapter>() {
     );
     Z::exec(curator::revoke(zk.as_async(), &holder)).unwrap();
     assert!(java.event("revoke jm", WAIT).is_some(), "Java was not told");
-    let m = InterProcessMutex::with_options(
-        zk.as_async(),
-        &lock,
-        MutexOptions {
-            revocable: true,
-            ..MutexOptions::default()
-        },
-    )
-    .unwrap();
+    let revocable = MutexOptions {
+        revocable: true,
+        ..MutexOptions::default()
+    };
+    let m = InterProcessMutex::with_options(zk.as_async(), &lock, revocable).unwrap();
     let g = take::<Z, _>(&m, Some(10_000)).expect("Java did not release on revocation");
     assert_eq!(zk.get_data(&g.node_path()).unwrap().0.len(), 0);
     let asked = g.revocation_requested();
