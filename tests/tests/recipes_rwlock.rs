@@ -10,7 +10,7 @@ mod recipes_common;
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::{close_all, eventually, run, unique, Adapter, WAIT};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::{Lock, LockGuard, ReadLock, WriteLock};
@@ -87,9 +87,7 @@ fn readers_share_writers_exclude<Z: Adapter>() {
     hand_over::<Z>(held, wt, lt, "the late reader got in with the writer");
     assert_eq!(kids(&zs[0], &path), 0);
     zs[0].delete(&path, None).unwrap();
-    for z in zs {
-        z.close().unwrap();
-    }
+    close_all(zs);
 }
 
 /// kazoo #649: W1 held, R waits, W2 waits; releasing W1 lets R in (W2 waits
@@ -110,9 +108,7 @@ fn no_649_deadlock<Z: Adapter>() {
     });
     hand_over::<Z>(vec![g1], rt, w2t, "a writer got in with a reader");
     zs[0].delete(&path, None).unwrap();
-    for z in zs {
-        z.close().unwrap();
-    }
+    close_all(zs);
 }
 
 zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [readers_share_writers_exclude, no_649_deadlock]);

@@ -74,6 +74,18 @@ pub fn remove_and_close<Z: Zk>(zk: Z, path: &str) {
     zk.close().unwrap();
 }
 
+/// `n` clients on `cs`, each with a session of `session`.
+pub fn clients<Z: Adapter>(cs: &str, n: usize, session: Duration) -> Vec<Z> {
+    (0..n).map(|_| Z::connect_for(cs, session)).collect()
+}
+
+/// Closes every client of a test.
+pub fn close_all<Z: Zk>(zs: Vec<Z>) {
+    for z in zs {
+        z.close().unwrap();
+    }
+}
+
 /// Waits until `cond` holds, polling; panics with `what` after `limit`.
 pub fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let t = Instant::now();
