@@ -270,6 +270,14 @@ fn java_ms(j: &mut Curator, what: &str, limit: Duration) -> Option<Duration> {
     Some(Duration::from_millis(ms))
 }
 
+/// When (since Java's mark) the client `java` was SUSPENDED (within two
+/// sessions), and when its latch stepped down (within `limit`).
+fn java_steps_down(j: &mut Curator, limit: Duration) -> (Duration, Duration) {
+    let susp = java_ms(j, "state java SUSPENDED", SESSION * 2).expect("Java was never SUSPENDED");
+    let not = java_ms(j, "notLeader java-l", limit).expect("Java never stepped down");
+    (susp, not)
+}
+
 /// Marks Java's time origin and cuts: returns the Rust side's origin.
 fn cut(j: &mut Curator, proxy: &Proxy, close_too: bool) -> Instant {
     j.ok("mark");
@@ -289,10 +297,15 @@ fn session_policy() -> ConnectionRules {
     }
 }
 
-/// Whether `d` came about at `want`: at most `early_ms` before it, less
-/// than [`PROMPT`] after it.
-fn about(d: Duration, want: Duration, early_ms: u64) -> bool {
-    d >= want - Duration::from_millis(early_ms) && d < want + PROMPT
+/// Asserts that `d` (`what`) came about at `want`: at most `early_ms` before
+/// it, less than [`PROMPT`] after it.
+fn assert_about(d: Duration, want: Duration, early_ms: u64, what: &str) {
+    assert!(
+        d >= want - Duration::from_millis(early_ms) && d < want + PROMPT,
+        "{what}: {}, not about {}",
+        secs(d),
+        secs(want)
+    );
 }
 
 fn secs(d: Duration) -> String {
@@ -333,9 +346,7 @@ fn standard_steps_down<Z: Adapter>() {
     assert!(!r.tenure.is_held(), "the tenure is still held");
     assert_eq!(r.tenure.status(), Holding::Suspended);
 
-    let j_susp =
-        java_ms(&mut j, "state java SUSPENDED", SESSION * 2).expect("Java was never SUSPENDED");
-    let j_not = java_ms(&mut j, "notLeader java-l", SESSION * 2).expect("Java never stepped down");
+    let (j_susp, j_not) = java_steps_down(&mut j, SESSION * 2);
     println!(
         "{}: java SUSPENDED at {}, notLeader at {}",
         Z::NAME,
@@ -529,36 +540,23 @@ fn simulated_expiration<Z: Adapter>() {
         (SessionState::Suspended, Some(r50.session)),
         "rust-50's claim was lost while its client was suspended on its session"
     );
-    assert!(
-        about(l50, half, 100),
-        "rust-50 lost its claim {} after SUSPENDED, not about {}",
-        secs(l50),
-        secs(half)
-    );
+    assert_about(l50, half, 100, "rust-50 lost its claim after SUSPENDED");
     assert!(!r50.tenure.is_held() && !r50.latch.has_leadership());
     // Java with the same rules: the same.
     let j50 = jl50.saturating_sub(js50);
-    assert!(
-        about(j50, half, 100),
-        "java-50 stepped down {} after SUSPENDED",
-        secs(j50)
-    );
+    assert_about(j50, half, 100, "java-50 stepped down after SUSPENDED");
     // The default 100 %: a claim rides through SUSPENDED until about the
     // whole timeout (on the Rust side the client's own expiry, a timeout
     // after it last heard from the server, ends it then at the latest).
     assert_eq!(e100.how, Holding::Lost);
-    assert!(
-        about(l100, SESSION, 500),
-        "rust-100 lost its claim {} after SUSPENDED, not about {}",
-        secs(l100),
-        secs(SESSION)
+    assert_about(
+        l100,
+        SESSION,
+        500,
+        "rust-100 lost its claim after SUSPENDED",
     );
     let j100 = jl100.saturating_sub(js100);
-    assert!(
-        about(j100, SESSION, 100),
-        "java-100 stepped down {} after SUSPENDED",
-        secs(j100)
-    );
+    assert_about(j100, SESSION, 100, "java-100 stepped down after SUSPENDED");
 
     proxy.black_hole(false);
     for name in ["java-50", "java-100"] {
@@ -598,9 +596,7 @@ fn silent_network_expiry<Z: Adapter>() {
     let (end, suspended) = r.ended(t0);
     let r_susp = suspended - t0;
     let r_end = end.at - t0;
-    let j_susp =
-        java_ms(&mut j, "state java SUSPENDED", SESSION * 2).expect("Java was never SUSPENDED");
-    let j_not = java_ms(&mut j, "notLeader java-l", SESSION * 3).expect("Java never stepped down");
+    let (j_susp, j_not) = java_steps_down(&mut j, SESSION * 3);
     println!(
         "{}: silent network: SUSPENDED at rust {} / java {}; claim lost at rust {} ({:?}, client {:?}) / java {}",
         Z::NAME,
@@ -612,17 +608,17 @@ fn silent_network_expiry<Z: Adapter>() {
         secs(j_not)
     );
     assert_eq!(end.how, Holding::Lost);
-    assert!(
-        about(r_end, SESSION, 500),
-        "the Rust claim ended {} after the last answer, not a session timeout ({})",
-        secs(r_end),
-        secs(SESSION)
+    assert_about(
+        r_end,
+        SESSION,
+        500,
+        "the Rust claim ended after the last answer (a session timeout)",
     );
-    assert!(
-        about(j_not, j_susp + SESSION, 100),
-        "Java's claim ended {} after the cut, not a session timeout after SUSPENDED ({})",
-        secs(j_not),
-        secs(j_susp)
+    assert_about(
+        j_not,
+        j_susp + SESSION,
+        100,
+        "Java's claim ended after the cut (a session timeout after SUSPENDED)",
     );
 
     heal_and_lead_again(&proxy, &mut j, r);
