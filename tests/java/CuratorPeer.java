@@ -23,6 +23,7 @@ import org.apache.curator.framework.recipes.nodes.PersistentNode;
 import org.apache.curator.framework.recipes.barriers.DistributedBarrier;
 import org.apache.curator.framework.recipes.barriers.DistributedDoubleBarrier;
 import org.apache.curator.framework.recipes.leader.Participant;
+import org.apache.curator.framework.recipes.locks.InterProcessLock;
 import org.apache.curator.framework.recipes.locks.InterProcessMultiLock;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
 import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
@@ -170,6 +171,56 @@ public class CuratorPeer {
         if (holders > bound) throw new IllegalStateException(holders + " holders at once, bound " + bound);
     }
 
+    /// A step that may throw (the body of a turn).
+    interface Step {
+        void run() throws Exception;
+    }
+
+    /// `n` turns of holding `lock`, each running `body` while held: the holder
+    /// loops of the exclusion tests, for every kind of Curator lock.
+    static String turns(InterProcessLock lock, int n, Step body) throws Exception {
+        for (int i = 0; i < n; i++) {
+            lock.acquire();
+            try {
+                body.run();
+            } finally {
+                lock.release();
+            }
+        }
+        return "done";
+    }
+
+    /// What every Curator lock answers alike (`op`, on the lock named `a[0]`):
+    /// `acquire <name> [ms]` (whether it was had within `ms`, or "true" once had
+    /// without a bound), `release <name>`, and otherwise whether it is held.
+    static String lockOp(String op, InterProcessLock lock, String[] a) throws Exception {
+        switch (op) {
+            case "acquire":
+                if (a.length > 1) return Boolean.toString(lock.acquire(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
+                lock.acquire();
+                return "true";
+            case "release":
+                lock.release();
+                return "released";
+            default:
+                return Boolean.toString(lock.isAcquiredInThisProcess());
+        }
+    }
+
+    /// Drops the object named `name` (which must be a `type`) and closes it.
+    static String close(String name, Class<? extends java.io.Closeable> type) throws Exception {
+        type.cast(objs.remove(name)).close();
+        return "closed";
+    }
+
+    /// A latch's or selector's participants in order, the leader starred: `a*,b`.
+    static String participants(Collection<Participant> ps) {
+        List<String> out = new ArrayList<>();
+        for (Participant p : ps)
+            out.add(p.getId() + (p.isLeader() ? "*" : ""));
+        return String.join(",", out);
+    }
+
     static String exec(String cmd, String[] a) throws Exception {
         switch (cmd) {
             case "client": {
@@ -212,17 +263,10 @@ public class CuratorPeer {
             case "mutex":
                 objs.put(a[0], new InterProcessMutex(client(a[1]), a[2]));
                 return "made";
-            case "acquire": {
-                InterProcessMutex m = obj(a[0]);
-                if (a.length > 1) return Boolean.toString(m.acquire(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
-                m.acquire();
-                return "true";
-            }
+            case "acquire":
             case "release":
-                ((InterProcessMutex) obj(a[0])).release();
-                return "released";
             case "isHeld":
-                return Boolean.toString(((InterProcessMutex) obj(a[0])).isAcquiredInThisProcess());
+                return lockOp(cmd, (InterProcessMutex) obj(a[0]), a);
             case "revocable": {
                 InterProcessMutex m = obj(a[0]);
                 m.makeRevocable(lock -> owner(a[0]).submit(() -> {
@@ -238,41 +282,21 @@ public class CuratorPeer {
             case "revoke":
                 Revoker.attemptRevoke(client(a[0]), a[1]);
                 return "revoked";
-            case "mutexLoop": {
+            case "mutexLoop":
                 // client path counter probes n
-                InterProcessMutex m = new InterProcessMutex(client(a[0]), a[1]);
-                int n = Integer.parseInt(a[4]);
-                for (int i = 0; i < n; i++) {
-                    m.acquire();
-                    try {
-                        critical(client(a[0]), a[2], a[3], 1);
-                    } finally {
-                        m.release();
-                    }
-                }
-                return "done";
-            }
+                return turns(new InterProcessMutex(client(a[0]), a[1]), Integer.parseInt(a[4]),
+                        () -> critical(client(a[0]), a[2], a[3], 1));
             case "rwLoop": {
                 // client path counter probes n write|read
                 InterProcessReadWriteLock rw = new InterProcessReadWriteLock(client(a[0]), a[1]);
                 int n = Integer.parseInt(a[4]);
-                boolean write = a[5].equals("write");
-                for (int i = 0; i < n; i++) {
-                    InterProcessMutex m = write ? rw.writeLock() : rw.readLock();
-                    m.acquire();
-                    try {
-                        if (write) critical(client(a[0]), a[2], a[3], 1);
-                        else {
-                            String me = client(a[0]).create().creatingParentContainersIfNeeded()
-                                    .withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(a[3] + "/reader-");
-                            Thread.sleep(3);
-                            client(a[0]).delete().forPath(me);
-                        }
-                    } finally {
-                        m.release();
-                    }
-                }
-                return "done";
+                if (a[5].equals("write")) return turns(rw.writeLock(), n, () -> critical(client(a[0]), a[2], a[3], 1));
+                return turns(rw.readLock(), n, () -> {
+                    String me = client(a[0]).create().creatingParentContainersIfNeeded()
+                            .withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(a[3] + "/reader-");
+                    Thread.sleep(3);
+                    client(a[0]).delete().forPath(me);
+                });
             }
             // ------------------------------------------------------------ LeaderLatch
             case "latch": {
@@ -285,15 +309,10 @@ public class CuratorPeer {
                 return Boolean.toString(((LeaderLatch) obj(a[0])).hasLeadership());
             case "awaitLeader":
                 return Boolean.toString(((LeaderLatch) obj(a[0])).await(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
-            case "participants": {
-                List<String> out = new ArrayList<>();
-                for (Participant p : ((LeaderLatch) obj(a[0])).getParticipants())
-                    out.add(p.getId() + (p.isLeader() ? "*" : ""));
-                return String.join(",", out);
-            }
+            case "participants":
+                return participants(((LeaderLatch) obj(a[0])).getParticipants());
             case "latchClose":
-                ((LeaderLatch) objs.remove(a[0])).close();
-                return "closed";
+                return close(a[0], LeaderLatch.class);
             // ------------------------------------------------------------ LeaderSelector
             case "selector": {
                 // name client path id: auto-requeued; each term emits `ev lead <name>`,
@@ -325,27 +344,21 @@ public class CuratorPeer {
                 return "abdicated";
             case "selLeading":
                 return Boolean.toString(leading.getOrDefault(a[0], false));
-            case "selParticipants": {
-                List<String> out = new ArrayList<>();
-                for (Participant p : ((LeaderSelector) obj(a[0])).getParticipants())
-                    out.add(p.getId() + (p.isLeader() ? "*" : ""));
-                return String.join(",", out);
-            }
+            case "selParticipants":
+                return participants(((LeaderSelector) obj(a[0])).getParticipants());
             case "selInterrupt":
                 ((LeaderSelector) obj(a[0])).interruptLeadership();
                 return "interrupted";
             case "selClose":
-                ((LeaderSelector) objs.remove(a[0])).close();
-                return "closed";
+                return close(a[0], LeaderSelector.class);
             // ------------------------------------------------------------ InterProcessSemaphoreMutex
             case "semMutex":
                 objs.put(a[0], new InterProcessSemaphoreMutex(client(a[1]), a[2]));
                 return "made";
             case "smAcquire":
-                return Boolean.toString(((InterProcessSemaphoreMutex) obj(a[0])).acquire(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
             case "smRelease":
-                ((InterProcessSemaphoreMutex) obj(a[0])).release();
-                return "released";
+                // smAcquire name ms -> acquire, smRelease -> release
+                return lockOp(cmd.substring(2).toLowerCase(Locale.ROOT), (InterProcessSemaphoreMutex) obj(a[0]), a);
             // ------------------------------------------------------------ GroupMember, PersistentNode
             case "member": {
                 // name client path id payload
@@ -363,8 +376,7 @@ public class CuratorPeer {
                 return String.join(",", out);
             }
             case "memberClose":
-                ((GroupMember) objs.remove(a[0])).close();
-                return "closed";
+                return close(a[0], GroupMember.class);
             case "pnode": {
                 // name client path mode data
                 PersistentNode n = new PersistentNode(client(a[1]), CreateMode.valueOf(a[3]), false, a[2],
@@ -385,11 +397,9 @@ public class CuratorPeer {
                 return "started";
             }
             case "ttlClose":
-                ((org.apache.curator.framework.recipes.nodes.PersistentTtlNode) objs.remove(a[0])).close();
-                return "closed";
+                return close(a[0], org.apache.curator.framework.recipes.nodes.PersistentTtlNode.class);
             case "pnodeClose":
-                ((PersistentNode) objs.remove(a[0])).close();
-                return "closed";
+                return close(a[0], PersistentNode.class);
             // ------------------------------------------------------------ barriers
             case "barrier":
                 objs.put(a[0], new DistributedBarrier(client(a[1]), a[2]));
@@ -467,8 +477,7 @@ public class CuratorPeer {
                 return "done";
             }
             case "countClose":
-                ((SharedCount) objs.remove(a[0])).close();
-                return "closed";
+                return close(a[0], SharedCount.class);
             case "countListen": {
                 // name: each change emits `ev count <name> <n>`
                 final String name = a[0];
@@ -523,38 +532,21 @@ public class CuratorPeer {
                 return Boolean.toString(((SharedValue) obj(a[0])).trySetValue(prev, HexFormat.of().parseHex(arg(a, 2))));
             }
             case "svClose":
-                ((SharedValue) objs.remove(a[0])).close();
-                return "closed";
+                return close(a[0], SharedValue.class);
             // ------------------------------------------------------------ InterProcessMultiLock
             case "multi":
                 // name client path,path,...
                 objs.put(a[0], new InterProcessMultiLock(client(a[1]), Arrays.asList(a[2].split(","))));
                 return "made";
-            case "multiAcquire": {
-                InterProcessMultiLock m = obj(a[0]);
-                if (a.length > 1) return Boolean.toString(m.acquire(Long.parseLong(a[1]), TimeUnit.MILLISECONDS));
-                m.acquire();
-                return "true";
-            }
+            case "multiAcquire":
             case "multiRelease":
-                ((InterProcessMultiLock) obj(a[0])).release();
-                return "released";
             case "multiHeld":
-                return Boolean.toString(((InterProcessMultiLock) obj(a[0])).isAcquiredInThisProcess());
-            case "multiLoop": {
+                // multiAcquire -> acquire, multiRelease -> release, multiHeld -> held
+                return lockOp(cmd.substring(5).toLowerCase(Locale.ROOT), (InterProcessMultiLock) obj(a[0]), a);
+            case "multiLoop":
                 // client path,path,... counter probes n
-                InterProcessMultiLock m = new InterProcessMultiLock(client(a[0]), Arrays.asList(a[1].split(",")));
-                int n = Integer.parseInt(a[4]);
-                for (int i = 0; i < n; i++) {
-                    m.acquire();
-                    try {
-                        critical(client(a[0]), a[2], a[3], 1);
-                    } finally {
-                        m.release();
-                    }
-                }
-                return "done";
-            }
+                return turns(new InterProcessMultiLock(client(a[0]), Arrays.asList(a[1].split(","))),
+                        Integer.parseInt(a[4]), () -> critical(client(a[0]), a[2], a[3], 1));
             // ------------------------------------------------------------ DistributedAtomicLong
             case "along": {
                 // name client path [lockPath]

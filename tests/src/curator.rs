@@ -182,6 +182,35 @@ impl Curator {
             .map(|l| l[3..].to_string())
     }
 
+    /// Runs `command(name)` in the background for each of `names` (clients,
+    /// objects); the ids, in order, for [`all_done`](Curator::all_done).
+    pub fn spawn_each(&mut self, names: &[&str], command: impl Fn(&str) -> String) -> Vec<u64> {
+        names.iter().map(|n| self.spawn(&command(n))).collect()
+    }
+
+    /// Waits up to `limit` for each background command of `ids` (holder
+    /// loops, adders) to answer `done`; `what` names them in a failure.
+    pub fn all_done(&mut self, ids: &[u64], limit: Duration, what: &str) {
+        for &id in ids {
+            let a = self
+                .answer(id, limit)
+                .unwrap_or_else(|| panic!("{what}: not done within {limit:?}"));
+            assert_eq!(a, Ok("done".to_string()), "{what}");
+        }
+    }
+
+    /// Java waits on something Rust holds (`wait`: a command whose last
+    /// argument, appended here, is the wait's bound in ms): a 300 ms wait
+    /// answers "false" (else it panics with `held`); a 20 s wait, sent next,
+    /// answers "true" once `release` (run 200 ms later) let go.
+    pub fn waits_for_release(&mut self, wait: &str, held: &str, release: impl FnOnce()) {
+        assert_eq!(self.ok(&format!("{wait} 300")), "false", "{held}");
+        let id = self.send(&format!("{wait} 20000"));
+        std::thread::sleep(Duration::from_millis(200));
+        release();
+        assert_eq!(self.answer(id, ANSWER), Some(Ok("true".into())));
+    }
+
     /// Kills the JVM at once (its sessions stay until they expire).
     pub fn kill(&mut self) {
         self.peer.kill();

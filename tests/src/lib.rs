@@ -74,6 +74,59 @@ macro_rules! adapter_suites {
     };
 }
 
+/// One adapter's module of `#[test]`s, each running a body of the suite under one
+/// of the suite's watchdog runners, for the suites whose bodies are not all the
+/// plain `fn name<Z: Zk>()` of [`adapter_suites!`] (extra type parameters,
+/// arguments, a fixture made before the watchdog starts, runners of their own):
+///
+/// ```ignore
+/// zk_tests::tests_for!(tokio: TokioZk => {
+///     run in family { a, b }
+///     run_alone { c => super::other::c::<TokioZk, SmolZk>, d => || super::d(false) }
+/// } #[test] fn other() {});
+/// ```
+///
+/// makes `mod tokio { #[test] fn a() { run(&name("a"), super::family::a::<TokioZk>) } ... }`:
+/// `runner in module { tests }` runs `super::module::test::<adapter>`, `runner { test =>
+/// body }` runs `body`. `name("a")` is `"tokio::a"` (the adapter's
+/// [`Zk::NAME`](crate::facade::Zk) and the test); each runner is a function of the
+/// suite's (`fn(&str, body)`), reached through the module's `use super::*`. Items after
+/// the braces go into the module as they are.
+#[macro_export]
+macro_rules! tests_for {
+    (@tests $z:ty;) => {};
+    (@tests $z:ty; $run:ident in $module:ident { $($t:ident),+ $(,)? } $($rest:tt)*) => {
+        $(
+            #[test]
+            fn $t() {
+                $run(&name(stringify!($t)), super::$module::$t::<$z>)
+            }
+        )+
+        $crate::tests_for!(@tests $z; $($rest)*);
+    };
+    (@tests $z:ty; $run:ident { $($t:ident => $body:expr),+ $(,)? } $($rest:tt)*) => {
+        $(
+            #[test]
+            fn $t() {
+                $run(&name(stringify!($t)), $body)
+            }
+        )+
+        $crate::tests_for!(@tests $z; $($rest)*);
+    };
+    ($m:ident: $z:ty => { $($groups:tt)* } $($extra:item)*) => {
+        mod $m {
+            #[allow(unused_imports)]
+            use super::*;
+            /// The test's name for its watchdog: `<adapter>::<test>`.
+            fn name(test: &str) -> String {
+                format!("{}::{test}", <$z as $crate::facade::Zk>::NAME)
+            }
+            $crate::tests_for!(@tests $z; $($groups)*);
+            $($extra)*
+        }
+    };
+}
+
 /// A path no other test (adapter, process) uses: `/<prefix><tag>-<adapter>-<pid>-<n>`,
 /// `n` counting up in this test binary. Each suite names its paths by its own prefix.
 pub fn unique_path(prefix: &str, tag: &str, adapter: &str) -> String {

@@ -7,6 +7,26 @@ use std::time::Instant;
 use zk_testkit::simnet::SimNet;
 use zk_tokio::recipes::Spawner;
 
+/// Runs `f` on a current-thread tokio runtime whose clock starts paused: the
+/// suites' virtual time.
+pub fn block_on_paused<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// How many cases a property test runs: `PROPTEST_CASES` from the environment,
+/// else `default`.
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
+}
+
 /// tokio's clock (virtual under a paused runtime), as the ensemble's time.
 pub fn now() -> Instant {
     tokio::time::Instant::now().into_std()

@@ -85,11 +85,18 @@ impl Future for Window {
     }
 }
 
-#[test]
-fn a_window_of_calls_in_one_task_on_the_multi_thread_runtime() {
+/// A multi-thread tokio runtime, and a builder for the shared server with
+/// sessions of `session_s` seconds.
+fn multi_thread(session_s: u64) -> (tokio::runtime::Runtime, ClientBuilder) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let b = ClientBuilder::new(&shared_server().connect_string())
-        .session_timeout(Duration::from_secs(6));
+        .session_timeout(Duration::from_secs(session_s));
+    (rt, b)
+}
+
+#[test]
+fn a_window_of_calls_in_one_task_on_the_multi_thread_runtime() {
+    let (rt, b) = multi_thread(6);
     rt.block_on(async {
         // One call on each of more sessions than one task's budget (128 socket
         // polls that find data) in one go.
@@ -344,9 +351,7 @@ async fn sleep(d: Duration) {
 
 #[test]
 fn a_stalled_caller_does_not_stall_the_connection_tokio_mt() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let b = ClientBuilder::new(&shared_server().connect_string())
-        .session_timeout(Duration::from_secs(3));
+    let (rt, b) = multi_thread(3);
     rt.block_on(async {
         let zk = zk_tokio::connect(&b).await.unwrap();
         let other = zk_tokio::connect(&b).await.unwrap();

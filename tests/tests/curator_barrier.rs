@@ -11,60 +11,46 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::{either, eventually, run, unique, Adapter, WAIT};
 use zk_tests::curator::Curator;
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk};
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::curator::{self, DistributedBarrier, DistributedDoubleBarrier};
+
+/// Waits on `b` for `limit` at most: whether it was let through.
+fn wait_on<Z: Adapter>(b: &DistributedBarrier, limit: Duration) -> bool {
+    either::<Z, _, _>(
+        || b.wait_on_barrier_blocking(Some(limit)),
+        || b.wait_on_barrier(Some(limit)),
+    )
+    .unwrap()
+}
 
 fn barrier_both_ways<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = format!("{}/barrier", unique("curator-barrier", Z::NAME));
     let zk = Z::connect_to(&cs);
     let b = DistributedBarrier::new(zk.as_async(), &path).unwrap();
-    let wait = |b: &DistributedBarrier, ms: u64| {
-        let t = Some(Duration::from_millis(ms));
-        if Z::NAME == "blocking" {
-            b.wait_on_barrier_blocking(t).unwrap()
-        } else {
-            Z::exec(b.wait_on_barrier(t)).unwrap()
-        }
-    };
+    let wait = |b: &DistributedBarrier, ms: u64| wait_on::<Z>(b, Duration::from_millis(ms));
     assert!(wait(&b, 100), "no barrier yet, yet it held");
     let mut java = Curator::start(&cs);
     java.ok(&format!("barrier jb c {path}"));
     java.ok("barrierSet jb");
     assert!(!wait(&b, 300), "Java's barrier did not hold Rust");
     let b2 = b.clone();
-    let waiter = thread::spawn(move || {
-        if Z::NAME == "blocking" {
-            b2.wait_on_barrier_blocking(Some(WAIT)).unwrap()
-        } else {
-            Z::exec(b2.wait_on_barrier(Some(WAIT))).unwrap()
-        }
-    });
+    let waiter = thread::spawn(move || wait_on::<Z>(&b2, WAIT));
     thread::sleep(Duration::from_millis(200));
     java.ok("barrierRemove jb");
     assert!(waiter.join().unwrap(), "Rust's waiter was not let through");
 
-    if Z::NAME == "blocking" {
-        b.set_barrier_blocking().unwrap()
-    } else {
-        Z::exec(b.set_barrier()).unwrap()
-    }
+    either::<Z, _, _>(|| b.set_barrier_blocking(), || b.set_barrier()).unwrap();
     assert_eq!(
         zk.get_data(&path).unwrap().0.as_ref(),
         curator::local_address().as_bytes()
     );
-    assert_eq!(
-        java.ok("barrierWait jb 300"),
-        "false",
-        "Rust's barrier did not hold Java"
-    );
-    let j = java.spawn("barrierWait jb 20000");
-    thread::sleep(Duration::from_millis(200));
-    Z::exec(b.remove_barrier()).unwrap();
-    assert_eq!(java.answer(j, WAIT), Some(Ok("true".into())));
+    java.waits_for_release("barrierWait jb", "Rust's barrier did not hold Java", || {
+        Z::exec(b.remove_barrier()).unwrap()
+    });
     zk.close().unwrap();
 }
 
@@ -83,6 +69,24 @@ fn member_call<Z: Adapter>(b: &DistributedDoubleBarrier, leave: bool) -> mpsc::R
         let _ = tx.send(r.unwrap());
     });
     rx
+}
+
+/// Neither the Rust member's call (`rust`) nor Java's command `java_id` went
+/// through yet (`what`: what going through would have meant).
+fn none_through(java: &mut Curator, rust: &mpsc::Receiver<bool>, java_id: u64, what: &str) {
+    assert!(rust.try_recv().is_err(), "Rust {what}");
+    assert_eq!(java.answer(java_id, Duration::ZERO), None, "Java {what}");
+}
+
+/// The four members' enter or leave all went through: the Rust members' calls
+/// (`rust`) and Java's commands (`java_ids`).
+fn all_through(java: &mut Curator, rust: [mpsc::Receiver<bool>; 2], java_ids: [u64; 2]) {
+    for r in rust {
+        assert_eq!(r.recv_timeout(WAIT), Ok(true));
+    }
+    for j in java_ids {
+        assert_eq!(java.answer(j, WAIT), Some(Ok("true".into())));
+    }
 }
 
 fn double_barrier_mixed<Z: Adapter>() {
@@ -111,18 +115,10 @@ fn double_barrier_mixed<Z: Adapter>() {
         "ready made with three of four: {kids:?}"
     );
     thread::sleep(Duration::from_millis(300));
-    assert!(a.try_recv().is_err(), "Rust got in with three of four");
-    assert_eq!(
-        java.answer(j1, Duration::ZERO),
-        None,
-        "Java got in with three of four"
-    );
+    none_through(&mut java, &a, j1, "got in with three of four");
     // The fourth (Rust) enters: all are let in.
     let b = member_call::<Z>(&rb, false);
-    assert_eq!(a.recv_timeout(WAIT), Ok(true));
-    assert_eq!(b.recv_timeout(WAIT), Ok(true));
-    assert_eq!(java.answer(j1, WAIT), Some(Ok("true".into())));
-    assert_eq!(java.answer(j2, WAIT), Some(Ok("true".into())));
+    all_through(&mut java, [a, b], [j1, j2]);
     let kids = admin.get_children(&path).unwrap();
     assert_eq!(kids.len(), 5, "four members and ready: {kids:?}");
     assert!(kids.contains(&curator::READY_NODE.to_string()));
@@ -134,17 +130,9 @@ fn double_barrier_mixed<Z: Adapter>() {
     let j2 = java.spawn("dbLeave jd2 30000");
     let a = member_call::<Z>(&ra, true);
     thread::sleep(Duration::from_millis(500));
-    assert!(a.try_recv().is_err(), "Rust left before the last member");
-    assert_eq!(
-        java.answer(j1, Duration::ZERO),
-        None,
-        "Java left before the last member"
-    );
+    none_through(&mut java, &a, j1, "left before the last member");
     let b = member_call::<Z>(&rb, true);
-    assert_eq!(a.recv_timeout(WAIT), Ok(true));
-    assert_eq!(b.recv_timeout(WAIT), Ok(true));
-    assert_eq!(java.answer(j1, WAIT), Some(Ok("true".into())));
-    assert_eq!(java.answer(j2, WAIT), Some(Ok("true".into())));
+    all_through(&mut java, [a, b], [j1, j2]);
     eventually(WAIT, "nothing left behind", || members() == 0);
     za.close().unwrap();
     zb.close().unwrap();

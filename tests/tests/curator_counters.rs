@@ -17,44 +17,27 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
-use zk_client::{CreateMode, CreateOptions};
+use recipes_common::locks::{give, take};
+use recipes_common::{eventually, make_dirs, on_threads, probe, run, unique, Adapter, WAIT};
 use zk_tests::curator::{hex, Curator};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::curator::{
-    AtomicOptions, DistributedAtomicLong, InterProcessSemaphoreV2, Lease, SharedCount, SharedValue,
+    AtomicOptions, DistributedAtomicLong, InterProcessSemaphoreV2, SharedCount, SharedValue,
     ValueChanges, VersionedValue,
 };
 
 const TURNS: usize = 12;
 
-fn take<Z: Adapter>(s: &InterProcessSemaphoreV2, ms: Option<u64>) -> Option<Lease> {
-    match (Z::NAME, ms) {
-        ("blocking", ms) => s.acquire_blocking(ms.map(Duration::from_millis)).unwrap(),
-        (_, None) => Some(Z::exec(s.acquire()).unwrap()),
-        (_, Some(ms)) => Z::exec(s.acquire_timeout(Duration::from_millis(ms))).unwrap(),
-    }
-}
-
-fn give<Z: Adapter>(l: Lease) {
-    if Z::NAME == "blocking" {
-        l.release_blocking().unwrap()
-    } else {
-        Z::exec(l.release()).unwrap()
-    }
-}
-
-fn make_dir<Z: Zk>(zk: &Z, path: &str) {
-    zk.create_with(
-        path,
-        b"".as_slice(),
-        &CreateOptions {
-            make_parents: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+/// Runs a future on the adapter's executor, or its `_blocking` twin.
+macro_rules! call {
+    ($z:ty, $async:expr, $blocking:expr) => {
+        if <$z as Zk>::NAME == "blocking" {
+            $blocking
+        } else {
+            <$z as Adapter>::exec($async)
+        }
+    };
 }
 
 /// Two leases, two Java holders and two Rust holders looping: never more
@@ -64,49 +47,29 @@ fn semaphore_mixed<Z: Adapter>() {
     let base = unique("curator-sem", Z::NAME);
     let (sem, probes) = (format!("{base}/sem"), format!("{base}/probes"));
     let admin = Z::connect_to(&cs);
-    make_dir(&admin, &probes);
+    make_dirs(&admin, &[&probes]);
     let mut java = Curator::start(&cs);
     java.ok("client c2 10000");
-    let j: Vec<u64> = ["c", "c2"]
-        .iter()
-        .map(|c| java.spawn(&format!("semLoop {c} {sem} 2 {probes} {TURNS}")))
-        .collect();
-    let rust: Vec<_> = (0..2)
-        .map(|_| {
-            let (cs, sem, probes) = (cs.clone(), sem.clone(), probes.clone());
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let s = InterProcessSemaphoreV2::new(zk.as_async(), &sem, 2).unwrap();
-                let mut most = 0;
-                for _ in 0..TURNS {
-                    let l = take::<Z>(&s, None).unwrap();
-                    assert!(l.is_held());
-                    let me = zk
-                        .create(
-                            &format!("{probes}/rust-"),
-                            b"".as_slice(),
-                            CreateMode::EphemeralSequential,
-                        )
-                        .unwrap();
-                    let n = zk.get_children(&probes).unwrap().len();
-                    most = most.max(n);
-                    thread::sleep(Duration::from_millis(5));
-                    zk.delete(&me, None).unwrap();
-                    assert!(n <= 2, "{n} holders of a 2-lease semaphore");
-                    give::<Z>(l);
-                }
-                zk.close().unwrap();
-                most
-            })
-        })
-        .collect();
-    let most: Vec<usize> = rust.into_iter().map(|t| t.join().unwrap()).collect();
-    for id in j {
-        let a = java
-            .answer(id, Duration::from_secs(120))
-            .expect("Java's loop did not finish");
-        assert_eq!(a, Ok("done".into()), "Java's holders");
-    }
+    let j = java.spawn_each(&["c", "c2"], |c| {
+        format!("semLoop {c} {sem} 2 {probes} {TURNS}")
+    });
+    let (sem2, probes2) = (sem.clone(), probes.clone());
+    let most: Vec<usize> = on_threads::<Z, _>(&cs, 2, move |zk, _| {
+        let s = InterProcessSemaphoreV2::new(zk.as_async(), &sem2, 2).unwrap();
+        let mut most = 0;
+        for _ in 0..TURNS {
+            let l = take::<Z, _>(&s, None).unwrap();
+            assert!(l.is_held());
+            let (me, n) = probe(zk, &probes2);
+            most = most.max(n);
+            thread::sleep(Duration::from_millis(5));
+            zk.delete(&me, None).unwrap();
+            assert!(n <= 2, "{n} holders of a 2-lease semaphore");
+            give::<Z, _>(l);
+        }
+        most
+    });
+    java.all_done(&j, Duration::from_secs(120), "Java's holders");
     println!("{}: most holders a Rust holder saw: {most:?}", Z::NAME);
 
     // Java holds both leases: Rust cannot have one; Java returns one: Rust
@@ -116,9 +79,12 @@ fn semaphore_mixed<Z: Adapter>() {
     assert_eq!(java.ok("semAcquire js l2 5000"), "true");
     let zk = Z::connect_to(&cs);
     let s = InterProcessSemaphoreV2::new(zk.as_async(), &sem, 2).unwrap();
-    assert!(take::<Z>(&s, Some(300)).is_none(), "a third lease, to Rust");
+    assert!(
+        take::<Z, _>(&s, Some(300)).is_none(),
+        "a third lease, to Rust"
+    );
     java.ok("semReturn l1");
-    let l = take::<Z>(&s, Some(10_000)).expect("the returned lease");
+    let l = take::<Z, _>(&s, Some(10_000)).expect("the returned lease");
     let leases = zk.get_children(&format!("{sem}/leases")).unwrap();
     assert_eq!(leases.len(), 2, "{leases:?}");
     assert!(leases
@@ -129,7 +95,7 @@ fn semaphore_mixed<Z: Adapter>() {
         "false",
         "a third lease, to Java"
     );
-    give::<Z>(l);
+    give::<Z, _>(l);
     assert_eq!(java.ok("semAcquire js l3 5000"), "true");
     java.ok("semReturn l2");
     java.ok("semReturn l3");
@@ -146,53 +112,24 @@ fn shared_count_adds_up<Z: Adapter>() {
     let n = TURNS * 3;
     let zk = Z::connect_to(&cs);
     let c = SharedCount::new(zk.as_async(), &path, 7).unwrap();
-    if Z::NAME == "blocking" {
-        c.start_blocking().unwrap()
-    } else {
-        Z::exec(c.start()).unwrap()
-    }
+    call!(Z, c.start(), c.start_blocking()).unwrap();
     assert_eq!(zk.get_data(&path).unwrap().0.as_ref(), [0, 0, 0, 7]);
     let mut java = Curator::start(&cs);
     java.ok("client c2 10000");
     java.ok(&format!("count j1 c {path} 0"));
     java.ok(&format!("count j2 c2 {path} 0"));
     assert_eq!(java.ok("countGet j1"), "7", "Java reads Rust's seed");
-    let ids: Vec<u64> = ["j1", "j2"]
-        .iter()
-        .map(|j| java.spawn(&format!("countAdd {j} 1 {n}")))
-        .collect();
-    let rust: Vec<_> = (0..2)
-        .map(|_| {
-            let (cs, path) = (cs.clone(), path.clone());
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let c = SharedCount::new(zk.as_async(), &path, 0).unwrap();
-                for _ in 0..n {
-                    if Z::NAME == "blocking" {
-                        c.add_blocking(1).unwrap();
-                    } else {
-                        Z::exec(c.add(1)).unwrap();
-                    }
-                }
-                zk.close().unwrap();
-            })
-        })
-        .collect();
-    for t in rust {
-        t.join().unwrap();
-    }
-    for id in ids {
-        let a = java
-            .answer(id, Duration::from_secs(120))
-            .expect("Java's adds");
-        assert_eq!(a, Ok("done".into()));
-    }
+    let ids = java.spawn_each(&["j1", "j2"], |j| format!("countAdd {j} 1 {n}"));
+    let p = path.clone();
+    on_threads::<Z, _>(&cs, 2, move |zk, _| {
+        let c = SharedCount::new(zk.as_async(), &p, 0).unwrap();
+        for _ in 0..n {
+            call!(Z, c.add(1), c.add_blocking(1)).unwrap();
+        }
+    });
+    java.all_done(&ids, Duration::from_secs(120), "Java's adds");
     let want = 7 + 4 * n as i32;
-    let got = if Z::NAME == "blocking" {
-        c.count_blocking().unwrap()
-    } else {
-        Z::exec(c.count()).unwrap()
-    };
+    let got = call!(Z, c.count(), c.count_blocking()).unwrap();
     assert_eq!(got, want, "Rust's count");
     assert_eq!(zk.get_data(&path).unwrap().0.as_ref(), want.to_be_bytes());
     recipes_common::eventually(WAIT, "Java's count", || {
@@ -215,53 +152,34 @@ fn atomic_long_adds_up<Z: Adapter>() {
     java.ok("client c2 10000");
     java.ok(&format!("along a1 c {path} {lock}"));
     java.ok(&format!("along a2 c2 {path} {lock}"));
-    let ids: Vec<u64> = ["a1", "a2"]
-        .iter()
-        .map(|a| java.spawn(&format!("alongAdd {a} 3 {n}")))
-        .collect();
-    let rust: Vec<_> = (0..2)
-        .map(|_| {
-            let (cs, path, lock) = (cs.clone(), path.clone(), lock.clone());
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let l = DistributedAtomicLong::with_options(
-                    zk.as_async(),
-                    &path,
-                    AtomicOptions {
-                        promoted_lock: Some(lock),
-                        ..AtomicOptions::default()
-                    },
-                )
-                .unwrap();
-                let mut failed = 0;
-                for _ in 0..n {
-                    // A failed change wrote nothing (every try met another
-                    // writer): try again, as Java users do.
-                    loop {
-                        let v = if Z::NAME == "blocking" {
-                            l.add_blocking(5).unwrap()
-                        } else {
-                            Z::exec(l.add(5)).unwrap()
-                        };
-                        if v.succeeded {
-                            assert_eq!(v.post, v.pre + 5);
-                            break;
-                        }
-                        failed += 1;
-                    }
+    let ids = java.spawn_each(&["a1", "a2"], |a| format!("alongAdd {a} 3 {n}"));
+    let (p, lk) = (path.clone(), lock.clone());
+    let failed: Vec<u32> = on_threads::<Z, _>(&cs, 2, move |zk, _| {
+        let l = DistributedAtomicLong::with_options(
+            zk.as_async(),
+            &p,
+            AtomicOptions {
+                promoted_lock: Some(lk.clone()),
+                ..AtomicOptions::default()
+            },
+        )
+        .unwrap();
+        let mut failed = 0;
+        for _ in 0..n {
+            // A failed change wrote nothing (every try met another
+            // writer): try again, as Java users do.
+            loop {
+                let v = call!(Z, l.add(5), l.add_blocking(5)).unwrap();
+                if v.succeeded {
+                    assert_eq!(v.post, v.pre + 5);
+                    break;
                 }
-                zk.close().unwrap();
-                failed
-            })
-        })
-        .collect();
-    let failed: Vec<u32> = rust.into_iter().map(|t| t.join().unwrap()).collect();
-    for id in ids {
-        let a = java
-            .answer(id, Duration::from_secs(120))
-            .expect("Java's adds");
-        assert_eq!(a, Ok("done".into()));
-    }
+                failed += 1;
+            }
+        }
+        failed
+    });
+    java.all_done(&ids, Duration::from_secs(120), "Java's adds");
     println!(
         "{}: Rust adds that did not go in and were retried: {failed:?}",
         Z::NAME
@@ -269,26 +187,11 @@ fn atomic_long_adds_up<Z: Adapter>() {
     let want = (2 * 3 * n + 2 * 5 * n) as i64;
     let zk = Z::connect_to(&cs);
     let l = DistributedAtomicLong::new(zk.as_async(), &path).unwrap();
-    let got = if Z::NAME == "blocking" {
-        l.get_blocking().unwrap()
-    } else {
-        Z::exec(l.get()).unwrap()
-    };
+    let got = call!(Z, l.get(), l.get_blocking()).unwrap();
     assert_eq!(got, want, "Rust's value");
     assert_eq!(java.ok("alongGet a1"), want.to_string(), "Java's value");
     assert_eq!(zk.get_data(&path).unwrap().0.as_ref(), want.to_be_bytes());
     zk.close().unwrap();
-}
-
-/// Runs a future on the adapter's executor, or its `_blocking` twin.
-macro_rules! call {
-    ($z:ty, $async:expr, $blocking:expr) => {
-        if <$z as Zk>::NAME == "blocking" {
-            $blocking
-        } else {
-            <$z as Adapter>::exec($async)
-        }
-    };
 }
 
 /// The next item of a change stream, within [`WAIT`]: `next()` on the

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::{eventually, fresh, run, unique, Adapter, WAIT};
 use serde_json::json;
 use zk_tests::curator::Curator;
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
@@ -109,9 +109,7 @@ fn rust_instance(id: &str) -> ServiceInstance {
 /// Rust registers; Java's queries and cache see every field; updates and
 /// unregistration reach Java; each service type gets its node mode.
 fn java_sees_rust<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let base = unique("curator-disc", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, base, zk) = fresh::<Z>("curator-disc");
     let mut java = Curator::start(&cs);
     java.ok(&format!("discovery d c {base}"));
     java.ok("cache jc d api");
@@ -196,9 +194,7 @@ fn java_sees_rust<Z: Adapter>() {
 /// Java registers; Rust reads every field, writes the same bytes for it, and
 /// its cache follows Java's update and the JVM's death.
 fn rust_sees_java<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let base = unique("curator-disc-j", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, base, zk) = fresh::<Z>("curator-disc-j");
     let mut java = Curator::bare(&cs);
     java.ok("client c 4000");
     java.ok(&format!("discovery d c {base}"));
@@ -326,9 +322,7 @@ fn reregistered_after_new_session<Z: Adapter>() {
 /// new port; both sessions expire. The watching discoveries register their
 /// instance again as rewritten, the others as first registered.
 fn watched_instances<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let base = unique("curator-disc-w", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, base, zk) = fresh::<Z>("curator-disc-w");
     let admin = Z::connect_to(&cs);
     let mut java = Curator::start(&cs);
     java.ok(&format!("discoveryWatched dw c {base}"));
@@ -408,9 +402,7 @@ fn watched_instances<Z: Adapter>() {
 /// Round-robin, sticky and random providers over a cache holding Rust and
 /// Java instances; the down-instance policy.
 fn providers<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let base = unique("curator-disc-p", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, base, zk) = fresh::<Z>("curator-disc-p");
     let mut java = Curator::start(&cs);
     java.ok(&format!("discovery d c {base}"));
     let d = ServiceDiscovery::new(zk.as_async(), &base).unwrap();

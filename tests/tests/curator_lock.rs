@@ -13,39 +13,15 @@ mod recipes_common;
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
-use zk_client::{CreateMode, CreateOptions};
+use recipes_common::locks::{give, hold, take, Lockable};
+use recipes_common::{eventually, make_dirs, on_threads, probe, run, unique, Adapter, WAIT};
+use zk_client::CreateMode;
 use zk_tests::curator::Curator;
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::curator::{
-    self, InterProcessMultiLock, InterProcessMutex, InterProcessReadWriteLock, MultiLockGuard,
-    MutexGuard, MutexOptions,
+    self, InterProcessMultiLock, InterProcessMutex, InterProcessReadWriteLock, MutexOptions,
 };
-
-fn acquire<Z: Adapter>(m: &InterProcessMutex) -> MutexGuard {
-    if Z::NAME == "blocking" {
-        m.acquire_blocking(None).unwrap().unwrap()
-    } else {
-        Z::exec(m.acquire()).unwrap()
-    }
-}
-
-fn try_acquire<Z: Adapter>(m: &InterProcessMutex, ms: u64) -> Option<MutexGuard> {
-    if Z::NAME == "blocking" {
-        m.acquire_blocking(Some(Duration::from_millis(ms))).unwrap()
-    } else {
-        Z::exec(m.acquire_timeout(Duration::from_millis(ms))).unwrap()
-    }
-}
-
-fn release<Z: Adapter>(g: MutexGuard) {
-    if Z::NAME == "blocking" {
-        g.release_blocking().unwrap()
-    } else {
-        Z::exec(g.release()).unwrap()
-    }
-}
 
 fn read_int<Z: Zk>(zk: &Z, path: &str) -> i64 {
     match zk.get_data(path) {
@@ -58,14 +34,7 @@ fn read_int<Z: Zk>(zk: &Z, path: &str) -> i64 {
 /// The critical section Java's peer runs too: a probe node (at most `bound`
 /// holders at once) and an unversioned read-modify-write of an ASCII counter.
 fn critical<Z: Zk>(zk: &Z, ctr: &str, probes: &str, bound: usize) {
-    let me = zk
-        .create(
-            &format!("{probes}/rust-"),
-            b"".as_slice(),
-            CreateMode::EphemeralSequential,
-        )
-        .unwrap();
-    let holders = zk.get_children(probes).unwrap().len();
+    let (me, holders) = probe(zk, probes);
     let v = read_int(zk, ctr);
     thread::sleep(Duration::from_millis(3));
     match zk.set_data(ctr, (v + 1).to_string().as_bytes(), None) {
@@ -79,80 +48,118 @@ fn critical<Z: Zk>(zk: &Z, ctr: &str, probes: &str, bound: usize) {
     assert!(holders <= bound, "{holders} holders at once, bound {bound}");
 }
 
+/// An exclusion test's setting: a base path of its own holding the lock
+/// directories made beforehand, an unversioned counter and a probes
+/// directory; an admin client; a Curator peer with a second client `c2`.
+struct Exclusion<Z> {
+    cs: String,
+    base: String,
+    ctr: String,
+    probes: String,
+    admin: Z,
+    java: Curator,
+}
+
+impl<Z: Adapter> Exclusion<Z> {
+    /// Under a base tagged `tag`: makes the lock directories `dirs` (names
+    /// under the base) and the probes directory, starts the peer.
+    fn new(tag: &str, dirs: &[&str]) -> Exclusion<Z> {
+        let cs = shared_server().connect_string();
+        let base = unique(tag, Z::NAME);
+        let (ctr, probes) = (format!("{base}/ctr"), format!("{base}/probes"));
+        let admin = Z::connect_to(&cs);
+        let mut made: Vec<String> = dirs.iter().map(|d| format!("{base}/{d}")).collect();
+        made.push(probes.clone());
+        make_dirs(&admin, &made.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut java = Curator::start(&cs);
+        java.ok("client c2 10000");
+        Exclusion {
+            cs,
+            base,
+            ctr,
+            probes,
+            admin,
+            java,
+        }
+    }
+
+    /// The path `name` under the base.
+    fn path(&self, name: &str) -> String {
+        format!("{}/{name}", self.base)
+    }
+
+    /// Starts Java's holder loops, one a command.
+    fn java_loops(&mut self, commands: [String; 2]) -> Vec<u64> {
+        commands.iter().map(|c| self.java.spawn(c)).collect()
+    }
+
+    /// Waits for Java's loops `ids` to finish, then reads the counter: all
+    /// `want` turns went in (`lost` says what a shortfall means).
+    fn check(mut self, ids: Vec<u64>, want: i64, lost: &str) {
+        self.java
+            .all_done(&ids, Duration::from_secs(60), "Java's loop");
+        assert_eq!(read_int(&self.admin, &self.ctr), want, "{lost}");
+        self.admin.close().unwrap();
+    }
+}
+
+/// `n` turns of holding `lock`, each running the critical section (at most
+/// one holder) while held, after `each` looked at the guard.
+fn turns<Z: Adapter, L: Lockable>(
+    zk: &Z,
+    lock: &L,
+    n: usize,
+    (ctr, probes): (&str, &str),
+    mut each: impl FnMut(&L::Guard),
+) {
+    for _ in 0..n {
+        let g = hold::<Z, _>(lock);
+        each(&g);
+        critical(zk, ctr, probes, 1);
+        give::<Z, _>(g);
+    }
+}
+
 /// Two Java clients and two Rust clients, 15 turns each, on one mutex: the
 /// counter adds up and no probe saw two holders; Rust's tokens rise.
 fn exclusion_with_java<Z: Adapter>() {
+    let mut f = Exclusion::<Z>::new("curator-mutex", &[]);
+    let (lock, ctr, probes) = (f.path("lock"), f.ctr.clone(), f.probes.clone());
+    let java = f.java.spawn_each(&["c", "c2"], |c| {
+        format!("mutexLoop {c} {lock} {ctr} {probes} 15")
+    });
+    on_threads::<Z, _>(&f.cs, 2, move |zk, _| {
+        let m = InterProcessMutex::new(zk.as_async(), &lock).unwrap();
+        let mut last = 0;
+        turns(zk, &m, 15, (&ctr, &probes), |g| {
+            assert!(g.fencing_token() > last, "the fencing token did not rise");
+            last = g.fencing_token();
+            assert!(g.is_held());
+        });
+    });
+    f.check(java, 60, "a count was lost: exclusion failed");
+}
+
+/// A lock path of its own (tagged `tag`), a Rust client, and a Curator peer
+/// with a mutex `jm` on that path.
+fn java_mutex<Z: Adapter>(tag: &str) -> (String, Z, Curator) {
     let cs = shared_server().connect_string();
-    let base = unique("curator-mutex", Z::NAME);
-    let (lock, ctr, probes) = (
-        format!("{base}/lock"),
-        format!("{base}/ctr"),
-        format!("{base}/probes"),
-    );
-    let admin = Z::connect_to(&cs);
-    admin
-        .create_with(
-            &probes,
-            b"".as_slice(),
-            &CreateOptions {
-                make_parents: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let lock = format!("{}/lock", unique(tag, Z::NAME));
+    let zk = Z::connect_to(&cs);
     let mut java = Curator::start(&cs);
-    java.ok("client c2 10000");
-    let j1 = java.spawn(&format!("mutexLoop c {lock} {ctr} {probes} 15"));
-    let j2 = java.spawn(&format!("mutexLoop c2 {lock} {ctr} {probes} 15"));
-    let rust: Vec<_> = (0..2)
-        .map(|_| {
-            let (cs, lock, ctr, probes) = (cs.clone(), lock.clone(), ctr.clone(), probes.clone());
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let m = InterProcessMutex::new(zk.as_async(), &lock).unwrap();
-                let mut last = 0;
-                for _ in 0..15 {
-                    let g = acquire::<Z>(&m);
-                    assert!(g.fencing_token() > last, "the fencing token did not rise");
-                    last = g.fencing_token();
-                    assert!(g.is_held());
-                    critical(&zk, &ctr, &probes, 1);
-                    release::<Z>(g);
-                }
-                zk.close().unwrap();
-            })
-        })
-        .collect();
-    for t in rust {
-        t.join().expect("a Rust holder failed");
-    }
-    for j in [j1, j2] {
-        let a = java
-            .answer(j, Duration::from_secs(60))
-            .expect("Java's loop did not finish");
-        assert_eq!(a, Ok("done".to_string()), "Java's loop");
-    }
-    assert_eq!(
-        read_int(&admin, &ctr),
-        60,
-        "a count was lost: exclusion failed"
-    );
-    admin.close().unwrap();
+    java.ok(&format!("mutex jm c {lock}"));
+    (lock, zk, java)
 }
 
 /// Java holds: Rust cannot; Java releases: Rust gets it; Rust holds
 /// (re-entrantly, one node): Java cannot; Rust releases twice: Java gets it.
 /// The node's name and data are Curator's.
 fn both_directions<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let lock = format!("{}/lock", unique("curator-dir", Z::NAME));
-    let zk = Z::connect_to(&cs);
-    let mut java = Curator::start(&cs);
-    java.ok(&format!("mutex jm c {lock}"));
+    let (lock, zk, mut java) = java_mutex::<Z>("curator-dir");
     assert_eq!(java.ok("acquire jm 5000"), "true");
     let m = InterProcessMutex::new(zk.as_async(), &lock).unwrap();
     assert!(
-        try_acquire::<Z>(&m, 300).is_none(),
+        take::<Z, _>(&m, Some(300)).is_none(),
         "Rust got a mutex Java holds"
     );
     assert_eq!(
@@ -180,7 +187,7 @@ fn both_directions<Z: Adapter>() {
         curator::local_address().as_bytes()
     );
     // Re-entrant: the same node.
-    let g2 = acquire::<Z>(&m);
+    let g2 = hold::<Z, _>(&m);
     assert_eq!(g2.node_path(), g.node_path());
     assert!(m.is_acquired());
     assert_eq!(
@@ -188,14 +195,14 @@ fn both_directions<Z: Adapter>() {
         "false",
         "Java got a mutex Rust holds"
     );
-    release::<Z>(g2);
+    give::<Z, _>(g2);
     assert_eq!(
         java.ok("acquire jm 300"),
         "false",
         "one re-entrant release let Java in"
     );
     let java_wait = java.send("acquire jm 20000");
-    release::<Z>(g);
+    give::<Z, _>(g);
     assert_eq!(java.answer(java_wait, WAIT), Some(Ok("true".to_string())));
     assert!(!m.is_acquired());
     java.ok("release jm");
@@ -206,11 +213,7 @@ fn both_directions<Z: Adapter>() {
 /// releases, so Rust gets the lock); Java revokes a revocable Rust holder
 /// (which is told).
 fn revocation<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let lock = format!("{}/lock", unique("curator-revoke", Z::NAME));
-    let zk = Z::connect_to(&cs);
-    let mut java = Curator::start(&cs);
-    java.ok(&format!("mutex jm c {lock}"));
+    let (lock, zk, mut java) = java_mutex::<Z>("curator-revoke");
     java.ok("revocable jm");
     assert_eq!(java.ok("acquire jm 5000"), "true");
     let holder = zk.get_children(&lock).unwrap()[0].clone();
@@ -222,16 +225,12 @@ fn revocation<Z: Adapter>() {
     );
     Z::exec(curator::revoke(zk.as_async(), &holder)).unwrap();
     assert!(java.event("revoke jm", WAIT).is_some(), "Java was not told");
-    let m = InterProcessMutex::with_options(
-        zk.as_async(),
-        &lock,
-        MutexOptions {
-            revocable: true,
-            ..MutexOptions::default()
-        },
-    )
-    .unwrap();
-    let g = try_acquire::<Z>(&m, 10_000).expect("Java did not release on revocation");
+    let revocable = MutexOptions {
+        revocable: true,
+        ..MutexOptions::default()
+    };
+    let m = InterProcessMutex::with_options(zk.as_async(), &lock, revocable).unwrap();
+    let g = take::<Z, _>(&m, Some(10_000)).expect("Java did not release on revocation");
     assert_eq!(zk.get_data(&g.node_path()).unwrap().0.len(), 0);
     let asked = g.revocation_requested();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -246,150 +245,51 @@ fn revocation<Z: Adapter>() {
     java.ok(&format!("revoke c {}", g.node_path()));
     rx.recv_timeout(WAIT)
         .expect("Rust was not told of Java's revocation");
-    release::<Z>(g);
+    give::<Z, _>(g);
     zk.close().unwrap();
 }
 
 /// Java writers, a Java reader loop and Rust writers on one read/write lock:
 /// the writers' counter adds up and no two writers held at once.
 fn rw_with_java<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let base = unique("curator-rw", Z::NAME);
-    let (lock, ctr, probes) = (
-        format!("{base}/lock"),
-        format!("{base}/ctr"),
-        format!("{base}/probes"),
-    );
-    let admin = Z::connect_to(&cs);
-    admin
-        .create_with(
-            &probes,
-            b"".as_slice(),
-            &CreateOptions {
-                make_parents: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let mut java = Curator::start(&cs);
-    java.ok("client c2 10000");
-    let jw = java.spawn(&format!("rwLoop c {lock} {ctr} {probes} 15 write"));
-    let jr = java.spawn(&format!("rwLoop c2 {lock} {ctr} {probes}-r 15 read"));
-    let zk = Z::connect_to(&cs);
+    let mut f = Exclusion::<Z>::new("curator-rw", &[]);
+    let (lock, ctr, probes) = (f.path("lock"), f.ctr.clone(), f.probes.clone());
+    let java = f.java_loops([
+        format!("rwLoop c {lock} {ctr} {probes} 15 write"),
+        format!("rwLoop c2 {lock} {ctr} {probes}-r 15 read"),
+    ]);
+    let zk = Z::connect_to(&f.cs);
     let rw = InterProcessReadWriteLock::new(zk.as_async(), &lock).unwrap();
     for i in 0..15 {
-        let g = acquire::<Z>(rw.write_lock());
+        let g = hold::<Z, _>(rw.write_lock());
         assert!(g.node_path().contains("-__WRIT__"), "{}", g.node_path());
         critical(&zk, &ctr, &probes, 1);
-        release::<Z>(g);
+        give::<Z, _>(g);
         if i % 5 == 0 {
-            let r = acquire::<Z>(rw.read_lock());
+            let r = hold::<Z, _>(rw.read_lock());
             assert!(r.node_path().contains("-__READ__"));
-            release::<Z>(r);
+            give::<Z, _>(r);
         }
     }
-    for j in [jw, jr] {
-        let a = java
-            .answer(j, Duration::from_secs(60))
-            .expect("Java's loop did not finish");
-        assert_eq!(a, Ok("done".to_string()));
-    }
-    assert_eq!(
-        read_int(&admin, &ctr),
-        30,
-        "a write was lost: writers overlapped"
-    );
     zk.close().unwrap();
-    admin.close().unwrap();
-}
-
-fn multi_acquire<Z: Adapter>(m: &InterProcessMultiLock, ms: Option<u64>) -> Option<MultiLockGuard> {
-    match (Z::NAME, ms) {
-        ("blocking", ms) => m.acquire_blocking(ms.map(Duration::from_millis)).unwrap(),
-        (_, None) => Some(Z::exec(m.acquire()).unwrap()),
-        (_, Some(ms)) => Z::exec(m.acquire_timeout(Duration::from_millis(ms))).unwrap(),
-    }
-}
-
-fn multi_release<Z: Adapter>(g: MultiLockGuard) {
-    if Z::NAME == "blocking" {
-        g.release_blocking().unwrap()
-    } else {
-        Z::exec(g.release()).unwrap()
-    }
-}
-
-/// Persistent lock directories (a container could be swept while empty),
-/// and the probes directory.
-fn lock_dirs<Z: Zk>(zk: &Z, dirs: &[&str]) {
-    for d in dirs {
-        zk.create_with(
-            d,
-            b"".as_slice(),
-            &CreateOptions {
-                make_parents: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    }
+    f.check(java, 30, "a write was lost: writers overlapped");
 }
 
 /// A Java multi-lock over [a, b], a Java mutex on b alone and two Rust
 /// multi-locks over [a, b], 10 turns each, on one unversioned counter: it
 /// adds up and no probe saw two holders.
 fn multi_lock_exclusion<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let base = unique("curator-multi", Z::NAME);
-    let (a, b, ctr, probes) = (
-        format!("{base}/a"),
-        format!("{base}/b"),
-        format!("{base}/ctr"),
-        format!("{base}/probes"),
-    );
-    let admin = Z::connect_to(&cs);
-    lock_dirs(&admin, &[&a, &b, &probes]);
-    let mut java = Curator::start(&cs);
-    java.ok("client c2 10000");
-    let j1 = java.spawn(&format!("multiLoop c {a},{b} {ctr} {probes} 10"));
-    let j2 = java.spawn(&format!("mutexLoop c2 {b} {ctr} {probes} 10"));
-    let rust: Vec<_> = (0..2)
-        .map(|_| {
-            let (cs, a, b, ctr, probes) = (
-                cs.clone(),
-                a.clone(),
-                b.clone(),
-                ctr.clone(),
-                probes.clone(),
-            );
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let m = InterProcessMultiLock::new(zk.as_async(), [&a, &b]).unwrap();
-                for _ in 0..10 {
-                    let g = multi_acquire::<Z>(&m, None).unwrap();
-                    assert!(g.is_held());
-                    critical(&zk, &ctr, &probes, 1);
-                    multi_release::<Z>(g);
-                }
-                zk.close().unwrap();
-            })
-        })
-        .collect();
-    for t in rust {
-        t.join().expect("a Rust holder failed");
-    }
-    for j in [j1, j2] {
-        let r = java
-            .answer(j, Duration::from_secs(60))
-            .expect("Java's loop did not finish");
-        assert_eq!(r, Ok("done".to_string()), "Java's loop");
-    }
-    assert_eq!(
-        read_int(&admin, &ctr),
-        40,
-        "a count was lost: exclusion failed"
-    );
-    admin.close().unwrap();
+    let mut f = Exclusion::<Z>::new("curator-multi", &["a", "b"]);
+    let (a, b, ctr, probes) = (f.path("a"), f.path("b"), f.ctr.clone(), f.probes.clone());
+    let java = f.java_loops([
+        format!("multiLoop c {a},{b} {ctr} {probes} 10"),
+        format!("mutexLoop c2 {b} {ctr} {probes} 10"),
+    ]);
+    on_threads::<Z, _>(&f.cs, 2, move |zk, _| {
+        let m = InterProcessMultiLock::new(zk.as_async(), [&a, &b]).unwrap();
+        turns(zk, &m, 10, (&ctr, &probes), |g| assert!(g.is_held()));
+    });
+    f.check(java, 40, "a count was lost: exclusion failed");
 }
 
 /// Java's multi-lock holds: Rust's cannot, and leaves no node; Java releases
@@ -401,13 +301,13 @@ fn multi_lock_both_ways<Z: Adapter>() {
     let base = unique("curator-multi2", Z::NAME);
     let (a, b) = (format!("{base}/a"), format!("{base}/b"));
     let zk = Z::connect_to(&cs);
-    lock_dirs(&zk, &[&a, &b]);
+    make_dirs(&zk, &[&a, &b]);
     let mut java = Curator::start(&cs);
     java.ok(&format!("multi jm c {a},{b}"));
     assert_eq!(java.ok("multiAcquire jm 5000"), "true");
     let m = InterProcessMultiLock::new(zk.as_async(), [&a, &b]).unwrap();
     assert!(
-        multi_acquire::<Z>(&m, Some(300)).is_none(),
+        take::<Z, _>(&m, Some(300)).is_none(),
         "Rust got a multi-lock Java holds"
     );
     let kids = |p: &str| zk.get_children(p).unwrap().len();
@@ -440,7 +340,7 @@ fn multi_lock_both_ways<Z: Adapter>() {
         "false",
         "Java's mutex got b from Rust's multi-lock"
     );
-    multi_release::<Z>(g);
+    give::<Z, _>(g);
     assert!(!m.is_acquired());
     let (pa, pb) = (
         zk.exists(&a).unwrap().unwrap().pzxid,
@@ -451,7 +351,7 @@ fn multi_lock_both_ways<Z: Adapter>() {
     // Java's mutex holds b: Rust takes a, waits 300 ms for b, lets a go.
     assert_eq!(java.ok("acquire jb 5000"), "true");
     assert!(
-        multi_acquire::<Z>(&m, Some(300)).is_none(),
+        take::<Z, _>(&m, Some(300)).is_none(),
         "Rust got b from Java's mutex"
     );
     assert_eq!(kids(&a), 0, "Rust kept a after failing on b");

@@ -164,6 +164,30 @@ impl<Z: Adapter> Rust<Z> {
         }
     }
 
+    /// Waits for the latch to lead again (after a heal).
+    fn leads_again(&self) -> bool {
+        if Z::NAME == "blocking" {
+            self.latch.await_leadership_blocking(Some(WAIT))
+        } else {
+            Z::exec(self.latch.await_leadership(Some(WAIT)))
+        }
+    }
+
+    /// How the tenure ended (within three sessions of the cut at `t0`) and
+    /// when the client was first SUSPENDED after `t0`.
+    fn ended(&self, t0: Instant) -> (End, Instant) {
+        let id = self.latch.id();
+        let end = self
+            .end
+            .recv_timeout(SESSION * 3)
+            .unwrap_or_else(|_| panic!("{id}: the Rust tenure never ended"));
+        let suspended = self
+            .log
+            .wait_first(SessionState::Suspended, t0)
+            .unwrap_or_else(|| panic!("{id}: the Rust client was never SUSPENDED"));
+        (end, suspended)
+    }
+
     /// A round trip, so the client last heard from the server just now.
     fn touch(&self) {
         Z::exec(self.zk.as_async().exists("/")).unwrap();
@@ -200,12 +224,58 @@ fn java_lead(
     );
 }
 
+/// One Rust leader (`rust`, with `rules`) and one Java leader (`java`, with
+/// `policy` at 100 %), each alone on its latch under a base tagged `tag`,
+/// both reaching the shared server through a proxy of their own, and both
+/// having just heard from the server.
+fn rust_and_java<Z: Adapter>(
+    tag: &str,
+    rules: ConnectionRules,
+    policy: &str,
+    session: Duration,
+) -> (Proxy, Rust<Z>, Curator) {
+    let proxy = Proxy::start(shared_server().addr());
+    let base = unique(tag, Z::NAME);
+    let cs = proxy.connect_string();
+    let r = Rust::<Z>::lead(&cs, &format!("{base}/rust"), "rust", rules, session);
+    let mut j = Curator::bare(&cs);
+    java_lead(
+        &mut j,
+        "java",
+        policy,
+        100,
+        &format!("{base}/java"),
+        session,
+    );
+    j.ok("children java /");
+    r.touch();
+    (proxy, r, j)
+}
+
+/// Heals the cut: Java's `java` and Rust's `r` lead again (each alone on its
+/// path), then both let go.
+fn heal_and_lead_again<Z: Adapter>(proxy: &Proxy, j: &mut Curator, r: Rust<Z>) {
+    proxy.black_hole(false);
+    assert_eq!(j.ok("awaitLeader java-l 30000"), "true", "Java leads again");
+    assert!(r.leads_again(), "rust leads again");
+    j.ok("latchClose java-l");
+    r.close();
+}
+
 /// The `ms` of Java's event `ev <what> ...<ms>` (ms since `mark`), if it came
 /// within `limit`.
 fn java_ms(j: &mut Curator, what: &str, limit: Duration) -> Option<Duration> {
     let ev = j.event(what, limit)?;
     let ms = ev.rsplit(' ').next().unwrap().parse().expect("ms");
     Some(Duration::from_millis(ms))
+}
+
+/// When (since Java's mark) the client `java` was SUSPENDED (within two
+/// sessions), and when its latch stepped down (within `limit`).
+fn java_steps_down(j: &mut Curator, limit: Duration) -> (Duration, Duration) {
+    let susp = java_ms(j, "state java SUSPENDED", SESSION * 2).expect("Java was never SUSPENDED");
+    let not = java_ms(j, "notLeader java-l", limit).expect("Java never stepped down");
+    (susp, not)
 }
 
 /// Marks Java's time origin and cuts: returns the Rust side's origin.
@@ -219,43 +289,40 @@ fn cut(j: &mut Curator, proxy: &Proxy, close_too: bool) -> Instant {
     t0
 }
 
+/// Curator's session error policy, at the default 100 %.
+fn session_policy() -> ConnectionRules {
+    ConnectionRules {
+        error_policy: ErrorPolicy::Session,
+        ..Default::default()
+    }
+}
+
+/// Asserts that `d` (`what`) came about at `want`: at most `early_ms` before
+/// it, less than [`PROMPT`] after it.
+fn assert_about(d: Duration, want: Duration, early_ms: u64, what: &str) {
+    assert!(
+        d >= want - Duration::from_millis(early_ms) && d < want + PROMPT,
+        "{what}: {}, not about {}",
+        secs(d),
+        secs(want)
+    );
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
 /// 1. Standard policy: SUSPENDED ends the claim, on both sides.
 fn standard_steps_down<Z: Adapter>() {
-    let server = shared_server();
-    let proxy = Proxy::start(server.addr());
-    let base = unique("curator-rules-std", Z::NAME);
-    let r = Rust::<Z>::lead(
-        &proxy.connect_string(),
-        &format!("{base}/rust"),
-        "rust",
+    let (proxy, r, mut j) = rust_and_java::<Z>(
+        "curator-rules-std",
         ConnectionRules::default(),
-        SESSION,
-    );
-    let mut j = Curator::bare(&proxy.connect_string());
-    java_lead(
-        &mut j,
-        "java",
         "standard",
-        100,
-        &format!("{base}/java"),
         SESSION,
     );
-    j.ok("children java /");
-    r.touch();
 
     let t0 = cut(&mut j, &proxy, false);
-    let end = r
-        .end
-        .recv_timeout(SESSION * 3)
-        .expect("the Rust tenure never ended");
-    let suspended = r
-        .log
-        .wait_first(SessionState::Suspended, t0)
-        .expect("the Rust client was never SUSPENDED");
+    let (end, suspended) = r.ended(t0);
     let (r_susp, r_end) = (suspended - t0, end.at - t0);
     println!(
         "{}: rust SUSPENDED at {}, claim ended ({:?}) at {}",
@@ -279,9 +346,7 @@ fn standard_steps_down<Z: Adapter>() {
     assert!(!r.tenure.is_held(), "the tenure is still held");
     assert_eq!(r.tenure.status(), Holding::Suspended);
 
-    let j_susp =
-        java_ms(&mut j, "state java SUSPENDED", SESSION * 2).expect("Java was never SUSPENDED");
-    let j_not = java_ms(&mut j, "notLeader java-l", SESSION * 2).expect("Java never stepped down");
+    let (j_susp, j_not) = java_steps_down(&mut j, SESSION * 2);
     println!(
         "{}: java SUSPENDED at {}, notLeader at {}",
         Z::NAME,
@@ -296,47 +361,19 @@ fn standard_steps_down<Z: Adapter>() {
         "stepped down after the session timeout"
     );
 
-    proxy.black_hole(false);
     // Both queue again, and lead again (each is alone on its path).
-    assert_eq!(j.ok("awaitLeader java-l 30000"), "true", "Java leads again");
-    let again = if Z::NAME == "blocking" {
-        r.latch.await_leadership_blocking(Some(WAIT))
-    } else {
-        Z::exec(r.latch.await_leadership(Some(WAIT)))
-    };
-    assert!(again, "rust leads again");
-    j.ok("latchClose java-l");
-    r.close();
+    heal_and_lead_again(&proxy, &mut j, r);
 }
 
 /// 2. Session policy: a cut healed within the session changes nothing.
 fn session_rides_through<Z: Adapter>() {
-    let server = shared_server();
-    let proxy = Proxy::start(server.addr());
-    let base = unique("curator-rules-session", Z::NAME);
-    let rules = ConnectionRules {
-        error_policy: ErrorPolicy::Session,
-        ..Default::default()
-    };
-    let r = Rust::<Z>::lead(
-        &proxy.connect_string(),
-        &format!("{base}/rust"),
-        "rust",
-        rules,
+    let (proxy, r, mut j) = rust_and_java::<Z>(
+        "curator-rules-session",
+        session_policy(),
+        "session",
         RIDE_SESSION,
     );
     let token = r.tenure.fencing_token();
-    let mut j = Curator::bare(&proxy.connect_string());
-    java_lead(
-        &mut j,
-        "java",
-        "session",
-        100,
-        &format!("{base}/java"),
-        RIDE_SESSION,
-    );
-    j.ok("children java /");
-    r.touch();
 
     let t0 = cut(&mut j, &proxy, false);
     // Held until both clients are SUSPENDED (at the read timeout, 2/3 of the
@@ -425,8 +462,8 @@ fn simulated_expiration<Z: Adapter>() {
     let proxy = Proxy::start(server.addr());
     let base = unique("curator-rules-expiry", Z::NAME);
     let rules = |percent| ConnectionRules {
-        error_policy: ErrorPolicy::Session,
         simulated_expiration_percent: percent,
+        ..session_policy()
     };
     let cs = proxy.connect_string();
     let r50 = Rust::<Z>::lead(
@@ -470,22 +507,8 @@ fn simulated_expiration<Z: Adapter>() {
     // until it expires them.
     let t0 = cut(&mut j, &proxy, true);
     let half = SESSION / 2;
-    let e50 = r50
-        .end
-        .recv_timeout(SESSION * 3)
-        .expect("rust-50's tenure never ended");
-    let e100 = r100
-        .end
-        .recv_timeout(SESSION * 3)
-        .expect("rust-100's tenure never ended");
-    let s50 = r50
-        .log
-        .wait_first(SessionState::Suspended, t0)
-        .expect("rust-50 SUSPENDED");
-    let s100 = r100
-        .log
-        .wait_first(SessionState::Suspended, t0)
-        .expect("rust-100 SUSPENDED");
+    let (e50, s50) = r50.ended(t0);
+    let (e100, s100) = r100.ended(t0);
     let (l50, l100) = (
         e50.at.saturating_duration_since(s50),
         e100.at.saturating_duration_since(s100),
@@ -517,36 +540,23 @@ fn simulated_expiration<Z: Adapter>() {
         (SessionState::Suspended, Some(r50.session)),
         "rust-50's claim was lost while its client was suspended on its session"
     );
-    assert!(
-        l50 >= half - Duration::from_millis(100) && l50 < half + PROMPT,
-        "rust-50 lost its claim {} after SUSPENDED, not about {}",
-        secs(l50),
-        secs(half)
-    );
+    assert_about(l50, half, 100, "rust-50 lost its claim after SUSPENDED");
     assert!(!r50.tenure.is_held() && !r50.latch.has_leadership());
     // Java with the same rules: the same.
     let j50 = jl50.saturating_sub(js50);
-    assert!(
-        j50 >= half - Duration::from_millis(100) && j50 < half + PROMPT,
-        "java-50 stepped down {} after SUSPENDED",
-        secs(j50)
-    );
+    assert_about(j50, half, 100, "java-50 stepped down after SUSPENDED");
     // The default 100 %: a claim rides through SUSPENDED until about the
     // whole timeout (on the Rust side the client's own expiry, a timeout
     // after it last heard from the server, ends it then at the latest).
     assert_eq!(e100.how, Holding::Lost);
-    assert!(
-        l100 >= SESSION - Duration::from_millis(500) && l100 < SESSION + PROMPT,
-        "rust-100 lost its claim {} after SUSPENDED, not about {}",
-        secs(l100),
-        secs(SESSION)
+    assert_about(
+        l100,
+        SESSION,
+        500,
+        "rust-100 lost its claim after SUSPENDED",
     );
     let j100 = jl100.saturating_sub(js100);
-    assert!(
-        j100 >= SESSION - Duration::from_millis(100) && j100 < SESSION + PROMPT,
-        "java-100 stepped down {} after SUSPENDED",
-        secs(j100)
-    );
+    assert_about(j100, SESSION, 100, "java-100 stepped down after SUSPENDED");
 
     proxy.black_hole(false);
     for name in ["java-50", "java-100"] {
@@ -558,12 +568,7 @@ fn simulated_expiration<Z: Adapter>() {
         j.ok(&format!("latchClose {name}-l"));
     }
     for r in [r50, r100] {
-        let again = if Z::NAME == "blocking" {
-            r.latch.await_leadership_blocking(Some(WAIT))
-        } else {
-            Z::exec(r.latch.await_leadership(Some(WAIT)))
-        };
-        assert!(again, "{} leads again", r.latch.id());
+        assert!(r.leads_again(), "{} leads again", r.latch.id());
         r.close();
     }
     let admin = Z::connect_to(&server.connect_string());
@@ -584,41 +589,14 @@ fn simulated_expiration<Z: Adapter>() {
 /// claim ends a session timeout after the last answer (the client's own
 /// expiry), Curator's a session timeout after SUSPENDED.
 fn silent_network_expiry<Z: Adapter>() {
-    let server = shared_server();
-    let proxy = Proxy::start(server.addr());
-    let base = unique("curator-rules-silent", Z::NAME);
-    let rules = ConnectionRules {
-        error_policy: ErrorPolicy::Session,
-        ..Default::default()
-    };
-    let cs = proxy.connect_string();
-    let r = Rust::<Z>::lead(&cs, &format!("{base}/rust"), "rust", rules, SESSION);
-    let mut j = Curator::bare(&cs);
-    java_lead(
-        &mut j,
-        "java",
-        "session",
-        100,
-        &format!("{base}/java"),
-        SESSION,
-    );
-    j.ok("children java /");
-    r.touch();
+    let (proxy, r, mut j) =
+        rust_and_java::<Z>("curator-rules-silent", session_policy(), "session", SESSION);
 
     let t0 = cut(&mut j, &proxy, false);
-    let end = r
-        .end
-        .recv_timeout(SESSION * 3)
-        .expect("the Rust tenure never ended");
-    let r_susp = r
-        .log
-        .wait_first(SessionState::Suspended, t0)
-        .expect("the Rust client was never SUSPENDED")
-        - t0;
+    let (end, suspended) = r.ended(t0);
+    let r_susp = suspended - t0;
     let r_end = end.at - t0;
-    let j_susp =
-        java_ms(&mut j, "state java SUSPENDED", SESSION * 2).expect("Java was never SUSPENDED");
-    let j_not = java_ms(&mut j, "notLeader java-l", SESSION * 3).expect("Java never stepped down");
+    let (j_susp, j_not) = java_steps_down(&mut j, SESSION * 3);
     println!(
         "{}: silent network: SUSPENDED at rust {} / java {}; claim lost at rust {} ({:?}, client {:?}) / java {}",
         Z::NAME,
@@ -630,67 +608,20 @@ fn silent_network_expiry<Z: Adapter>() {
         secs(j_not)
     );
     assert_eq!(end.how, Holding::Lost);
-    assert!(
-        r_end >= SESSION - Duration::from_millis(500) && r_end < SESSION + PROMPT,
-        "the Rust claim ended {} after the last answer, not a session timeout ({})",
-        secs(r_end),
-        secs(SESSION)
+    assert_about(
+        r_end,
+        SESSION,
+        500,
+        "the Rust claim ended after the last answer (a session timeout)",
     );
-    assert!(
-        j_not >= j_susp + SESSION - Duration::from_millis(100) && j_not < j_susp + SESSION + PROMPT,
-        "Java's claim ended {} after the cut, not a session timeout after SUSPENDED ({})",
-        secs(j_not),
-        secs(j_susp)
+    assert_about(
+        j_not,
+        j_susp + SESSION,
+        100,
+        "Java's claim ended after the cut (a session timeout after SUSPENDED)",
     );
 
-    proxy.black_hole(false);
-    assert_eq!(j.ok("awaitLeader java-l 30000"), "true", "Java leads again");
-    j.ok("latchClose java-l");
-    let again = if Z::NAME == "blocking" {
-        r.latch.await_leadership_blocking(Some(WAIT))
-    } else {
-        Z::exec(r.latch.await_leadership(Some(WAIT)))
-    };
-    assert!(again, "rust leads again");
-    r.close();
+    heal_and_lead_again(&proxy, &mut j, r);
 }
 
-macro_rules! suite {
-    ($m:ident, $z:ty) => {
-        mod $m {
-            use super::*;
-            #[test]
-            fn standard_steps_down() {
-                run(
-                    concat!(stringify!($m), "::standard_steps_down"),
-                    super::standard_steps_down::<$z>,
-                )
-            }
-            #[test]
-            fn session_rides_through() {
-                run(
-                    concat!(stringify!($m), "::session_rides_through"),
-                    super::session_rides_through::<$z>,
-                )
-            }
-            #[test]
-            fn silent_network_expiry() {
-                run(
-                    concat!(stringify!($m), "::silent_network_expiry"),
-                    super::silent_network_expiry::<$z>,
-                )
-            }
-            #[test]
-            fn simulated_expiration() {
-                run(
-                    concat!(stringify!($m), "::simulated_expiration"),
-                    super::simulated_expiration::<$z>,
-                )
-            }
-        }
-    };
-}
-
-suite!(tokio_mt, TokioZk);
-suite!(smol, SmolZk);
-suite!(blocking, BlockingZk);
+zk_tests::adapter_suites!(tokio_mt: TokioZk, smol: SmolZk, blocking: BlockingZk => [standard_steps_down, session_rides_through, silent_network_expiry, simulated_expiration]);

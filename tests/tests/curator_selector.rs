@@ -16,7 +16,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::locks::give;
+use recipes_common::{either, eventually, run, unique, Adapter, WAIT};
 use tokio::sync::oneshot;
 use zk_client::SessionInfo;
 use zk_tests::curator::Curator;
@@ -48,6 +49,30 @@ struct Term {
     session: SessionInfo,
 }
 
+impl Term {
+    /// A Rust term begins (fencing token `token`): marks it running until
+    /// the flag returned drops, and tells the test, with the session it
+    /// leads on and the sender that ends it.
+    fn begin(
+        leading: &Arc<AtomicBool>,
+        terms: &mpsc::Sender<Term>,
+        zk: &zk_client::Client,
+        stop: oneshot::Sender<()>,
+        token: i64,
+    ) -> Flag {
+        let f = Flag::set(leading);
+        let session = zk.session().unwrap();
+        terms
+            .send(Term {
+                stop,
+                token,
+                session,
+            })
+            .unwrap();
+        f
+    }
+}
+
 fn show(ps: &[Participant]) -> String {
     ps.iter()
         .map(|p| format!("{}{}", p.id, if p.is_leader { "*" } else { "" }))
@@ -55,12 +80,25 @@ fn show(ps: &[Participant]) -> String {
         .join(",")
 }
 
-fn selector_turns<Z: Adapter>() {
+/// The shared server's connect string, a selector path of its own (tagged
+/// `tag`), and a Curator peer whose selector `js` (id `java-sel`) leads on it.
+fn java_leads<Z: Adapter>(tag: &str) -> (String, String, Curator) {
     let cs = shared_server().connect_string();
-    let path = format!("{}/sel", unique("curator-sel", Z::NAME));
+    let path = format!("{}/sel", unique(tag, Z::NAME));
     let mut java = Curator::start(&cs);
     java.ok(&format!("selector js c {path} java-sel"));
     assert!(java.event("lead js", WAIT).is_some(), "Java did not lead");
+    (cs, path, java)
+}
+
+/// Java's selector ends its term (and queues again).
+fn java_abdicates(java: &mut Curator) {
+    java.ok("abdicate js");
+    assert!(java.event("unlead js", WAIT).is_some());
+}
+
+fn selector_turns<Z: Adapter>() {
+    let (cs, path, mut java) = java_leads::<Z>("curator-sel");
 
     let leading = Arc::new(AtomicBool::new(false));
     let (term_tx, terms) = mpsc::channel::<Term>();
@@ -74,15 +112,7 @@ fn selector_turns<Z: Adapter>() {
             let (leading, term_tx, zk2) = (l2.clone(), term_tx.clone(), zk.as_async().clone());
             let r = if Z::NAME == "blocking" {
                 sel.run_blocking(move |l| {
-                    let _f = Flag::set(&leading);
-                    let session = zk2.session().unwrap();
-                    term_tx
-                        .send(Term {
-                            stop,
-                            token: l.fencing_token(),
-                            session,
-                        })
-                        .unwrap();
+                    let _f = Term::begin(&leading, &term_tx, &zk2, stop, l.fencing_token());
                     // A thread's term looks at its leadership as it goes.
                     while l.is_held() && rx.try_recv().is_err() {
                         thread::sleep(Duration::from_millis(5));
@@ -90,15 +120,7 @@ fn selector_turns<Z: Adapter>() {
                 })
             } else {
                 Z::exec(sel.run(move |l| async move {
-                    let _f = Flag::set(&leading);
-                    let session = zk2.session().unwrap();
-                    term_tx
-                        .send(Term {
-                            stop,
-                            token: l.fencing_token(),
-                            session,
-                        })
-                        .unwrap();
+                    let _f = Term::begin(&leading, &term_tx, &zk2, stop, l.fencing_token());
                     let _ = rx.await;
                 }))
             }
@@ -133,41 +155,37 @@ fn selector_turns<Z: Adapter>() {
     });
     one_leader(&mut java, false, "java-sel*,rust-sel");
 
+    // Java abdicates (and re-queues): Rust's next term begins, Rust alone leads.
+    let rust_term = |java: &mut Curator, which: &str| {
+        java_abdicates(java);
+        let t = terms.recv_timeout(WAIT).expect(which);
+        one_leader(java, true, "rust-sel*,java-sel");
+        t
+    };
+    // Java's selector leads again, alone.
+    let java_again = |java: &mut Curator, what: &str| {
+        assert!(java.event("lead js", WAIT).is_some(), "{what}");
+        one_leader(java, false, "java-sel*,rust-sel");
+    };
+
     // 1. Java abdicates (and re-queues): Rust leads until told to stop.
-    java.ok("abdicate js");
-    assert!(java.event("unlead js", WAIT).is_some());
-    let t1 = terms.recv_timeout(WAIT).expect("Rust's first term");
-    one_leader(&mut java, true, "rust-sel*,java-sel");
+    let t1 = rust_term(&mut java, "Rust's first term");
     t1.stop.send(()).unwrap();
-    assert!(
-        java.event("lead js", WAIT).is_some(),
-        "Java did not lead again"
-    );
-    one_leader(&mut java, false, "java-sel*,rust-sel");
+    java_again(&mut java, "Java did not lead again");
 
     // 2. Again; then Rust's session expires mid-term: the term is cancelled
     //    and Java leads.
-    java.ok("abdicate js");
-    assert!(java.event("unlead js", WAIT).is_some());
-    let t2 = terms.recv_timeout(WAIT).expect("Rust's second term");
+    let t2 = rust_term(&mut java, "Rust's second term");
     assert!(t2.token > t1.token, "the fencing token did not rise");
-    one_leader(&mut java, true, "rust-sel*,java-sel");
     kill_session(&cs, &t2.session, WAIT).unwrap();
     eventually(WAIT, "the expired Rust term ended", || {
         !leading.load(Ordering::SeqCst)
     });
-    assert!(
-        java.event("lead js", WAIT).is_some(),
-        "Java did not take over"
-    );
-    one_leader(&mut java, false, "java-sel*,rust-sel");
+    java_again(&mut java, "Java did not take over");
 
     // 3. Rust queued again under its new session; one more turn.
-    java.ok("abdicate js");
-    assert!(java.event("unlead js", WAIT).is_some());
-    let t3 = terms.recv_timeout(WAIT).expect("Rust's third term");
+    let t3 = rust_term(&mut java, "Rust's third term");
     assert_ne!(t3.session.id, t2.session.id);
-    one_leader(&mut java, true, "rust-sel*,java-sel");
     t3.stop.send(()).unwrap();
     let (terms_led, ps) = contender.join().unwrap();
     assert_eq!(
@@ -177,7 +195,7 @@ fn selector_turns<Z: Adapter>() {
     );
     assert!(java.event("lead js", WAIT).is_some());
     assert_eq!(show(&ps), "java-sel*", "Rust's view after its last term");
-    java.ok("abdicate js");
+    java_abdicates(&mut java);
     java.ok("selClose js");
     admin.close().unwrap();
 }
@@ -187,11 +205,7 @@ fn selector_turns<Z: Adapter>() {
 /// and Rust, running again, queues behind it. Twice, so that a term begun
 /// after an interrupt is not born interrupted.
 fn interrupt_leadership<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = format!("{}/sel", unique("curator-sel-int", Z::NAME));
-    let mut java = Curator::start(&cs);
-    java.ok(&format!("selector js c {path} java-sel"));
-    assert!(java.event("lead js", WAIT).is_some(), "Java did not lead");
+    let (cs, path, mut java) = java_leads::<Z>("curator-sel-int");
 
     let zk = Z::connect_to(&cs);
     let sel = LeaderSelector::new(zk.as_async(), &path, "rust-sel").unwrap();
@@ -260,7 +274,7 @@ fn interrupt_leadership<Z: Adapter>() {
         }
     }
     contender.join().unwrap();
-    java.ok("abdicate js");
+    java_abdicates(&mut java);
     java.ok("selClose js");
     zk.close().unwrap();
 }
@@ -274,29 +288,20 @@ fn semaphore_mutex<Z: Adapter>() {
     let zk = Z::connect_to(&cs);
     let m = InterProcessSemaphoreMutex::new(zk.as_async(), &path).unwrap();
     let take = |ms: u64| {
-        if Z::NAME == "blocking" {
-            m.acquire_blocking(Some(Duration::from_millis(ms))).unwrap()
-        } else {
-            Z::exec(m.acquire_timeout(Duration::from_millis(ms))).unwrap()
-        }
+        let limit = Duration::from_millis(ms);
+        either::<Z, _, _>(
+            || m.acquire_blocking(Some(limit)),
+            || m.acquire_timeout(limit),
+        )
+        .unwrap()
     };
     assert!(take(300).is_none(), "Rust got the mutex Java holds");
     let waiter = java.send("smRelease jm");
     assert_eq!(java.answer(waiter, WAIT), Some(Ok("released".into())));
     let l = take(10_000).expect("Rust did not get the released mutex");
-    assert_eq!(
-        java.ok("smAcquire jm 300"),
-        "false",
-        "Java got the mutex Rust holds"
-    );
-    let java_wait = java.send("smAcquire jm 20000");
-    thread::sleep(Duration::from_millis(200));
-    if Z::NAME == "blocking" {
-        l.release_blocking().unwrap()
-    } else {
-        Z::exec(l.release()).unwrap()
-    }
-    assert_eq!(java.answer(java_wait, WAIT), Some(Ok("true".into())));
+    java.waits_for_release("smAcquire jm", "Java got the mutex Rust holds", || {
+        give::<Z, _>(l)
+    });
     java.ok("smRelease jm");
     zk.close().unwrap();
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zk_client::{ClientBuilder, ManualClock, SessionState};
+use zk_client::{ClientBuilder, ManualClock, SessionInfo, SessionState};
 use zk_tests::shared_server;
 
 /// Virtual seconds of idleness per test.
@@ -41,6 +41,32 @@ fn sent_pings(four_letter: impl Fn() -> String, sid: i64) -> u64 {
     recved.parse().unwrap()
 }
 
+/// [`idle`]s, and checks the pings the server counted for `session` meanwhile: one
+/// per read_timeout / 2 of silence (a third of the session timeout). The clock
+/// moves in whole seconds, so a ping due every third of the session timeout goes
+/// out at the next whole second.
+fn idle_pinging(clock: &ManualClock, session: SessionInfo, state: impl Fn() -> SessionState) {
+    let timeout = session.timeout.unwrap();
+    let before = sent_pings(cons, session.id);
+    idle(clock, state);
+    let after = sent_pings(cons, session.id);
+    let expected = IDLE_S / (timeout.as_secs_f64() / 3.0).ceil() as u64;
+    assert!(
+        after - before >= expected * 9 / 10,
+        "{} pings in {IDLE_S} virtual s, expected about {expected}",
+        after - before
+    );
+}
+
+/// Waits up to 5 s for a closed client's live counts (`counts`) to drop to none.
+fn all_released(counts: impl Fn() -> zk_client::LiveCounts) {
+    let t = Instant::now();
+    while counts() != zk_client::LiveCounts::default() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(counts(), zk_client::LiveCounts::default());
+}
+
 fn builder() -> ClientBuilder {
     ClientBuilder::new(&shared_server().connect_string())
         .session_timeout(Duration::from_secs(10))
@@ -62,29 +88,12 @@ fn blocking_idle_virtual_hour() {
     )
     .unwrap();
     let sid = zk.session().unwrap().id;
-    let timeout = zk.session().unwrap().timeout.unwrap();
-    let before = sent_pings(cons, sid);
-    idle(&clock, || zk.state());
-    let after = sent_pings(cons, sid);
-    // One ping per read_timeout / 2 of silence (a third of the session timeout).
-    // The clock moves in whole seconds, so a ping due every third of the session
-    // timeout goes out at the next whole second.
-    let expected = IDLE_S / (timeout.as_secs_f64() / 3.0).ceil() as u64;
-    assert!(
-        after - before >= expected * 9 / 10,
-        "{} pings in {IDLE_S} virtual s, expected about {expected}",
-        after - before
-    );
+    idle_pinging(&clock, zk.session().unwrap(), || zk.state());
     assert_eq!(zk.session().unwrap().id, sid);
     let diag = zk.diagnostics();
     zk.close().unwrap();
     drop(zk);
-    let t = Instant::now();
-    while diag.counts() != zk_client::LiveCounts::default() && t.elapsed() < Duration::from_secs(5)
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(diag.counts(), zk_client::LiveCounts::default());
+    all_released(|| diag.counts());
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -97,28 +106,11 @@ fn smol_idle_virtual_hour() {
         Arc::new(clock.clone()),
     ))
     .unwrap();
-    let sid = zk.session().unwrap().id;
-    let timeout = zk.session().unwrap().timeout.unwrap();
-    let before = sent_pings(cons, sid);
-    idle(&clock, || zk.state());
-    let after = sent_pings(cons, sid);
-    // The clock moves in whole seconds, so a ping due every third of the session
-    // timeout goes out at the next whole second.
-    let expected = IDLE_S / (timeout.as_secs_f64() / 3.0).ceil() as u64;
-    assert!(
-        after - before >= expected * 9 / 10,
-        "{} pings in {IDLE_S} virtual s, expected about {expected}",
-        after - before
-    );
+    idle_pinging(&clock, zk.session().unwrap(), || zk.state());
     let diag = zk.diagnostics();
     smol::block_on(zk.close()).unwrap();
     drop(zk);
-    let t = Instant::now();
-    while diag.counts() != zk_client::LiveCounts::default() && t.elapsed() < Duration::from_secs(5)
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(diag.counts(), zk_client::LiveCounts::default());
+    all_released(|| diag.counts());
 }
 
 /// `connect`'s deadline is on the client's clock: against a port nobody listens

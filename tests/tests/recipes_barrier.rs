@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use recipes_common::{run, unique, Adapter, WAIT};
+use recipes_common::{on_threads, remove_and_close, run, unique, Adapter, WAIT};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::{Barrier, DoubleBarrier};
@@ -38,6 +38,27 @@ fn barrier_wait_and_remove<Z: Adapter>() {
     zb.close().unwrap();
 }
 
+/// The timeline of a double-barrier run: (what, member, when since t0).
+type Log = Arc<Mutex<Vec<(String, usize, Duration)>>>;
+
+/// Member `i` passes double barrier `b` on adapter `Z`: enters, stays `hold`,
+/// leaves, noting on `log` (times since `t0`) when it joins, has entered,
+/// leaves and has left.
+fn pass<Z: Adapter>(b: &DoubleBarrier, (log, t0, i): (&Log, Instant, usize), hold: Duration) {
+    let note = |what: &str| log.lock().unwrap().push((what.into(), i, t0.elapsed()));
+    note("join");
+    if Z::NAME == "blocking" {
+        b.enter_blocking().unwrap();
+    } else {
+        Z::exec(b.enter()).unwrap();
+    }
+    note("entered");
+    thread::sleep(hold);
+    note("leave");
+    Z::exec(b.leave()).unwrap();
+    note("left");
+}
+
 /// Members `0..n` join `step` apart and leave `step` apart; returns the times
 /// (since `t0`) each passed enter and finished leave, and the last join/leave start.
 fn double_barrier<Z: Adapter>() {
@@ -46,39 +67,16 @@ fn double_barrier<Z: Adapter>() {
     let t0 = Instant::now();
     let log = Arc::new(Mutex::new(Vec::<(String, usize, Duration)>::new()));
     let step = Duration::from_millis(150);
-    let members: Vec<_> = (0..4)
-        .map(|i| {
-            let (cs, path, log) = (cs.clone(), path.clone(), log.clone());
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let b =
-                    DoubleBarrier::new(zk.as_async(), &path, 4, Some(&format!("m{i}"))).unwrap();
-                thread::sleep(step * i as u32);
-                log.lock().unwrap().push(("join".into(), i, t0.elapsed()));
-                if Z::NAME == "blocking" {
-                    b.enter_blocking().unwrap();
-                } else {
-                    Z::exec(b.enter()).unwrap();
-                }
-                log.lock()
-                    .unwrap()
-                    .push(("entered".into(), i, t0.elapsed()));
-                thread::sleep(step * (4 - i) as u32);
-                log.lock().unwrap().push(("leave".into(), i, t0.elapsed()));
-                Z::exec(b.leave()).unwrap();
-                log.lock().unwrap().push(("left".into(), i, t0.elapsed()));
-                zk.close().unwrap();
-            })
-        })
-        .collect();
-    for m in members {
-        m.join().expect("a member panicked");
-    }
+    let (p, l) = (path.clone(), log.clone());
+    on_threads::<Z, _>(&cs, 4, move |zk, i| {
+        let b = DoubleBarrier::new(zk.as_async(), &p, 4, Some(&format!("m{i}"))).unwrap();
+        thread::sleep(step * i as u32);
+        pass::<Z>(&b, (&l, t0, i), step * (4 - i) as u32);
+    });
     check_double_barrier_log(&log.lock().unwrap(), 4);
     let zk = Z::connect_to(&cs);
     assert!(zk.get_children(&path).unwrap().is_empty());
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 /// Nobody entered before the last member joined; nobody left before the last
@@ -156,32 +154,16 @@ mod kazoo {
         let k0 = kz.spawn(&kazoo_member(0));
         let k2 = kz.spawn(&kazoo_member(2));
         let log = Arc::new(Mutex::new(Vec::<(String, usize, Duration)>::new()));
-        let ours: Vec<_> = [1usize, 3]
-            .into_iter()
-            .map(|i| {
-                let (cs, p, log) = (cs.clone(), p.clone(), log.clone());
-                thread::spawn(move || {
-                    let z = TokioZk::connect_to(&cs);
-                    let b =
-                        DoubleBarrier::new(z.as_async(), &p, 4, Some(&format!("rs{i}"))).unwrap();
-                    let at = |d: f64| t0 + Duration::from_secs_f64(d);
-                    sleep_until(at(step * i as f64));
-                    log.lock().unwrap().push(("join".into(), i, t0.elapsed()));
-                    TokioZk::exec(b.enter()).unwrap();
-                    log.lock()
-                        .unwrap()
-                        .push(("entered".into(), i, t0.elapsed()));
-                    thread::sleep(Duration::from_secs_f64(step * (4 - i) as f64));
-                    log.lock().unwrap().push(("leave".into(), i, t0.elapsed()));
-                    TokioZk::exec(b.leave()).unwrap();
-                    log.lock().unwrap().push(("left".into(), i, t0.elapsed()));
-                    z.close().unwrap();
-                })
-            })
-            .collect();
-        for t in ours {
-            t.join().unwrap();
-        }
+        // Ours are members 1 and 3.
+        let (p2, l) = (p.clone(), log.clone());
+        on_threads::<TokioZk, _>(&cs, 2, move |z, k| {
+            let i = 2 * k + 1;
+            let b = DoubleBarrier::new(z.as_async(), &p2, 4, Some(&format!("rs{i}"))).unwrap();
+            let at = |d: f64| t0 + Duration::from_secs_f64(d);
+            sleep_until(at(step * i as f64));
+            let hold = Duration::from_secs_f64(step * (4 - i) as f64);
+            pass::<TokioZk>(&b, (&l, t0, i), hold);
+        });
         assert_eq!(kz.finished(k0, WAIT), Some(Ok(js("done"))));
         assert_eq!(kz.finished(k2, WAIT), Some(Ok(js("done"))));
         let kazoo_log = kz.run("result = [[k, i, t] for (k, i, t) in objs['log']]");

@@ -11,11 +11,11 @@
 mod recipes_common;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use recipes_common::{run, unique, Adapter, WAIT};
+use recipes_common::{fresh, on_threads, remove_and_close, run, unique, Adapter, WAIT};
 use zk_client::{ClientBuilder, CreateMode, Data};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::proxy::Proxy;
@@ -34,26 +34,19 @@ fn add<Z: Adapter, T: CounterValue>(c: &Counter<T>, d: T) -> Change<T> {
 fn concurrent_adds<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = unique("counter", Z::NAME);
-    let pres = Arc::new(Mutex::new(Vec::new()));
-    let workers: Vec<_> = (0..10)
-        .map(|_| {
-            let (cs, path, pres) = (cs.clone(), path.clone(), pres.clone());
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let c = Counter::<i64>::new(zk.as_async(), &path).unwrap();
-                for _ in 0..30 {
-                    let ch = add::<Z, _>(&c, 1);
-                    assert_eq!(ch.post, ch.pre + 1);
-                    pres.lock().unwrap().push(ch.pre);
-                }
-                zk.close().unwrap();
+    let p = path.clone();
+    // Each worker's values before its adds.
+    let mut pres: Vec<i64> = on_threads::<Z, _>(&cs, 10, move |zk, _| {
+        let c = Counter::<i64>::new(zk.as_async(), &p).unwrap();
+        (0..30)
+            .map(|_| {
+                let ch = add::<Z, _>(&c, 1);
+                assert_eq!(ch.post, ch.pre + 1);
+                ch.pre
             })
-        })
-        .collect();
-    for w in workers {
-        w.join().expect("a worker panicked");
-    }
-    let mut pres = pres.lock().unwrap().clone();
+            .collect::<Vec<_>>()
+    })
+    .concat();
     pres.sort();
     assert_eq!(
         pres,
@@ -66,14 +59,11 @@ fn concurrent_adds<Z: Adapter>() {
     assert_eq!(Z::exec(c.value()).unwrap(), 300);
     assert_eq!(add::<Z, _>(&c, -301).post, -1);
     assert_eq!(zk.get_data(&path).unwrap().0, Data::new("-1"));
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 fn encodings<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let base = unique("counter-enc", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (_, base, zk) = fresh::<Z>("counter-enc");
     // Float: Python's repr on the node.
     let f = Counter::with_default(zk.as_async(), &format!("{base}/f"), 1.0f64).unwrap();
     assert_eq!(Z::exec(f.value()).unwrap(), 1.0);

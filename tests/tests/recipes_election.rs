@@ -8,12 +8,13 @@
 
 mod recipes_common;
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::{
+    eventually, on_threads, remove_and_close, run, unique, Adapter, Section, WAIT,
+};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
 use zk_tests::server::shared_server;
@@ -35,63 +36,35 @@ fn term<Z: Adapter, T: Send>(e: &Election, f: impl FnOnce(&Leadership) -> T + Se
 fn one_leader_at_a_time<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = unique("elect", Z::NAME);
-    let leading = Arc::new(AtomicUsize::new(0));
-    let overlaps = Arc::new(AtomicUsize::new(0));
-    let last_token = Arc::new(AtomicI64::new(i64::MIN));
+    let leading = Arc::new(Section::default());
     let bad = Arc::new(Mutex::new(Vec::<String>::new()));
-    let terms = Arc::new(AtomicUsize::new(0));
-    let candidates: Vec<_> = (0..5)
-        .map(|c| {
-            let (cs, path) = (cs.clone(), path.clone());
-            let (leading, overlaps, last_token, bad, terms) = (
-                leading.clone(),
-                overlaps.clone(),
-                last_token.clone(),
-                bad.clone(),
-                terms.clone(),
-            );
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let me = format!("cand{c}");
-                let e = Election::new(zk.as_async(), &path, &me).unwrap();
-                let e2 = e.clone();
-                for _ in 0..3 {
-                    let led = term::<Z, _>(&e, |l| {
-                        if leading.fetch_add(1, Ordering::SeqCst) != 0 {
-                            overlaps.fetch_add(1, Ordering::SeqCst);
-                        }
-                        if last_token.swap(l.fencing_token(), Ordering::SeqCst) >= l.fencing_token()
-                        {
-                            bad.lock().unwrap().push("token went down".into());
-                        }
-                        let first = e2.contenders_blocking().unwrap();
-                        if first.first() != Some(&me) {
-                            bad.lock()
-                                .unwrap()
-                                .push(format!("{me} leads but {first:?}"));
-                        }
-                        assert_eq!(l.status(), Holding::Held);
-                        thread::sleep(Duration::from_millis(5));
-                        leading.fetch_sub(1, Ordering::SeqCst);
-                        terms.fetch_add(1, Ordering::SeqCst);
-                    });
-                    assert!(led.is_some());
+    let (p, section, b) = (path.clone(), leading.clone(), bad.clone());
+    on_threads::<Z, _>(&cs, 5, move |zk, c| {
+        let me = format!("cand{c}");
+        let e = Election::new(zk.as_async(), &p, &me).unwrap();
+        let e2 = e.clone();
+        for _ in 0..3 {
+            let led = term::<Z, _>(&e, |l| {
+                section.enter_with(l.fencing_token());
+                let first = e2.contenders_blocking().unwrap();
+                if first.first() != Some(&me) {
+                    b.lock().unwrap().push(format!("{me} leads but {first:?}"));
                 }
-                zk.close().unwrap();
-            })
-        })
-        .collect();
-    for c in candidates {
-        c.join().expect("a candidate panicked");
-    }
-    assert_eq!(terms.load(Ordering::SeqCst), 15);
-    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two leaders at once");
+                assert_eq!(l.status(), Holding::Held);
+                thread::sleep(Duration::from_millis(5));
+                section.leave();
+            });
+            assert!(led.is_some());
+        }
+    });
+    assert_eq!(leading.entries(), 15);
+    assert_eq!(leading.overlaps(), 0, "two leaders at once");
+    assert_eq!(leading.token_drops(), 0, "token went down");
     let bad = bad.lock().unwrap().clone();
     assert!(bad.is_empty(), "{bad:?}");
     let zk = Z::connect_to(&cs);
     assert_eq!(kids(&zk, &path), 0);
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 fn leader_expiry_hands_over<Z: Adapter>() {

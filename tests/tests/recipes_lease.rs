@@ -9,10 +9,9 @@ mod recipes_common;
 
 use std::time::{Duration, SystemTime};
 
-use recipes_common::{run, unique, Adapter};
+use recipes_common::{fresh, run, Adapter};
 use zk_client::CreateMode;
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
-use zk_tests::server::shared_server;
 use zk_tokio::recipes::{MultiNonBlockingLease, NonBlockingLease};
 
 fn obtain<Z: Adapter>(
@@ -33,9 +32,7 @@ fn obtain<Z: Adapter>(
 }
 
 fn leases<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("lease", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (_, path, zk) = fresh::<Z>("lease");
     let t0 = SystemTime::now();
     let a = obtain(&zk, &path, 10, "a", t0);
     assert!(a.obtained() && a.holder() == Some("a"));
@@ -99,9 +96,7 @@ fn leases<Z: Adapter>() {
 /// for at `t0` ends at least 11 s after `t0` (the record has whole seconds),
 /// not 10 s after the call.
 fn clock_read_under_lock<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("lease-clock", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, path, zk) = fresh::<Z>("lease-clock");
     let other = Z::connect_to(&cs);
     let lock = zk_tokio::recipes::Lock::new(other.as_async(), &path, "holder").unwrap();
     let held = Z::exec(lock.acquire()).unwrap();
@@ -145,14 +140,25 @@ mod kazoo {
 
     kazoo_test!(kazoo_and_ours_share_leases, "kazoo-lease", body);
 
+    /// Whether kazoo obtains `lease` (a call of a `kazoo.recipe.lease`
+    /// constructor, `datetime` imported): "true" or "false".
+    fn kazoo_obtains(kz: &mut Kazoo, lease: &str) -> String {
+        kz.run(&format!(
+            "import datetime\nresult = bool(kazoo.recipe.lease.{lease})"
+        ))
+    }
+
     fn body(_: String, mut kz: Kazoo, zk: TokioZk, base: String) {
         let p = format!("{base}/l");
         let pj = js(&p);
         // kazoo holds: ours is denied and reads kazoo's record.
         assert_eq!(
-            kz.run(&format!(
-                "import datetime\nresult = bool(kazoo.recipe.lease.NonBlockingLease(zk, {pj}, datetime.timedelta(seconds=3), identifier='py'))"
-            )),
+            kazoo_obtains(
+                &mut kz,
+                &format!(
+                    "NonBlockingLease(zk, {pj}, datetime.timedelta(seconds=3), identifier='py')"
+                )
+            ),
             "true"
         );
         let now = SystemTime::now();
@@ -171,17 +177,23 @@ mod kazoo {
             r#"[1, "rs"]"#
         );
         assert_eq!(
-            kz.run(&format!(
-                "import datetime\nresult = bool(kazoo.recipe.lease.NonBlockingLease(zk, {pj}, datetime.timedelta(seconds=3), identifier='py'))"
-            )),
+            kazoo_obtains(
+                &mut kz,
+                &format!(
+                    "NonBlockingLease(zk, {pj}, datetime.timedelta(seconds=3), identifier='py')"
+                )
+            ),
             "false"
         );
         // kazoo past our end takes it back; ours is denied by kazoo's record.
         assert_eq!(
-            kz.run(&format!(
-                "import datetime\nlater = lambda: datetime.datetime.utcnow() + datetime.timedelta(seconds=120)\n\
-                 result = bool(kazoo.recipe.lease.NonBlockingLease(zk, {pj}, datetime.timedelta(seconds=600), identifier='py', utcnow=later))"
-            )),
+            kazoo_obtains(
+                &mut kz,
+                &format!(
+                    "NonBlockingLease(zk, {pj}, datetime.timedelta(seconds=600), identifier='py', \
+                 utcnow=lambda: datetime.datetime.utcnow() + datetime.timedelta(seconds=120))"
+                )
+            ),
             "true"
         );
         assert!(!obtain(
@@ -197,9 +209,7 @@ mod kazoo {
         let m = format!("{base}/m");
         let mj = js(&m);
         assert_eq!(
-            kz.run(&format!(
-                "import datetime\nresult = bool(kazoo.recipe.lease.MultiNonBlockingLease(zk, 2, {mj}, datetime.timedelta(seconds=30), identifier='k1'))"
-            )),
+            kazoo_obtains(&mut kz, &format!("MultiNonBlockingLease(zk, 2, {mj}, datetime.timedelta(seconds=30), identifier='k1')")),
             "true"
         );
         let slot = TokioZk::exec(MultiNonBlockingLease::obtain(
@@ -213,9 +223,7 @@ mod kazoo {
         .slot();
         assert_eq!(slot, Some(1));
         assert_eq!(
-            kz.run(&format!(
-                "import datetime\nresult = bool(kazoo.recipe.lease.MultiNonBlockingLease(zk, 2, {mj}, datetime.timedelta(seconds=30), identifier='k3'))"
-            )),
+            kazoo_obtains(&mut kz, &format!("MultiNonBlockingLease(zk, 2, {mj}, datetime.timedelta(seconds=30), identifier='k3')")),
             "false"
         );
         assert_eq!(

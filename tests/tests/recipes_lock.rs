@@ -10,12 +10,14 @@
 
 mod recipes_common;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::{
+    eventually, fresh, on_threads, remove_and_close, run, unique, Adapter, Section, WAIT,
+};
 use zk_client::{ClientBuilder, Error, SessionState};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
@@ -50,74 +52,40 @@ fn children<Z: Zk>(zk: &Z, path: &str) -> Vec<String> {
 fn mutual_exclusion<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = unique("mutex", Z::NAME);
-    let inside = Arc::new(AtomicUsize::new(0));
-    let overlaps = Arc::new(AtomicUsize::new(0));
-    let last_token = Arc::new(AtomicI64::new(i64::MIN));
-    let token_drops = Arc::new(AtomicUsize::new(0));
-    let rounds = Arc::new(AtomicUsize::new(0));
+    let section = Arc::new(Section::default());
     let t = Instant::now();
-    let workers: Vec<_> = (0..10)
-        .map(|w| {
-            let (cs, path) = (cs.clone(), path.clone());
-            let (inside, overlaps, last_token, token_drops, rounds) = (
-                inside.clone(),
-                overlaps.clone(),
-                last_token.clone(),
-                token_drops.clone(),
-                rounds.clone(),
-            );
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let lock = Lock::new(zk.as_async(), &path, &format!("w{w}")).unwrap();
-                for i in 0..15 {
-                    let g = acquire::<Z>(&lock);
-                    if inside.fetch_add(1, Ordering::SeqCst) != 0 {
-                        overlaps.fetch_add(1, Ordering::SeqCst);
-                    }
-                    let prev = last_token.swap(g.fencing_token(), Ordering::SeqCst);
-                    if prev >= g.fencing_token() {
-                        token_drops.fetch_add(1, Ordering::SeqCst);
-                    }
-                    assert_eq!(g.status(), Holding::Held);
-                    thread::sleep(Duration::from_millis(1 + (w + i) as u64 % 3));
-                    inside.fetch_sub(1, Ordering::SeqCst);
-                    rounds.fetch_add(1, Ordering::SeqCst);
-                    release::<Z>(g);
-                }
-                zk.close().unwrap();
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().expect("a worker panicked");
-    }
-    let n = rounds.load(Ordering::SeqCst);
+    let (p, s) = (path.clone(), section.clone());
+    on_threads::<Z, _>(&cs, 10, move |zk, w| {
+        let lock = Lock::new(zk.as_async(), &p, &format!("w{w}")).unwrap();
+        for i in 0..15 {
+            let g = acquire::<Z>(&lock);
+            s.enter_with(g.fencing_token());
+            assert_eq!(g.status(), Holding::Held);
+            thread::sleep(Duration::from_millis(1 + (w + i) as u64 % 3));
+            s.leave();
+            release::<Z>(g);
+        }
+    });
+    let n = section.entries();
     println!(
         "[{}] Lock: {n} acquisitions by 10 clients in {:?}, overlaps {}, fencing token drops {}",
         Z::NAME,
         t.elapsed(),
-        overlaps.load(Ordering::SeqCst),
-        token_drops.load(Ordering::SeqCst)
+        section.overlaps(),
+        section.token_drops()
     );
     assert_eq!(n, 150);
-    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two holders at once");
-    assert_eq!(
-        token_drops.load(Ordering::SeqCst),
-        0,
-        "a fencing token went down"
-    );
+    assert_eq!(section.overlaps(), 0, "two holders at once");
+    assert_eq!(section.token_drops(), 0, "a fencing token went down");
     let zk = Z::connect_to(&cs);
     assert!(children(&zk, &path).is_empty(), "nodes left behind");
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 /// Waiters get the lock in the order their nodes were created; each watches
 /// only its predecessor; `contenders()` lists them in that order.
 fn fifo_order<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("fifo", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, path, zk) = fresh::<Z>("fifo");
     let holder = Lock::new(zk.as_async(), &path, "holder").unwrap();
     let g = acquire::<Z>(&holder);
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -173,8 +141,7 @@ fn fifo_order<Z: Adapter>() {
     }
     assert_eq!(*order.lock().unwrap(), ["c0", "c1", "c2", "c3", "c4"]);
     assert!(children(&zk, &path).is_empty());
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 /// try_acquire, a timed acquire, a dropped acquire and a cancelled one all
@@ -409,9 +376,7 @@ fn cut_during_acquisition<Z: Adapter>() {
 /// A Curator-style contender (`_c_<uuid>-lock-<seq>`) blocks us only with the
 /// `-lock-` extra pattern; foreign children are ignored.
 fn extra_patterns<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("curator", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (_, path, zk) = fresh::<Z>("curator");
     zk.ensure_path(&path).unwrap();
     zk.create(
         &format!("{path}/lease_holder"),

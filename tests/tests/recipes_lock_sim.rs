@@ -93,29 +93,36 @@ fn enter(net: &SimNet, holders: &Holders, violations: &Mutex<Vec<String>>, me: u
     h.push((me, mine));
 }
 
-/// The same as [`worker`] through an Election: each round is one `run`, the
-/// leader function is the critical section, and a cancelling round calls
-/// `cancel()` after its time (which withdraws a waiting candidate only).
-async fn candidate(
+/// One contender's part: the network, its client, its number and rounds, and
+/// the record of live holders and violations every contender shares.
+struct Contender {
     net: SimNet,
     zk: zk_client::Client,
     me: usize,
     rounds: Vec<Round>,
     holders: Holders,
     violations: Arc<Mutex<Vec<String>>>,
-) -> usize {
-    let e = Election::with_options(
-        &zk,
-        PATH,
+}
+
+impl Contender {
+    /// Options naming this contender `<prefix><me>`, on the test's spawner.
+    fn options(&self, prefix: &str) -> LockOptions {
         LockOptions {
-            identifier: Some(format!("c{me}")),
+            identifier: Some(format!("{prefix}{}", self.me)),
             spawner: tokio_spawner(),
             ..LockOptions::default()
-        },
-    )
-    .unwrap();
+        }
+    }
+}
+
+/// The same as [`worker`] through an Election: each round is one `run`, the
+/// leader function is the critical section, and a cancelling round calls
+/// `cancel()` after its time (which withdraws a waiting candidate only).
+async fn candidate(c: Contender) -> usize {
+    let e = Election::with_options(&c.zk, PATH, c.options("c")).unwrap();
+    let me = c.me;
     let mut led = 0;
-    for r in rounds {
+    for r in c.rounds {
         let canceller = r.cancel_after.map(|ms| {
             let e = e.clone();
             tokio::spawn(async move {
@@ -123,7 +130,7 @@ async fn candidate(
                 e.cancel();
             })
         });
-        let (n, h, v) = (net.clone(), holders.clone(), violations.clone());
+        let (n, h, v) = (c.net.clone(), c.holders.clone(), c.violations.clone());
         let hold = Duration::from_millis(r.hold as u64);
         let term = e.run(|l| async move {
             enter(&n, &h, &v, me, l.session_id());
@@ -144,26 +151,11 @@ async fn candidate(
     led
 }
 
-async fn worker(
-    net: SimNet,
-    zk: zk_client::Client,
-    me: usize,
-    rounds: Vec<Round>,
-    holders: Holders,
-    violations: Arc<Mutex<Vec<String>>>,
-) -> usize {
-    let lock = Lock::with_options(
-        &zk,
-        PATH,
-        LockOptions {
-            identifier: Some(format!("w{me}")),
-            spawner: tokio_spawner(),
-            ..LockOptions::default()
-        },
-    )
-    .unwrap();
+async fn worker(c: Contender) -> usize {
+    let lock = Lock::with_options(&c.zk, PATH, c.options("w")).unwrap();
+    let me = c.me;
     let mut acquired = 0;
-    for r in rounds {
+    for r in c.rounds {
         let got = match r.cancel_after {
             Some(ms) => {
                 match tokio::time::timeout(Duration::from_millis(ms as u64), lock.acquire()).await {
@@ -188,9 +180,9 @@ async fn worker(
                 g.session_id()
             );
         }
-        enter(&net, &holders, &violations, me, g.session_id());
+        enter(&c.net, &c.holders, &c.violations, me, g.session_id());
         tokio::time::sleep(Duration::from_millis(r.hold as u64)).await;
-        holders.lock().unwrap().retain(|(w, _)| *w != me);
+        c.holders.lock().unwrap().retain(|(w, _)| *w != me);
         tokio::time::timeout(Duration::from_secs(3600), g.release())
             .await
             .unwrap_or_else(|_| panic!("w{me}: a release did not resolve in an hour"))
@@ -218,18 +210,18 @@ async fn run_schedule(faults: Vec<Fault>, plans: Vec<Vec<Round>>, election: bool
         .into_iter()
         .enumerate()
         .map(|(i, rounds)| {
-            let args = (
-                net.clone(),
-                clients[i].clone(),
-                i,
+            let c = Contender {
+                net: net.clone(),
+                zk: clients[i].clone(),
+                me: i,
                 rounds,
-                holders.clone(),
-                violations.clone(),
-            );
+                holders: holders.clone(),
+                violations: violations.clone(),
+            };
             if election {
-                tokio::spawn(candidate(args.0, args.1, args.2, args.3, args.4, args.5))
+                tokio::spawn(candidate(c))
             } else {
-                tokio::spawn(worker(args.0, args.1, args.2, args.3, args.4, args.5))
+                tokio::spawn(worker(c))
             }
         })
         .collect();
@@ -284,17 +276,12 @@ async fn run_schedule(faults: Vec<Fault>, plans: Vec<Vec<Round>>, election: bool
 }
 
 fn run(faults: Vec<Fault>, plans: Vec<Vec<Round>>, election: bool) -> usize {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(run_schedule(faults, plans, election))
+    zk_tests::sim::block_on_paused(run_schedule(faults, plans, election))
 }
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64),
+        cases: zk_tests::sim::proptest_cases(64),
         ..ProptestConfig::default()
     })]
     /// Random fault schedules against three contending clients.

@@ -99,13 +99,22 @@ impl Left {
     }
 }
 
+/// Our client, another one's (both on the shared server), and an empty record
+/// of what is left behind.
+fn ours_and_theirs<Z: Adapter>() -> (Z, Z, Left) {
+    let cs = shared_server().connect_string();
+    (Z::connect_to(&cs), Z::connect_to(&cs), Left::default())
+}
+
+fn close_both<Z: Adapter>(zk: Z, other: Z) {
+    zk.close().unwrap();
+    other.close().unwrap();
+}
+
 /// Lock (and its read and write forms): taken and released; refused after a
 /// timeout while another client holds it; dropped while waiting.
 fn locks<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let zk = Z::connect_to(&cs);
-    let other = Z::connect_to(&cs);
-    let mut left = Left::default();
+    let (zk, other, mut left) = ours_and_theirs::<Z>();
 
     let path = unique("leak-lock", Z::NAME);
     let lock = Lock::new(zk.as_async(), &path, "us").unwrap();
@@ -152,17 +161,13 @@ fn locks<Z: Adapter>() {
         left.note("write lock", &relay);
     }
     left.assert_none(Z::NAME);
-    zk.close().unwrap();
-    other.close().unwrap();
+    close_both(zk, other);
 }
 
 /// Semaphore leases taken and released, and refused while full; elections
 /// won and resigned.
 fn semaphore_and_election<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let zk = Z::connect_to(&cs);
-    let other = Z::connect_to(&cs);
-    let mut left = Left::default();
+    let (zk, other, mut left) = ours_and_theirs::<Z>();
 
     let path = unique("leak-sem", Z::NAME);
     let sem = Semaphore::new(zk.as_async(), &path, "us", 1).unwrap();
@@ -188,8 +193,7 @@ fn semaphore_and_election<Z: Adapter>() {
         left.note("election won", &relay);
     }
     left.assert_none(Z::NAME);
-    zk.close().unwrap();
-    other.close().unwrap();
+    close_both(zk, other);
 }
 
 /// A runtime-free sleep (a thread wakes it), so the test's own timer holds no

@@ -10,7 +10,7 @@ mod recipes_common;
 
 use std::time::Duration;
 
-use recipes_common::{run, unique, Adapter, WAIT};
+use recipes_common::{clients, close_all, run, unique, Adapter, WAIT};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
 use zk_tests::server::shared_server;
@@ -53,9 +53,7 @@ fn strs(v: &[&str]) -> Vec<String> {
 fn partitions<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = unique("part", Z::NAME);
-    let zs: Vec<Z> = (0..3)
-        .map(|_| Z::connect_for(&cs, Duration::from_secs(4)))
-        .collect();
+    let zs: Vec<Z> = clients(&cs, 3, Duration::from_secs(4));
     let ps: Vec<SetPartitioner> = zs
         .iter()
         .enumerate()
@@ -100,9 +98,7 @@ fn partitions<Z: Adapter>() {
     assert_eq!(ps[0].partition(), items());
     drop(ps);
     zs[0].delete_recursive(&path).ok();
-    for z in zs {
-        z.close().unwrap();
-    }
+    close_all(zs);
 }
 
 zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [partitions]);

@@ -8,7 +8,7 @@ mod recipes_common;
 
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::{clients, close_all, eventually, run, unique, Adapter, WAIT};
 use zk_client::{CreateMode, Data};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
@@ -23,9 +23,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 fn parties<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let base = unique("party", Z::NAME);
-    let zs: Vec<Z> = (0..3)
-        .map(|_| Z::connect_for(&cs, Duration::from_secs(4)))
-        .collect();
+    let zs: Vec<Z> = clients(&cs, 3, Duration::from_secs(4));
     let deep = format!("{base}/deep");
     let shallow = format!("{base}/shallow");
     let ps: Vec<Party> = zs
@@ -84,9 +82,7 @@ fn parties<Z: Adapter>() {
         ["other", "s0", "s2"]
     );
     zs[0].delete_recursive(&base).unwrap();
-    for z in zs {
-        z.close().unwrap();
-    }
+    close_all(zs);
 }
 
 zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [parties]);

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{run, unique, Adapter, WAIT};
+use recipes_common::{fresh, on_threads, remove_and_close, run, unique, Adapter, WAIT};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
 use zk_tests::server::shared_server;
@@ -85,40 +85,28 @@ fn queue_exactly_once<Z: Adapter>() {
         .collect();
     assert_eq!(out, ["a", "c", "b", "d", "e"]);
     assert_eq!(Z::exec(q.get()).unwrap(), None);
-    zk.delete(&path, None).unwrap();
-    zk.close().unwrap();
+    remove_and_close(zk, &path);
 }
 
 fn locking_queue<Z: Adapter>() {
-    let cs = shared_server().connect_string();
-    let path = unique("lqueue", Z::NAME);
-    let zk = Z::connect_to(&cs);
+    let (cs, path, zk) = fresh::<Z>("lqueue");
     let q = LockingQueue::new(zk.as_async(), &path).unwrap();
     let items: Vec<Vec<u8>> = (0..30).map(|i| format!("i{i}").into_bytes()).collect();
     Z::exec(q.put_all(items, 100)).unwrap();
     assert_eq!(Z::exec(q.len()).unwrap(), 30);
-    let got = Arc::new(Mutex::new(Vec::<String>::new()));
-    let consumers: Vec<_> = (0..3)
-        .map(|_| {
-            let (cs, path, got) = (cs.clone(), path.clone(), got.clone());
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let q = LockingQueue::new(zk.as_async(), &path).unwrap();
-                while let Some(v) = Z::exec(q.get(Some(Duration::from_secs(1)))).unwrap() {
-                    assert!(Z::exec(q.holds_lock()).unwrap());
-                    got.lock()
-                        .unwrap()
-                        .push(String::from_utf8(v.to_vec()).unwrap());
-                    assert!(Z::exec(q.consume()).unwrap());
-                }
-                zk.close().unwrap();
-            })
-        })
-        .collect();
-    for c in consumers {
-        c.join().expect("a consumer panicked");
-    }
-    let mut got = got.lock().unwrap().clone();
+    let p = path.clone();
+    // What each consumer took.
+    let mut got: Vec<String> = on_threads::<Z, _>(&cs, 3, move |zk, _| {
+        let q = LockingQueue::new(zk.as_async(), &p).unwrap();
+        let mut took = Vec::new();
+        while let Some(v) = Z::exec(q.get(Some(Duration::from_secs(1)))).unwrap() {
+            assert!(Z::exec(q.holds_lock()).unwrap());
+            took.push(String::from_utf8(v.to_vec()).unwrap());
+            assert!(Z::exec(q.consume()).unwrap());
+        }
+        took
+    })
+    .concat();
     got.sort();
     let mut want: Vec<String> = (0..30).map(|i| format!("i{i}")).collect();
     want.sort();

@@ -10,7 +10,7 @@ mod recipes_common;
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::{close_all, eventually, run, unique, Adapter, WAIT};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::server::shared_server;
 use zk_tokio::recipes::{Lock, LockGuard, ReadLock, WriteLock};
@@ -35,6 +35,25 @@ fn wait_for(l: &Lock) -> thread::JoinHandle<LockGuard> {
             .unwrap()
             .unwrap()
     })
+}
+
+/// `held` let go: `next` (waiting on them) gets in while `blocked` stays out
+/// (else it panics with `what`); `next` lets go: `blocked` gets in, and lets go.
+fn hand_over<Z: Adapter>(
+    held: Vec<LockGuard>,
+    next: thread::JoinHandle<LockGuard>,
+    blocked: thread::JoinHandle<LockGuard>,
+    what: &str,
+) {
+    for g in held {
+        Z::exec(g.release()).unwrap();
+    }
+    let g = next.join().unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert!(!blocked.is_finished(), "{what}");
+    Z::exec(g.release()).unwrap();
+    let g = blocked.join().unwrap();
+    Z::exec(g.release()).unwrap();
 }
 
 fn readers_share_writers_exclude<Z: Adapter>() {
@@ -65,20 +84,10 @@ fn readers_share_writers_exclude<Z: Adapter>() {
         Z::exec(late.contenders()).unwrap(),
         ["r0", "r1", "r2", "w", "late"]
     );
-    for g in held {
-        Z::exec(g.release()).unwrap();
-    }
-    let gw = wt.join().unwrap();
-    thread::sleep(Duration::from_millis(300));
-    assert!(!lt.is_finished(), "the late reader got in with the writer");
-    Z::exec(gw.release()).unwrap();
-    let gl = lt.join().unwrap();
-    Z::exec(gl.release()).unwrap();
+    hand_over::<Z>(held, wt, lt, "the late reader got in with the writer");
     assert_eq!(kids(&zs[0], &path), 0);
     zs[0].delete(&path, None).unwrap();
-    for z in zs {
-        z.close().unwrap();
-    }
+    close_all(zs);
 }
 
 /// kazoo #649: W1 held, R waits, W2 waits; releasing W1 lets R in (W2 waits
@@ -97,17 +106,9 @@ fn no_649_deadlock<Z: Adapter>() {
     eventually(WAIT, "the second writer's node", || {
         kids(&zs[0], &path) == 3
     });
-    Z::exec(g1.release()).unwrap();
-    let gr = rt.join().unwrap();
-    thread::sleep(Duration::from_millis(300));
-    assert!(!w2t.is_finished(), "a writer got in with a reader");
-    Z::exec(gr.release()).unwrap();
-    let g2 = w2t.join().unwrap();
-    Z::exec(g2.release()).unwrap();
+    hand_over::<Z>(vec![g1], rt, w2t, "a writer got in with a reader");
     zs[0].delete(&path, None).unwrap();
-    for z in zs {
-        z.close().unwrap();
-    }
+    close_all(zs);
 }
 
 zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => [readers_share_writers_exclude, no_649_deadlock]);
@@ -116,19 +117,12 @@ zk_tests::adapter_suites!(tokio: TokioZk, smol: SmolZk, blocking: BlockingZk => 
 
 mod kazoo {
     use super::*;
-    use recipes_common::{js, js_list, Kazoo};
+    use recipes_common::{js, js_list, kazoo_test, Kazoo};
 
-    #[test]
-    fn kazoo_and_ours_share_the_rules() {
-        run("kazoo_and_ours_share_the_rules", body)
-    }
+    kazoo_test!(kazoo_and_ours_share_the_rules, "kazoo-rw", body);
 
-    fn body() {
-        let cs = shared_server().connect_string();
-        let mut kz = Kazoo::start(&cs);
-        let zk = TokioZk::connect_to(&cs);
+    fn body(cs: String, mut kz: Kazoo, zk: TokioZk, path: String) {
         let zw = TokioZk::connect_to(&cs);
-        let path = unique("kazoo-rw", "tokio");
         let p = js(&path);
         // A kazoo reader and ours hold together.
         assert_eq!(

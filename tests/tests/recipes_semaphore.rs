@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use recipes_common::{eventually, run, unique, Adapter, WAIT};
+use recipes_common::{eventually, on_threads, run, unique, Adapter, Section, WAIT};
 use zk_client::{Data, Error};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::kill_session;
@@ -35,30 +35,19 @@ fn take<Z: Adapter>(s: &Semaphore) -> SemaphoreLease {
 fn never_above_max<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = unique("sem", Z::NAME);
-    let inside = Arc::new(AtomicUsize::new(0));
-    let peak = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> = (0..10)
-        .map(|w| {
-            let (cs, path, inside, peak) = (cs.clone(), path.clone(), inside.clone(), peak.clone());
-            thread::spawn(move || {
-                let zk = Z::connect_to(&cs);
-                let s = Semaphore::new(zk.as_async(), &path, &format!("w{w}"), 3).unwrap();
-                for _ in 0..8 {
-                    let l = take::<Z>(&s);
-                    let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                    peak.fetch_max(n, Ordering::SeqCst);
-                    thread::sleep(Duration::from_millis(5));
-                    inside.fetch_sub(1, Ordering::SeqCst);
-                    Z::exec(l.release()).unwrap();
-                }
-                zk.close().unwrap();
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().expect("a worker panicked");
-    }
-    let peak = peak.load(Ordering::SeqCst);
+    let section = Arc::new(Section::default());
+    let (p, inside) = (path.clone(), section.clone());
+    on_threads::<Z, _>(&cs, 10, move |zk, w| {
+        let s = Semaphore::new(zk.as_async(), &p, &format!("w{w}"), 3).unwrap();
+        for _ in 0..8 {
+            let l = take::<Z>(&s);
+            inside.enter();
+            thread::sleep(Duration::from_millis(5));
+            inside.leave();
+            Z::exec(l.release()).unwrap();
+        }
+    });
+    let peak = section.peak();
     println!(
         "[{}] Semaphore(3): 80 leases by 10 clients, peak {peak} holders",
         Z::NAME
@@ -151,6 +140,20 @@ mod kazoo {
 
     kazoo_test!(kazoo_and_ours_share_leases, "kazoo-sem", body);
 
+    type Waiter = thread::JoinHandle<zk_client::Result<Option<SemaphoreLease>>>;
+
+    /// Ours waits for a lease of `sem` on a thread of its own (30 s at most).
+    fn ours_waits(sem: &Semaphore) -> Waiter {
+        let s = sem.clone();
+        thread::spawn(move || s.acquire_blocking(Some(Duration::from_secs(30))))
+    }
+
+    /// Ours got the lease it waited for (`what`), and lets it go.
+    fn ours_got_in(waiter: Waiter, what: &str) {
+        let l = waiter.join().unwrap().unwrap().expect(what);
+        TokioZk::exec(l.release()).unwrap();
+    }
+
     fn body(cs: String, mut kz: Kazoo, zk: TokioZk, path: String) {
         let p = js(&path);
         kz.run(&format!(
@@ -192,17 +195,11 @@ mod kazoo {
         TokioZk::exec(l.release()).unwrap();
         assert_eq!(kz.finished(bg, WAIT), Some(Ok("true".into())));
         // Ours waits for kazoo's, gets it when kazoo releases.
-        let o = ours.clone();
-        let waiter = thread::spawn(move || o.acquire_blocking(Some(Duration::from_secs(30))));
+        let waiter = ours_waits(&ours);
         thread::sleep(Duration::from_millis(300));
         assert!(!waiter.is_finished());
         kz.run("objs['s'].release()");
-        let l = waiter
-            .join()
-            .unwrap()
-            .unwrap()
-            .expect("ours after kazoo released");
-        TokioZk::exec(l.release()).unwrap();
+        ours_got_in(waiter, "ours after kazoo released");
         kz.run("objs['t'].release()");
 
         // kazoo holds the sibling lock: ours waits for it, and kazoo lists our
@@ -212,8 +209,7 @@ mod kazoo {
             js(&format!("{path}-__lock__"))
         ));
         assert!(TokioZk::exec(ours.try_acquire()).unwrap().is_none());
-        let o = ours.clone();
-        let waiter = thread::spawn(move || o.acquire_blocking(Some(Duration::from_secs(30))));
+        let waiter = ours_waits(&ours);
         eventually(WAIT, "our contender on the sibling lock", || {
             kids(&zk, &format!("{path}-__lock__")).len() == 2
         });
@@ -222,12 +218,7 @@ mod kazoo {
             js_list(&["kz", "b'rs'"])
         );
         kz.run("objs['inner'].release()");
-        let l = waiter
-            .join()
-            .unwrap()
-            .unwrap()
-            .expect("ours after the sibling lock");
-        TokioZk::exec(l.release()).unwrap();
+        ours_got_in(waiter, "ours after the sibling lock");
 
         // 3 kazoo threads and 3 of ours loop; a witness directory of who is
         // inside never holds more than 2.

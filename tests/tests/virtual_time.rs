@@ -55,6 +55,38 @@ async fn assert_all_released(diag: &zk_tokio::Diagnostics) {
     );
 }
 
+/// Connects (session `timeout_s`) with a state stream, which starts Connected.
+async fn connected(net: &SimNet, timeout_s: u64) -> (Client, zk_tokio::StateStream) {
+    let zk = connect(net, timeout_s).await;
+    let mut states = zk.state_stream();
+    assert_eq!(states.next().await, Some(SessionState::Connected));
+    (zk, states)
+}
+
+/// Closes `zk`, drops it and then `states` (a stream of it), and waits until all
+/// it ran is released.
+async fn close_released(zk: Client, states: Option<zk_tokio::StateStream>) {
+    let diag = zk.diagnostics();
+    zk.close().await.unwrap();
+    drop(zk);
+    drop(states);
+    assert_all_released(&diag).await;
+}
+
+/// Round `i` of a reconnect loop: cuts every connection, and counts the states
+/// `states` reports until Connected again (that one included).
+async fn cut_until_connected(net: &SimNet, states: &mut zk_tokio::StateStream, i: usize) -> usize {
+    assert!(net.cut_all() >= 1, "round {i}: nothing to cut");
+    let mut changes = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), states.next()).await {
+            Ok(Some(SessionState::Connected)) => return changes + 1,
+            Ok(Some(_)) => changes += 1,
+            other => panic!("round {i}: {other:?}"),
+        }
+    }
+}
+
 /// Nothing pending on a state stream right now.
 async fn no_state_change(s: &mut zk_tokio::StateStream) -> bool {
     tokio::time::timeout(Duration::ZERO, s.next())
@@ -65,10 +97,8 @@ async fn no_state_change(s: &mut zk_tokio::StateStream) -> bool {
 #[tokio::test(start_paused = true)]
 async fn idle_hour_stays_connected_and_pings() {
     let net = SimNet::new(1);
-    let zk = connect(&net, 10).await;
+    let (zk, mut states) = connected(&net, 10).await;
     let id = zk.session().unwrap().id;
-    let mut states = zk.state_stream();
-    assert_eq!(states.next().await, Some(SessionState::Connected));
     let before = pings(&net);
     tokio::time::sleep(Duration::from_secs(3600)).await;
     assert_eq!(zk.state(), SessionState::Connected);
@@ -84,19 +114,13 @@ async fn idle_hour_stays_connected_and_pings() {
         "{sent} pings in an idle hour"
     );
     assert!(zk.exists("/").await.unwrap().is_some());
-    let diag = zk.diagnostics();
-    zk.close().await.unwrap();
-    drop(zk);
-    drop(states);
-    assert_all_released(&diag).await;
+    close_released(zk, Some(states)).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn stuck_write_does_not_stop_the_clock() {
     let net = SimNet::new(1);
-    let zk = connect(&net, 6).await;
-    let mut states = zk.state_stream();
-    assert_eq!(states.next().await, Some(SessionState::Connected));
+    let (zk, mut states) = connected(&net, 6).await;
     net.stall_member(0, true);
     let stalled_at = tokio::time::Instant::now();
     // 2 MiB of writes against a 16 KiB pipe: the writer blocks.
@@ -148,30 +172,17 @@ async fn stuck_write_does_not_stop_the_clock() {
 #[tokio::test(start_paused = true)]
 async fn thousand_reconnects_leave_one_connection() {
     let net = SimNet::new(3);
-    let zk = connect(&net, 10).await;
+    let (zk, mut states) = connected(&net, 10).await;
     let id = zk.session().unwrap().id;
-    let mut states = zk.state_stream();
-    assert_eq!(states.next().await, Some(SessionState::Connected));
     for i in 0..1000 {
-        assert!(net.cut_all() >= 1, "round {i}: nothing to cut");
-        loop {
-            match tokio::time::timeout(Duration::from_secs(20), states.next()).await {
-                Ok(Some(SessionState::Connected)) => break,
-                Ok(Some(_)) => {}
-                other => panic!("round {i}: {other:?}"),
-            }
-        }
+        cut_until_connected(&net, &mut states, i).await;
     }
     assert_eq!(zk.session().unwrap().id, id);
     assert!(net.accepted() >= 1001);
     let c = zk.diagnostics().counts();
     assert_eq!((c.transports, c.writers, c.drivers), (1, 1, 1), "{c:?}");
     assert_eq!(net.open_connections(), 1);
-    let diag = zk.diagnostics();
-    zk.close().await.unwrap();
-    drop(zk);
-    drop(states);
-    assert_all_released(&diag).await;
+    close_released(zk, Some(states)).await;
 }
 
 /// A listener that never returns (until released) holds back at most the listener
@@ -195,17 +206,7 @@ async fn a_stuck_listener_holds_a_bounded_backlog() {
     assert_eq!(states.next().await, Some(SessionState::Connected));
     let mut changes = 0;
     for i in 0..600 {
-        assert!(net.cut_all() >= 1, "round {i}: nothing to cut");
-        loop {
-            match tokio::time::timeout(Duration::from_secs(20), states.next()).await {
-                Ok(Some(SessionState::Connected)) => {
-                    changes += 1;
-                    break;
-                }
-                Ok(Some(_)) => changes += 1,
-                other => panic!("round {i}: {other:?}"),
-            }
-        }
+        changes += cut_until_connected(&net, &mut states, i).await;
     }
     assert!(changes >= 1200, "{changes} changes");
     release_tx.send(()).unwrap();
@@ -311,10 +312,7 @@ async fn watch_queues_do_not_leak() {
         zk.wait_connected().await.unwrap();
     }
     assert_eq!(zk.diagnostics().counts().state_queues, 0);
-    let diag = zk.diagnostics();
-    zk.close().await.unwrap();
-    drop(zk);
-    assert_all_released(&diag).await;
+    close_released(zk, None).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -334,10 +332,7 @@ async fn read_only_probes_do_not_leak_sockets() {
     let c = zk.diagnostics().counts();
     assert!(c.transports <= 2, "probe sockets leak: {c:?}");
     assert!(net.open_connections() <= 2);
-    let diag = zk.diagnostics();
-    zk.close().await.unwrap();
-    drop(zk);
-    assert_all_released(&diag).await;
+    close_released(zk, None).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -593,18 +588,13 @@ async fn run_schedule(steps: Vec<Step>) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64),
+        cases: zk_tests::sim::proptest_cases(64),
         ..ProptestConfig::default()
     })]
     /// Random fault schedules through the whole stack: every call completes once,
     /// close never hangs, and nothing is left behind.
     #[test]
     fn fault_schedules_through_the_stack(steps in proptest::collection::vec(step(), 1..25)) {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .start_paused(true)
-            .build()
-            .unwrap()
-            .block_on(run_schedule(steps));
+        zk_tests::sim::block_on_paused(run_schedule(steps));
     }
 }

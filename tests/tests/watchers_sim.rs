@@ -326,17 +326,12 @@ async fn run_schedule(steps: Vec<Step>, persistent: bool) {
 }
 
 fn run(steps: Vec<Step>, persistent: bool) {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(run_schedule(steps, persistent));
+    zk_tests::sim::block_on_paused(run_schedule(steps, persistent));
 }
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256),
+        cases: zk_tests::sim::proptest_cases(256),
         ..ProptestConfig::default()
     })]
     /// Random fault schedules: the DataWatch's last report is the simulator's
@@ -427,68 +422,63 @@ fn one_shot_fallback_relists_a_recreated_node() {
 /// `ClientBuilder::watch_backlog`'s docs say TreeCache does by itself.
 #[test]
 fn tree_cache_rebuilds_after_its_persistent_watch_overflows() {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap()
-        .block_on(async {
-            let net = SimNet::new(1);
-            create(&net, ROOT, "root");
-            create(&net, WATCHED, "first");
-            let b = ClientBuilder::new(&net.connect_string("")).watch_backlog(4);
-            let zk = zk_tokio::connect_with(&b, net.connector()).await.unwrap();
-            let mut cache = TreeCache::with_options(
-                &zk,
-                ROOT,
-                TreeCacheOptions {
-                    spawner: tokio_spawner(),
-                    ..TreeCacheOptions::default()
-                },
-            )
-            .unwrap();
+    zk_tests::sim::block_on_paused(async {
+        let net = SimNet::new(1);
+        create(&net, ROOT, "root");
+        create(&net, WATCHED, "first");
+        let b = ClientBuilder::new(&net.connect_string("")).watch_backlog(4);
+        let zk = zk_tokio::connect_with(&b, net.connector()).await.unwrap();
+        let mut cache = TreeCache::with_options(
+            &zk,
+            ROOT,
+            TreeCacheOptions {
+                spawner: tokio_spawner(),
+                ..TreeCacheOptions::default()
+            },
+        )
+        .unwrap();
+        loop {
+            match cache.next_event().await {
+                Some(zk_tokio::recipes::TreeEvent::Initialized) => break,
+                Some(_) => {}
+                None => panic!("the cache ended: {:?}", cache.error()),
+            }
+        }
+        assert_eq!(cache.uses_persistent_watch(), Some(true));
+        // 50 changes in one delivery: far past the backlog of 4.
+        net.with(|c| {
+            for i in 0..50u8 {
+                c.admin(
+                    Request::SetData(SetDataRequest {
+                        path: WATCHED.into(),
+                        data: Some(Bytes::from(format!("v{i}"))),
+                        version: -1,
+                    }),
+                    now(),
+                )
+                .unwrap();
+            }
+        });
+        let resynced = tokio::time::timeout(Duration::from_secs(60), async {
             loop {
                 match cache.next_event().await {
-                    Some(zk_tokio::recipes::TreeEvent::Initialized) => break,
+                    Some(zk_tokio::recipes::TreeEvent::Resynced) => return,
                     Some(_) => {}
                     None => panic!("the cache ended: {:?}", cache.error()),
                 }
             }
-            assert_eq!(cache.uses_persistent_watch(), Some(true));
-            // 50 changes in one delivery: far past the backlog of 4.
-            net.with(|c| {
-                for i in 0..50u8 {
-                    c.admin(
-                        Request::SetData(SetDataRequest {
-                            path: WATCHED.into(),
-                            data: Some(Bytes::from(format!("v{i}"))),
-                            version: -1,
-                        }),
-                        now(),
-                    )
-                    .unwrap();
-                }
-            });
-            let resynced = tokio::time::timeout(Duration::from_secs(60), async {
-                loop {
-                    match cache.next_event().await {
-                        Some(zk_tokio::recipes::TreeEvent::Resynced) => return,
-                        Some(_) => {}
-                        None => panic!("the cache ended: {:?}", cache.error()),
-                    }
-                }
-            })
-            .await;
-            assert!(resynced.is_ok(), "no Resynced after the overflow");
-            for _ in 0..100 {
-                if cache_tree(&cache) == sim_tree(&net) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        assert!(resynced.is_ok(), "no Resynced after the overflow");
+        for _ in 0..100 {
+            if cache_tree(&cache) == sim_tree(&net) {
+                break;
             }
-            assert_eq!(cache_tree(&cache), sim_tree(&net));
-            assert_eq!(&cache.get(WATCHED).unwrap().0[..], b"v49");
-            drop(cache);
-            zk.close().await.unwrap();
-        });
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(cache_tree(&cache), sim_tree(&net));
+        assert_eq!(&cache.get(WATCHED).unwrap().0[..], b"v49");
+        drop(cache);
+        zk.close().await.unwrap();
+    });
 }

@@ -3,14 +3,16 @@
 //! 2.11 process for the interop tests (`ZK_KAZOO_PYTHON`; fails without it).
 #![allow(dead_code)]
 
+pub mod locks;
+
 use std::future::Future;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use zk_client::ClientBuilder;
+use zk_client::{ClientBuilder, CreateOptions};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::peer::LinePeer;
 use zk_tests::server::shared_server;
@@ -55,6 +57,33 @@ pub(crate) use kazoo_test;
 /// A path of its own for each test.
 pub fn unique(tag: &str, adapter: &str) -> String {
     zk_tests::unique_path("r-", tag, adapter)
+}
+
+/// A test's start: the shared server's connect string, a path of the test's
+/// own (tagged `tag`), and a client on adapter `Z`.
+pub fn fresh<Z: Adapter>(tag: &str) -> (String, String, Z) {
+    let cs = shared_server().connect_string();
+    let path = unique(tag, Z::NAME);
+    let zk = Z::connect_to(&cs);
+    (cs, path, zk)
+}
+
+/// A test's end: deletes its own (empty) node `path` and closes `zk`.
+pub fn remove_and_close<Z: Zk>(zk: Z, path: &str) {
+    zk.delete(path, None).unwrap();
+    zk.close().unwrap();
+}
+
+/// `n` clients on `cs`, each with a session of `session`.
+pub fn clients<Z: Adapter>(cs: &str, n: usize, session: Duration) -> Vec<Z> {
+    (0..n).map(|_| Z::connect_for(cs, session)).collect()
+}
+
+/// Closes every client of a test.
+pub fn close_all<Z: Zk>(zs: Vec<Z>) {
+    for z in zs {
+        z.close().unwrap();
+    }
 }
 
 /// Waits until `cond` holds, polling; panics with `what` after `limit`.
@@ -106,6 +135,148 @@ impl Adapter for SmolZk {
 impl Adapter for BlockingZk {
     fn exec<F: Future>(f: F) -> F::Output {
         zk_client::blocking::block_on(f, None).expect("no timeout")
+    }
+}
+
+/// A recipe call the adapter's way: `blocking` (the `_blocking` twin) on
+/// zk-blocking, the future `call` makes on the adapter's executor otherwise.
+pub fn either<Z: Adapter, T, F: Future<Output = T>>(
+    blocking: impl FnOnce() -> T,
+    call: impl FnOnce() -> F,
+) -> T {
+    if Z::NAME == "blocking" {
+        blocking()
+    } else {
+        Z::exec(call())
+    }
+}
+
+/// Persistent directories (and their parents), made before a test: a lock's
+/// directory (a container could be swept while empty), a probes directory.
+pub fn make_dirs<Z: Zk>(zk: &Z, dirs: &[&str]) {
+    for d in dirs {
+        zk.create_with(
+            d,
+            b"".as_slice(),
+            &CreateOptions {
+                make_parents: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+}
+
+/// Adds this holder's ephemeral probe under `probes`: its path, and how many
+/// holders' probes there are now (this one included).
+pub fn probe<Z: Zk>(zk: &Z, probes: &str) -> (String, usize) {
+    let me = zk
+        .create(
+            &format!("{probes}/rust-"),
+            b"".as_slice(),
+            zk_client::CreateMode::EphemeralSequential,
+        )
+        .unwrap();
+    (me, zk.get_children(probes).unwrap().len())
+}
+
+/// Runs `body` on `n` threads at once, each with a client of its own on
+/// `cs` (closed after) and its number (0..n); their results in order. Each
+/// must finish without failing.
+pub fn on_threads<Z: Adapter, T: Send + 'static>(
+    cs: &str,
+    n: usize,
+    body: impl Fn(&Z, usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let body = std::sync::Arc::new(body);
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (cs, body) = (cs.to_string(), body.clone());
+            thread::spawn(move || {
+                let zk = Z::connect_to(&cs);
+                let r = body(&zk, i);
+                zk.close().unwrap();
+                r
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("a Rust thread failed"))
+        .collect()
+}
+
+/// Watches a critical section from inside, for the exclusion tests: how many
+/// are in it, the most at once, how often more than one was, whether the
+/// fencing tokens of those entering only rose, and how many entries in all.
+pub struct Section {
+    inside: AtomicUsize,
+    peak: AtomicUsize,
+    overlaps: AtomicUsize,
+    last_token: std::sync::atomic::AtomicI64,
+    token_drops: AtomicUsize,
+    entries: AtomicUsize,
+}
+
+impl Default for Section {
+    fn default() -> Section {
+        Section {
+            inside: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            overlaps: AtomicUsize::new(0),
+            last_token: std::sync::atomic::AtomicI64::new(i64::MIN),
+            token_drops: AtomicUsize::new(0),
+            entries: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Section {
+    /// Enters; counts an overlap if another was inside. How many are inside
+    /// now, this one included.
+    pub fn enter(&self) -> usize {
+        let n = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(n, Ordering::SeqCst);
+        if n > 1 {
+            self.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        n
+    }
+
+    /// Enters holding fencing token `token`; counts a drop if it is not above
+    /// the last one seen.
+    pub fn enter_with(&self, token: i64) -> usize {
+        let n = self.enter();
+        if self.last_token.swap(token, Ordering::SeqCst) >= token {
+            self.token_drops.fetch_add(1, Ordering::SeqCst);
+        }
+        n
+    }
+
+    /// Leaves; counts the entry.
+    pub fn leave(&self) {
+        self.inside.fetch_sub(1, Ordering::SeqCst);
+        self.entries.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The most inside at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    /// How many entered while another was inside.
+    pub fn overlaps(&self) -> usize {
+        self.overlaps.load(Ordering::SeqCst)
+    }
+
+    /// How many entered with a fencing token not above the one before.
+    pub fn token_drops(&self) -> usize {
+        self.token_drops.load(Ordering::SeqCst)
+    }
+
+    /// Entries (left again) in all.
+    pub fn entries(&self) -> usize {
+        self.entries.load(Ordering::SeqCst)
     }
 }
 
@@ -172,20 +343,11 @@ pub fn kazoo_python() -> String {
     py
 }
 
-/// A JSON string literal (for Python snippets and expected answers).
+/// A JSON string literal (for Python snippets and expected answers), by
+/// serde_json: quotes, backslashes and control characters escaped, the rest
+/// as it is.
 pub fn js(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    serde_json::to_string(s).expect("a string is JSON")
 }
 
 /// A list of strings in `json.dumps` form.
