@@ -16,7 +16,7 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::Subscriber;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
-use zk_client::{ClientBuilder, CreateMode, Op, SessionState};
+use zk_client::{ClientBuilder, CreateMode, Op};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
 use zk_tests::server::shared_server;
 
@@ -389,6 +389,7 @@ mod recorded {
     use super::*;
     use metrics_util::debugging::DebugValue;
     use zk_client::metrics as m;
+    use zk_client::SessionState;
     use zk_tests::proxy::Proxy;
 
     /// The recorder's values so far (its snapshots reset counters and gauges,
