@@ -425,4 +425,38 @@ mod tests {
         assert_eq!(p.transmit().len(), 1);
         assert!(!p.s.wants_transmit());
     }
+
+    /// A multi (a transaction of writes) holding a read is refused before
+    /// anything is sent: reads go in a multiRead.
+    #[test]
+    fn a_multi_with_a_read_is_refused() {
+        use crate::error::UsageError;
+        use crate::ops::Request;
+        use crate::records::{MultiOp, MultiRequest, PathWatchRequest};
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let read = MultiOp::GetData(PathWatchRequest {
+            path: "/a".into(),
+            watch: false,
+        });
+        let multi = Request::Multi(MultiRequest { ops: vec![read] });
+        assert!(matches!(
+            p.s.submit(multi, p.now),
+            Err(UsageError::InvalidRequest(_))
+        ));
+        assert_eq!(p.s.outstanding(), 0);
+        assert_eq!(p.transmit(), []);
+    }
+
+    /// `outbound_bytes` is what waits for `poll_transmit`: nothing when idle, a
+    /// request's whole frame once submitted, nothing once it was handed out.
+    #[test]
+    fn outbound_bytes_counts_what_waits_for_transmit() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        assert_eq!(p.s.outbound_bytes(), 0);
+        p.s.submit(get_data("/a"), p.now).unwrap();
+        let waiting = p.s.outbound_bytes();
+        let t = p.s.poll_transmit(p.now).expect("the getData");
+        assert_eq!(waiting, t.data.len());
+        assert_eq!(p.s.outbound_bytes(), 0);
+    }
 }

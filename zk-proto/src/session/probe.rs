@@ -128,4 +128,42 @@ mod tests {
             other => panic!("a probe of the other host, got {other:?}"),
         }
     }
+
+    /// A probe that found no read-write server waits twice as long before the
+    /// next: 200 ms after the first (100 ms) one failed, then 400 ms.
+    #[test]
+    fn the_probe_interval_doubles_after_each_miss() {
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let mut now = p.now + PROBE_FIRST;
+        for wait in [2, 4] {
+            p.s.handle_timeout(now);
+            let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+                panic!("no probe");
+            };
+            p.s.handle_connect_failed(probe, now);
+            now += PROBE_FIRST * wait;
+            assert_eq!(p.s.poll_timeout(), Some(now), "the next probe");
+        }
+    }
+
+    /// The probe belongs to the connection it looks past: when the session's
+    /// connection is lost, the probe's own connection is closed with it.
+    #[test]
+    fn losing_the_connection_closes_the_probes() {
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        p.s.handle_timeout(p.now + PROBE_FIRST);
+        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+            panic!("no probe");
+        };
+        p.s.handle_disconnected(p.conn, p.now + PROBE_FIRST);
+        let actions: Vec<Action> = std::iter::from_fn(|| p.s.poll_action()).collect();
+        assert!(
+            actions.contains(&Action::Disconnect { conn: probe }),
+            "{actions:?}"
+        );
+    }
 }
