@@ -902,4 +902,32 @@ mod tests {
         AuthPacket::default().encode(&mut b);
         assert_eq!(b.len(), AuthPacket::MIN_SIZE);
     }
+
+    /// The handshake records print their fields but never the session password,
+    /// only its length (a `Debug` in a log must not leak a session).
+    #[test]
+    fn handshake_debug_redacts_the_password() {
+        let passwd = Bytes::from_static(b"secret-password!");
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 5,
+            timeout: 30_000,
+            session_id: 0x1234,
+            passwd: passwd.clone(),
+            read_only: Some(true),
+        };
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            timeout: 30_000,
+            session_id: 0x1234,
+            passwd,
+            read_only: Some(true),
+        };
+        for s in [format!("{req:?}"), format!("{resp:?}")] {
+            assert!(s.contains("session_id: 4660"), "{s}");
+            assert!(s.contains("timeout: 30000"), "{s}");
+            assert!(s.contains("passwd: <redacted 16 bytes>"), "{s}");
+            assert!(!s.contains("secret"), "{s}");
+        }
+    }
 }
