@@ -459,4 +459,20 @@ mod tests {
         assert_eq!(waiting, t.data.len());
         assert_eq!(p.s.outbound_bytes(), 0);
     }
+
+    /// The outbound bound refuses a request only while more than `max_outbound`
+    /// bytes wait: with exactly that many waiting, one more is still taken.
+    #[test]
+    fn outbound_full_only_past_the_bound() {
+        use crate::error::UsageError;
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        p.s.submit(get_data("/a"), p.now).unwrap();
+        p.s.config.max_outbound = p.s.outbound_bytes();
+        assert!(p.s.submit(get_data("/a"), p.now).is_ok(), "at the bound");
+        assert!(matches!(
+            p.s.submit(get_data("/a"), p.now),
+            Err(UsageError::OutboundFull)
+        ));
+        assert_eq!(p.transmit().len(), 2);
+    }
 }
