@@ -265,4 +265,38 @@ mod tests {
         p.s.handle_input(p.conn, &r, p.now);
         assert_eq!(p.s.last_zxid(), 9);
     }
+
+    /// A traced request whose reply is too large to take reports the reply's
+    /// whole length on the wire (its length prefix included), as for any reply.
+    #[test]
+    fn a_reply_too_large_is_traced_at_its_wire_length() {
+        use crate::error::ZkError;
+        use crate::session::test_peer::events;
+        use crate::session::Event;
+        let mut c = Config::new(hosts(1));
+        c.max_frame = 64;
+        let mut p = Peer::connected(c, false);
+        let id = p.s.submit(get_data("/a"), p.now).unwrap().id;
+        assert!(p.s.trace_request(id));
+        let [(xid, _)] = p.transmit()[..] else {
+            panic!("one getData sent")
+        };
+        let r = reply(xid, |b| {
+            Bytes::from(vec![0u8; 100]).encode(b);
+            Stat::default().encode(b);
+        });
+        let size = r.len() - 4;
+        p.s.handle_input(p.conn, &r, p.now);
+        let ev = events(&mut p.s);
+        assert!(
+            ev.iter().any(|e| matches!(e,
+                Event::RequestTraced { id: i, response_bytes, .. }
+                    if *i == id && *response_bytes as usize == size + 4)),
+            "{ev:?}"
+        );
+        assert!(ev.contains(&Event::Completed {
+            id,
+            result: Err(ZkError::ReplyTooLarge { size, max: 64 }),
+        }));
+    }
 }
