@@ -475,4 +475,36 @@ mod tests {
         ));
         assert_eq!(p.transmit().len(), 2);
     }
+
+    /// A TTL must be 1 ms to 2^40 - 1 ms (the server's bound): outside it a
+    /// createTTL is refused before anything is sent; at both ends it goes out.
+    #[test]
+    fn a_ttl_out_of_range_is_refused() {
+        use crate::error::UsageError;
+        use crate::ops::Request;
+        use crate::records::{Acl, CreateTtlRequest};
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let create = |ttl| {
+            Request::CreateTtl(CreateTtlRequest {
+                path: "/t".into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags: 5,
+                ttl,
+            })
+        };
+        for ttl in [0, -1, 1 << 40] {
+            assert!(
+                matches!(
+                    p.s.submit(create(ttl), p.now),
+                    Err(UsageError::InvalidRequest(_))
+                ),
+                "{ttl}"
+            );
+        }
+        for ttl in [1, (1 << 40) - 1] {
+            assert!(p.s.submit(create(ttl), p.now).is_ok(), "{ttl}");
+        }
+        assert_eq!(p.transmit().len(), 2);
+    }
 }

@@ -299,4 +299,24 @@ mod tests {
             result: Err(ZkError::ReplyTooLarge { size, max: 64 }),
         }));
     }
+
+    /// The read-only probe keeps at most 16 bytes of what a probed server sends
+    /// (its answer is `rw` or `ro`), however the bytes arrive.
+    #[test]
+    fn a_probe_answer_is_kept_to_16_bytes() {
+        use crate::session::probe::PROBE_FIRST;
+        use crate::session::Action;
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let now = p.now + PROBE_FIRST;
+        p.s.handle_timeout(now);
+        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+            panic!("no probe");
+        };
+        p.s.handle_connected(probe, now);
+        p.s.handle_input(probe, &[b'x'; 10], now);
+        p.s.handle_input(probe, &[b'x'; 10], now);
+        assert_eq!(p.s.probe.as_ref().map(|p| p.answer.len()), Some(16));
+    }
 }

@@ -283,4 +283,29 @@ mod tests {
         let ping = p.s.poll_transmit(ping_at).expect("a ping");
         assert_eq!(sent(&ping.data), [(-2, OpCode::Ping)]);
     }
+
+    /// A timer call before a backoff wait is over (an adapter waking early)
+    /// does not connect: the next attempt waits for its time.
+    #[test]
+    fn an_early_timer_call_keeps_the_backoff() {
+        use crate::config::Backoff;
+        let now = t0();
+        let mut c = Config::new(hosts(1));
+        c.backoff = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(1),
+            jitter: 0.0,
+        };
+        let mut s = Session::new(c, now);
+        let Some(Action::Connect { conn, .. }) = s.poll_action() else {
+            panic!("no connect");
+        };
+        s.handle_connect_failed(conn, now);
+        let at = now + Duration::from_secs(1);
+        assert_eq!(s.poll_timeout(), Some(at));
+        s.handle_timeout(at - Duration::from_millis(1));
+        assert_eq!(s.poll_action(), None, "no attempt before its time");
+        s.handle_timeout(at);
+        assert!(matches!(s.poll_action(), Some(Action::Connect { .. })));
+    }
 }
