@@ -319,4 +319,36 @@ mod tests {
         p.s.handle_input(probe, &[b'x'; 10], now);
         assert_eq!(p.s.probe.as_ref().map(|p| p.answer.len()), Some(16));
     }
+
+    /// An empty multi behind a request in flight is never sent: it completes in
+    /// its turn, right after the reply to the request before it.
+    #[test]
+    fn an_empty_multi_completes_right_after_the_reply_before_it() {
+        use crate::ops::Request;
+        use crate::records::MultiRequest;
+        use crate::session::test_peer::events;
+        use crate::session::Event;
+        use crate::types::OpCode;
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let read = p.s.submit(get_data("/a"), p.now).unwrap().id;
+        let multi = Request::Multi(MultiRequest::default());
+        let multi = p.s.submit(multi, p.now).unwrap().id;
+        let [(xid, OpCode::GetData)] = p.transmit()[..] else {
+            panic!("only the getData sent")
+        };
+        let r = reply(xid, |b| {
+            Bytes::from_static(b"v").encode(b);
+            Stat::default().encode(b);
+        });
+        p.s.handle_input(p.conn, &r, p.now);
+        let done: Vec<_> = events(&mut p.s)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Completed { id, result } => Some((id, result.is_ok())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(done, [(read, true), (multi, true)]);
+        assert_eq!(p.s.outstanding(), 0);
+    }
 }
