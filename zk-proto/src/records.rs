@@ -930,4 +930,20 @@ mod tests {
             assert!(!s.contains("secret"), "{s}");
         }
     }
+
+    /// The well-known ACLs are the Java client's `ZooDefs.Ids`, one entry each:
+    /// OPEN_ACL_UNSAFE (all, world:anyone), READ_ACL_UNSAFE (read, world:anyone),
+    /// CREATOR_ALL_ACL (all, auth with an empty id).
+    #[test]
+    fn well_known_acls_are_zoodefs_ids() {
+        let entries = |acl: Vec<Acl>| -> Vec<(i32, String, String)> {
+            acl.into_iter()
+                .map(|a| (a.perms.0, a.id.scheme, a.id.id))
+                .collect()
+        };
+        let one = |perms: i32, scheme: &str, id: &str| vec![(perms, scheme.into(), id.into())];
+        assert_eq!(entries(Acl::open_unsafe()), one(31, "world", "anyone"));
+        assert_eq!(entries(Acl::read_unsafe()), one(1, "world", "anyone"));
+        assert_eq!(entries(Acl::creator_all()), one(31, "auth", ""));
+    }
 }
