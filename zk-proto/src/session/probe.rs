@@ -102,6 +102,8 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::PROBE_FIRST;
     use crate::config::Config;
     use crate::session::test_peer::{hosts, Peer};
@@ -146,6 +148,25 @@ mod tests {
             now += PROBE_FIRST * wait;
             assert_eq!(p.s.poll_timeout(), Some(now), "the next probe");
         }
+    }
+
+    /// A probe connection that gets no answer is given up at its deadline (the
+    /// connect timeout), not before.
+    #[test]
+    fn an_unanswered_probe_is_given_up_at_its_deadline() {
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let t = p.now + PROBE_FIRST;
+        p.s.handle_timeout(t);
+        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+            panic!("no probe");
+        };
+        let deadline = t + p.s.connect_timeout();
+        p.s.handle_timeout(deadline - Duration::from_millis(1));
+        assert_eq!(p.s.poll_action(), None, "not given up before its deadline");
+        p.s.handle_timeout(deadline);
+        assert_eq!(p.s.poll_action(), Some(Action::Disconnect { conn: probe }));
     }
 
     /// The probe belongs to the connection it looks past: when the session's
