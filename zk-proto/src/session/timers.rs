@@ -242,6 +242,22 @@ mod tests {
         );
     }
 
+    /// A timer call before the connect timeout (an adapter waking early) keeps
+    /// the attempt: the transport's connect, when it comes, starts the handshake.
+    #[test]
+    fn an_early_timer_call_keeps_the_connect() {
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(1)), now);
+        let Some(Action::Connect { conn, .. }) = s.poll_action() else {
+            panic!("no connect");
+        };
+        let early = now + s.connect_timeout() - Duration::from_millis(1);
+        s.handle_timeout(early);
+        assert_eq!(s.poll_action(), None, "the attempt goes on");
+        s.handle_connected(conn, early);
+        assert_eq!(s.poll_transmit(early).map(|t| t.conn), Some(conn));
+    }
+
     /// A timer call before the handshake's deadline (an adapter waking early)
     /// gives nothing up: the handshake goes on and its reply connects.
     #[test]
