@@ -387,4 +387,23 @@ mod tests {
             result: Err(ZkError::NotConnected),
         }));
     }
+
+    /// `connection` names the connection only once the session is up on it
+    /// (handshake done), not while it connects or handshakes.
+    #[test]
+    fn connection_is_the_one_up() {
+        use crate::session::test_peer::{connect_response, t0};
+        use crate::session::{Action, Session};
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(1)), now);
+        let Some(Action::Connect { conn, .. }) = s.poll_action() else {
+            panic!("no connect");
+        };
+        assert_eq!(s.connection(), None);
+        s.handle_connected(conn, now);
+        assert_eq!(s.connection(), None);
+        assert!(s.poll_transmit(now).is_some(), "the ConnectRequest");
+        s.handle_input(conn, &connect_response(false), now);
+        assert_eq!(s.connection(), Some(conn));
+    }
 }

@@ -507,4 +507,25 @@ mod tests {
         }
         assert_eq!(p.transmit().len(), 2);
     }
+
+    /// An empty multi with nothing ahead of it completes at once, without a
+    /// byte sent.
+    #[test]
+    fn an_empty_multi_is_answered_locally() {
+        use crate::ops::{Request, Response};
+        use crate::records::MultiRequest;
+        use crate::session::test_peer::events;
+        use crate::session::Event;
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let id = p.s.submit(Request::Multi(MultiRequest::default()), p.now);
+        let id = id.unwrap().id;
+        assert_eq!(
+            events(&mut p.s),
+            [Event::Completed {
+                id,
+                result: Ok(Response::Multi(Default::default())),
+            }]
+        );
+        assert_eq!(p.transmit(), []);
+    }
 }

@@ -351,4 +351,26 @@ mod tests {
         assert_eq!(done, [(read, true), (multi, true)]);
         assert_eq!(p.s.outstanding(), 0);
     }
+
+    /// Bytes on a connection that is neither the session's nor the probe's (a
+    /// stale socket) are ignored: a stray `rw` there does not move the session
+    /// when the probe then ends without an answer.
+    #[test]
+    fn stray_bytes_are_not_the_probes_answer() {
+        use crate::session::probe::PROBE_FIRST;
+        use crate::session::{Action, ConnId};
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let now = p.now + PROBE_FIRST;
+        p.s.handle_timeout(now);
+        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+            panic!("no probe");
+        };
+        p.s.handle_connected(probe, now);
+        p.s.handle_input(ConnId(99), b"rw", now);
+        p.s.handle_disconnected(probe, now);
+        assert_eq!(p.s.poll_action(), None, "the session stays");
+        assert_eq!(p.s.connection(), Some(p.conn));
+    }
 }
