@@ -324,4 +324,18 @@ mod tests {
         s.handle_timeout(at);
         assert!(matches!(s.poll_action(), Some(Action::Connect { .. })));
     }
+
+    /// One ping at a time: while a ping is unanswered, a timer call past the
+    /// next ping time sends no other.
+    #[test]
+    fn one_ping_at_a_time() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        // 30 s negotiated: a ping every 10 s, a read timeout of 20 s.
+        let ping_at = p.now + Duration::from_secs(10);
+        let later = ping_at + Duration::from_secs(1);
+        p.s.handle_timeout(ping_at);
+        p.s.handle_timeout(later);
+        let t = p.s.poll_transmit(later).expect("a ping");
+        assert_eq!(sent(&t.data), [(-2, OpCode::Ping)]);
+    }
 }
