@@ -169,6 +169,31 @@ mod tests {
         assert_eq!(p.s.poll_action(), Some(Action::Disconnect { conn: probe }));
     }
 
+    /// Successive probes take the other hosts in turn, never the current one.
+    #[test]
+    fn probes_rotate_over_the_other_hosts() {
+        let mut c = Config::new(hosts(3));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let current = p.s.current_host().cloned();
+        let mut now = p.now + PROBE_FIRST;
+        let mut probed = Vec::new();
+        for wait in [2, 4] {
+            p.s.handle_timeout(now);
+            let Some(Action::Connect { conn, host }) = p.s.poll_action() else {
+                panic!("no probe");
+            };
+            probed.push(host);
+            p.s.handle_connect_failed(conn, now);
+            now += PROBE_FIRST * wait;
+        }
+        assert_ne!(probed[0], probed[1]);
+        assert!(
+            probed.iter().all(|h| Some(h) != current.as_ref()),
+            "{probed:?}"
+        );
+    }
+
     /// The probe belongs to the connection it looks past: when the session's
     /// connection is lost, the probe's own connection is closed with it.
     #[test]
