@@ -359,4 +359,20 @@ mod tests {
         }
         assert_eq!(h.probe_candidate(0, 1), None);
     }
+
+    /// Once a host is being tried (or a session is on it), the next attempt goes
+    /// to the host after it in the rotation, wrapping at the end.
+    #[test]
+    fn the_next_attempt_follows_the_host_attempted() {
+        let mut rng = Rng::new(7);
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now(); // clock-exception: a test's start instant
+        let mut h = HostList::new(4, false, Backoff::default(), &mut rng);
+        h.attempting(2);
+        assert_eq!(h.next(now, &mut rng).0, 3);
+        h.attempting(3);
+        assert_eq!(h.next(now, &mut rng).0, 0);
+        h.on_connected(1);
+        assert_eq!(h.next(now, &mut rng).0, 2);
+    }
 }

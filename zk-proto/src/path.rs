@@ -302,4 +302,17 @@ mod tests {
         assert_eq!(Chroot::new("/").unwrap(), Chroot::none());
         assert!(Chroot::new("/app/").is_err());
     }
+
+    /// A refused path names the rule it breaks: a NUL is told apart from the
+    /// other forbidden characters (as the server's messages do).
+    #[test]
+    fn a_forbidden_character_is_named() {
+        let reason = |path: &str| match validate_path(path, false) {
+            Err(UsageError::InvalidPath { reason, .. }) => reason,
+            other => panic!("{path:?}: {other:?}"),
+        };
+        assert_eq!(reason("/a\0b"), "null character not allowed");
+        assert_eq!(reason("/a\u{1}b"), "invalid character");
+        assert_eq!(reason("/a\u{fff0}"), "invalid character");
+    }
 }

@@ -902,4 +902,48 @@ mod tests {
         AuthPacket::default().encode(&mut b);
         assert_eq!(b.len(), AuthPacket::MIN_SIZE);
     }
+
+    /// The handshake records print their fields but never the session password,
+    /// only its length (a `Debug` in a log must not leak a session).
+    #[test]
+    fn handshake_debug_redacts_the_password() {
+        let passwd = Bytes::from_static(b"secret-password!");
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 5,
+            timeout: 30_000,
+            session_id: 0x1234,
+            passwd: passwd.clone(),
+            read_only: Some(true),
+        };
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            timeout: 30_000,
+            session_id: 0x1234,
+            passwd,
+            read_only: Some(true),
+        };
+        for s in [format!("{req:?}"), format!("{resp:?}")] {
+            assert!(s.contains("session_id: 4660"), "{s}");
+            assert!(s.contains("timeout: 30000"), "{s}");
+            assert!(s.contains("passwd: <redacted 16 bytes>"), "{s}");
+            assert!(!s.contains("secret"), "{s}");
+        }
+    }
+
+    /// The well-known ACLs are the Java client's `ZooDefs.Ids`, one entry each:
+    /// OPEN_ACL_UNSAFE (all, world:anyone), READ_ACL_UNSAFE (read, world:anyone),
+    /// CREATOR_ALL_ACL (all, auth with an empty id).
+    #[test]
+    fn well_known_acls_are_zoodefs_ids() {
+        let entries = |acl: Vec<Acl>| -> Vec<(i32, String, String)> {
+            acl.into_iter()
+                .map(|a| (a.perms.0, a.id.scheme, a.id.id))
+                .collect()
+        };
+        let one = |perms: i32, scheme: &str, id: &str| vec![(perms, scheme.into(), id.into())];
+        assert_eq!(entries(Acl::open_unsafe()), one(31, "world", "anyone"));
+        assert_eq!(entries(Acl::read_unsafe()), one(1, "world", "anyone"));
+        assert_eq!(entries(Acl::creator_all()), one(31, "auth", ""));
+    }
 }

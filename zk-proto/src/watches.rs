@@ -373,4 +373,15 @@ mod tests {
             .all(|s| s.data_watches.iter().map(|p| p.len()).sum::<usize>() <= 56));
         assert_eq!(b.len(), 12);
     }
+
+    /// `is_empty` says whether any registration is left.
+    #[test]
+    fn is_empty_follows_insert_and_remove() {
+        let mut r = WatchRegistry::default();
+        assert!(r.is_empty());
+        r.insert(WatcherId(1), "/a".into(), WatchKind::Data);
+        assert!(!r.is_empty());
+        r.remove(WatcherId(1));
+        assert!(r.is_empty());
+    }
 }

@@ -197,3 +197,38 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::session::test_peer::{hosts, t0};
+    use crate::session::{Action, Session};
+
+    /// A connection reported up after its attempt was given up (a late connect)
+    /// is closed, not handshaken: the ConnectRequest goes on the attempt under
+    /// way, never on the stale socket.
+    #[test]
+    fn a_late_connect_of_an_abandoned_attempt_is_closed() {
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(2)), now);
+        let Some(Action::Connect { conn: stale, .. }) = s.poll_action() else {
+            panic!("no connect");
+        };
+        let now = now + s.connect_timeout();
+        s.handle_timeout(now);
+        assert_eq!(s.poll_action(), Some(Action::Disconnect { conn: stale }));
+        let Some(Action::Connect { conn: live, .. }) = s.poll_action() else {
+            panic!("no second connect");
+        };
+
+        s.handle_connected(stale, now);
+        assert_eq!(s.poll_action(), Some(Action::Disconnect { conn: stale }));
+        assert!(
+            s.poll_transmit(now).is_none(),
+            "nothing for the stale socket"
+        );
+
+        s.handle_connected(live, now);
+        assert_eq!(s.poll_transmit(now).map(|t| t.conn), Some(live));
+    }
+}

@@ -341,3 +341,69 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, QueuePolicy};
+    use crate::error::ZkError;
+    use crate::sasl::SaslConfig;
+    use crate::session::test_peer::{events, get_data, hosts, Peer};
+    use crate::session::Event;
+
+    /// A session whose SASL exchange is under way (requests and credentials wait for it).
+    fn in_sasl(policy: QueuePolicy) -> Peer {
+        let mut c = Config::new(hosts(1));
+        c.sasl = Some(SaslConfig::digest_md5("bob", "pw"));
+        c.queue_policy = policy;
+        Peer::connected(c, false)
+    }
+
+    /// Under the Queue policy a request made while SASL runs keeps waiting when
+    /// the connection is lost: it goes out on the next one, not NotConnected.
+    #[test]
+    fn a_queued_request_outlives_a_lost_connection() {
+        let mut p = in_sasl(QueuePolicy::Queue);
+        let id = p.s.submit(get_data("/a"), p.now).unwrap().id;
+        p.s.handle_disconnected(p.conn, p.now);
+        let completed = events(&mut p.s)
+            .into_iter()
+            .any(|e| matches!(e, Event::Completed { id: i, .. } if i == id));
+        assert!(
+            !completed,
+            "the queued request completed on a connection loss"
+        );
+        assert_eq!(p.s.outstanding(), 1);
+    }
+
+    /// Under FailFast, losing the connection fails what waited for it: here a
+    /// credential added while SASL ran fails with NotConnected.
+    #[test]
+    fn fail_fast_fails_a_waiting_credential_on_a_lost_connection() {
+        let mut p = in_sasl(QueuePolicy::FailFast);
+        let id = p.s.add_auth("digest", "a:a".into(), p.now).unwrap();
+        p.s.handle_disconnected(p.conn, p.now);
+        assert!(events(&mut p.s).contains(&Event::Completed {
+            id,
+            result: Err(ZkError::NotConnected),
+        }));
+    }
+
+    /// `connection` names the connection only once the session is up on it
+    /// (handshake done), not while it connects or handshakes.
+    #[test]
+    fn connection_is_the_one_up() {
+        use crate::session::test_peer::{connect_response, t0};
+        use crate::session::{Action, Session};
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(1)), now);
+        let Some(Action::Connect { conn, .. }) = s.poll_action() else {
+            panic!("no connect");
+        };
+        assert_eq!(s.connection(), None);
+        s.handle_connected(conn, now);
+        assert_eq!(s.connection(), None);
+        assert!(s.poll_transmit(now).is_some(), "the ConnectRequest");
+        s.handle_input(conn, &connect_response(false), now);
+        assert_eq!(s.connection(), Some(conn));
+    }
+}

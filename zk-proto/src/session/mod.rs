@@ -472,7 +472,7 @@ impl Session {
 mod tests {
     use crate::config::Config;
     use crate::error::ZkError;
-    use crate::session::test_peer::{events, get_data, hosts, t0};
+    use crate::session::test_peer::{events, get_data, hosts, t0, Peer};
     use crate::session::{Event, RequestId, Session};
 
     /// An instant earlier than one already seen is clamped to it: no panic (in
@@ -586,5 +586,19 @@ mod tests {
             "{}",
             s.events.capacity()
         );
+    }
+
+    /// A session's `Debug` names where it stands (state, session id, counts) and
+    /// prints no secret: neither the session password nor a credential.
+    #[test]
+    fn debug_shows_the_state_and_no_secret() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        p.s.add_auth("digest", bytes::Bytes::from_static(b"alice:secret"), p.now)
+            .unwrap();
+        let d = format!("{:?}", p.s);
+        assert!(d.contains("state: Connected"), "{d}");
+        assert!(d.contains("session_id: Some(7)"), "{d}");
+        assert!(d.contains("credentials: 1"), "{d}");
+        assert!(!d.contains("secret") && !d.contains("alice"), "{d}");
     }
 }

@@ -429,4 +429,107 @@ mod tests {
         assert_eq!(p.transmit().len(), 1);
         assert!(!p.s.wants_transmit());
     }
+
+    /// A multi (a transaction of writes) holding a read is refused before
+    /// anything is sent: reads go in a multiRead.
+    #[test]
+    fn a_multi_with_a_read_is_refused() {
+        use crate::error::UsageError;
+        use crate::ops::Request;
+        use crate::records::{MultiOp, MultiRequest, PathWatchRequest};
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let read = MultiOp::GetData(PathWatchRequest {
+            path: "/a".into(),
+            watch: false,
+        });
+        let multi = Request::Multi(MultiRequest { ops: vec![read] });
+        assert!(matches!(
+            p.s.submit(multi, p.now),
+            Err(UsageError::InvalidRequest(_))
+        ));
+        assert_eq!(p.s.outstanding(), 0);
+        assert_eq!(p.transmit(), []);
+    }
+
+    /// `outbound_bytes` is what waits for `poll_transmit`: nothing when idle, a
+    /// request's whole frame once submitted, nothing once it was handed out.
+    #[test]
+    fn outbound_bytes_counts_what_waits_for_transmit() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        assert_eq!(p.s.outbound_bytes(), 0);
+        p.s.submit(get_data("/a"), p.now).unwrap();
+        let waiting = p.s.outbound_bytes();
+        let t = p.s.poll_transmit(p.now).expect("the getData");
+        assert_eq!(waiting, t.data.len());
+        assert_eq!(p.s.outbound_bytes(), 0);
+    }
+
+    /// The outbound bound refuses a request only while more than `max_outbound`
+    /// bytes wait: with exactly that many waiting, one more is still taken.
+    #[test]
+    fn outbound_full_only_past_the_bound() {
+        use crate::error::UsageError;
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        p.s.submit(get_data("/a"), p.now).unwrap();
+        p.s.config.max_outbound = p.s.outbound_bytes();
+        assert!(p.s.submit(get_data("/a"), p.now).is_ok(), "at the bound");
+        assert!(matches!(
+            p.s.submit(get_data("/a"), p.now),
+            Err(UsageError::OutboundFull)
+        ));
+        assert_eq!(p.transmit().len(), 2);
+    }
+
+    /// A TTL must be 1 ms to 2^40 - 1 ms (the server's bound): outside it a
+    /// createTTL is refused before anything is sent; at both ends it goes out.
+    #[test]
+    fn a_ttl_out_of_range_is_refused() {
+        use crate::error::UsageError;
+        use crate::ops::Request;
+        use crate::records::{Acl, CreateTtlRequest};
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let create = |ttl| {
+            Request::CreateTtl(CreateTtlRequest {
+                path: "/t".into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags: 5,
+                ttl,
+            })
+        };
+        for ttl in [0, -1, 1 << 40] {
+            assert!(
+                matches!(
+                    p.s.submit(create(ttl), p.now),
+                    Err(UsageError::InvalidRequest(_))
+                ),
+                "{ttl}"
+            );
+        }
+        for ttl in [1, (1 << 40) - 1] {
+            assert!(p.s.submit(create(ttl), p.now).is_ok(), "{ttl}");
+        }
+        assert_eq!(p.transmit().len(), 2);
+    }
+
+    /// An empty multi with nothing ahead of it completes at once, without a
+    /// byte sent.
+    #[test]
+    fn an_empty_multi_is_answered_locally() {
+        use crate::ops::{Request, Response};
+        use crate::records::MultiRequest;
+        use crate::session::test_peer::events;
+        use crate::session::Event;
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let id = p.s.submit(Request::Multi(MultiRequest::default()), p.now);
+        let id = id.unwrap().id;
+        assert_eq!(
+            events(&mut p.s),
+            [Event::Completed {
+                id,
+                result: Ok(Response::Multi(Default::default())),
+            }]
+        );
+        assert_eq!(p.transmit(), []);
+    }
 }

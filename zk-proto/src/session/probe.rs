@@ -102,6 +102,8 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::PROBE_FIRST;
     use crate::config::Config;
     use crate::session::test_peer::{hosts, Peer};
@@ -127,5 +129,87 @@ mod tests {
             Some(Action::Connect { host, .. }) => assert_ne!(Some(host), current),
             other => panic!("a probe of the other host, got {other:?}"),
         }
+    }
+
+    /// A probe that found no read-write server waits twice as long before the
+    /// next: 200 ms after the first (100 ms) one failed, then 400 ms.
+    #[test]
+    fn the_probe_interval_doubles_after_each_miss() {
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let mut now = p.now + PROBE_FIRST;
+        for wait in [2, 4] {
+            p.s.handle_timeout(now);
+            let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+                panic!("no probe");
+            };
+            p.s.handle_connect_failed(probe, now);
+            now += PROBE_FIRST * wait;
+            assert_eq!(p.s.poll_timeout(), Some(now), "the next probe");
+        }
+    }
+
+    /// A probe connection that gets no answer is given up at its deadline (the
+    /// connect timeout), not before.
+    #[test]
+    fn an_unanswered_probe_is_given_up_at_its_deadline() {
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let t = p.now + PROBE_FIRST;
+        p.s.handle_timeout(t);
+        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+            panic!("no probe");
+        };
+        let deadline = t + p.s.connect_timeout();
+        p.s.handle_timeout(deadline - Duration::from_millis(1));
+        assert_eq!(p.s.poll_action(), None, "not given up before its deadline");
+        p.s.handle_timeout(deadline);
+        assert_eq!(p.s.poll_action(), Some(Action::Disconnect { conn: probe }));
+    }
+
+    /// Successive probes take the other hosts in turn, never the current one.
+    #[test]
+    fn probes_rotate_over_the_other_hosts() {
+        let mut c = Config::new(hosts(3));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let current = p.s.current_host().cloned();
+        let mut now = p.now + PROBE_FIRST;
+        let mut probed = Vec::new();
+        for wait in [2, 4] {
+            p.s.handle_timeout(now);
+            let Some(Action::Connect { conn, host }) = p.s.poll_action() else {
+                panic!("no probe");
+            };
+            probed.push(host);
+            p.s.handle_connect_failed(conn, now);
+            now += PROBE_FIRST * wait;
+        }
+        assert_ne!(probed[0], probed[1]);
+        assert!(
+            probed.iter().all(|h| Some(h) != current.as_ref()),
+            "{probed:?}"
+        );
+    }
+
+    /// The probe belongs to the connection it looks past: when the session's
+    /// connection is lost, the probe's own connection is closed with it.
+    #[test]
+    fn losing_the_connection_closes_the_probes() {
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        p.s.handle_timeout(p.now + PROBE_FIRST);
+        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+            panic!("no probe");
+        };
+        p.s.handle_disconnected(p.conn, p.now + PROBE_FIRST);
+        let actions: Vec<Action> = std::iter::from_fn(|| p.s.poll_action()).collect();
+        assert!(
+            actions.contains(&Action::Disconnect { conn: probe }),
+            "{actions:?}"
+        );
     }
 }

@@ -265,4 +265,112 @@ mod tests {
         p.s.handle_input(p.conn, &r, p.now);
         assert_eq!(p.s.last_zxid(), 9);
     }
+
+    /// A traced request whose reply is too large to take reports the reply's
+    /// whole length on the wire (its length prefix included), as for any reply.
+    #[test]
+    fn a_reply_too_large_is_traced_at_its_wire_length() {
+        use crate::error::ZkError;
+        use crate::session::test_peer::events;
+        use crate::session::Event;
+        let mut c = Config::new(hosts(1));
+        c.max_frame = 64;
+        let mut p = Peer::connected(c, false);
+        let id = p.s.submit(get_data("/a"), p.now).unwrap().id;
+        assert!(p.s.trace_request(id));
+        let [(xid, _)] = p.transmit()[..] else {
+            panic!("one getData sent")
+        };
+        let r = reply(xid, |b| {
+            Bytes::from(vec![0u8; 100]).encode(b);
+            Stat::default().encode(b);
+        });
+        let size = r.len() - 4;
+        p.s.handle_input(p.conn, &r, p.now);
+        let ev = events(&mut p.s);
+        assert!(
+            ev.iter().any(|e| matches!(e,
+                Event::RequestTraced { id: i, response_bytes, .. }
+                    if *i == id && *response_bytes as usize == size + 4)),
+            "{ev:?}"
+        );
+        assert!(ev.contains(&Event::Completed {
+            id,
+            result: Err(ZkError::ReplyTooLarge { size, max: 64 }),
+        }));
+    }
+
+    /// The read-only probe keeps at most 16 bytes of what a probed server sends
+    /// (its answer is `rw` or `ro`), however the bytes arrive.
+    #[test]
+    fn a_probe_answer_is_kept_to_16_bytes() {
+        use crate::session::probe::PROBE_FIRST;
+        use crate::session::Action;
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let now = p.now + PROBE_FIRST;
+        p.s.handle_timeout(now);
+        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+            panic!("no probe");
+        };
+        p.s.handle_connected(probe, now);
+        p.s.handle_input(probe, &[b'x'; 10], now);
+        p.s.handle_input(probe, &[b'x'; 10], now);
+        assert_eq!(p.s.probe.as_ref().map(|p| p.answer.len()), Some(16));
+    }
+
+    /// An empty multi behind a request in flight is never sent: it completes in
+    /// its turn, right after the reply to the request before it.
+    #[test]
+    fn an_empty_multi_completes_right_after_the_reply_before_it() {
+        use crate::ops::Request;
+        use crate::records::MultiRequest;
+        use crate::session::test_peer::events;
+        use crate::session::Event;
+        use crate::types::OpCode;
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let read = p.s.submit(get_data("/a"), p.now).unwrap().id;
+        let multi = Request::Multi(MultiRequest::default());
+        let multi = p.s.submit(multi, p.now).unwrap().id;
+        let [(xid, OpCode::GetData)] = p.transmit()[..] else {
+            panic!("only the getData sent")
+        };
+        let r = reply(xid, |b| {
+            Bytes::from_static(b"v").encode(b);
+            Stat::default().encode(b);
+        });
+        p.s.handle_input(p.conn, &r, p.now);
+        let done: Vec<_> = events(&mut p.s)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Completed { id, result } => Some((id, result.is_ok())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(done, [(read, true), (multi, true)]);
+        assert_eq!(p.s.outstanding(), 0);
+    }
+
+    /// Bytes on a connection that is neither the session's nor the probe's (a
+    /// stale socket) are ignored: a stray `rw` there does not move the session
+    /// when the probe then ends without an answer.
+    #[test]
+    fn stray_bytes_are_not_the_probes_answer() {
+        use crate::session::probe::PROBE_FIRST;
+        use crate::session::{Action, ConnId};
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let now = p.now + PROBE_FIRST;
+        p.s.handle_timeout(now);
+        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+            panic!("no probe");
+        };
+        p.s.handle_connected(probe, now);
+        p.s.handle_input(ConnId(99), b"rw", now);
+        p.s.handle_disconnected(probe, now);
+        assert_eq!(p.s.poll_action(), None, "the session stays");
+        assert_eq!(p.s.connection(), Some(p.conn));
+    }
 }

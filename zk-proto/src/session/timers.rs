@@ -221,8 +221,9 @@ mod tests {
     use std::time::Duration;
 
     use crate::config::Config;
-    use crate::session::test_peer::{hosts, t0};
-    use crate::session::Session;
+    use crate::session::test_peer::{connect_response, hosts, sent, t0, Peer};
+    use crate::session::{Action, Session, SessionState};
+    use crate::types::OpCode;
 
     /// A session timeout too long to double (a config asking for "forever") still
     /// gives a read timeout of two thirds of it, without overflowing.
@@ -239,5 +240,102 @@ mod tests {
             Session::new(c, t0()).read_timeout(),
             Duration::from_secs(20)
         );
+    }
+
+    /// A timer call before the connect timeout (an adapter waking early) keeps
+    /// the attempt: the transport's connect, when it comes, starts the handshake.
+    #[test]
+    fn an_early_timer_call_keeps_the_connect() {
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(1)), now);
+        let Some(Action::Connect { conn, .. }) = s.poll_action() else {
+            panic!("no connect");
+        };
+        let early = now + s.connect_timeout() - Duration::from_millis(1);
+        s.handle_timeout(early);
+        assert_eq!(s.poll_action(), None, "the attempt goes on");
+        s.handle_connected(conn, early);
+        assert_eq!(s.poll_transmit(early).map(|t| t.conn), Some(conn));
+    }
+
+    /// A timer call before the handshake's deadline (an adapter waking early)
+    /// gives nothing up: the handshake goes on and its reply connects.
+    #[test]
+    fn an_early_timer_call_keeps_the_handshake() {
+        let now = t0();
+        let mut s = Session::new(Config::new(hosts(1)), now);
+        let Some(Action::Connect { conn, .. }) = s.poll_action() else {
+            panic!("no connect");
+        };
+        s.handle_connected(conn, now);
+        let deadline = s.poll_timeout().expect("the handshake's deadline");
+        let early = deadline - Duration::from_millis(1);
+        s.handle_timeout(early);
+        assert_eq!(s.poll_action(), None, "the attempt goes on");
+        assert!(s.poll_transmit(early).is_some(), "the ConnectRequest");
+        s.handle_input(conn, &connect_response(false), early);
+        assert_eq!(s.state(), SessionState::Connected);
+    }
+
+    /// After a read timeout, the new connection pings at its interval like the
+    /// first (no ping is left counted as in flight from the dead one).
+    #[test]
+    fn the_next_connection_pings_after_a_read_timeout() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let t = p.now + p.s.read_timeout();
+        p.s.handle_timeout(t);
+        assert_eq!(p.s.poll_action(), Some(Action::Disconnect { conn: p.conn }));
+        let Some(Action::Connect { conn, .. }) = p.s.poll_action() else {
+            panic!("no reconnect");
+        };
+        p.s.handle_connected(conn, t);
+        assert!(p.s.poll_transmit(t).is_some(), "the ConnectRequest");
+        p.s.handle_input(conn, &connect_response(false), t);
+        while p.s.poll_transmit(t).is_some() {}
+        // 30 s negotiated: a read timeout of 20 s, a ping every 10 s.
+        let ping_at = t + Duration::from_secs(10);
+        assert_eq!(p.s.poll_timeout(), Some(ping_at));
+        p.s.handle_timeout(ping_at);
+        let ping = p.s.poll_transmit(ping_at).expect("a ping");
+        assert_eq!(sent(&ping.data), [(-2, OpCode::Ping)]);
+    }
+
+    /// A timer call before a backoff wait is over (an adapter waking early)
+    /// does not connect: the next attempt waits for its time.
+    #[test]
+    fn an_early_timer_call_keeps_the_backoff() {
+        use crate::config::Backoff;
+        let now = t0();
+        let mut c = Config::new(hosts(1));
+        c.backoff = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(1),
+            jitter: 0.0,
+        };
+        let mut s = Session::new(c, now);
+        let Some(Action::Connect { conn, .. }) = s.poll_action() else {
+            panic!("no connect");
+        };
+        s.handle_connect_failed(conn, now);
+        let at = now + Duration::from_secs(1);
+        assert_eq!(s.poll_timeout(), Some(at));
+        s.handle_timeout(at - Duration::from_millis(1));
+        assert_eq!(s.poll_action(), None, "no attempt before its time");
+        s.handle_timeout(at);
+        assert!(matches!(s.poll_action(), Some(Action::Connect { .. })));
+    }
+
+    /// One ping at a time: while a ping is unanswered, a timer call past the
+    /// next ping time sends no other.
+    #[test]
+    fn one_ping_at_a_time() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        // 30 s negotiated: a ping every 10 s, a read timeout of 20 s.
+        let ping_at = p.now + Duration::from_secs(10);
+        let later = ping_at + Duration::from_secs(1);
+        p.s.handle_timeout(ping_at);
+        p.s.handle_timeout(later);
+        let t = p.s.poll_transmit(later).expect("a ping");
+        assert_eq!(sent(&t.data), [(-2, OpCode::Ping)]);
     }
 }
