@@ -343,7 +343,14 @@ fn cut_during_acquisition<Z: Adapter>() {
     assert_eq!(za.session().unwrap().id, session, "the session changed");
 
     // Dropped after a create whose answer was lost, while still cut off: once
-    // back, the cleanup finds the node by its prefix and removes it.
+    // back, the cleanup finds the node by its prefix and removes it. The cut must
+    // fall on the create's answer, so first the client's connection is the
+    // proxy's only one: a reconnection attempt made into the black hole above has
+    // its ConnectRequest forwarded when the hole closes, and the server's answer
+    // on it would take the cut instead (the create then never leaves).
+    eventually(WAIT, "only the client's own connection", || {
+        proxy.connections() == 1
+    });
     hole_on_cut.store(true, Ordering::SeqCst);
     proxy.cut_after(0);
     let l2 = la.clone();
