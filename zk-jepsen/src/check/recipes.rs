@@ -1,12 +1,20 @@
 //! The recipes' promises, checked on the holders' own claims: a holder "claims" the lock (or
 //! leadership, or lease) when its acquisition completes and each time its status check says
 //! held, right before a protected action. A tenure runs from the grant to its last claim.
+//!
+//! A grant whose holder never found it held is no tenure. A client process stopped between
+//! the servers' answer and the holder seeing it returns from `acquire` when it runs again,
+//! its session perhaps expired and its node gone meanwhile (and the next contender granted):
+//! the grant is then recorded at a time when it no longer holds, with an older token than
+//! the grants since. A holder looks before every protected action and finds it lost, so it
+//! never acts on that grant: it is a moment of a stale view, not a second holder.
 
 use super::Verdict;
 use crate::history::{Acquisition, History, Outcome, Recipe};
 use std::collections::{BTreeMap, HashMap};
 
-/// Each acquisition of `recipe` with its tenure `[acquired, last held claim]`.
+/// Each acquisition of `recipe` its holder found held at least once, with its tenure
+/// `[acquired, last held claim]`.
 fn tenures(h: &History, recipe: Recipe) -> Vec<(&Acquisition, u64)> {
     let mut last: HashMap<u64, u64> = HashMap::new();
     for c in h.claims.iter().filter(|c| c.held) {
@@ -16,7 +24,7 @@ fn tenures(h: &History, recipe: Recipe) -> Vec<(&Acquisition, u64)> {
     let mut v: Vec<(&Acquisition, u64)> = h
         .acqs
         .iter()
-        .filter(|a| a.recipe == recipe)
+        .filter(|a| a.recipe == recipe && last.contains_key(&a.id))
         .map(|a| {
             (
                 a,
@@ -63,7 +71,7 @@ pub fn exclusion(h: &History, recipe: Recipe, max: usize) -> Verdict {
         name,
         histories: 1,
         anomalies,
-        note: format!("{} grants", t.len()),
+        note: format!("{} grants found held", t.len()),
     }
 }
 
@@ -333,6 +341,25 @@ mod tests {
             invoke: 66,
             outcome: Outcome::Ok(101),
         });
+        assert_eq!(fencing(&h, Recipe::Lock).anomalies.len(), 1);
+    }
+
+    /// A grant seen after a pause, never found held (its session expired during the pause),
+    /// is no tenure; found held once, it is, and overlaps.
+    #[test]
+    fn a_grant_never_found_held_is_no_tenure() {
+        let mut h = History::default();
+        h.acqs.push(acq(0, 1, 20, 100));
+        h.claims.push(claim(0, 150, true));
+        h.claims.push(claim(0, 300, true));
+        // Worker 2's older grant, seen at 200 after its process ran again; it looks at 210
+        // and finds it lost.
+        h.acqs.push(acq(1, 2, 10, 200));
+        h.claims.push(claim(1, 210, false));
+        assert!(exclusion(&h, Recipe::Lock, 1).anomalies.is_empty());
+        assert!(fencing(&h, Recipe::Lock).anomalies.is_empty());
+        h.claims.push(claim(1, 220, true));
+        assert_eq!(exclusion(&h, Recipe::Lock, 1).anomalies.len(), 1);
         assert_eq!(fencing(&h, Recipe::Lock).anomalies.len(), 1);
     }
 
