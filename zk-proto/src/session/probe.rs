@@ -154,14 +154,7 @@ mod tests {
     /// connect timeout), not before.
     #[test]
     fn an_unanswered_probe_is_given_up_at_its_deadline() {
-        let mut c = Config::new(hosts(2));
-        c.read_only = true;
-        let mut p = Peer::connected(c, true);
-        let t = p.now + PROBE_FIRST;
-        p.s.handle_timeout(t);
-        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
-            panic!("no probe");
-        };
+        let (mut p, probe, t) = Peer::probing();
         let deadline = t + p.s.connect_timeout();
         p.s.handle_timeout(deadline - Duration::from_millis(1));
         assert_eq!(p.s.poll_action(), None, "not given up before its deadline");

@@ -304,16 +304,7 @@ mod tests {
     /// (its answer is `rw` or `ro`), however the bytes arrive.
     #[test]
     fn a_probe_answer_is_kept_to_16_bytes() {
-        use crate::session::probe::PROBE_FIRST;
-        use crate::session::Action;
-        let mut c = Config::new(hosts(2));
-        c.read_only = true;
-        let mut p = Peer::connected(c, true);
-        let now = p.now + PROBE_FIRST;
-        p.s.handle_timeout(now);
-        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
-            panic!("no probe");
-        };
+        let (mut p, probe, now) = Peer::probing();
         p.s.handle_connected(probe, now);
         p.s.handle_input(probe, &[b'x'; 10], now);
         p.s.handle_input(probe, &[b'x'; 10], now);
@@ -357,16 +348,8 @@ mod tests {
     /// when the probe then ends without an answer.
     #[test]
     fn stray_bytes_are_not_the_probes_answer() {
-        use crate::session::probe::PROBE_FIRST;
-        use crate::session::{Action, ConnId};
-        let mut c = Config::new(hosts(2));
-        c.read_only = true;
-        let mut p = Peer::connected(c, true);
-        let now = p.now + PROBE_FIRST;
-        p.s.handle_timeout(now);
-        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
-            panic!("no probe");
-        };
+        use crate::session::ConnId;
+        let (mut p, probe, now) = Peer::probing();
         p.s.handle_connected(probe, now);
         p.s.handle_input(ConnId(99), b"rw", now);
         p.s.handle_disconnected(probe, now);

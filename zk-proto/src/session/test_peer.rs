@@ -122,6 +122,21 @@ impl Peer {
         Peer { s, conn, now }
     }
 
+    /// A read-only session on two hosts at the moment its first read-write probe
+    /// starts: the peer, the probe's connection (asked for, not yet connected)
+    /// and the instant the probe began.
+    pub(super) fn probing() -> (Peer, ConnId, Instant) {
+        let mut c = Config::new(hosts(2));
+        c.read_only = true;
+        let mut p = Peer::connected(c, true);
+        let t = p.now + super::probe::PROBE_FIRST;
+        p.s.handle_timeout(t);
+        let Some(Action::Connect { conn: probe, .. }) = p.s.poll_action() else {
+            panic!("no probe");
+        };
+        (p, probe, t)
+    }
+
     /// Sends what the session has for the server; the frames' (xid, opcode).
     pub(super) fn transmit(&mut self) -> Vec<(i32, OpCode)> {
         let mut out = Vec::new();
