@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use zk_client::{Data, Stat};
 
-use crate::common::parent_of;
+use crate::common::{join, parent_of};
 
 /// What changed in the mirror.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,14 +40,6 @@ pub(crate) enum Applied {
     /// The node exists but its parent is not mirrored (yet): the parent must be
     /// walked again. Nothing was changed.
     Orphan(String),
-}
-
-pub(crate) fn join(parent: &str, child: &str) -> String {
-    if parent == "/" {
-        format!("/{child}")
-    } else {
-        format!("{parent}/{child}")
-    }
 }
 
 fn name_of(path: &str) -> &str {

@@ -14,12 +14,12 @@ use zk_client::{
     WatchStream, WatchedEvent,
 };
 
-use crate::common::parent_of;
+use crate::common::{join, parent_of};
 use crate::mailbox::{lock, Bound, Mailbox};
 use crate::runtime::{
     classify, connected, launch, or_stop, state_change, After, Control, Reconnects, Spawner,
 };
-use crate::tree::{join, Applied, Change, Full, Tree};
+use crate::tree::{Applied, Change, Full, Tree};
 use crate::watch_set::WatchSet;
 
 /// What a [`TreeCache`] reports, in the order it applied the changes.
