@@ -7,24 +7,43 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zk_client::{ClientBuilder, ManualClock, SessionInfo, SessionState};
+use zk_client::{ClientBuilder, Clock, Diagnostics, ManualClock, SessionInfo, SessionState};
 use zk_tests::shared_server;
 
 /// Virtual seconds of idleness per test.
 const IDLE_S: u64 = 1200;
 
-/// Moves the clock 20 minutes in 1 s steps, letting 4 ms of real time pass
-/// between them: a ping reply then has about 25 ms of real time to arrive
-/// before the (virtual) read timeout, which a loaded machine still meets.
-fn idle(clock: &ManualClock, state: impl Fn() -> SessionState) {
+/// Moves the clock 20 minutes in 1 s steps. Once the connection has been silent
+/// for a ping interval (a third of the session timeout) a ping is due, and the
+/// clock stands still, in real time and for 5 s at most, until the server's
+/// answer is in: the answer then comes within the step, as it would in real
+/// time, however slow the machine (a fixed real-time gap between steps was
+/// overrun under load, and a clock moved on meanwhile passes the read timeout
+/// with the answer in flight). After each step the client must be Connected.
+fn idle(
+    clock: &ManualClock,
+    diag: &Diagnostics,
+    ping_every: Duration,
+    state: impl Fn() -> SessionState,
+) {
     for step in 0..IDLE_S {
         clock.advance(Duration::from_secs(1));
-        std::thread::sleep(Duration::from_millis(4));
+        let waited = Instant::now();
+        let ping_due = || {
+            diag.last_received()
+                .is_some_and(|heard| clock.now() - heard >= ping_every)
+        };
+        while ping_due() && waited.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(
             state(),
             SessionState::Connected,
             "left Connected at step {step}"
         );
+        let heard = diag.last_received().expect("a live connection");
+        assert!(heard <= clock.now());
+        assert!(!ping_due(), "no ping answered in 5 s at step {step}");
     }
 }
 
@@ -45,10 +64,15 @@ fn sent_pings(four_letter: impl Fn() -> String, sid: i64) -> u64 {
 /// per read_timeout / 2 of silence (a third of the session timeout). The clock
 /// moves in whole seconds, so a ping due every third of the session timeout goes
 /// out at the next whole second.
-fn idle_pinging(clock: &ManualClock, session: SessionInfo, state: impl Fn() -> SessionState) {
+fn idle_pinging(
+    clock: &ManualClock,
+    diag: &Diagnostics,
+    session: SessionInfo,
+    state: impl Fn() -> SessionState,
+) {
     let timeout = session.timeout.unwrap();
     let before = sent_pings(cons, session.id);
-    idle(clock, state);
+    idle(clock, diag, timeout / 3, state);
     let after = sent_pings(cons, session.id);
     let expected = IDLE_S / (timeout.as_secs_f64() / 3.0).ceil() as u64;
     assert!(
@@ -88,10 +112,11 @@ fn blocking_idle_virtual_hour() {
     )
     .unwrap();
     let sid = zk.session().unwrap().id;
-    idle_pinging(&clock, zk.session().unwrap(), || zk.state());
-    assert_eq!(zk.session().unwrap().id, sid);
     let diag = zk.diagnostics();
+    idle_pinging(&clock, &diag, zk.session().unwrap(), || zk.state());
+    assert_eq!(zk.session().unwrap().id, sid);
     zk.close().unwrap();
+    assert_eq!(diag.last_received(), None, "no connection once closed");
     drop(zk);
     all_released(|| diag.counts());
 }
@@ -106,9 +131,10 @@ fn smol_idle_virtual_hour() {
         Arc::new(clock.clone()),
     ))
     .unwrap();
-    idle_pinging(&clock, zk.session().unwrap(), || zk.state());
     let diag = zk.diagnostics();
+    idle_pinging(&clock, &diag, zk.session().unwrap(), || zk.state());
     smol::block_on(zk.close()).unwrap();
+    assert_eq!(diag.last_received(), None, "no connection once closed");
     drop(zk);
     all_released(|| diag.counts());
 }

@@ -513,6 +513,11 @@ impl Shared {
         }
     }
 
+    /// When the live connection last brought bytes (see [`Session::last_received`]).
+    pub fn last_received(&self) -> Option<Instant> {
+        lock(&self.inner).session.last_received()
+    }
+
     /// Counts of live objects (see [`LiveCounts`]).
     pub fn live_counts(&self) -> LiveCounts {
         let g = lock(&self.inner);

@@ -363,6 +363,21 @@ impl Session {
         self.last_zxid
     }
 
+    /// When bytes last came from the server on the live connection (on the clock
+    /// the caller passes in); `None` while no connection carries the session.
+    ///
+    /// Why: the read timeout counts from here (a connection silent for two thirds
+    /// of the negotiated timeout is given up), so this shows how close a quiet
+    /// connection is to that, and lets a test on a manual clock wait for a ping's
+    /// answer before it moves the clock on.
+    pub fn last_received(&self) -> Option<Instant> {
+        matches!(
+            self.state,
+            SessionState::Connected | SessionState::ConnectedReadOnly
+        )
+        .then_some(self.last_recv)
+    }
+
     /// The configuration. `hosts` is the current host list, as replaced by
     /// [`update_hosts`](Session::update_hosts).
     pub fn config(&self) -> &Config {

@@ -221,7 +221,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::config::Config;
-    use crate::session::test_peer::{connect_response, hosts, sent, t0, Peer};
+    use crate::session::test_peer::{connect_response, hosts, reply, sent, t0, Peer};
     use crate::session::{Action, Session, SessionState};
     use crate::types::OpCode;
 
@@ -323,6 +323,28 @@ mod tests {
         assert_eq!(s.poll_action(), None, "no attempt before its time");
         s.handle_timeout(at);
         assert!(matches!(s.poll_action(), Some(Action::Connect { .. })));
+    }
+
+    /// `last_received` is when the live connection last brought bytes: the
+    /// handshake's answer, then each reply (a ping's too); none once the
+    /// connection is given up, a read timeout after it.
+    #[test]
+    fn last_received_follows_the_connection() {
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        assert_eq!(p.s.last_received(), Some(p.now));
+        // 30 s negotiated: a ping every 10 s, answered a second later.
+        let ping_at = p.now + Duration::from_secs(10);
+        p.s.handle_timeout(ping_at);
+        let ping = p.s.poll_transmit(ping_at).expect("a ping");
+        assert_eq!(sent(&ping.data), [(-2, OpCode::Ping)]);
+        assert_eq!(p.s.last_received(), Some(p.now), "a send is not a receipt");
+        let pong_at = ping_at + Duration::from_secs(1);
+        p.s.handle_input(p.conn, &reply(-2, |_| {}), pong_at);
+        assert_eq!(p.s.last_received(), Some(pong_at));
+        let silent = pong_at + p.s.read_timeout();
+        p.s.handle_timeout(silent);
+        assert_eq!(p.s.poll_action(), Some(Action::Disconnect { conn: p.conn }));
+        assert_eq!(p.s.last_received(), None);
     }
 
     /// One ping at a time: while a ping is unanswered, a timer call past the
