@@ -931,6 +931,21 @@ mod tests {
         }
     }
 
+    /// An auth packet prints its scheme but not its credentials, only their
+    /// length (a `digest` packet carries `user:password` in the clear).
+    #[test]
+    fn auth_packet_debug_redacts_the_credentials() {
+        let p = AuthPacket {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: Bytes::from_static(b"bob:bobsecret"),
+        };
+        let s = format!("{p:?}");
+        assert!(s.contains("scheme: \"digest\""), "{s}");
+        assert!(s.contains("auth: <redacted 13 bytes>"), "{s}");
+        assert!(!s.contains("bobsecret"), "{s}");
+    }
+
     /// The well-known ACLs are the Java client's `ZooDefs.Ids`, one entry each:
     /// OPEN_ACL_UNSAFE (all, world:anyone), READ_ACL_UNSAFE (read, world:anyone),
     /// CREATOR_ALL_ACL (all, auth with an empty id).
