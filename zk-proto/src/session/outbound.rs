@@ -451,6 +451,44 @@ mod tests {
         assert_eq!(p.transmit(), []);
     }
 
+    /// A multiRead (a batch of reads) holding a write is refused before
+    /// anything is sent: writes go in a multi.
+    #[test]
+    fn a_multi_read_with_a_write_is_refused() {
+        use crate::error::UsageError;
+        use crate::ops::Request;
+        use crate::records::{DeleteRequest, MultiOp, MultiRequest};
+        let mut p = Peer::connected(Config::new(hosts(1)), false);
+        let write = MultiOp::Delete(DeleteRequest {
+            path: "/a".into(),
+            version: -1,
+        });
+        let multi = Request::MultiRead(MultiRequest { ops: vec![write] });
+        assert_eq!(
+            p.s.submit(multi, p.now).err(),
+            Some(UsageError::InvalidRequest("writes belong in multi"))
+        );
+        assert_eq!(p.s.outstanding(), 0);
+        assert_eq!(p.transmit(), []);
+    }
+
+    /// `outbound_bytes` counts the side connection's bytes too: a read-only
+    /// probe's `isro` waits beside the session's own frames.
+    #[test]
+    fn outbound_bytes_counts_the_probes_bytes_too() {
+        let (mut p, probe, t) = Peer::probing();
+        p.s.handle_connected(probe, t);
+        assert_eq!(p.s.outbound_bytes(), 4, "isro");
+        p.s.submit(get_data("/a"), t).unwrap();
+        let waiting = p.s.outbound_bytes();
+        let handed: usize = std::iter::from_fn(|| p.s.poll_transmit(t))
+            .map(|t| t.data.len())
+            .sum();
+        assert_eq!(waiting, handed);
+        assert!(handed > 4);
+        assert_eq!(p.s.outbound_bytes(), 0);
+    }
+
     /// `outbound_bytes` is what waits for `poll_transmit`: nothing when idle, a
     /// request's whole frame once submitted, nothing once it was handed out.
     #[test]

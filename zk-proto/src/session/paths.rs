@@ -177,6 +177,49 @@ mod tests {
         assert!(s.submit(multi_ttl(plain_ttl), now).is_err());
     }
 
+    /// A request submitted unchrooted while no connection is up waits in the
+    /// queue as such: once sent, its reply's path keeps the chroot (it is the
+    /// caller's own full path), as when it is sent at once.
+    #[test]
+    fn a_queued_unchrooted_request_keeps_its_reply_path() {
+        use crate::session::test_peer::connect_response;
+        use crate::session::Action;
+        let now = t0();
+        let mut c = Config::new(hosts(1));
+        c.chroot = Chroot::new("/app").unwrap();
+        let mut s = Session::new(c, now);
+        let sync = Request::Sync(PathRequest {
+            path: "/app/x".into(),
+        });
+        let id = s.submit_unchrooted(sync, now).unwrap().id;
+        assert_eq!(s.outstanding(), 1, "queued: no connection yet");
+        let Some(Action::Connect { conn, .. }) = s.poll_action() else {
+            panic!("no connect");
+        };
+        s.handle_connected(conn, now);
+        assert!(s.poll_transmit(now).is_some(), "the ConnectRequest");
+        s.handle_input(conn, &connect_response(false), now);
+        let sent: Vec<_> = std::iter::from_fn(|| s.poll_transmit(now))
+            .flat_map(|t| crate::session::test_peer::sent(&t.data))
+            .collect();
+        let [(xid, OpCode::Sync)] = sent[..] else {
+            panic!("the queued sync sent: {sent:?}");
+        };
+        let r = reply(xid, |b| {
+            PathResponse {
+                path: "/app/x".into(),
+            }
+            .encode(b)
+        });
+        s.handle_input(conn, &r, now);
+        assert!(events(&mut s).contains(&Event::Completed {
+            id,
+            result: Ok(Response::Sync(PathResponse {
+                path: "/app/x".into()
+            })),
+        }));
+    }
+
     /// A multi's created paths come back as client paths under a chroot, like a
     /// lone create's.
     #[test]
