@@ -6,7 +6,7 @@
 # caught: the mutant hung a test) and unviable mutants (that do not build) are
 # left out.
 #
-#   bash scripts/mutants.sh                 # every mutant (~690; hours on 2 cores)
+#   bash scripts/mutants.sh                 # every mutant (~714; 90 minutes on 2 cores)
 #   bash scripts/mutants.sh --sample 8      # one in eight, spread over the files
 #   bash scripts/mutants.sh --shard 3/8     # the 4th of 8 round-robin shards
 #   bash scripts/mutants.sh --file session  # only zk-proto/src/session/ (each of its files)
