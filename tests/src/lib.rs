@@ -38,6 +38,40 @@ pub fn wait_reconnected(
     seen
 }
 
+/// Counts a client's suspensions (each connection it lost) from the moment it is
+/// made, through a state listener that [`Suspensions::remove`] takes off again.
+pub struct Suspensions {
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    listener: zk_client::ListenerId,
+}
+
+impl Suspensions {
+    /// Starts counting `zk`'s suspensions.
+    pub fn count<Z: facade::Zk>(zk: &Z) -> Suspensions {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = count.clone();
+        let listener = zk.add_listener(move |s| {
+            if s == zk_client::SessionState::Suspended {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        Suspensions { count, listener }
+    }
+
+    /// Suspensions so far.
+    pub fn get(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops counting (removes the listener from `zk`).
+    pub fn remove<Z: facade::Zk>(self, zk: &Z) {
+        assert!(
+            zk.remove_listener(self.listener),
+            "the listener was registered"
+        );
+    }
+}
+
 /// The per-adapter wrappers every suite needs, written once: a module per adapter
 /// (`tokio: TokioZk, smol: SmolZk, blocking: BlockingZk`, in the file's own names),
 /// and in each a `#[test]` per generic test body of the file (`fn name<Z: Zk>()`).

@@ -7,8 +7,7 @@
 
 mod recipes_common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use recipes_common::{eventually, run, unique, Adapter, WAIT};
 use zk_client::{CreateMode, SessionState};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk};
 use zk_tests::proxy::Proxy;
-use zk_tests::{ServerOptions, ZkServer};
+use zk_tests::{ServerOptions, Suspensions, ZkServer};
 use zk_tokio::recipes::curator::ProtectedCreate;
 
 fn create<Z: Adapter>(zk: &Z, pc: &ProtectedCreate) -> String {
@@ -32,13 +31,7 @@ fn lost_reply_adopted<Z: Adapter>() {
     let proxy = Proxy::start(server.addr());
     let admin = Z::connect_to(&server.connect_string());
     let zk = Z::connect_to(&proxy.connect_string());
-    let cuts = Arc::new(AtomicUsize::new(0));
-    let c2 = cuts.clone();
-    let listener = zk.add_listener(move |s| {
-        if s == SessionState::Suspended {
-            c2.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let cuts = Suspensions::count(&zk);
     let base = unique("curator-protected", Z::NAME);
     let session = zk.session().unwrap().id;
     for (i, mode) in [
@@ -55,17 +48,13 @@ fn lost_reply_adopted<Z: Adapter>() {
         let first = create(&zk, &ProtectedCreate::new(&format!("{parent}/warm-"), mode));
         zk.delete(&first, None).unwrap();
         eventually(WAIT, "connected", || zk.state() == SessionState::Connected);
-        let before = cuts.load(Ordering::SeqCst);
+        let before = cuts.get();
         proxy.cut_after(0);
         let path = create(
             &zk,
             &ProtectedCreate::new(&format!("{parent}/node-"), mode).data("v"),
         );
-        assert_eq!(
-            cuts.load(Ordering::SeqCst),
-            before + 1,
-            "{mode:?}: the answer was not cut"
-        );
+        assert_eq!(cuts.get(), before + 1, "{mode:?}: the answer was not cut");
         thread::sleep(Duration::from_millis(300));
         let kids = admin.get_children(&parent).unwrap();
         assert_eq!(
@@ -87,7 +76,7 @@ fn lost_reply_adopted<Z: Adapter>() {
         assert_eq!(zk.session().unwrap().id, session, "the session changed");
         zk.delete(&path, None).unwrap();
     }
-    zk.remove_listener(listener);
+    cuts.remove(&zk);
     zk.close().unwrap();
     // The parents are containers, as Curator makes them: once empty, the
     // server's container sweep (every 100 ms here) removes them. (A client

@@ -10,7 +10,6 @@
 
 mod recipes_common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,9 +19,9 @@ use recipes_common::{
 };
 use zk_client::{ClientBuilder, Error, SessionState};
 use zk_tests::facade::{BlockingZk, SmolZk, TokioZk, Zk};
-use zk_tests::kill_session;
 use zk_tests::proxy::Proxy;
 use zk_tests::server::shared_server;
+use zk_tests::{kill_session, Suspensions};
 use zk_tokio::recipes::{Holding, Lock, LockGuard, LockOptions};
 
 fn acquire<Z: Adapter>(lock: &Lock) -> LockGuard {
@@ -272,16 +271,10 @@ fn holder_expiry_hands_over<Z: Adapter>() {
 fn cut_during_acquisition<Z: Adapter>() {
     let cs = shared_server().connect_string();
     let path = unique("cut", Z::NAME);
-    let proxy = Arc::new(Proxy::start(shared_server().addr()));
+    let proxy = Proxy::start(shared_server().addr());
     let zh = Z::connect_to(&cs);
     let za = Z::connect_to(&proxy.connect_string());
-    let suspensions = Arc::new(AtomicUsize::new(0));
-    let s2 = suspensions.clone();
-    let listener = za.add_listener(move |s| {
-        if s == SessionState::Suspended {
-            s2.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let suspensions = Suspensions::count(&za);
     let session = za.session().unwrap().id;
     let holder = Lock::new(zh.as_async(), &path, "holder").unwrap();
     let g = acquire::<Z>(&holder);
@@ -296,7 +289,7 @@ fn cut_during_acquisition<Z: Adapter>() {
     eventually(WAIT, "the waiter's node", || {
         children(&zh, &path).len() == 2
     });
-    eventually(WAIT, "the cut", || suspensions.load(Ordering::SeqCst) == 1);
+    eventually(WAIT, "the cut", || suspensions.get() == 1);
     eventually(WAIT, "reconnected", || {
         za.state() == SessionState::Connected
     });
@@ -359,16 +352,14 @@ fn cut_during_acquisition<Z: Adapter>() {
     thread::sleep(Duration::from_millis(300));
     eventually(WAIT, "connected", || za.state() == SessionState::Connected);
     assert_eq!(children(&za, &path).len(), 1);
-    let before = suspensions.load(Ordering::SeqCst);
+    let before = suspensions.get();
     // The black hole goes on with the cut, before the client can reconnect.
     proxy.partition_after(0);
     let l2 = la.clone();
     let waiter = thread::spawn(move || {
         zk_client::blocking::block_on(l2.acquire(), Some(Duration::from_secs(1))).is_none()
     });
-    eventually(WAIT, "the second cut", || {
-        suspensions.load(Ordering::SeqCst) == before + 1
-    });
+    eventually(WAIT, "the second cut", || suspensions.get() == before + 1);
     assert!(waiter.join().unwrap(), "the acquisition was not dropped");
     thread::sleep(Duration::from_millis(300));
     assert_eq!(
@@ -384,7 +375,7 @@ fn cut_during_acquisition<Z: Adapter>() {
     release::<Z>(g);
     assert!(children(&zh, &path).is_empty());
     zh.delete(&path, None).unwrap();
-    za.remove_listener(listener);
+    suspensions.remove(&za);
     za.close().unwrap();
     zh.close().unwrap();
 }
