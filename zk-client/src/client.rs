@@ -159,8 +159,9 @@ impl Diagnostics {
     /// When the server last sent anything on the live connection, on the client's
     /// clock; `None` while the session has no connection. The connection is given
     /// up after two thirds of the session timeout of silence from here (the
-    /// client pings at half that), so `now - last_received` shows how close a
-    /// quiet connection is to being dropped.
+    /// client pings after half that without sending, 10 s at most), so
+    /// `now - last_received` shows how close a quiet connection is to being
+    /// dropped.
     pub fn last_received(&self) -> Option<std::time::Instant> {
         self.shared.last_received()
     }
